@@ -1,0 +1,123 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace MixupBert.Kernels.Cpu;
+
+/// <summary>Exact (erf) GELU, tanh and bias addition, forward and backward side by side.</summary>
+public static unsafe class Activations
+{
+    // erf on [-4, 4] as an odd rational polynomial (the float approximation of Eigen and XLA,
+    // a few ulp from the true erf); beyond ±4 erf is ±1 in float32.
+    private const float A0 = -2.72614225801306e-10f, A1 = 2.77068142495902e-08f, A2 = -2.10102402082508e-06f,
+        A3 = -5.69250639462346e-05f, A4 = -7.34990630326855e-04f, A5 = -2.95459980854025e-03f, A6 = -1.60960333262415e-02f;
+    private const float B0 = -1.45660718464996e-05f, B1 = -2.13374055278905e-04f, B2 = -1.68282697438203e-03f,
+        B3 = -7.37332916720468e-03f, B4 = -1.42647390514189e-02f;
+    private const float InvSqrt2 = 0.70710678118654752f, InvSqrt2Pi = 0.39894228040143268f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Erf(float x)
+    {
+        x = Math.Clamp(x, -4f, 4f);
+        float x2 = x * x;
+        float p = MathF.FusedMultiplyAdd(x2, A0, A1);
+        p = MathF.FusedMultiplyAdd(x2, p, A2); p = MathF.FusedMultiplyAdd(x2, p, A3);
+        p = MathF.FusedMultiplyAdd(x2, p, A4); p = MathF.FusedMultiplyAdd(x2, p, A5);
+        p = MathF.FusedMultiplyAdd(x2, p, A6);
+        float q = MathF.FusedMultiplyAdd(x2, B0, B1);
+        q = MathF.FusedMultiplyAdd(x2, q, B2); q = MathF.FusedMultiplyAdd(x2, q, B3);
+        q = MathF.FusedMultiplyAdd(x2, q, B4);
+        return x * p / q;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Erf(Vector512<float> x)
+    {
+        x = Vector512.Min(Vector512.Max(x, Vector512.Create(-4f)), Vector512.Create(4f));
+        var x2 = x * x;
+        var p = Vector512.FusedMultiplyAdd(x2, Vector512.Create(A0), Vector512.Create(A1));
+        p = Vector512.FusedMultiplyAdd(x2, p, Vector512.Create(A2)); p = Vector512.FusedMultiplyAdd(x2, p, Vector512.Create(A3));
+        p = Vector512.FusedMultiplyAdd(x2, p, Vector512.Create(A4)); p = Vector512.FusedMultiplyAdd(x2, p, Vector512.Create(A5));
+        p = Vector512.FusedMultiplyAdd(x2, p, Vector512.Create(A6));
+        var q = Vector512.FusedMultiplyAdd(x2, Vector512.Create(B0), Vector512.Create(B1));
+        q = Vector512.FusedMultiplyAdd(x2, q, Vector512.Create(B2)); q = Vector512.FusedMultiplyAdd(x2, q, Vector512.Create(B3));
+        q = Vector512.FusedMultiplyAdd(x2, q, Vector512.Create(B4));
+        return x * p / q;
+    }
+
+    /// <summary>gelu(x) = x · Φ(x) = ½ x (1 + erf(x/√2)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Gelu(float x) => 0.5f * x * (1f + Erf(x * InvSqrt2));
+
+    /// <summary>gelu'(x) = Φ(x) + x · φ(x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float GeluGrad(float x) => 0.5f * (1f + Erf(x * InvSqrt2)) + x * InvSqrt2Pi * MathF.Exp(-0.5f * x * x);
+
+    private struct GeluForwardBody : ParallelFor.IRangeBody
+    {
+        public float* X, Y;
+        public void Run(int begin, int end)
+        {
+            int i = begin;
+            if (Vector512.IsHardwareAccelerated)
+                for (; i + 16 <= end; i += 16)
+                {
+                    var x = Vector512.Load(X + i);
+                    (Vector512.Create(0.5f) * x * (Vector512<float>.One + Erf(x * Vector512.Create(InvSqrt2)))).Store(Y + i);
+                }
+            for (; i < end; i++) Y[i] = Gelu(X[i]);
+        }
+    }
+
+    private struct GeluBackwardBody : ParallelFor.IRangeBody
+    {
+        public float* X, DY, DX;
+        public void Run(int begin, int end)
+        {
+            int i = begin;
+            if (Vector512.IsHardwareAccelerated)
+                for (; i + 16 <= end; i += 16)
+                {
+                    var x = Vector512.Load(X + i);
+                    var cdf = Vector512.Create(0.5f) * (Vector512<float>.One + Erf(x * Vector512.Create(InvSqrt2)));
+                    var pdf = Vector512.Create(InvSqrt2Pi) * Vector512.Exp(Vector512.Create(-0.5f) * x * x);
+                    (Vector512.Load(DY + i) * (cdf + x * pdf)).Store(DX + i);
+                }
+            for (; i < end; i++) DX[i] = DY[i] * GeluGrad(X[i]);
+        }
+    }
+
+    public static void GeluForward(ReadOnlySpan<float> x, Span<float> y)
+    {
+        if (y.Length < x.Length) throw new ArgumentException("gelu: output shorter than input");
+        fixed (float* px = x, py = y)
+            ParallelFor.Run(x.Length, new GeluForwardBody { X = px, Y = py }, 16, 1024);
+    }
+
+    /// <summary>dx = dy · gelu'(x). dx may alias dy.</summary>
+    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        if (dy.Length < x.Length || dx.Length < x.Length) throw new ArgumentException("gelu backward: buffers shorter than input");
+        fixed (float* px = x, pdy = dy, pdx = dx)
+            ParallelFor.Run(x.Length, new GeluBackwardBody { X = px, DY = pdy, DX = pdx }, 24, 1024);
+    }
+
+    public static void TanhForward(ReadOnlySpan<float> x, Span<float> y) => TensorPrimitives.Tanh(x, y);
+
+    /// <summary>dx = dy · (1 − y²), from the forward's output y.</summary>
+    public static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        for (int i = 0; i < y.Length; i++) dx[i] = dy[i] * (1f - y[i] * y[i]);
+    }
+
+    /// <summary>y[r, :] += bias for every row.</summary>
+    public static void AddBias(Span<float> y, int rows, int cols, ReadOnlySpan<float> bias)
+    {
+        if (y.Length < (long)rows * cols || bias.Length < cols) throw new ArgumentException("bias add: buffer too small");
+        for (int r = 0; r < rows; r++)
+        {
+            var row = y.Slice(r * cols, cols);
+            TensorPrimitives.Add(row, bias[..cols], row);
+        }
+    }
+}

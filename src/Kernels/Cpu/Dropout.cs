@@ -1,0 +1,77 @@
+using System.Runtime.CompilerServices;
+
+namespace MixupBert.Kernels.Cpu;
+
+/// <summary>
+/// Inverted dropout whose mask is a pure function of (key, element index): a counter-based hash,
+/// not a stateful generator. The backward pass recomputes the mask instead of storing it, any
+/// thread can compute any element, and the CUDA kernel computes the same mask bit for bit.
+/// </summary>
+public static unsafe class Dropout
+{
+    /// <summary>The key of one dropout site in one step: mixes the run's seed, the step and the site.</summary>
+    public static uint Key(ulong seed, long step, int site)
+    {
+        ulong z = seed + 0x9E3779B97F4A7C15UL * (ulong)(step * 4099 + site + 1);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return (uint)(z ^ (z >> 31));
+    }
+
+    /// <summary>A uniform value in [0, 1) for element <paramref name="index"/> (two murmur3 finalisers).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Uniform(uint key, uint index)
+    {
+        uint h = Mix(index ^ key);
+        h = Mix(h + 0x9E3779B9u + key);
+        return (h >> 8) * (1.0f / 16777216f);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Mix(uint h)
+    {
+        h ^= h >> 16; h *= 0x85EBCA6Bu;
+        h ^= h >> 13; h *= 0xC2B2AE35u;
+        h ^= h >> 16;
+        return h;
+    }
+
+    private struct Body : ParallelFor.IRangeBody
+    {
+        public float* X, Y;
+        public float P, Scale;
+        public uint Key, Offset;
+        public bool Accumulate;
+        public void Run(int begin, int end)
+        {
+            for (int i = begin; i < end; i++)
+            {
+                float v = Uniform(Key, Offset + (uint)i) >= P ? X[i] * Scale : 0f;
+                Y[i] = Accumulate ? Y[i] + v : v;
+            }
+        }
+    }
+
+    /// <summary>y = x · keep / (1 − p), keep = Uniform(key, offset + i) ≥ p. x and y may be the same buffer.</summary>
+    public static void Forward(ReadOnlySpan<float> x, Span<float> y, float p, uint key, uint offset = 0)
+        => Apply(x, y, p, key, offset, accumulate: false);
+
+    /// <summary>dx (+)= dy · keep / (1 − p), with the same mask as the forward.</summary>
+    public static void Backward(ReadOnlySpan<float> dy, Span<float> dx, float p, uint key, bool accumulate, uint offset = 0)
+        => Apply(dy, dx, p, key, offset, accumulate);
+
+    private static void Apply(ReadOnlySpan<float> x, Span<float> y, float p, uint key, uint offset, bool accumulate)
+    {
+        if (y.Length < x.Length) throw new ArgumentException("dropout: output shorter than input");
+        int n = x.Length;
+        if (n == 0) return;
+        if (p <= 0f)
+        {
+            if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(y[..n], x, y[..n]);
+            else if (!Unsafe.AreSame(ref Unsafe.AsRef(in x[0]), ref y[0])) x.CopyTo(y);
+            return;
+        }
+        fixed (float* px = x, py = y)
+            ParallelFor.Run(n, new Body { X = px, Y = py, P = p, Scale = 1f / (1f - p), Key = key, Offset = offset, Accumulate = accumulate }, 8, 1024);
+    }
+}

@@ -1,0 +1,320 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace MixupBert.Kernels.Cpu;
+
+/// <summary>
+/// Single-precision matrix multiply, row-major: C[m,n] = op(A)[m,k] · op(B)[k,n] (+ C when
+/// accumulating), with op = transpose or not. The classic GotoBLAS/BLIS structure: B is packed in
+/// kc×nc blocks into NR-wide column panels, A in mc×kc blocks into MR-high row panels, and a
+/// register-blocked micro-kernel computes each MR×NR tile of C with vector FMAs. Every element of
+/// C is summed in the same order whatever the thread count or the tile it falls in (edge tiles use
+/// the same micro-kernel on zero-padded panels), so results are bit-identical across thread counts.
+/// </summary>
+public static unsafe class Gemm
+{
+    // Micro-tile: MR rows × NR columns. AVX-512: 8 × 32 (16 zmm accumulators); AVX2: 6 × 16;
+    // otherwise a portable 4 × 8 on Vector128 (ARM NEON).
+    public static readonly int MR = Vector512.IsHardwareAccelerated ? 8 : Vector256.IsHardwareAccelerated ? 6 : 4;
+    public static readonly int NR = Vector512.IsHardwareAccelerated ? 32 : Vector256.IsHardwareAccelerated ? 16 : 8;
+    private const int KC = 256;   // depth of a packed block: an MR×KC panel of A stays in L1
+    private const int MC = 128;   // rows of A per block (MC×KC floats = 128 KiB in L2)
+    private const int NC = 3072;  // columns of B per block (KC×NC floats in L2/L3)
+
+    [ThreadStatic] private static Job? job_;
+    [ThreadStatic] private static float[]? packA;
+    [ThreadStatic] private static float[]? packB;
+
+    /// <summary>C = op(A)·op(B) (+C if <paramref name="accumulate"/>), split across the pool's workers.</summary>
+    public static void Multiply(bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc,
+        bool accumulate = false, WorkerPool? pool = null)
+    {
+        CheckShapes(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (m == 0 || n == 0) return;
+        pool ??= WorkerPool.Shared;
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var job = job_ ??= new Job();
+            job.Set(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc, accumulate);
+            long flops = 2L * m * n * k;
+            if (pool.WorkerCount == 1 || flops < 2_000_000) job.Execute(0, 1);
+            else pool.Run(job);
+        }
+    }
+
+    /// <summary>The same product on the calling thread only (for callers that parallelise outside).</summary>
+    public static void MultiplySerial(bool transA, bool transB, int m, int n, int k,
+        float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        if (m == 0 || n == 0) return;
+        Block(transA, transB, 0, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    }
+
+    private static void CheckShapes(bool transA, bool transB, int m, int n, int k, int aLen, int lda, int bLen, int ldb, int cLen, int ldc)
+    {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"negative GEMM size m={m} n={n} k={k}");
+        int aRows = transA ? k : m, aCols = transA ? m : k;
+        int bRows = transB ? n : k, bCols = transB ? k : n;
+        if (aRows > 0 && (lda < aCols || (long)(aRows - 1) * lda + aCols > aLen))
+            throw new ArgumentException($"GEMM operand A ({aRows}×{aCols}, lda {lda}) does not fit its buffer of {aLen}");
+        if (bRows > 0 && (ldb < bCols || (long)(bRows - 1) * ldb + bCols > bLen))
+            throw new ArgumentException($"GEMM operand B ({bRows}×{bCols}, ldb {ldb}) does not fit its buffer of {bLen}");
+        if (m > 0 && (ldc < n || (long)(m - 1) * ldc + n > cLen))
+            throw new ArgumentException($"GEMM output C ({m}×{n}, ldc {ldc}) does not fit its buffer of {cLen}");
+    }
+
+    private sealed class Job : IParallelJob
+    {
+        private bool transA, transB, accumulate;
+        private int m, n, k, lda, ldb, ldc;
+        private float* a, b, c;
+
+        public void Set(bool tA, bool tB, int m_, int n_, int k_, float* a_, int lda_, float* b_, int ldb_, float* c_, int ldc_, bool acc)
+        {
+            transA = tA; transB = tB; m = m_; n = n_; k = k_; a = a_; lda = lda_; b = b_; ldb = ldb_; c = c_; ldc = ldc_; accumulate = acc;
+        }
+
+        public void Execute(int worker, int workerCount)
+        {
+            // Split the larger of the two output dimensions; each worker packs what it reads.
+            if (m >= n || n < NR * workerCount)
+            {
+                var (r0, r1) = WorkerPool.Share(m, worker, workerCount, MR);
+                if (r1 > r0) Block(transA, transB, r0, r1, 0, n, k, a, lda, b, ldb, c, ldc, accumulate);
+            }
+            else
+            {
+                var (c0, c1) = WorkerPool.Share(n, worker, workerCount, NR);
+                if (c1 > c0) Block(transA, transB, 0, m, c0, c1, k, a, lda, b, ldb, c, ldc, accumulate);
+            }
+        }
+    }
+
+    /// <summary>Computes rows [r0,r1) × columns [c0,c1) of C.</summary>
+    private static void Block(bool transA, bool transB, int r0, int r1, int c0, int c1, int k,
+        float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        int mr = MR, nr = NR;
+        var bufA = packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
+        var bufB = packB ??= GC.AllocateUninitializedArray<float>(KC * (NC + 32), pinned: true);
+        if (k == 0)
+        {
+            if (!accumulate)
+                for (int i = r0; i < r1; i++) new Span<float>(c + (long)i * ldc + c0, c1 - c0).Clear();
+            return;
+        }
+        fixed (float* packedA = bufA, packedB = bufB)
+        {
+            for (int jc = c0; jc < c1; jc += NC)
+            {
+                int nc = Math.Min(NC, c1 - jc);
+                for (int pc = 0; pc < k; pc += KC)
+                {
+                    int kc = Math.Min(KC, k - pc);
+                    bool add = accumulate || pc > 0;
+                    PackB(transB, b, ldb, pc, kc, jc, nc, packedB, nr);
+                    for (int ic = r0; ic < r1; ic += MC)
+                    {
+                        int mc = Math.Min(MC, r1 - ic);
+                        PackA(transA, a, lda, ic, mc, pc, kc, packedA, mr);
+                        for (int jr = 0; jr < nc; jr += nr)
+                        {
+                            int cols = Math.Min(nr, nc - jr);
+                            float* panelB = packedB + (long)jr * kc;
+                            for (int ir = 0; ir < mc; ir += mr)
+                            {
+                                int rows = Math.Min(mr, mc - ir);
+                                float* tile = c + (long)(ic + ir) * ldc + jc + jr;
+                                MicroTile(packedA + (long)ir * kc, panelB, kc, tile, ldc, rows, cols, add);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs op(A)[i0..i0+mc, p0..p0+kc] into MR-high panels: panel[p*MR + r], zero-padded.</summary>
+    private static void PackA(bool transA, float* a, int lda, int i0, int mc, int p0, int kc, float* dst, int mr)
+    {
+        for (int ir = 0; ir < mc; ir += mr)
+        {
+            int rows = Math.Min(mr, mc - ir);
+            float* panel = dst + (long)ir * kc;
+            if (!transA)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    float* src = a + (long)(i0 + ir + r) * lda + p0;
+                    for (int p = 0; p < kc; p++) panel[p * mr + r] = src[p];
+                }
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = a + (long)(p0 + p) * lda + i0 + ir;
+                    float* d = panel + p * mr;
+                    for (int r = 0; r < rows; r++) d[r] = src[r];
+                }
+            }
+            if (rows < mr)
+                for (int p = 0; p < kc; p++)
+                    for (int r = rows; r < mr; r++) panel[p * mr + r] = 0f;
+        }
+    }
+
+    /// <summary>Packs op(B)[p0..p0+kc, j0..j0+nc] into NR-wide panels: panel[p*NR + j], zero-padded.</summary>
+    private static void PackB(bool transB, float* b, int ldb, int p0, int kc, int j0, int nc, float* dst, int nr)
+    {
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            float* panel = dst + (long)jr * kc;
+            if (!transB)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = b + (long)(p0 + p) * ldb + j0 + jr;
+                    float* d = panel + p * nr;
+                    if (cols == nr) new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
+                    else
+                    {
+                        for (int j = 0; j < cols; j++) d[j] = src[j];
+                        for (int j = cols; j < nr; j++) d[j] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                for (int j = 0; j < cols; j++)
+                {
+                    float* src = b + (long)(j0 + jr + j) * ldb + p0;
+                    for (int p = 0; p < kc; p++) panel[p * nr + j] = src[p];
+                }
+                if (cols < nr)
+                    for (int p = 0; p < kc; p++)
+                        for (int j = cols; j < nr; j++) panel[p * nr + j] = 0f;
+            }
+        }
+    }
+
+    /// <summary>One MR×NR tile: full tiles go straight to C, edge tiles through a stack buffer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MicroTile(float* pa, float* pb, int kc, float* tile, int ldc, int rows, int cols, bool add)
+    {
+        if (rows == MR && cols == NR)
+        {
+            Kernel(pa, pb, kc, tile, ldc, add);
+            return;
+        }
+        float* tmp = stackalloc float[8 * 32];
+        Kernel(pa, pb, kc, tmp, NR, false);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++)
+                tile[(long)r * ldc + j] = add ? tile[(long)r * ldc + j] + tmp[r * NR + j] : tmp[r * NR + j];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel(float* pa, float* pb, int kc, float* c, int ldc, bool add)
+    {
+        if (Vector512.IsHardwareAccelerated) Kernel8x32(pa, pb, kc, c, ldc, add);
+        else if (Vector256.IsHardwareAccelerated) Kernel6x16(pa, pb, kc, c, ldc, add);
+        else Kernel4x8(pa, pb, kc, c, ldc, add);
+    }
+
+    private static void Kernel8x32(float* pa, float* pb, int kc, float* c, int ldc, bool add)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default,
+            c20 = default, c21 = default, c30 = default, c31 = default,
+            c40 = default, c41 = default, c50 = default, c51 = default,
+            c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(pb);
+            var b1 = Vector512.Load(pb + 16);
+            Vector512<float> x;
+            x = Vector512.Create(pa[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(pa[1]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(pa[2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(pa[3]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(pa[4]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(pa[5]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(pa[6]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(pa[7]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+            pa += 8; pb += 32;
+        }
+        Store512(c, add, c00, c01); c += ldc;
+        Store512(c, add, c10, c11); c += ldc;
+        Store512(c, add, c20, c21); c += ldc;
+        Store512(c, add, c30, c31); c += ldc;
+        Store512(c, add, c40, c41); c += ldc;
+        Store512(c, add, c50, c51); c += ldc;
+        Store512(c, add, c60, c61); c += ldc;
+        Store512(c, add, c70, c71);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store512(float* c, bool add, Vector512<float> v0, Vector512<float> v1)
+    {
+        if (add) { v0 += Vector512.Load(c); v1 += Vector512.Load(c + 16); }
+        v0.Store(c); v1.Store(c + 16);
+    }
+
+    private static void Kernel6x16(float* pa, float* pb, int kc, float* c, int ldc, bool add)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Load(pb);
+            var b1 = Vector256.Load(pb + 8);
+            Vector256<float> x;
+            x = Vector256.Create(pa[0]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(pa[1]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(pa[2]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(pa[3]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(pa[4]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(pa[5]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            pa += 6; pb += 16;
+        }
+        Store256(c, add, c00, c01); c += ldc;
+        Store256(c, add, c10, c11); c += ldc;
+        Store256(c, add, c20, c21); c += ldc;
+        Store256(c, add, c30, c31); c += ldc;
+        Store256(c, add, c40, c41); c += ldc;
+        Store256(c, add, c50, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store256(float* c, bool add, Vector256<float> v0, Vector256<float> v1)
+    {
+        if (add) { v0 += Vector256.Load(c); v1 += Vector256.Load(c + 8); }
+        v0.Store(c); v1.Store(c + 8);
+    }
+
+    private static void Kernel4x8(float* pa, float* pb, int kc, float* c, int ldc, bool add)
+    {
+        Vector128<float> c00 = default, c01 = default, c10 = default, c11 = default,
+            c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector128.Load(pb);
+            var b1 = Vector128.Load(pb + 4);
+            Vector128<float> x;
+            x = Vector128.Create(pa[0]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
+            x = Vector128.Create(pa[1]); c10 = Vector128.FusedMultiplyAdd(x, b0, c10); c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
+            x = Vector128.Create(pa[2]); c20 = Vector128.FusedMultiplyAdd(x, b0, c20); c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
+            x = Vector128.Create(pa[3]); c30 = Vector128.FusedMultiplyAdd(x, b0, c30); c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
+            pa += 4; pb += 8;
+        }
+        for (int r = 0; r < 4; r++)
+        {
+            var (v0, v1) = r switch { 0 => (c00, c01), 1 => (c10, c11), 2 => (c20, c21), _ => (c30, c31) };
+            float* row = c + (long)r * ldc;
+            if (add) { v0 += Vector128.Load(row); v1 += Vector128.Load(row + 4); }
+            v0.Store(row); v1.Store(row + 4);
+        }
+    }
+}
