@@ -25,6 +25,7 @@ public sealed class WorkerPool : IDisposable
     private ExceptionDispatchInfo? failure;
     private volatile bool stopping;
     private readonly Lock runLock = new();
+    private readonly long[] workerAllocated;
 
     public WorkerPool(int workerCount)
     {
@@ -33,6 +34,7 @@ public sealed class WorkerPool : IDisposable
         threads = new Thread[workerCount - 1];
         start = new SemaphoreSlim[workerCount - 1];
         done = new CountdownEvent(1);
+        workerAllocated = new long[workerCount];
         for (int i = 0; i < threads.Length; i++)
         {
             int worker = i + 1;
@@ -92,9 +94,14 @@ public sealed class WorkerPool : IDisposable
             if (stopping) return;
             try { current!.Execute(worker, WorkerCount); }
             catch (Exception e) { failure ??= ExceptionDispatchInfo.Capture(e); }
+            workerAllocated[worker] = GC.GetAllocatedBytesForCurrentThread();
             done.Signal();
         }
     }
+
+    /// <summary>Bytes allocated so far on the pool's own threads (not the caller's), as of their last
+    /// job: with the caller's GC.GetAllocatedBytesForCurrentThread, what a computation allocated.</summary>
+    public long WorkerAllocatedBytes => workerAllocated.Sum();
 
     /// <summary>The half-open range [begin, end) of <paramref name="count"/> items that a worker owns,
     /// in multiples of <paramref name="grain"/> so that kernels keep whole tiles.</summary>

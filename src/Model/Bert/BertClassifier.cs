@@ -71,10 +71,17 @@ public sealed class BertClassifier
         batch.AttentionMask.AsSpan(0, N).CopyTo(maskOwn);
         var maskUnion = a.MaskUnion.AsSpan(0, N);
         maskOwn.CopyTo(maskUnion);
+        // (a side with weight 0 contributes nothing, so λ = 1 is exactly the unmixed example)
         if (mix != null && mix.Site != MixSite.Pooled)
             for (int b = 0; b < B; b++)
+            {
+                float l = mix.Lambda[b];
                 for (int t = 0; t < T; t++)
-                    maskUnion[b * T + t] = Math.Max(maskOwn[b * T + t], maskOwn[mix.Partner[b] * T + t]);
+                {
+                    float own = l > 0f ? maskOwn[b * T + t] : 0f, other = l < 1f ? maskOwn[mix.Partner[b] * T + t] : 0f;
+                    maskUnion[b * T + t] = Math.Max(own, other);
+                }
+            }
 
         // embeddings: word (+ mixed partner word) + position + type, LayerNorm, dropout
         var lo = Layout;

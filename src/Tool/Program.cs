@@ -1,0 +1,16 @@
+using System.CommandLine;
+using MixupBert.Tool.Commands;
+
+namespace MixupBert.Tool;
+
+public static class Program
+{
+    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke();
+
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("mixup-bert: fine-tune BERT for text classification with embedding mixup, on a from-scratch BERT engine.");
+        root.Subcommands.Add(InspectCommand.Build());
+        return root;
+    }
+}

@@ -1,0 +1,84 @@
+using MixupBert.Kernels.Cpu;
+
+namespace MixupBert.Tests.Engine;
+
+public class GemmTests
+{
+    private static double[] Reference(bool ta, bool tb, int m, int n, int k, float[] a, float[] b, float[] c0, bool acc)
+    {
+        var r = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = acc ? c0[i * n + j] : 0;
+                for (int p = 0; p < k; p++) s += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+                r[i * n + j] = s;
+            }
+        return r;
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(7, 33, 5)]
+    [InlineData(9, 31, 300)]
+    [InlineData(100, 70, 257)]
+    [InlineData(130, 3100, 40)]
+    [InlineData(3, 2, 0)]
+    public void MatchesDoublePrecisionReferenceForEveryTransposeAndAccumulate(int m, int n, int k)
+    {
+        var rng = new Random(m * 1000 + n + k);
+        foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+                foreach (bool acc in new[] { false, true })
+                {
+                    var a = TestSupport.Random(rng, m * k); var b = TestSupport.Random(rng, k * n); var c = TestSupport.Random(rng, m * n);
+                    var expected = Reference(ta, tb, m, n, k, a, b, c, acc);
+                    Gemm.Multiply(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, acc);
+                    // float32 summation of k products of magnitude ≤ 1: error grows like k·2⁻²⁴ at worst
+                    double tol = 1e-6 * (k + 1) + 1e-6;
+                    for (int i = 0; i < m * n; i++)
+                        Assert.True(Math.Abs(expected[i] - c[i]) <= tol, $"ta={ta} tb={tb} acc={acc} element {i}: {c[i]} vs {expected[i]}");
+                }
+    }
+
+    [Fact]
+    public void StridedOperandsReadOnlyTheirWindow()
+    {
+        // A is the middle 5 columns of a 6×12 buffer (lda 12), C the left 4 columns of 6×9 (ldc 9)
+        var rng = new Random(3);
+        int m = 6, n = 4, k = 5;
+        var a = TestSupport.Random(rng, m * 12); var b = TestSupport.Random(rng, k * n); var c = new float[m * 9];
+        Array.Fill(c, 42f);
+        Gemm.Multiply(false, false, m, n, k, a.AsSpan(3), 12, b, n, c, 9);
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0; for (int p = 0; p < k; p++) s += a[3 + i * 12 + p] * b[p * n + j];
+                Assert.Equal(s, c[i * 9 + j], 5);
+            }
+            for (int j = n; j < 9; j++) Assert.Equal(42f, c[i * 9 + j]);
+        }
+    }
+
+    [Fact]
+    public void ResultIsBitIdenticalForOneAndTwoThreads()
+    {
+        var rng = new Random(5);
+        int m = 301, n = 517, k = 700;
+        var a = TestSupport.Random(rng, m * k); var b = TestSupport.Random(rng, k * n);
+        var c1 = new float[m * n]; var c2 = new float[m * n];
+        using var one = new WorkerPool(1);
+        using var two = new WorkerPool(2);
+        Gemm.Multiply(false, true, m, n, k, a, k, b, k, c1, n, pool: one);
+        Gemm.Multiply(false, true, m, n, k, a, k, b, k, c2, n, pool: two);
+        Assert.Equal(c1, c2);
+    }
+
+    [Fact]
+    public void RejectsOperandsThatDoNotFitTheirBuffers()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 4, 4, 4, new float[15], 4, new float[16], 4, new float[16], 4));
+        Assert.Contains("operand A", e.Message);
+    }
+}

@@ -1,0 +1,202 @@
+using MixupBert.Kernels.Cpu;
+using static MixupBert.Tests.TestSupport;
+
+namespace MixupBert.Tests.Engine;
+
+/// <summary>Every CPU op's backward against central finite differences of its forward.</summary>
+public class OpGradientTests
+{
+    [Fact]
+    public void Linear()
+    {
+        var rng = new Random(1);
+        int n = 5, cin = 7, cout = 9;
+        var x = Random(rng, n * cin); var w = Random(rng, cout * cin); var b = Random(rng, cout);
+        var gy = Random(rng, n * cout); var y = new float[n * cout];
+        double Loss() { Kernels.Cpu.Linear.Forward(x, w, b, y, n, cin, cout); return GradCheck.Dot(gy, y); }
+        var dx = new float[n * cin]; var dw = new float[cout * cin]; var db = new float[cout];
+        Kernels.Cpu.Linear.Backward(gy, x, w, dx, dw, db, n, cin, cout);
+        GradCheck.Check("linear dx", x, dx, Loss);
+        GradCheck.Check("linear dW", w, dw, Loss);
+        GradCheck.Check("linear db", b, db, Loss);
+    }
+
+    [Theory]
+    [InlineData(4, 10)]
+    [InlineData(130, 33)] // more rows than one reduction chunk
+    public void LayerNorm(int rows, int cols)
+    {
+        var rng = new Random(rows);
+        var x = Random(rng, rows * cols, 2f); var g = Random(rng, cols); var b = Random(rng, cols);
+        var gy = Random(rng, rows * cols); var y = new float[rows * cols];
+        var mean = new float[rows]; var rstd = new float[rows];
+        double Loss() { Kernels.Cpu.LayerNorm.Forward(x, g, b, y, mean, rstd, rows, cols, 1e-5f); return GradCheck.Dot(gy, y); }
+        Loss();
+        var dx = new float[rows * cols]; var dg = new float[cols]; var dbeta = new float[cols];
+        Kernels.Cpu.LayerNorm.Backward(gy, x, mean, rstd, g, dx, dg, dbeta, rows, cols);
+        GradCheck.Check("layernorm dx", x, dx, Loss, stride: rows > 10 ? 7 : 1, step: 1e-2f);
+        GradCheck.Check("layernorm dgamma", g, dg, Loss);
+        GradCheck.Check("layernorm dbeta", b, dbeta, Loss);
+    }
+
+    [Fact]
+    public void Gelu()
+    {
+        var rng = new Random(2);
+        int n = 1000; // vector body and scalar tail
+        var x = Random(rng, n + 7, 5f); var gy = Random(rng, n + 7); var y = new float[n + 7];
+        double Loss() { Activations.GeluForward(x, y); return GradCheck.Dot(gy, y); }
+        var dx = new float[n + 7];
+        Activations.GeluBackward(x, gy, dx);
+        GradCheck.Check("gelu", x, dx, Loss, step: 1e-3f);
+    }
+
+    [Fact]
+    public void GeluIsTheExactErfForm()
+    {
+        // reference values of x·Φ(x) computed in double with a series erf (independent of the kernel's approximation)
+        static double Erf(double z) { double sum = 0, term = z; for (int k = 0; k < 200; k++) { sum += term / (2 * k + 1); term *= -z * z / (k + 1); } return 2 / Math.Sqrt(Math.PI) * sum; }
+        foreach (double x in new[] { -3.7, -1.5, -0.3, 0.0, 0.2, 1.0, 2.5, 3.9 })
+        {
+            double expected = 0.5 * x * (1 + Erf(x / Math.Sqrt(2)));
+            Assert.True(Math.Abs(Activations.Gelu((float)x) - expected) < 2e-6, $"gelu({x}) = {Activations.Gelu((float)x)}, expected {expected}");
+        }
+    }
+
+    [Fact]
+    public void Tanh()
+    {
+        var rng = new Random(3);
+        var x = Random(rng, 37, 2f); var gy = Random(rng, 37); var y = new float[37];
+        double Loss() { Activations.TanhForward(x, y); return GradCheck.Dot(gy, y); }
+        Loss();
+        var dx = new float[37];
+        Activations.TanhBackward(y, gy, dx);
+        GradCheck.Check("tanh", x, dx, Loss, step: 1e-3f);
+    }
+
+    [Theory]
+    [InlineData(2, 5, 12, 3, 0f)]
+    [InlineData(1, 1, 8, 2, 0f)]   // a sequence of length 1
+    [InlineData(3, 7, 8, 2, 0.3f)] // attention dropout on: the mask is a function of the key, so FD still works
+    public void Attention(int batch, int seqLen, int channels, int heads, float dropout)
+    {
+        var rng = new Random(batch * 100 + seqLen);
+        int n = batch * seqLen;
+        var qkv = Random(rng, n * 3 * channels);
+        var mask = new float[n];
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < seqLen; t++) mask[b * seqLen + t] = t < Math.Max(1, seqLen - 2 * b) ? 1 : 0;
+        var probs = new float[batch * heads * seqLen * seqLen]; var ctx = new float[n * channels];
+        var gy = Random(rng, n * channels);
+        uint key = Kernels.Cpu.Dropout.Key(7, 3, 1);
+        double Loss() { Kernels.Cpu.Attention.Forward(qkv, mask, probs, ctx, batch, seqLen, channels, heads, dropout, key); return GradCheck.Dot(gy, ctx); }
+        Loss();
+        var dqkv = new float[n * 3 * channels];
+        Kernels.Cpu.Attention.Backward(gy, qkv, probs, dqkv, batch, seqLen, channels, heads, dropout, key);
+        GradCheck.Check("attention dqkv", qkv, dqkv, Loss, step: 1e-2f);
+        // masked keys receive no attention at all
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < seqLen; i++)
+                    for (int j = 0; j < seqLen; j++)
+                        if (mask[b * seqLen + j] == 0) Assert.Equal(0f, probs[((b * heads + h) * seqLen + i) * seqLen + j]);
+    }
+
+    [Fact]
+    public void Embedding()
+    {
+        var rng = new Random(4);
+        int batch = 3, seqLen = 4, c = 6, vocab = 5;
+        var word = Random(rng, vocab * c); var pos = Random(rng, seqLen * c); var type = Random(rng, 2 * c);
+        int[] ids = { 1, 2, 2, 0, 4, 1, 3, 3, 0, 0, 1, 2 }, types = { 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 1, 0 };
+        var y = new float[batch * seqLen * c]; var gy = Random(rng, y.Length);
+        double Loss() { Kernels.Cpu.Embedding.Forward(y, word, pos, type, ids, types, batch, seqLen, c); return GradCheck.Dot(gy, y); }
+        var dw = new float[word.Length]; var dp = new float[pos.Length]; var dt = new float[type.Length];
+        Kernels.Cpu.Embedding.Backward(gy, dw, dp, dt, ids, types, batch, seqLen, c);
+        GradCheck.Check("embedding dword", word, dw, Loss);
+        GradCheck.Check("embedding dpos", pos, dp, Loss);
+        GradCheck.Check("embedding dtype", type, dt, Loss);
+    }
+
+    [Fact]
+    public void MixedEmbedding()
+    {
+        var rng = new Random(5);
+        int batch = 2, seqLen = 3, c = 4, vocab = 6;
+        var word = Random(rng, vocab * c); var pos = Random(rng, seqLen * c); var type = Random(rng, 2 * c);
+        int[] ids = { 1, 2, 5, 0, 4, 1 }, partner = { 0, 4, 1, 1, 2, 5 }, types = { 0, 0, 1, 1, 0, 0 };
+        float[] lambda = { 0.3f, 0.8f };
+        var y = new float[batch * seqLen * c]; var gy = Random(rng, y.Length);
+        double Loss() { Kernels.Cpu.Embedding.Forward(y, word, pos, type, ids, types, batch, seqLen, c, partner, lambda); return GradCheck.Dot(gy, y); }
+        var dw = new float[word.Length]; var dp = new float[pos.Length]; var dt = new float[type.Length];
+        Kernels.Cpu.Embedding.Backward(gy, dw, dp, dt, ids, types, batch, seqLen, c, partner, lambda);
+        GradCheck.Check("mixed embedding dword", word, dw, Loss);
+        GradCheck.Check("mixed embedding dpos", pos, dp, Loss);
+        // λ = 1 is the plain lookup
+        var plain = new float[y.Length];
+        Kernels.Cpu.Embedding.Forward(plain, word, pos, type, ids, types, batch, seqLen, c);
+        Kernels.Cpu.Embedding.Forward(y, word, pos, type, ids, types, batch, seqLen, c, partner, new[] { 1f, 1f });
+        Assert.Equal(plain, y);
+    }
+
+    [Fact]
+    public void CrossEntropyWithSoftTargets()
+    {
+        var rng = new Random(6);
+        int batch = 4, classes = 3;
+        var logits = Random(rng, batch * classes, 3f);
+        var targets = new float[] { 1, 0, 0, 0.3f, 0.7f, 0, 0, 0, 1, 0.5f, 0.25f, 0.25f };
+        var probs = new float[batch * classes];
+        double Loss() => Kernels.Cpu.CrossEntropy.Forward(logits, targets, probs, batch, classes);
+        Loss();
+        var d = new float[batch * classes];
+        Kernels.Cpu.CrossEntropy.Backward(probs, targets, d, batch, classes);
+        GradCheck.Check("cross-entropy dlogits", logits, d, Loss, step: 1e-3f);
+    }
+
+    [Fact]
+    public void MixedTargetsEqualTheLambdaWeightedLosses()
+    {
+        var logits = new float[] { 0.2f, -1.3f, 0.7f };
+        var probs = new float[3];
+        double la = Kernels.Cpu.CrossEntropy.Forward(logits, new float[] { 1, 0, 0 }, probs, 1, 3);
+        double lb = Kernels.Cpu.CrossEntropy.Forward(logits, new float[] { 0, 0, 1 }, probs, 1, 3);
+        double mixed = Kernels.Cpu.CrossEntropy.Forward(logits, new float[] { 0.35f, 0, 0.65f }, probs, 1, 3);
+        Assert.Equal(0.35 * la + 0.65 * lb, mixed, 6);
+    }
+
+    [Fact]
+    public void Dropout()
+    {
+        var rng = new Random(7);
+        var x = Random(rng, 4099); var y = new float[x.Length]; var gy = Random(rng, x.Length);
+        uint key = Kernels.Cpu.Dropout.Key(1, 2, 3);
+        double Loss() { Kernels.Cpu.Dropout.Forward(x, y, 0.25f, key); return GradCheck.Dot(gy, y); }
+        Loss();
+        int dropped = y.Count(v => v == 0f);
+        Assert.InRange(dropped, 4099 * 0.2, 4099 * 0.3); // about p of the elements
+        var dx = new float[x.Length];
+        Kernels.Cpu.Dropout.Backward(gy, dx, 0.25f, key, accumulate: false);
+        GradCheck.Check("dropout", x, dx, Loss, stride: 13);
+        // another key draws another mask
+        var y2 = new float[x.Length];
+        Kernels.Cpu.Dropout.Forward(x, y2, 0.25f, Kernels.Cpu.Dropout.Key(1, 3, 3));
+        Assert.NotEqual(y, y2);
+    }
+
+    [Fact]
+    public void ColumnSumsAreTheBiasGradient()
+    {
+        var rng = new Random(8);
+        int rows = 200, cols = 5;
+        var x = Random(rng, rows * cols); var sum = new float[cols]; sum[0] = 1f;
+        Reduce.AddColumnSums(x, rows, cols, sum);
+        for (int c = 0; c < cols; c++)
+        {
+            double s = c == 0 ? 1 : 0;
+            for (int r = 0; r < rows; r++) s += x[r * cols + c];
+            Assert.Equal(s, sum[c], 4);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+using MixupBert.Model.Bert;
+using MixupBert.Model.Weights;
+
+namespace MixupBert.Tests;
+
+/// <summary>Paths and small fixtures shared by the tests.</summary>
+public static class TestSupport
+{
+    /// <summary>The ../shared folder beside the repository (or $MIXUP_BERT_SHARED). Tests that need it
+    /// fail, rather than skip, when it is missing: CI always has it.</summary>
+    public static string SharedDir
+    {
+        get
+        {
+            var env = Environment.GetEnvironmentVariable("MIXUP_BERT_SHARED");
+            if (!string.IsNullOrEmpty(env)) return env;
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "MixupBert.sln")))
+                {
+                    var shared = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared"));
+                    if (Directory.Exists(shared)) return shared;
+                    throw new DirectoryNotFoundException($"no ../shared beside the repository at {dir.FullName}; set MIXUP_BERT_SHARED");
+                }
+            }
+            throw new DirectoryNotFoundException("repository root not found above " + AppContext.BaseDirectory);
+        }
+    }
+
+    public static string MiniLmDir => Path.Combine(SharedDir, "hf", "sentence-transformers", "all-MiniLM-L6-v2", "resolve", "main");
+
+    public static string TempDir()
+    {
+        var d = Path.Combine(Path.GetTempPath(), "mixup-bert-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(d);
+        return d;
+    }
+
+    public static float[] Random(Random rng, int n, float scale = 1f)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
+        return a;
+    }
+
+    /// <summary>A tiny BERT: 2 layers, hidden 32, 4 heads, as the gradient checks ask for.</summary>
+    public static BertConfig TinyConfig(int labels = 3, float dropout = 0f) => new()
+    {
+        VocabSize = 50, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 4, IntermediateSize = 48,
+        MaxPositionEmbeddings = 16, TypeVocabSize = 2, HiddenDropoutProb = dropout, AttentionProbsDropoutProb = dropout,
+        LayerNormEps = 1e-12f, InitializerRange = 0.2f,
+        Id2Label = Enumerable.Range(0, labels).Select(i => $"c{i}").ToArray(),
+    };
+
+    /// <summary>A padded batch with random ids, two segments in one row, and varied lengths.</summary>
+    public static Batch RandomBatch(BertConfig c, int batch, int seqLen, int seed)
+    {
+        var rng = new Random(seed);
+        var b = new Batch(batch, seqLen, c.NumLabels);
+        for (int i = 0; i < batch; i++)
+        {
+            int len = i == 0 ? seqLen : 1 + rng.Next(seqLen);
+            for (int t = 0; t < seqLen; t++)
+            {
+                b.InputIds[i * seqLen + t] = t < len ? rng.Next(c.VocabSize) : c.PadTokenId;
+                b.AttentionMask[i * seqLen + t] = t < len ? 1 : 0;
+                b.TokenTypeIds[i * seqLen + t] = t < len && t >= len / 2 && i % 2 == 1 ? 1 : 0;
+            }
+        }
+        b.SetLabels(Enumerable.Range(0, batch).Select(i => rng.Next(c.NumLabels)).ToArray());
+        return b;
+    }
+}
