@@ -1,0 +1,72 @@
+using BenchmarkDotNet.Attributes;
+using MixupBert.Model.Bert;
+using MixupBert.Model.Weights;
+
+namespace MixupBert.Bench;
+
+/// <summary>
+/// One training step (forward + backward, dropout on) and one inference forward of
+/// all-MiniLM-L6-v2's shape at batch 32 × 64 tokens, with random weights (the speed does not
+/// depend on their values). FLOPs counted as the GEMMs do them: per layer and token
+/// 2·(4C² + 2CI) for the projections plus 4·T·C for attention; backward is twice the forward.
+/// </summary>
+[SimpleJob(warmupCount: 2, iterationCount: 8)]
+public class StepBenchmarks : IWork
+{
+    [Params("minilm:32x64", "minilm:32x128")]
+    public string Case { get; set; } = "";
+
+    private BertClassifier model = null!;
+    private Batch batch = null!;
+    private long step;
+
+    public static BertConfig ConfigOf(string name) => name switch
+    {
+        "minilm" => new BertConfig { VocabSize = 30522, HiddenSize = 384, NumHiddenLayers = 6, NumAttentionHeads = 12, IntermediateSize = 1536 },
+        "bert-base" => new BertConfig { VocabSize = 28996 },
+        _ => throw new ArgumentException(name),
+    };
+
+    private static (BertConfig, int, int) Parse(string s)
+    {
+        var parts = s.Split(':');
+        var bt = parts[1].Split('x').Select(int.Parse).ToArray();
+        return (ConfigOf(parts[0]), bt[0], bt[1]);
+    }
+
+    public static double ForwardFlops(BertConfig c, int batch, int seqLen)
+    {
+        double tokens = (double)batch * seqLen, C = c.HiddenSize, I = c.IntermediateSize;
+        return c.NumHiddenLayers * tokens * (2 * (4 * C * C + 2 * C * I) + 4.0 * seqLen * C);
+    }
+
+    public static (double, string) Work(string method, string parameter)
+    {
+        var (c, b, t) = Parse(parameter);
+        double f = ForwardFlops(c, b, t);
+        return (method == nameof(TrainStep) ? 3 * f : f, "GFLOP/s");
+    }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var (config, b, t) = Parse(Case);
+        model = new BertClassifier(config, BertCheckpoint.RandomInit(config, 1));
+        batch = new Batch(b, t, config.NumLabels);
+        var rng = new Random(2);
+        for (int i = 0; i < b * t; i++) { batch.InputIds[i] = rng.Next(config.VocabSize); batch.AttentionMask[i] = 1; }
+        batch.SetLabels(Enumerable.Range(0, b).Select(i => i % 2).ToArray());
+    }
+
+    [Benchmark]
+    public double TrainStep()
+    {
+        model.ZeroGradients();
+        double loss = model.Forward(batch, training: true, seed: 1, step: ++step);
+        model.Backward();
+        return loss;
+    }
+
+    [Benchmark]
+    public double Inference() => model.Forward(batch, training: false);
+}

@@ -1,0 +1,149 @@
+using System.Runtime.InteropServices;
+
+namespace MixupBert.Kernels.Cuda;
+
+/// <summary>
+/// A real GPU through the CUDA driver API: the primary context of one device, one stream for all
+/// work, the kernels of kernels.cu loaded from the fatbin embedded in this assembly, and cuBLAS.
+/// </summary>
+public sealed unsafe class CudaGpu : IGpu
+{
+    private readonly int device;
+    private readonly nint context, stream, module, blasHandle;
+    private readonly Dictionary<string, nint> kernels = new(StringComparer.Ordinal);
+    private bool disposed;
+
+    public string Name { get; }
+    public int ComputeCapability { get; }
+    public long TotalMemory { get; }
+    public IGpuBlas Blas { get; }
+    public bool Tf32 { get; }
+
+    private CudaGpu(int device, nint context, nint stream, nint module, nint blasHandle, string name, int cc, long memory, bool tf32)
+    {
+        this.device = device; this.context = context; this.stream = stream; this.module = module; this.blasHandle = blasHandle;
+        Name = name; ComputeCapability = cc; TotalMemory = memory; Tf32 = tf32;
+        Blas = new CuBlasGemm(blasHandle, tf32);
+    }
+
+    /// <summary>The embedded fatbin of kernels.cu, or null when the build had no nvcc.</summary>
+    public static byte[]? EmbeddedKernels()
+    {
+        using var s = typeof(CudaGpu).Assembly.GetManifestResourceStream("kernels.fatbin");
+        if (s == null) return null;
+        var bytes = new byte[s.Length];
+        s.ReadExactly(bytes);
+        return bytes;
+    }
+
+    /// <summary>
+    /// Opens device <paramref name="ordinal"/>. Throws <see cref="CudaUnavailableException"/> with the
+    /// reason when there is no driver, no device, no cuBLAS or no kernels in this build.
+    /// </summary>
+    /// <param name="tf32">TF32 tensor-op GEMMs; null = on for compute capability 8.0 (Ampere) and newer.</param>
+    public static CudaGpu Open(int ordinal = 0, bool? tf32 = null)
+    {
+        var image = EmbeddedKernels() ?? throw new CudaUnavailableException("this build of mixup-bert has no CUDA kernels (it was built without nvcc)");
+        int status;
+        try { status = CudaDriver.cuInit(0); }
+        catch (DllNotFoundException e) { throw new CudaUnavailableException("no CUDA driver (libcuda.so.1 not found)", e); }
+        if (status != 0) throw new CudaUnavailableException($"the CUDA driver did not initialise (cuInit returned {status}): no usable GPU");
+        CudaDriver.Check(CudaDriver.cuDeviceGetCount(out int count), "cuDeviceGetCount");
+        if (count == 0) throw new CudaUnavailableException("the CUDA driver reports no device");
+        if (ordinal >= count) throw new CudaUnavailableException($"device {ordinal} asked for, {count} present");
+        CudaDriver.Check(CudaDriver.cuDeviceGet(out int dev, ordinal), "cuDeviceGet");
+        byte* nameBuf = stackalloc byte[256];
+        CudaDriver.Check(CudaDriver.cuDeviceGetName(nameBuf, 256, dev), "cuDeviceGetName");
+        string name = Marshal.PtrToStringUTF8((nint)nameBuf) ?? "GPU";
+        CudaDriver.Check(CudaDriver.cuDeviceGetAttribute(out int major, CudaDriver.AttributeComputeCapabilityMajor, dev), "cuDeviceGetAttribute");
+        CudaDriver.Check(CudaDriver.cuDeviceGetAttribute(out int minor, CudaDriver.AttributeComputeCapabilityMinor, dev), "cuDeviceGetAttribute");
+        CudaDriver.Check(CudaDriver.cuDeviceTotalMem(out nuint total, dev), "cuDeviceTotalMem");
+        CudaDriver.Check(CudaDriver.cuDevicePrimaryCtxRetain(out nint ctx, dev), "cuDevicePrimaryCtxRetain");
+        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+        CudaDriver.Check(CudaDriver.cuStreamCreate(out nint stream, 0), "cuStreamCreate");
+        nint module;
+        fixed (byte* p = image) CudaDriver.Check(CudaDriver.cuModuleLoadData(out module, p), "cuModuleLoadData(kernels.fatbin)");
+        nint blas;
+        try { CuBlas.Check(CuBlas.cublasCreate(out blas), "cublasCreate"); }
+        catch (DllNotFoundException e) { throw new CudaUnavailableException("cuBLAS not found (looked for libcublas.so.13, .12, .11; set CUDA_HOME or LD_LIBRARY_PATH)", e); }
+        CuBlas.Check(CuBlas.cublasSetStream(blas, stream), "cublasSetStream");
+        bool useTf32 = tf32 ?? major >= 8;
+        CuBlas.Check(CuBlas.cublasSetMathMode(blas, useTf32 ? CuBlas.Tf32TensorOpMath : CuBlas.DefaultMath), "cublasSetMathMode");
+        return new CudaGpu(dev, ctx, stream, module, blas, name, major * 10 + minor, (long)total, useTf32);
+    }
+
+    public nint Alloc(long bytes)
+    {
+        CudaDriver.Check(CudaDriver.cuMemAlloc(out nint p, (nuint)Math.Max(bytes, 4)), $"cuMemAlloc({bytes} bytes)");
+        return p;
+    }
+
+    public void Free(nint pointer)
+    {
+        if (pointer != 0) CudaDriver.Check(CudaDriver.cuMemFree(pointer), "cuMemFree");
+    }
+
+    public void CopyToDevice<T>(nint destination, ReadOnlySpan<T> source) where T : unmanaged
+    {
+        if (source.IsEmpty) return;
+        fixed (T* p = source)
+            CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync(destination, p, (nuint)(source.Length * sizeof(T)), stream), "cuMemcpyHtoDAsync");
+        // the source is pageable host memory: wait so the caller may reuse it at once
+        CudaDriver.Check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+    }
+
+    public void CopyToHost<T>(Span<T> destination, nint source) where T : unmanaged
+    {
+        if (destination.IsEmpty) return;
+        fixed (T* p = destination)
+        {
+            CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync(p, source, (nuint)(destination.Length * sizeof(T)), stream), "cuMemcpyDtoHAsync");
+            CudaDriver.Check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+        }
+    }
+
+    public void Fill32(nint destination, uint value, long count)
+    {
+        if (count > 0) CudaDriver.Check(CudaDriver.cuMemsetD32Async(destination, value, (nuint)count, stream), "cuMemsetD32Async");
+    }
+
+    public nint Kernel(string name)
+    {
+        if (kernels.TryGetValue(name, out nint f)) return f;
+        CudaDriver.Check(CudaDriver.cuModuleGetFunction(out f, module, name), $"cuModuleGetFunction({name})");
+        kernels[name] = f;
+        return f;
+    }
+
+    public void Launch(nint kernel, Dim3 grid, Dim3 block, void** args)
+    {
+        if (grid.X == 0 || grid.Y == 0 || grid.Z == 0) return;
+        CudaDriver.Check(CudaDriver.cuLaunchKernel(kernel, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, 0, stream, args, null), "cuLaunchKernel");
+    }
+
+    public void Synchronize() => CudaDriver.Check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+
+    /// <summary>Milliseconds of GPU time that <paramref name="work"/> enqueues (CUDA events).</summary>
+    public float Time(Action work)
+    {
+        CudaDriver.Check(CudaDriver.cuEventCreate(out nint start, 0), "cuEventCreate");
+        CudaDriver.Check(CudaDriver.cuEventCreate(out nint end, 0), "cuEventCreate");
+        CudaDriver.Check(CudaDriver.cuEventRecord(start, stream), "cuEventRecord");
+        work();
+        CudaDriver.Check(CudaDriver.cuEventRecord(end, stream), "cuEventRecord");
+        CudaDriver.Check(CudaDriver.cuEventSynchronize(end), "cuEventSynchronize");
+        CudaDriver.Check(CudaDriver.cuEventElapsedTime(out float ms, start, end), "cuEventElapsedTime");
+        CudaDriver.cuEventDestroy(start); CudaDriver.cuEventDestroy(end);
+        return ms;
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        CuBlas.cublasDestroy(blasHandle);
+        CudaDriver.cuModuleUnload(module);
+        CudaDriver.cuStreamDestroy(stream);
+        CudaDriver.cuDevicePrimaryCtxRelease(device);
+    }
+}

@@ -1,0 +1,72 @@
+namespace MixupBert.Kernels.Cuda;
+
+/// <summary>Launch dimensions, as CUDA's dim3.</summary>
+public readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1);
+
+/// <summary>
+/// What the CUDA backend needs from a device: memory, copies, kernel launches by name and GEMMs.
+/// <see cref="CudaGpu"/> implements it on a real GPU through the driver API and cuBLAS; the tests
+/// implement it on the CPU over kernels.cu compiled against a CUDA shim, so the same backend code
+/// runs in CI. Pointers are device addresses (host addresses on the shim).
+/// </summary>
+public interface IGpu : IDisposable
+{
+    string Name { get; }
+    nint Alloc(long bytes);
+    void Free(nint pointer);
+    void CopyToDevice<T>(nint destination, ReadOnlySpan<T> source) where T : unmanaged;
+    void CopyToHost<T>(Span<T> destination, nint source) where T : unmanaged;
+    /// <summary>Sets count 32-bit words to value (0 for zeroing floats).</summary>
+    void Fill32(nint destination, uint value, long count);
+    /// <summary>A handle of the kernel with this name in kernels.cu.</summary>
+    nint Kernel(string name);
+    /// <summary>Launches a kernel; args points to one pointer per kernel parameter, as cuLaunchKernel.</summary>
+    unsafe void Launch(nint kernel, Dim3 grid, Dim3 block, void** args);
+    IGpuBlas Blas { get; }
+    void Synchronize();
+}
+
+/// <summary>Row-major GEMMs on device memory: C = op(A)·op(B) (+ C when accumulating).</summary>
+public interface IGpuBlas
+{
+    void Gemm(bool transA, bool transB, int m, int n, int k, nint a, int lda, nint b, int ldb, nint c, int ldc, bool accumulate);
+
+    void GemmStridedBatched(bool transA, bool transB, int m, int n, int k, nint a, int lda, long strideA,
+        nint b, int ldb, long strideB, nint c, int ldc, long strideC, int batch, bool accumulate);
+}
+
+/// <summary>
+/// Kernel arguments collected on the stack: each value in an 8-byte slot (ints and floats in the
+/// low bytes, little-endian, as cuLaunchKernel reads them). No allocation per launch.
+/// </summary>
+public unsafe struct KernelArgs
+{
+    public const int Max = 20;
+    private fixed ulong values[Max];
+    private int count;
+
+    public int Count => count;
+
+    private void Put(ulong bits)
+    {
+        if (count == Max) throw new InvalidOperationException($"more than {Max} kernel arguments");
+        values[count++] = bits;
+    }
+
+    public KernelArgs Ptr(nint p) { Put((ulong)p); return this; }
+    public KernelArgs Int(int v) { Put((uint)v); return this; }
+    public KernelArgs UInt(uint v) { Put(v); return this; }
+    public KernelArgs Long(long v) { Put((ulong)v); return this; }
+    public KernelArgs Float(float v) { Put(BitConverter.SingleToUInt32Bits(v)); return this; }
+
+    /// <summary>Launches with these arguments on <paramref name="gpu"/>.</summary>
+    public void Launch(IGpu gpu, nint kernel, Dim3 grid, Dim3 block)
+    {
+        void** pointers = stackalloc void*[Max];
+        fixed (ulong* v = values)
+        {
+            for (int i = 0; i < count; i++) pointers[i] = v + i;
+            gpu.Launch(kernel, grid, block, pointers);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+// cuda_shim.h: just enough of CUDA to compile kernels.cu with a host C++ compiler and run it on
+// the CPU, so that CI (which has no GPU) executes the real kernel code.
+//
+// A launch runs its blocks one after another; the threads of a block are real OS threads, so
+// __syncthreads() is a barrier across them and __shared__ (a function-local static here) is shared
+// by exactly one block at a time. Warp shuffles exchange values through a per-block array between
+// two barriers, which is why kernels.cu calls them from uniform control flow only.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <algorithm>
+
+struct dim3 {
+    unsigned int x = 1, y = 1, z = 1;
+};
+
+struct ShimThreadState {
+    dim3 threadIdx, blockIdx, blockDim, gridDim;
+};
+
+extern thread_local ShimThreadState shim_state;
+
+#define threadIdx (shim_state.threadIdx)
+#define blockIdx (shim_state.blockIdx)
+#define blockDim (shim_state.blockDim)
+#define gridDim (shim_state.gridDim)
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+#define __restrict__ __restrict
+
+void __syncthreads();
+float __shfl_xor_sync(unsigned int mask, float v, int lane_mask);
+float __shfl_down_sync(unsigned int mask, float v, int delta);
+
+using std::min;
+using std::max;
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
