@@ -484,9 +484,3 @@ extern "C" __global__ void adamw_update(float* params, const float* grads, float
         m[i] = mi; v[i] = vi;
     }
 }
-
-// x *= stats[2] (clipping the gradients where the CPU reference does it in place).
-extern "C" __global__ void scale_by_clip(float* x, long n, const float* stats) {
-    float s = stats[2];
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) x[i] *= s;
-}

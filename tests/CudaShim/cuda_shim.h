@@ -15,15 +15,15 @@ struct dim3 {
 };
 
 struct ShimThreadState {
-    dim3 threadIdx, blockIdx, blockDim, gridDim;
+    dim3 thread, block, block_dim, grid_dim;
 };
 
 extern thread_local ShimThreadState shim_state;
 
-#define threadIdx (shim_state.threadIdx)
-#define blockIdx (shim_state.blockIdx)
-#define blockDim (shim_state.blockDim)
-#define gridDim (shim_state.gridDim)
+#define threadIdx (shim_state.thread)
+#define blockIdx (shim_state.block)
+#define blockDim (shim_state.block_dim)
+#define gridDim (shim_state.grid_dim)
 
 #define __global__
 #define __device__

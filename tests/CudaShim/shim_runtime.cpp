@@ -50,13 +50,13 @@ void shim_run(dim3 grid, dim3 block, const std::function<void()>& body) {
     pool.reserve(threads);
     for (unsigned int t = 0; t < threads; t++) {
         pool.emplace_back([&, t] {
-            shim_state.blockDim = block;
-            shim_state.gridDim = grid;
-            shim_state.threadIdx = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+            shim_state.block_dim = block;
+            shim_state.grid_dim = grid;
+            shim_state.thread = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
             for (unsigned int bz = 0; bz < grid.z; bz++)
                 for (unsigned int by = 0; by < grid.y; by++)
                     for (unsigned int bx = 0; bx < grid.x; bx++) {
-                        shim_state.blockIdx = dim3{bx, by, bz};
+                        shim_state.block = dim3{bx, by, bz};
                         body();
                         barrier.arrive_and_wait();  // the next block starts when this one is done
                     }

@@ -15,6 +15,7 @@ public sealed class Batch
         TokenTypeIds = new int[batchSize * seqLen];
         AttentionMask = new float[batchSize * seqLen];
         Targets = new float[batchSize * numLabels];
+        Labels = new int[batchSize];
     }
 
     public int BatchSize { get; }
@@ -24,16 +25,30 @@ public sealed class Batch
     public int[] TokenTypeIds { get; }
     /// <summary>1 for real tokens, 0 for padding.</summary>
     public float[] AttentionMask { get; }
+    /// <summary>Soft targets [B, L] for <see cref="BertClassifier.Forward"/>; see <see cref="SetTargets"/>.</summary>
     public float[] Targets { get; }
+    /// <summary>Class ids [B].</summary>
+    public int[] Labels { get; }
 
-    /// <summary>Sets one-hot targets from class ids.</summary>
+    /// <summary>Sets the class ids and one-hot targets.</summary>
     public void SetLabels(ReadOnlySpan<int> labels)
+    {
+        for (int b = 0; b < BatchSize; b++)
+            if ((uint)labels[b] >= (uint)NumLabels) throw new ArgumentOutOfRangeException(nameof(labels), $"label {labels[b]} of example {b} is outside 0..{NumLabels - 1}");
+        labels[..BatchSize].CopyTo(Labels);
+        SetTargets(null);
+    }
+
+    /// <summary>Targets from the labels: one-hot, or with a mix λ·onehot(y_b) + (1−λ)·onehot(y_partner(b)),
+    /// so that cross-entropy against them is λ·CE(y_b) + (1−λ)·CE(y_partner).</summary>
+    public void SetTargets(Mix? mix)
     {
         Array.Clear(Targets);
         for (int b = 0; b < BatchSize; b++)
         {
-            if ((uint)labels[b] >= (uint)NumLabels) throw new ArgumentOutOfRangeException(nameof(labels), $"label {labels[b]} of example {b} is outside 0..{NumLabels - 1}");
-            Targets[b * NumLabels + labels[b]] = 1f;
+            float l = mix?.Lambda[b] ?? 1f;
+            Targets[b * NumLabels + Labels[b]] += l;
+            if (mix != null) Targets[b * NumLabels + Labels[mix.Partner[b]]] += 1f - l;
         }
     }
 }

@@ -56,7 +56,7 @@ public sealed class BertClassifier
     {
         var c = Config;
         B = batch.BatchSize; T = batch.SeqLen;
-        ValidateInputs(batch, mix);
+        ValidateInputs(c, batch, mix);
         EnsureActivations(B, T);
         var a = act!;
         this.mix = mix;
@@ -71,17 +71,7 @@ public sealed class BertClassifier
         batch.AttentionMask.AsSpan(0, N).CopyTo(maskOwn);
         var maskUnion = a.MaskUnion.AsSpan(0, N);
         maskOwn.CopyTo(maskUnion);
-        // (a side with weight 0 contributes nothing, so λ = 1 is exactly the unmixed example)
-        if (mix != null && mix.Site != MixSite.Pooled)
-            for (int b = 0; b < B; b++)
-            {
-                float l = mix.Lambda[b];
-                for (int t = 0; t < T; t++)
-                {
-                    float own = l > 0f ? maskOwn[b * T + t] : 0f, other = l < 1f ? maskOwn[mix.Partner[b] * T + t] : 0f;
-                    maskUnion[b * T + t] = Math.Max(own, other);
-                }
-            }
+        if (mix != null && mix.Site != MixSite.Pooled) AttentionMask.Union(maskOwn, mix.Partner, mix.Lambda, maskUnion, B, T);
 
         // embeddings: word (+ mixed partner word) + position + type, LayerNorm, dropout
         var lo = Layout;
@@ -258,9 +248,10 @@ public sealed class BertClassifier
         }
     }
 
-    private void ValidateInputs(Batch batch, Mix? mix)
+    /// <summary>Checks a batch against the config before any kernel reads it; messages name the tensor.</summary>
+    public static void ValidateInputs(BertConfig c, Batch batch, Mix? mix)
     {
-        var c = Config;
+        int B = batch.BatchSize, T = batch.SeqLen;
         if (batch.NumLabels != c.NumLabels) throw new ArgumentException($"batch has {batch.NumLabels} label columns, the model {c.NumLabels}");
         if (T < 1 || B < 1) throw new ArgumentException($"empty batch ({B}×{T})");
         if (T > c.MaxPositionEmbeddings)

@@ -1,0 +1,36 @@
+namespace MixupBert.Model.Bert;
+
+/// <summary>AdamW and clipping settings, HF Trainer's defaults.</summary>
+public readonly record struct OptimizerSettings(
+    float Beta1 = 0.9f, float Beta2 = 0.999f, float Epsilon = 1e-8f, float WeightDecay = 0.01f, float MaxGradNorm = 1f);
+
+/// <summary>What one optimizer step reports: the mean loss and the gradient norm before clipping.</summary>
+public readonly record struct StepResult(double Loss, double GradNorm);
+
+/// <summary>
+/// A BertForSequenceClassification that trains on some device: the CPU (<see cref="CpuBertEngine"/>)
+/// or a CUDA GPU (<see cref="GpuBertEngine"/>). The training loop talks to this interface only.
+/// Parameters and both Adam moments are laid out by <see cref="BertLayout"/> on every backend.
+/// </summary>
+public interface IBertEngine : IDisposable
+{
+    string Backend { get; }
+    Weights.BertConfig Config { get; }
+    BertLayout Layout { get; }
+
+    /// <summary>Forward (dropout on, masks from seed and step), backward, gradient clipping and one
+    /// AdamW step at <paramref name="learningRate"/>; <paramref name="step"/> counts from 1.</summary>
+    StepResult TrainStep(Batch batch, Mix? mix, float learningRate, long step, ulong seed, in OptimizerSettings optimizer);
+
+    /// <summary>A plain forward (no dropout, no mixing): fills probabilities [B, L], returns the mean loss.</summary>
+    double Evaluate(Batch batch, Span<float> probabilities);
+
+    /// <summary>Forward and backward only, gradients zeroed first; for checks against another backend.</summary>
+    double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step);
+
+    void CopyLogits(Span<float> destination);
+    void CopyGradients(Span<float> destination);
+    void CopyParameters(Span<float> destination);
+    void CopyOptimizerState(Span<float> m, Span<float> v);
+    void LoadState(ReadOnlySpan<float> parameters, ReadOnlySpan<float> m, ReadOnlySpan<float> v);
+}
