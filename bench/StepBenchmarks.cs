@@ -7,8 +7,7 @@ namespace MixupBert.Bench;
 /// <summary>
 /// One training step (forward + backward, dropout on) and one inference forward of
 /// all-MiniLM-L6-v2's shape at batch 32 × 64 tokens, with random weights (the speed does not
-/// depend on their values). FLOPs counted as the GEMMs do them: per layer and token
-/// 2·(4C² + 2CI) for the projections plus 4·T·C for attention; backward is twice the forward.
+/// depend on their values). FLOPs as <see cref="BertFlops"/> counts them.
 /// </summary>
 [SimpleJob(warmupCount: 2, iterationCount: 8)]
 public class StepBenchmarks : IWork
@@ -34,17 +33,10 @@ public class StepBenchmarks : IWork
         return (ConfigOf(parts[0]), bt[0], bt[1]);
     }
 
-    public static double ForwardFlops(BertConfig c, int batch, int seqLen)
-    {
-        double tokens = (double)batch * seqLen, C = c.HiddenSize, I = c.IntermediateSize;
-        return c.NumHiddenLayers * tokens * (2 * (4 * C * C + 2 * C * I) + 4.0 * seqLen * C);
-    }
-
     public static (double, string) Work(string method, string parameter)
     {
         var (c, b, t) = Parse(parameter);
-        double f = ForwardFlops(c, b, t);
-        return (method == nameof(TrainStep) ? 3 * f : f, "GFLOP/s");
+        return (method == nameof(TrainStep) ? BertFlops.TrainingStep(c, b, t) : BertFlops.Forward(c, b, t), "GFLOP/s");
     }
 
     [GlobalSetup]

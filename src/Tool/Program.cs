@@ -10,7 +10,11 @@ public static class Program
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("mixup-bert: fine-tune BERT for text classification with embedding mixup, on a from-scratch BERT engine.");
+        root.Subcommands.Add(EnvCommand.Build());
         root.Subcommands.Add(InspectCommand.Build());
+        root.Subcommands.Add(ConvertCommand.Build());
+        root.Subcommands.Add(BenchCommand.Build());
+        root.Subcommands.Add(SelfTestCommand.Build());
         return root;
     }
 }

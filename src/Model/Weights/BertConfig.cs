@@ -155,7 +155,6 @@ public sealed record BertConfig
             ["id2label"] = id2label,
             ["label2id"] = label2id,
             ["problem_type"] = "single_label_classification",
-            ["torch_dtype"] = "float32",
         };
         return o;
     }

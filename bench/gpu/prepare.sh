@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run HERE (the development machine) before bench/gpu/check.sh goes to the GPU machine, which has
+# no .NET and no network. Fills .devcheck/ (git-ignored; name it in the device call's carry):
+#   .devcheck/tool/mixup-bert            a self-contained, trimmed publish of the tool (~14 MB)
+#   .devcheck/bert-base-cased/config.json  bert-base-cased's shape (from the Hub mirror in ../shared)
+#   .devcheck/tiny-classifier/           a small checkpoint written by the tool, for transformers to load
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+shared=${MIXUP_BERT_SHARED:-../shared}
+rm -rf .devcheck && mkdir -p .devcheck/bert-base-cased .devcheck/tiny
+dotnet publish src/Tool -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -p:PublishSingleFile=true \
+  -p:EnableCompressionInSingleFile=true -p:DebugType=none -o .devcheck/tool >/dev/null
+env_out=$(.devcheck/tool/mixup-bert env); echo "$env_out"
+case "$env_out" in *"cuda kernels: embedded"*) ;; *) echo "the published tool carries no CUDA kernels (was nvcc there?)" >&2; exit 1;; esac
+cp "$shared/hf/google-bert/bert-base-cased/resolve/main/config.json" .devcheck/bert-base-cased/config.json
+cat > .devcheck/tiny/config.json <<'JSON'
+{"model_type": "bert", "vocab_size": 99, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+ "intermediate_size": 37, "max_position_embeddings": 64, "type_vocab_size": 2, "hidden_act": "gelu"}
+JSON
+.devcheck/tool/mixup-bert convert --model .devcheck/tiny --random-init --labels neg,pos --output .devcheck/tiny-classifier
+du -sh .devcheck

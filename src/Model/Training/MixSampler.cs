@@ -1,0 +1,60 @@
+using MixupBert.Model.Bert;
+
+namespace MixupBert.Model.Training;
+
+/// <summary>Which augmentation a training run uses.</summary>
+public enum MixMode { Baseline, Mixup, TMix, SenMix }
+
+/// <summary>
+/// Draws the mix of a batch: a random permutation of the batch as partners and λ ~ Beta(α, β), one
+/// per batch or one per example; a share <see cref="Probability"/> of batches is mixed at all.
+/// </summary>
+public sealed class MixSampler(MixMode mode, float alpha = 1f, float beta = 1f, bool perExample = false, float probability = 1f, IReadOnlyList<int>? tmixLayers = null)
+{
+    public MixMode Mode { get; } = mode;
+    public float Probability { get; } = probability;
+
+    /// <summary>The mix for a batch of <paramref name="batch"/> examples, or null to train it plainly.</summary>
+    public Mix? Sample(int batch, Random rng)
+    {
+        if (Mode == MixMode.Baseline) return null;
+        if (Probability < 1f && rng.NextDouble() >= Probability) return null;
+        var partner = Enumerable.Range(0, batch).ToArray();
+        rng.Shuffle(partner);
+        var lambda = new float[batch];
+        float shared = (float)Beta(rng, alpha, beta);
+        for (int b = 0; b < batch; b++) lambda[b] = perExample ? (float)Beta(rng, alpha, beta) : shared;
+        return Mode switch
+        {
+            MixMode.Mixup => new Mix(MixSite.WordEmbeddings, partner, lambda),
+            MixMode.SenMix => new Mix(MixSite.Pooled, partner, lambda),
+            _ => new Mix(MixSite.Hidden, partner, lambda, Layer: tmixLayers is { Count: > 0 } ? tmixLayers[rng.Next(tmixLayers.Count)] : 1),
+        };
+    }
+
+    /// <summary>TMix's layer set (7, 9, 12 for 12 layers) scaled to a model of another depth.</summary>
+    public static int[] DefaultTMixLayers(int layers) =>
+        new[] { 7, 9, 12 }.Select(k => Math.Clamp((int)Math.Round(k * layers / 12.0), 1, layers)).Distinct().ToArray();
+
+    /// <summary>Beta(a, b) as X/(X+Y) with X ~ Gamma(a), Y ~ Gamma(b).</summary>
+    public static double Beta(Random rng, double a, double b)
+    {
+        double x = Gamma(rng, a), y = Gamma(rng, b);
+        return x / (x + y);
+    }
+
+    /// <summary>Gamma(shape, 1) by Marsaglia and Tsang (2000), with the boost for shape &lt; 1.</summary>
+    public static double Gamma(Random rng, double shape)
+    {
+        if (shape < 1) return Gamma(rng, shape + 1) * Math.Pow(1.0 - rng.NextDouble(), 1.0 / shape);
+        double d = shape - 1.0 / 3, c = 1 / Math.Sqrt(9 * d);
+        while (true)
+        {
+            double x = BertCheckpoint.Normal(rng), v = 1 + c * x;
+            if (v <= 0) continue;
+            v = v * v * v;
+            double u = 1.0 - rng.NextDouble();
+            if (Math.Log(u) < 0.5 * x * x + d - d * v + d * Math.Log(v)) return d * v;
+        }
+    }
+}

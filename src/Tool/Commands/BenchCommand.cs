@@ -1,0 +1,147 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MixupBert.Kernels.Cuda;
+using MixupBert.Model.Bert;
+using MixupBert.Model.Training;
+using MixupBert.Model.Weights;
+
+namespace MixupBert.Tool.Commands;
+
+/// <summary>
+/// `mixup-bert bench`: training-step and inference throughput of a model shape on a backend, for
+/// each mixup mode in the same process (so their ratio is a fair one), as samples/s, tokens/s and
+/// FLOP/s (<see cref="BertFlops"/>), medians and spreads of timed steps after warm-up steps.
+/// </summary>
+public static class BenchCommand
+{
+    public static Command Build()
+    {
+        var model = new Option<string>("--model") { Description = "A model folder (config.json + model.safetensors) or a config.json file", Required = true };
+        var randomInit = new Option<bool>("--random-init") { Description = "Random weights from the config (speed does not depend on the values)" };
+        var batchSize = new Option<int>("--batch-size") { Description = "Examples per step", DefaultValueFactory = _ => 32 };
+        var seqLen = new Option<int>("--seq-len") { Description = "Tokens per example (every token real: no padding)", DefaultValueFactory = _ => 128 };
+        var modes = new Option<string>("--mode") { Description = "Comma-separated modes to time: baseline, mixup, tmix, senmix", DefaultValueFactory = _ => "baseline,mixup" };
+        var backend = new Option<string>("--backend") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
+        var steps = new Option<int>("--steps") { Description = "Timed steps per mode", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed steps first", DefaultValueFactory = _ => 3 };
+        var tf32 = new Option<string>("--tf32") { Description = "GPU GEMM math: on, off or auto (on for Ampere and newer)", DefaultValueFactory = _ => "auto" };
+        var threads = new Option<int>("--threads") { Description = "CPU worker threads (default: all cores)" };
+        var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file" };
+        var cmd = new Command("bench", "Measure training and inference throughput") { model, randomInit, batchSize, seqLen, modes, backend, steps, warmup, tf32, threads, json };
+        cmd.SetAction(parse =>
+        {
+            try
+            {
+                if (parse.GetValue(threads) is int t && t > 0) Kernels.Cpu.WorkerPool.ConfigureShared(t);
+                return Run(parse.GetValue(model)!, parse.GetValue(randomInit), parse.GetValue(batchSize), parse.GetValue(seqLen),
+                    parse.GetValue(modes)!, parse.GetValue(backend)!, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(tf32)!, parse.GetValue(json));
+            }
+            catch (Exception e) when (e is ModelFormatException or CudaUnavailableException or ArgumentException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return e is CudaUnavailableException ? SelfTestCommand.NoDevice : 2;
+            }
+        });
+        return cmd;
+    }
+
+    private static int Run(string modelPath, bool randomInit, int batch, int seqLen, string modeList, string backend, int steps, int warmup, string tf32Text, string? jsonPath)
+    {
+        BertConfig config;
+        float[] parameters;
+        if (File.Exists(modelPath) && modelPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            config = BertConfig.Load(modelPath);
+            parameters = BertCheckpoint.RandomInit(config, 1);
+        }
+        else if (randomInit)
+        {
+            config = BertConfig.Load(Path.Combine(modelPath, BertCheckpoint.ConfigFile));
+            parameters = BertCheckpoint.RandomInit(config, 1);
+        }
+        else (config, parameters, _) = BertCheckpoint.Load(modelPath);
+        if (seqLen > config.MaxPositionEmbeddings) throw new ArgumentException($"--seq-len {seqLen} exceeds max_position_embeddings {config.MaxPositionEmbeddings}");
+        bool? tf32 = tf32Text switch { "on" => true, "off" => false, _ => null };
+        var modeNames = modeList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var (engine, why) = Backends.Create(backend, config, parameters, tf32);
+        using var _engine = engine;
+        Console.WriteLine($"backend: {engine.Backend} ({why})");
+        Console.WriteLine($"model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, heads {config.NumAttentionHeads}, intermediate {config.IntermediateSize}; batch {batch} × {seqLen} tokens");
+
+        var rng = new Random(7);
+        var b = new Batch(batch, seqLen, config.NumLabels);
+        for (int i = 0; i < batch * seqLen; i++) { b.InputIds[i] = rng.Next(config.VocabSize); b.AttentionMask[i] = 1f; }
+        b.SetLabels(Enumerable.Range(0, batch).Select(i => i % config.NumLabels).ToArray());
+        var probs = new float[batch * config.NumLabels];
+        double flopsTrain = BertFlops.TrainingStep(config, batch, seqLen), flopsInfer = BertFlops.Forward(config, batch, seqLen);
+
+        var results = new List<Dictionary<string, object>>();
+        long step = 0;
+        foreach (var name in modeNames)
+        {
+            var mode = name switch
+            {
+                "baseline" => MixMode.Baseline, "mixup" => MixMode.Mixup, "tmix" => MixMode.TMix, "senmix" => MixMode.SenMix,
+                _ => throw new ArgumentException($"unknown mode '{name}' (baseline, mixup, tmix, senmix)"),
+            };
+            var sampler = new MixSampler(mode, tmixLayers: MixSampler.DefaultTMixLayers(config.NumHiddenLayers));
+            var times = new List<double>();
+            for (int i = 0; i < warmup + steps; i++)
+            {
+                var mix = sampler.Sample(batch, rng);
+                var sw = Stopwatch.StartNew();
+                engine.TrainStep(b, mix, 1e-5f, ++step, 1, new OptimizerSettings());
+                if (i >= warmup) times.Add(sw.Elapsed.TotalSeconds);
+            }
+            results.Add(Summarise($"train {name}", times, batch, seqLen, flopsTrain));
+        }
+        var inferTimes = new List<double>();
+        for (int i = 0; i < warmup + steps; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            engine.Evaluate(b, probs);
+            if (i >= warmup) inferTimes.Add(sw.Elapsed.TotalSeconds);
+        }
+        results.Add(Summarise("inference", inferTimes, batch, seqLen, flopsInfer));
+
+        Console.WriteLine();
+        Console.WriteLine($"{"case",-18} {"median s/step",14} {"min..max",18} {"samples/s",10} {"tokens/s",10} {"TFLOP/s",8}");
+        foreach (var r in results)
+            Console.WriteLine($"{r["case"],-18} {(double)r["median_s"],14:F4} {$"{(double)r["min_s"]:F4}..{(double)r["max_s"]:F4}",18} {(double)r["samples_per_s"],10:F1} {(double)r["tokens_per_s"],10:F0} {(double)r["tflops"],8:F2}");
+        var baseline = results.FirstOrDefault(r => (string)r["case"] == "train baseline");
+        if (baseline != null)
+            foreach (var r in results.Where(r => ((string)r["case"]).StartsWith("train ") && r != baseline))
+                Console.WriteLine($"overhead of {((string)r["case"])[6..]} over baseline: {((double)r["median_s"] / (double)baseline["median_s"] - 1) * 100:F1}% (median step time ratio)");
+        Console.WriteLine($"peak working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20)} MiB");
+        if (jsonPath != null)
+        {
+            var list = new JsonArray();
+            foreach (var r in results)
+            {
+                var o = new JsonObject();
+                foreach (var (key, value) in r) o[key] = value is string str ? JsonValue.Create(str) : value is int n ? JsonValue.Create(n) : JsonValue.Create((double)value);
+                list.Add((JsonNode)o);
+            }
+            var doc = new JsonObject
+            {
+                ["backend"] = engine.Backend, ["batch"] = batch, ["seq_len"] = seqLen, ["layers"] = config.NumHiddenLayers,
+                ["hidden"] = config.HiddenSize, ["tf32"] = tf32Text, ["results"] = list,
+            };
+            File.WriteAllText(jsonPath, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
+        return 0;
+    }
+
+    private static Dictionary<string, object> Summarise(string name, List<double> times, int batch, int seqLen, double flops)
+    {
+        var sorted = times.OrderBy(t => t).ToArray();
+        double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        return new Dictionary<string, object>
+        {
+            ["case"] = name, ["steps"] = sorted.Length, ["median_s"] = median, ["min_s"] = sorted[0], ["max_s"] = sorted[^1],
+            ["samples_per_s"] = batch / median, ["tokens_per_s"] = batch * seqLen / median, ["tflops"] = flops / median / 1e12,
+        };
+    }
+}

@@ -1,0 +1,48 @@
+using System.CommandLine;
+using MixupBert.Kernels.Cuda;
+using MixupBert.Model.Diagnostics;
+
+namespace MixupBert.Tool.Commands;
+
+/// <summary>`mixup-bert selftest --backend cuda`: every CUDA kernel and a whole training step against the CPU backend.</summary>
+public static class SelfTestCommand
+{
+    /// <summary>Exit code when there is no usable CUDA device (distinct from a failed check, 1).</summary>
+    public const int NoDevice = 3;
+
+    public static Command Build()
+    {
+        var backend = new Option<string>("--backend") { Description = "The backend to check against the CPU reference (cuda)", DefaultValueFactory = _ => "cuda" };
+        var tf32 = new Option<bool>("--tf32") { Description = "Use TF32 tensor-op GEMMs (off by default here: the check compares float32 results)" };
+        var cmd = new Command("selftest", "Check every CUDA kernel and one training step of a small BERT against the CPU backend") { backend, tf32 };
+        cmd.SetAction(parse =>
+        {
+            if (parse.GetValue(backend) != "cuda")
+            {
+                Console.Error.WriteLine("selftest checks the cuda backend against the cpu backend, which is the reference; its own checks are in the test suite (dotnet test)");
+                return 2;
+            }
+            CudaGpu gpu;
+            try { gpu = CudaGpu.Open(tf32: parse.GetValue(tf32)); }
+            catch (CudaUnavailableException e)
+            {
+                Console.Error.WriteLine($"no CUDA device: {e.Message}");
+                return NoDevice;
+            }
+            using (gpu)
+            {
+                Console.WriteLine($"selftest on {gpu.Name} (compute capability {gpu.ComputeCapability / 10}.{gpu.ComputeCapability % 10}, TF32 {(gpu.Tf32 ? "on" : "off")}) against the CPU backend");
+                int failed = 0;
+                foreach (var check in GpuSelfTest.Checks)
+                {
+                    var r = GpuSelfTest.Run(check, gpu);
+                    if (!r.Passed) failed++;
+                    Console.WriteLine($"{(r.Passed ? "PASS" : "FAIL")}  {r.Check,-34} {r.Seconds,6:F2} s  {r.Detail}");
+                }
+                Console.WriteLine($"selftest: {GpuSelfTest.Checks.Count - failed} passed, {failed} failed");
+                return failed == 0 ? 0 : 1;
+            }
+        });
+        return cmd;
+    }
+}

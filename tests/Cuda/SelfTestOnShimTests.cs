@@ -1,0 +1,50 @@
+using MixupBert.Model.Diagnostics;
+using MixupBert.Tests.CudaShim;
+
+namespace MixupBert.Tests.Cuda;
+
+/// <summary>
+/// The GPU self-test (every kernel of kernels.cu and the whole CUDA backend against the CPU
+/// backend) run in CI on the CUDA shim: the real kernel code, executed on the CPU.
+/// </summary>
+public class SelfTestOnShimTests
+{
+    public static TheoryData<string> Checks => new(GpuSelfTest.Checks);
+
+    [Theory]
+    [MemberData(nameof(Checks))]
+    public void AgreesWithTheCpuBackend(string check)
+    {
+        using var gpu = new ShimGpu();
+        var result = GpuSelfTest.Run(check, gpu);
+        Assert.True(result.Passed, $"{check}: {result.Detail}");
+    }
+
+    [Fact]
+    public void EveryKernelInKernelsCuIsExercised()
+    {
+        // a kernel added to kernels.cu without a check would run nowhere before it meets a GPU
+        var declared = ShimLibrary.ParseKernels(File.ReadAllText(Path.Combine(ShimLibrary.RepoRoot, "kernels.cu"))).Select(k => k.Name).ToHashSet();
+        var used = new HashSet<string>();
+        using var gpu = new RecordingGpu(new ShimGpu(), used);
+        foreach (var check in GpuSelfTest.Checks) GpuSelfTest.Run(check, gpu);
+        Assert.Empty(declared.Except(used));
+    }
+
+    /// <summary>A shim GPU that records the names of the kernels asked for.</summary>
+    private sealed unsafe class RecordingGpu(ShimGpu inner, HashSet<string> used) : Kernels.Cuda.IGpu
+    {
+        private readonly ShimGpu current = inner;
+        public string Name => current.Name;
+        public Kernels.Cuda.IGpuBlas Blas => current.Blas;
+        public nint Alloc(long bytes) => current.Alloc(bytes);
+        public void Free(nint pointer) => current.Free(pointer);
+        public void CopyToDevice<T>(nint destination, ReadOnlySpan<T> source) where T : unmanaged => current.CopyToDevice(destination, source);
+        public void CopyToHost<T>(Span<T> destination, nint source) where T : unmanaged => current.CopyToHost(destination, source);
+        public void Fill32(nint destination, uint value, long count) => current.Fill32(destination, value, count);
+        public nint Kernel(string name) { used.Add(name); return current.Kernel(name); }
+        public void Launch(nint kernel, Kernels.Cuda.Dim3 grid, Kernels.Cuda.Dim3 block, void** args) => current.Launch(kernel, grid, block, args);
+        public void Synchronize() { }
+        public void Dispose() => current.Dispose();
+    }
+}
