@@ -10,6 +10,9 @@ public static class Program
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("mixup-bert: fine-tune BERT for text classification with embedding mixup, on a from-scratch BERT engine.");
+        root.Subcommands.Add(TrainCommand.Build());
+        root.Subcommands.Add(EvalPredictCommands.BuildEval());
+        root.Subcommands.Add(EvalPredictCommands.BuildPredict());
         root.Subcommands.Add(EnvCommand.Build());
         root.Subcommands.Add(InspectCommand.Build());
         root.Subcommands.Add(ConvertCommand.Build());

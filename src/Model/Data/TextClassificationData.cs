@@ -1,0 +1,132 @@
+using System.Globalization;
+
+namespace MixupBert.Model.Data;
+
+/// <summary>One split with labels mapped to class ids.</summary>
+public sealed record LabeledSplit(string Name, string Source, string[] Texts, int[] Labels)
+{
+    public int Count => Texts.Length;
+
+    public LabeledSplit Subset(IReadOnlyList<int> rows, string? name = null) =>
+        new(name ?? Name, Source, rows.Select(r => Texts[r]).ToArray(), rows.Select(r => Labels[r]).ToArray());
+}
+
+/// <summary>
+/// A text-classification dataset: train, validation (split off train, seeded and stratified, when
+/// the dataset has none) and test (when it has one), with the label names in class-id order.
+/// </summary>
+public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Validation, LabeledSplit? Test, string[] LabelNames, bool ValidationFromTrain)
+{
+    /// <summary>Reads and checks the splits: every text non-empty, every label present and known.</summary>
+    /// <param name="labelNames">the model's labels when they are fixed (evaluating a fine-tuned checkpoint); null to take them from the data.</param>
+    public static TextClassificationData Load(IReadOnlyDictionary<string, string> files, string textColumn, string labelColumn, int seed,
+        double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null)
+    {
+        var raw = files.ToDictionary(kv => kv.Key, kv => TextTable.Read(kv.Value, textColumn, labelColumn));
+        foreach (var (split, r) in raw)
+        {
+            if (r.Texts.Length == 0) throw new DataFormatException($"{r.Source}: the {split} split is empty");
+            for (int i = 0; i < r.Texts.Length; i++)
+            {
+                if (string.IsNullOrWhiteSpace(r.Texts[i])) throw new DataFormatException($"{r.Source}: column '{textColumn}', row {i}: empty text");
+                if (r.Labels[i] == null) throw new DataFormatException($"{r.Source}: column '{labelColumn}', row {i}: missing label");
+            }
+        }
+        var train = raw["train"];
+        string[] names = labelNames?.ToArray() ?? LabelNamesOf(raw.Values.ToList(), train);
+        var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        // integer labels are class ids; string labels are class names
+        bool byIndex = raw.Values.All(r => r.IntegerLabels);
+        for (int i = 0; i < names.Length; i++) map[byIndex ? i.ToString(CultureInfo.InvariantCulture) : names[i]] = i;
+
+        LabeledSplit Map(string split, RawSplit r)
+        {
+            var ids = new int[r.Labels.Length];
+            for (int i = 0; i < ids.Length; i++)
+                if (!map.TryGetValue(r.Labels[i]!, out ids[i]))
+                    throw new DataFormatException(byIndex
+                        ? $"{r.Source}: column '{labelColumn}', row {i}: label {r.Labels[i]} is outside 0..{names.Length - 1} (num_labels {names.Length})"
+                        : $"{r.Source}: column '{labelColumn}', row {i}: label '{r.Labels[i]}' is not one of the labels [{string.Join(", ", names)}]");
+            return new LabeledSplit(split, r.Source, r.Texts, ids);
+        }
+
+        var mappedTrain = Map("train", train);
+        LabeledSplit validation;
+        bool fromTrain = !raw.ContainsKey("validation");
+        if (fromTrain)
+        {
+            var (rest, held) = StratifiedSplit(mappedTrain.Labels, validationFraction, seed);
+            validation = mappedTrain.Subset(held, "validation");
+            mappedTrain = mappedTrain.Subset(rest, "train");
+        }
+        else validation = Map("validation", raw["validation"]);
+        var test = raw.TryGetValue("test", out var t) ? Map("test", t) : null;
+        return new TextClassificationData(mappedTrain, validation, test, names, fromTrain);
+    }
+
+    /// <summary>Integer labels: 0..max, named by the file's ClassLabel names when it has them; string labels: sorted.</summary>
+    private static string[] LabelNamesOf(List<RawSplit> splits, RawSplit train)
+    {
+        if (splits.All(r => r.IntegerLabels))
+        {
+            long max = 0;
+            foreach (var r in splits)
+                for (int i = 0; i < r.Labels.Length; i++)
+                {
+                    long v = long.Parse(r.Labels[i]!, CultureInfo.InvariantCulture);
+                    if (v < 0 || v > 10_000) throw new DataFormatException($"{r.Source}: row {i}: label {v} is not a class id (0 or more, at most 10000)");
+                    max = Math.Max(max, v);
+                }
+            var fromFile = train.LabelNames;
+            if (fromFile != null && fromFile.Count > max) return fromFile.ToArray();
+            return Enumerable.Range(0, (int)max + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        }
+        return train.Labels.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray()!;
+    }
+
+    /// <summary>Holds out about <paramref name="fraction"/> of each class (at least one where the class has two or more), seeded.</summary>
+    public static (int[] Kept, int[] Held) StratifiedSplit(int[] labels, double fraction, int seed)
+    {
+        var rng = new Random(seed);
+        var rest = new List<int>(); var held = new List<int>();
+        foreach (var group in Enumerable.Range(0, labels.Length).GroupBy(i => labels[i]).OrderBy(g => g.Key))
+        {
+            var rows = group.ToArray();
+            rng.Shuffle(rows);
+            int k = rows.Length < 2 ? 0 : Math.Max(1, (int)Math.Round(rows.Length * fraction));
+            held.AddRange(rows.Take(k)); rest.AddRange(rows.Skip(k));
+        }
+        rest.Sort(); held.Sort();
+        return (rest.ToArray(), held.ToArray());
+    }
+
+    /// <summary>A seeded stratified subset of train: <paramref name="total"/> examples in the classes' proportions, or <paramref name="perClass"/> of each.</summary>
+    public LabeledSplit TrainSubset(int? total, int? perClass, int seed)
+    {
+        if (total == null && perClass == null) return Train;
+        var rng = new Random(seed);
+        var chosen = new List<int>();
+        var groups = Enumerable.Range(0, Train.Count).GroupBy(i => Train.Labels[i]).OrderBy(g => g.Key).Select(g => g.ToArray()).ToList();
+        foreach (var rows in groups) rng.Shuffle(rows);
+        if (perClass is int k)
+        {
+            foreach (var rows in groups)
+            {
+                if (rows.Length < k) throw new DataFormatException($"{Train.Source}: --per-class {k} asks for more examples than class {LabelNames[Train.Labels[rows[0]]]} has ({rows.Length})");
+                chosen.AddRange(rows.Take(k));
+            }
+        }
+        else
+        {
+            int n = total!.Value;
+            if (n > Train.Count) throw new DataFormatException($"{Train.Source}: --train-size {n} is larger than the train split ({Train.Count})");
+            // largest remainders: each class gets its share of n, rounding fairly
+            var shares = groups.Select(g => (double)g.Length * n / Train.Count).ToArray();
+            var counts = shares.Select(s => (int)Math.Floor(s)).ToArray();
+            foreach (int i in Enumerable.Range(0, groups.Count).OrderByDescending(i => shares[i] - counts[i]).ThenBy(i => i).Take(n - counts.Sum())) counts[i]++;
+            for (int i = 0; i < groups.Count; i++) chosen.AddRange(groups[i].Take(counts[i]));
+        }
+        chosen.Sort();
+        return Train.Subset(chosen);
+    }
+}

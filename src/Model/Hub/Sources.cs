@@ -1,0 +1,82 @@
+namespace MixupBert.Model.Hub;
+
+/// <summary>
+/// Turns what the user typed for --model or --dataset into local files: an existing path is used as
+/// it is; anything else is a Hub id (legacy short ids such as bert-base-cased and rotten_tomatoes
+/// map to their current organisation repositories, as the Hub redirects them).
+/// </summary>
+public static class Sources
+{
+    public static readonly IReadOnlyDictionary<string, string> ModelAliases = new Dictionary<string, string>
+    {
+        ["bert-base-cased"] = "google-bert/bert-base-cased",
+        ["bert-base-uncased"] = "google-bert/bert-base-uncased",
+        ["bert-large-cased"] = "google-bert/bert-large-cased",
+        ["bert-large-uncased"] = "google-bert/bert-large-uncased",
+        ["all-MiniLM-L6-v2"] = "sentence-transformers/all-MiniLM-L6-v2",
+    };
+
+    public static readonly IReadOnlyDictionary<string, string> DatasetAliases = new Dictionary<string, string>
+    {
+        ["rotten_tomatoes"] = "cornell-movie-review-data/rotten_tomatoes",
+    };
+
+    public static readonly string[] Splits = { "train", "validation", "test" };
+
+    /// <summary>The model folder: a local path, or the Hub snapshot holding config.json, model.safetensors and the tokenizer files.</summary>
+    public static string ResolveModel(string model, HubClient hub, string revision = "main", CancellationToken cancel = default)
+    {
+        if (Directory.Exists(model)) return Path.GetFullPath(model);
+        if (File.Exists(model)) throw new HubException($"--model {model} is a file; give the folder that holds config.json and model.safetensors");
+        string repo = ModelAliases.TryGetValue(model, out var a) ? a : model;
+        if (!LooksLikeRepoId(repo))
+            throw new HubException($"model '{model}' is neither a local folder nor a Hub id (org/name)");
+        string config = hub.Download(RepoType.Model, repo, "config.json", revision, optional: true, cancel)
+            ?? throw new HubException($"model '{model}' was not found: no local folder of that name, and the Hub ({hub.Settings.Endpoint}) has no {repo} (HTTP 404 for config.json)");
+        hub.Download(RepoType.Model, repo, "model.safetensors", revision, optional: false, cancel);
+        foreach (var f in new[] { "vocab.txt", "tokenizer_config.json", "special_tokens_map.json" })
+            hub.Download(RepoType.Model, repo, f, revision, optional: true, cancel);
+        return Path.GetDirectoryName(config)!;
+    }
+
+    /// <summary>The files of each split: a local file (train only) or folder, or a Hub dataset's parquet files.</summary>
+    public static Dictionary<string, string> ResolveDataset(string dataset, HubClient hub, string revision = "main", CancellationToken cancel = default)
+    {
+        if (File.Exists(dataset)) return new() { ["train"] = Path.GetFullPath(dataset) };
+        if (Directory.Exists(dataset)) return LocalSplits(dataset);
+        string repo = DatasetAliases.TryGetValue(dataset, out var a) ? a : dataset;
+        if (!LooksLikeRepoId(repo))
+            throw new HubException($"dataset '{dataset}' is neither a local file or folder nor a Hub id (org/name)");
+        var found = new Dictionary<string, string>();
+        foreach (var split in Splits)
+            foreach (var candidate in new[] { $"{split}.parquet", $"data/{split}.parquet", $"data/{split}-00000-of-00001.parquet", $"plain_text/{split}-00000-of-00001.parquet" })
+            {
+                var path = hub.Download(RepoType.Dataset, repo, candidate, revision, optional: true, cancel);
+                if (path != null) { found[split] = path; break; }
+            }
+        if (!found.ContainsKey("train"))
+            throw new HubException($"dataset '{dataset}' was not found: no local path of that name, and the Hub ({hub.Settings.Endpoint}) has no train split of {repo} (looked for train.parquet, data/train.parquet and data/train-00000-of-00001.parquet)");
+        return found;
+    }
+
+    private static Dictionary<string, string> LocalSplits(string folder)
+    {
+        var found = new Dictionary<string, string>();
+        foreach (var split in Splits)
+            foreach (var dir in new[] { folder, Path.Combine(folder, "data") })
+            {
+                if (!Directory.Exists(dir)) continue;
+                var file = Directory.EnumerateFiles(dir)
+                    .Where(f => Data.TextTable.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                    .Where(f => Path.GetFileNameWithoutExtension(f) == split || Path.GetFileName(f).StartsWith(split + "-", StringComparison.Ordinal))
+                    .OrderBy(f => f, StringComparer.Ordinal).FirstOrDefault();
+                if (file != null) { found[split] = file; break; }
+            }
+        if (!found.ContainsKey("train"))
+            throw new HubException($"{folder}: no train split (expected train.parquet, train.csv, train.tsv or train.jsonl, here or in data/)");
+        return found;
+    }
+
+    private static bool LooksLikeRepoId(string s) =>
+        s.Count(c => c == '/') <= 1 && s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' or '/') && !s.StartsWith('/') && !s.EndsWith('/');
+}

@@ -1,0 +1,59 @@
+using MixupBert.Model.Bert;
+
+namespace MixupBert.Model.Training;
+
+/// <summary>
+/// Tokenized examples cut into batches: shuffled per epoch (seeded by seed and epoch, so a resumed
+/// run sees the same order), optionally grouped by length (HF's group_by_length: megabatches of
+/// 50 batches sorted by length), each padded to its longest sequence, or to a fixed length.
+/// </summary>
+public sealed class Batcher(int[][] ids, int[] labels, int numLabels, int padId)
+{
+    public int Count => ids.Length;
+
+    /// <summary>The example order of one epoch.</summary>
+    public int[] Order(int seed, int epoch, bool shuffle, bool groupByLength, int batchSize)
+    {
+        var order = Enumerable.Range(0, ids.Length).ToArray();
+        if (!shuffle) return order;
+        var rng = new Random(HashCode.Combine(seed, epoch, 0x5EED));
+        rng.Shuffle(order);
+        if (groupByLength)
+        {
+            int mega = batchSize * 50;
+            for (int start = 0; start < order.Length; start += mega)
+            {
+                int len = Math.Min(mega, order.Length - start);
+                Array.Sort(order, start, len, Comparer<int>.Create((a, b) => ids[b].Length.CompareTo(ids[a].Length)));
+            }
+        }
+        return order;
+    }
+
+    public int BatchCount(int batchSize) => (ids.Length + batchSize - 1) / batchSize;
+
+    /// <summary>The batch of rows order[start .. start+size), padded to its longest row (or to padTo).</summary>
+    public Batch Make(ReadOnlySpan<int> rows, int? padTo = null)
+    {
+        int B = rows.Length;
+        int T = 0;
+        foreach (int r in rows) T = Math.Max(T, ids[r].Length);
+        if (padTo is int p) T = Math.Max(T, p);
+        var batch = new Batch(B, T, numLabels);
+        var labelsOfBatch = new int[B];
+        for (int b = 0; b < B; b++)
+        {
+            var row = ids[rows[b]];
+            for (int t = 0; t < T; t++)
+            {
+                batch.InputIds[b * T + t] = t < row.Length ? row[t] : padId;
+                batch.AttentionMask[b * T + t] = t < row.Length ? 1f : 0f;
+            }
+            labelsOfBatch[b] = labels[rows[b]];
+        }
+        batch.SetLabels(labelsOfBatch);
+        return batch;
+    }
+
+    public int Label(int row) => labels[row];
+}

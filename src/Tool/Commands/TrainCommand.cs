@@ -1,0 +1,107 @@
+using System.CommandLine;
+using MixupBert.Kernels.Cpu;
+using MixupBert.Kernels.Cuda;
+using MixupBert.Model.Data;
+using MixupBert.Model.Hub;
+using MixupBert.Model.Training;
+using MixupBert.Model.Weights;
+
+namespace MixupBert.Tool.Commands;
+
+/// <summary>`mixup-bert train`: fine-tune a BERT classifier, with or without mixup.</summary>
+public static class TrainCommand
+{
+    public const int ExitBadInput = 2, ExitNoDevice = 3, ExitDiverged = 4, ExitInterrupted = 130;
+
+    public static Command Build()
+    {
+        var set = new TrainOptionSet();
+        var output = new Option<string?>("--output") { Description = "Output folder (default runs/<timestamp>-<mode>)" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the interrupted run in --output from its last completed epoch" };
+        var cmd = new Command("train", "Fine-tune BERT for text classification (baseline or mixup)");
+        set.AddTo(cmd);
+        cmd.Options.Add(output);
+        cmd.Options.Add(resume);
+        cmd.SetAction(parse =>
+        {
+            TrainOptions options;
+            try { options = set.Read(parse); }
+            catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return ExitBadInput; }
+            var inputs = new RunInputs(parse.GetValue(set.Model)!, parse.GetValue(set.Dataset)!, parse.GetValue(set.Revision)!,
+                parse.GetValue(set.TextColumn)!, parse.GetValue(set.LabelColumn)!);
+            string folder = parse.GetValue(output) ?? Path.Combine("runs", $"{DateTime.Now:yyyyMMdd-HHmmss}-{options.Mode.ToString().ToLowerInvariant()}");
+            return Run(inputs, options, folder, parse.GetValue(resume), parse.GetValue(set.Backend)!, parse.GetValue(set.Tf32)!, parse.GetValue(set.Threads));
+        });
+        return cmd;
+    }
+
+    /// <summary>One run, start to end; returns the exit code. Used by `compare` for each of its runs too.</summary>
+    public static int Run(RunInputs inputs, TrainOptions options, string folder, bool resume, string backend, string tf32, int? threads,
+        ConsoleObserver? sharedObserver = null)
+    {
+        var run = new RunFolder(folder);
+        if (run.HoldsRun && !resume)
+        {
+            Console.Error.WriteLine($"error: {run.Path} already holds a run: continue it with --resume, or choose another --output");
+            return ExitBadInput;
+        }
+        if (resume && !run.HoldsRun)
+        {
+            Console.Error.WriteLine($"error: {run.Path} holds no run to resume (no args.json)");
+            return ExitBadInput;
+        }
+        var observer = sharedObserver ?? new ConsoleObserver(Path.Combine(run.Path, "train.log"));
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); observer.Line("Ctrl-C: stopping after this step..."); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            if (threads is int t && t > 0) WorkerPool.ConfigureShared(t);
+            using var hub = new HubClient(HubSettings.FromEnvironment(), observer.Download);
+            IReadOnlyList<string>? labels = null;
+            if (resume)
+            {
+                // a resumed run continues with the inputs and options it started with
+                (inputs, options, var recorded) = FineTuning.FromArgs(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(run.ArgsFile))!.AsObject());
+                labels = recorded;
+            }
+            var prepared = FineTuning.Prepare(inputs, options, hub, observer.Line, labels, cancel.Token);
+            bool? useTf32 = tf32 switch { "on" => true, "off" => false, "auto" => null, _ => throw new ArgumentException($"--tf32 must be on, off or auto, not '{tf32}'") };
+            var (engine, why) = Backends.Create(backend, prepared.Config, prepared.Parameters, useTf32);
+            using var _ = engine;
+            observer.Line($"backend: {engine.Backend} ({why})");
+            if (!resume) run.WriteArgs(FineTuning.Args(inputs, options, prepared, engine.Backend));
+            var trainer = new Trainer(engine, prepared.Data, prepared.Train, prepared.Encoded, options, run, prepared.ModelFolder, observer);
+            long totalSteps = (long)((prepared.Train.Count + options.BatchSize - 1) / options.BatchSize) * options.Epochs;
+            var summary = observer.WithProgress(totalSteps, () => trainer.Run(resume, cancel.Token));
+            if (summary.Completed)
+            {
+                observer.Line($"best epoch {summary.BestEpoch}: validation accuracy {summary.BestValidation.Accuracy:F4}" +
+                    (summary.Test != null ? $", test accuracy {summary.Test.Accuracy:F4} f1 {summary.Test.F1:F4} ece {summary.Test.Ece:F4}" : ""));
+                observer.Line($"wrote {run.Path}");
+                return 0;
+            }
+            return summary.StopReason == "interrupted" ? ExitInterrupted : ExitDiverged;
+        }
+        catch (Exception e) when (e is DataFormatException or ModelFormatException or HubException or ArgumentException)
+        {
+            observer.Error(e.Message);
+            return ExitBadInput;
+        }
+        catch (CudaUnavailableException e)
+        {
+            observer.Error($"no CUDA device: {e.Message} (use --backend cpu or auto)");
+            return ExitNoDevice;
+        }
+        catch (OperationCanceledException)
+        {
+            observer.Error("interrupted before training started; nothing to resume");
+            return ExitInterrupted;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+            if (sharedObserver == null) observer.Dispose();
+        }
+    }
+}
