@@ -108,7 +108,8 @@ public sealed partial class HubClient : IDisposable
             // like huggingface_hub: no connection, but the cache has it → use the cache
             var cached = FromCache(type, repoId, file, revision);
             if (cached != null) return cached;
-            if (optional) return null;
+            // an optional file of a repository we already have: carry on without it
+            if (optional && Directory.Exists(Path.Combine(RepoFolder(type, repoId), "snapshots"))) return null;
             throw new HubException($"cannot reach the Hugging Face Hub at {Settings.Endpoint} ({e.Message}), and {what} is not in the cache ({Settings.CacheDir}). Connect to the network, set HF_ENDPOINT to a reachable mirror, or use a local folder (--model/--dataset accept paths).", e);
         }
         using (head)

@@ -16,7 +16,7 @@ public sealed class Batcher(int[][] ids, int[] labels, int numLabels, int padId)
     {
         var order = Enumerable.Range(0, ids.Length).ToArray();
         if (!shuffle) return order;
-        var rng = new Random(HashCode.Combine(seed, epoch, 0x5EED));
+        var rng = new Random(MixSampler.StableSeed(seed, epoch, 0x5EED));
         rng.Shuffle(order);
         if (groupByLength)
         {

@@ -34,7 +34,22 @@ public sealed class MixSampler(MixMode mode, float alpha = 1f, float beta = 1f, 
 
     /// <summary>TMix's layer set (7, 9, 12 for 12 layers) scaled to a model of another depth.</summary>
     public static int[] DefaultTMixLayers(int layers) =>
-        new[] { 7, 9, 12 }.Select(k => Math.Clamp((int)Math.Round(k * layers / 12.0), 1, layers)).Distinct().ToArray();
+        new[] { 7, 9, 12 }.Select(k => Math.Clamp((int)Math.Round(k * layers / 12.0, MidpointRounding.AwayFromZero), 1, layers)).Distinct().ToArray();
+
+    /// <summary>A seed derived from several integers, the same in every process (unlike HashCode.Combine,
+    /// which is randomised per process): SplitMix64 over the values.</summary>
+    public static int StableSeed(params long[] values)
+    {
+        ulong z = 0x9E3779B97F4A7C15UL;
+        foreach (long v in values)
+        {
+            z += (ulong)v * 0xBF58476D1CE4E5B9UL + 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            z ^= z >> 31;
+        }
+        return (int)(z & 0x7FFFFFFF);
+    }
 
     /// <summary>Beta(a, b) as X/(X+Y) with X ~ Gamma(a), Y ~ Gamma(b).</summary>
     public static double Beta(Random rng, double a, double b)

@@ -74,7 +74,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
             {
                 if (cancel.IsCancellationRequested) { stopReason = "interrupted"; break; }
                 var batch = batcher.Make(order.AsSpan(start, Math.Min(options.BatchSize, order.Length - start)), options.PadTo);
-                var mix = sampler.Sample(batch.BatchSize, new Random(HashCode.Combine(options.Seed, step, 0x313)));
+                var mix = sampler.Sample(batch.BatchSize, new Random(MixSampler.StableSeed(options.Seed, step, 0x313)));
                 float lr = LearningRate(step, warmupSteps, totalSteps);
                 var result = engine.TrainStep(batch, mix, lr, step + 1, (ulong)options.Seed, optimizer);
                 step++;

@@ -42,7 +42,8 @@ public sealed class SafeTensorsReader : IDisposable
     {
         Path = path;
         if (!File.Exists(path)) throw new ModelFormatException($"{path}: file not found");
-        long fileLength = new FileInfo(path).Length;
+        long fileLength;
+        using (var probe = File.OpenRead(path)) fileLength = probe.Length; // follows symlinks (the Hub cache's snapshots are links)
         if (fileLength < 8) throw new ModelFormatException($"{path}: truncated safetensors file ({fileLength} bytes, the 8-byte header length alone needs 8)");
 
         byte[] header;

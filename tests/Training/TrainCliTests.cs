@@ -1,0 +1,114 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using static MixupBert.Tests.TestSupport;
+
+namespace MixupBert.Tests.Training;
+
+/// <summary>
+/// `mixup-bert train` end to end, as a user runs it: a loopback mirror of the Hub serving
+/// ../shared/hf and a tiny random model, HF_ENDPOINT pointing at it, then offline from the cache,
+/// then with the server gone and an empty cache; and every kind of bad input.
+/// </summary>
+public class TrainCliTests
+{
+    private static readonly string[] Small = { "--train-size", "48", "--epochs", "1", "--batch-size", "16", "--max-length", "32", "--threads", "2", "--backend", "cpu" };
+
+    private static Dictionary<string, string?> Env(string endpoint, string cache, bool offline = false) => new()
+    {
+        ["HF_ENDPOINT"] = endpoint, ["HF_HUB_CACHE"] = cache, ["HF_HUB_OFFLINE"] = offline ? "1" : null,
+    };
+
+    [Fact]
+    public void TrainsFromTheHubThenOfflineFromTheCacheThenFailsClearlyWithNeither()
+    {
+        var repoRoot = TempDir();
+        Cli.TinyModelRepo(repoRoot);
+        var cache = TempDir();
+        string outOnline = Path.Combine(TempDir(), "run"), outOffline = Path.Combine(TempDir(), "run"), outNone = Path.Combine(TempDir(), "run");
+        using (var server = new MirrorServer(repoRoot, Path.Combine(SharedDir, "hf")))
+        {
+            var r = Cli.Run(Env(server.Endpoint, cache), ["train", "--model", "tiny-org/tiny-bert", "--dataset", "rotten_tomatoes", "--mode", "mixup", "--output", outOnline, .. Small]);
+            Assert.True(r.ExitCode == 0, r.All);
+            foreach (var f in new[] { "config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "args.json", "metrics.jsonl", "summary.json" })
+                Assert.True(File.Exists(Path.Combine(outOnline, f)), $"{f} missing; {r.All}");
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(outOnline, "config.json")))!;
+            Assert.Equal("BertForSequenceClassification", config["architectures"]![0]!.GetValue<string>());
+            Assert.Equal(2, config["num_labels"]!.GetValue<int>());
+            var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(outOnline, "summary.json")))!;
+            Assert.Equal(1066, summary["test"]!["count"]!.GetValue<int>());
+            var records = File.ReadAllLines(Path.Combine(outOnline, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
+            Assert.Contains(records, x => x["eval_accuracy"] != null && x["epoch"]!.GetValue<int>() == 1);
+            Assert.Contains(records, x => x["test_accuracy"] != null);
+            Assert.True(Directory.Exists(Path.Combine(cache, "models--tiny-org--tiny-bert", "snapshots")));
+            Assert.True(Directory.Exists(Path.Combine(cache, "datasets--cornell-movie-review-data--rotten_tomatoes", "snapshots")));
+
+            int requests = server.Requests.Count;
+            var off = Cli.Run(Env(server.Endpoint, cache, offline: true), ["train", "--model", "tiny-org/tiny-bert", "--dataset", "rotten_tomatoes", "--output", outOffline, .. Small]);
+            Assert.True(off.ExitCode == 0, off.All);
+            Assert.Equal(requests, server.Requests.Count); // offline: not one request
+            // same seed, same thread count, same data from the cache: the same metrics
+            Assert.Equal(File.ReadAllText(Path.Combine(outOnline, "metrics.jsonl")), File.ReadAllText(Path.Combine(outOffline, "metrics.jsonl")));
+        }
+        var none = Cli.Run(Env("http://127.0.0.1:9", TempDir()), ["train", "--model", "tiny-org/tiny-bert", "--dataset", "rotten_tomatoes", "--output", outNone, .. Small]);
+        Assert.Equal(2, none.ExitCode);
+        Assert.Contains("cannot reach the Hugging Face Hub", none.Stderr);
+        Assert.Contains("HF_ENDPOINT", none.Stderr);
+        Assert.Equal(new[] { "train.log" }, Directory.GetFiles(outNone).Select(Path.GetFileName)); // nothing but the log
+    }
+
+    /// <summary>A local dataset folder written by the test (CSV with string labels).</summary>
+    private static string CsvDataset(string train, string? validation = null)
+    {
+        var dir = TempDir();
+        File.WriteAllText(Path.Combine(dir, "train.csv"), train);
+        if (validation != null) File.WriteAllText(Path.Combine(dir, "validation.csv"), validation);
+        return dir;
+    }
+
+    private static string GoodRows(int n) => string.Concat(Enumerable.Range(0, n).Select(i => $"\"a {(i % 2 == 0 ? "good" : "bad")} film, number {i}\",{(i % 2 == 0 ? "pos" : "neg")}\n"));
+
+    public static TheoryData<string, string, string> BadInputs => new()
+    {
+        // name, dataset or model problem, expected words
+        { "unknown dataset id", "dataset:no-org/no-data", "dataset 'no-org/no-data' was not found" },
+        { "unknown model id", "model:no-org/no-model", "model 'no-org/no-model' was not found" },
+        { "missing text column", "csv:sentence,label\n" + "x,pos\ny,neg\n", "no text column 'text' (columns: sentence, label" },
+        { "missing label column", "csv:text,polarity\n" + "x,pos\ny,neg\n", "no label column 'label' (columns: text, polarity" },
+        { "label outside num_labels", "csv-val:text,label\n" + GoodRows(20) + "|text,label\nfine film,neutral\n", "label 'neutral' is not one of the labels [neg, pos]" },
+        { "empty split", "csv-val:text,label\n" + GoodRows(20) + "|text,label\n", "the validation split is empty" },
+        { "empty text", "csv:text,label\n" + GoodRows(4) + "\"   \",pos\n", "row 4: empty text" },
+        { "non-UTF-8 file", "latin1:text,label\ncaf\u00e9 cr\u00e8me,pos\nbad,neg\n", "not valid UTF-8" },
+        { "model folder without weights", "noweights:", "no model.safetensors in the model folder" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadInputs))]
+    public void BadInputGetsAClearMessageAndLeavesOnlyALog(string name, string setup, string expected)
+    {
+        var repoRoot = TempDir();
+        var modelDir = Cli.TinyModelRepo(repoRoot);
+        string model = modelDir, dataset = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
+        var (kind, body) = (setup[..setup.IndexOf(':')], setup[(setup.IndexOf(':') + 1)..]);
+        switch (kind)
+        {
+            case "dataset": dataset = body; break;
+            case "model": model = body; break;
+            case "csv": dataset = CsvDataset(body); break;
+            case "csv-val": { var parts = body.Split('|'); dataset = CsvDataset(parts[0], parts[1]); break; }
+            case "latin1":
+                dataset = TempDir();
+                File.WriteAllBytes(Path.Combine(dataset, "train.csv"), Encoding.Latin1.GetBytes(body));
+                break;
+            case "noweights":
+                File.Delete(Path.Combine(modelDir, "model.safetensors"));
+                break;
+        }
+        using var server = new MirrorServer(repoRoot, Path.Combine(SharedDir, "hf"));
+        string output = Path.Combine(TempDir(), "run");
+        var r = Cli.Run(Env(server.Endpoint, TempDir()), ["train", "--model", model, "--dataset", dataset, "--output", output, .. Small]);
+        Assert.True(r.ExitCode == 2, $"{name}: exit {r.ExitCode}; {r.All}");
+        Assert.Contains(expected, r.Stderr);
+        Assert.Equal(new[] { "train.log" }, Directory.GetFiles(output).Select(Path.GetFileName));
+        Assert.Empty(Directory.GetDirectories(output));
+    }
+}

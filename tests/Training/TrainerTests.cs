@@ -1,0 +1,115 @@
+using System.Text.Json.Nodes;
+using MixupBert.Model.Bert;
+using MixupBert.Model.Data;
+using MixupBert.Model.Training;
+using static MixupBert.Tests.TestSupport;
+
+namespace MixupBert.Tests.Training;
+
+/// <summary>The training loop on a tiny model and synthetic tokenized data: resume and divergence.</summary>
+[Collection("Serial")] // bit-identical comparisons need the same worker count throughout
+public class TrainerTests
+{
+    private sealed class Observer(Action<long>? onStep = null) : ITrainingObserver
+    {
+        public readonly List<string> Messages = new();
+        public void Step(int epoch, long step, long totalSteps, double loss, float learningRate, double samplesPerSecond) => onStep?.Invoke(step);
+        public void Evaluated(string split, int epoch, ClassificationMetrics metrics, bool best) { }
+        public void Message(string text) => Messages.Add(text);
+    }
+
+    private static (TextClassificationData Data, EncodedData Encoded) Synthetic(int seed)
+    {
+        var rng = new Random(seed);
+        LabeledSplit Split(string name, int n) => new(name, name, Enumerable.Range(0, n).Select(i => $"t{i}").ToArray(), Enumerable.Range(0, n).Select(i => i % 2).ToArray());
+        int[][] Ids(LabeledSplit s) => s.Labels.Select(l => new[] { 1 }.Concat(Enumerable.Range(0, 2 + rng.Next(8)).Select(_ => 2 + l * 20 + rng.Next(20))).ToArray()).ToArray();
+        var data = new TextClassificationData(Split("train", 32), Split("validation", 12), Split("test", 10), new[] { "a", "b" }, false);
+        return (data, new EncodedData(Ids(data.Train), Ids(data.Validation), Ids(data.Test!), 0));
+    }
+
+    private static readonly TrainOptions Options = new() { Mode = MixMode.Mixup, Epochs = 3, BatchSize = 8, LearningRate = 1e-3f, Seed = 1, LoggingSteps = 2, WarmupRatio = 0.1f };
+
+    private static TrainSummary Train(string folder, bool resume, Func<IBertEngine, IBertEngine>? wrap = null, Action<long>? onStep = null, CancellationToken cancel = default)
+    {
+        var config = TinyConfig(labels: 2, dropout: 0.1f);
+        var (data, encoded) = Synthetic(3);
+        using var engine = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 4));
+        var e = wrap?.Invoke(engine) ?? engine;
+        return new Trainer(e, data, data.Train, encoded, Options, new RunFolder(folder), TempDir(), new Observer(onStep)).Run(resume, cancel);
+    }
+
+    [Fact]
+    public void AResumedRunEndsExactlyAsAnUninterruptedOne()
+    {
+        string a = TempDir(), b = TempDir();
+        var full = Train(a, resume: false);
+        Assert.True(full.Completed);
+
+        using var cancel = new CancellationTokenSource();
+        var stopped = Train(b, resume: false, onStep: s => { if (s == 7) cancel.Cancel(); }, cancel: cancel.Token); // in epoch 2 of 3
+        Assert.False(stopped.Completed);
+        Assert.Equal("interrupted", stopped.StopReason);
+        Assert.Equal(1, JsonNode.Parse(File.ReadAllText(Path.Combine(b, "state", "trainer_state.json")))!["epochs_completed"]!.GetValue<int>());
+
+        var resumed = Train(b, resume: true);
+        Assert.True(resumed.Completed);
+        Assert.Equal(full.BestEpoch, resumed.BestEpoch);
+        Assert.Equal(full.BestValidation, resumed.BestValidation);
+        Assert.Equal(full.Test, resumed.Test);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(a, "model.safetensors")), File.ReadAllBytes(Path.Combine(b, "model.safetensors")));
+        Assert.Equal(File.ReadAllText(Path.Combine(a, "metrics.jsonl")), File.ReadAllText(Path.Combine(b, "metrics.jsonl")));
+    }
+
+    /// <summary>An engine whose loss turns NaN at one step, as a diverging run's does.</summary>
+    private sealed class DivergingEngine(IBertEngine inner, long atStep) : IBertEngine
+    {
+        public string Backend => inner.Backend;
+        public Model.Weights.BertConfig Config => inner.Config;
+        public BertLayout Layout => inner.Layout;
+        public StepResult TrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o)
+        {
+            var r = inner.TrainStep(batch, mix, lr, step, seed, o);
+            return step >= atStep ? r with { Loss = double.NaN } : r;
+        }
+        public double Evaluate(Batch batch, Span<float> p) => inner.Evaluate(batch, p);
+        public double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step) => inner.ForwardBackward(batch, mix, seed, step);
+        public void CopyLogits(Span<float> d) => inner.CopyLogits(d);
+        public void CopyGradients(Span<float> d) => inner.CopyGradients(d);
+        public void CopyParameters(Span<float> d) => inner.CopyParameters(d);
+        public void CopyOptimizerState(Span<float> m, Span<float> v) => inner.CopyOptimizerState(m, v);
+        public void LoadState(ReadOnlySpan<float> p, ReadOnlySpan<float> m, ReadOnlySpan<float> v) => inner.LoadState(p, m, v);
+        public void Dispose() { }
+    }
+
+    [Fact]
+    public void ANaNLossStopsTheRunAndKeepsTheLastGoodCheckpoint()
+    {
+        string dir = TempDir();
+        var summary = Train(dir, resume: false, wrap: e => new DivergingEngine(e, atStep: 6));
+        Assert.False(summary.Completed);
+        Assert.Contains("the loss became NaN at step 6", summary.StopReason);
+        Assert.Contains("last good checkpoint is kept", summary.StopReason);
+        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "state", "trainer_state.json")))!;
+        Assert.Equal(1, state["epochs_completed"]!.GetValue<int>()); // epoch 1's checkpoint, untouched by the NaN in epoch 2
+        Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")));
+        Assert.False(File.Exists(Path.Combine(dir, "summary.json")));
+        var (_, p, _) = BertCheckpoint.Load(Path.Combine(dir, "state"));
+        Assert.All(p, v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void LearningRateFollowsHfLinearScheduleWithWarmup()
+    {
+        var config = TinyConfig(labels: 2);
+        var (data, encoded) = Synthetic(1);
+        using var engine = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 1));
+        var t = new Trainer(engine, data, data.Train, encoded, Options with { LearningRate = 1f }, new RunFolder(TempDir()), TempDir(), new Observer());
+        // 10 steps, 2 of warm-up: 0, .5, then (10 − s) / 8
+        Assert.Equal(0f, t.LearningRate(0, 2, 10));
+        Assert.Equal(0.5f, t.LearningRate(1, 2, 10));
+        Assert.Equal(1f, t.LearningRate(2, 2, 10));
+        Assert.Equal(0.5f, t.LearningRate(6, 2, 10));
+        Assert.Equal(0.125f, t.LearningRate(9, 2, 10));
+        Assert.Equal(1f, t.LearningRate(0, 0, 10)); // no warm-up: full rate at the first step
+    }
+}
