@@ -11,6 +11,8 @@ public static class Program
     {
         var root = new RootCommand("mixup-bert: fine-tune BERT for text classification with embedding mixup, on a from-scratch BERT engine.");
         root.Subcommands.Add(TrainCommand.Build());
+        root.Subcommands.Add(CompareCommand.Build());
+        root.Subcommands.Add(ReportCommand.Build());
         root.Subcommands.Add(EvalPredictCommands.BuildEval());
         root.Subcommands.Add(EvalPredictCommands.BuildPredict());
         root.Subcommands.Add(EnvCommand.Build());

@@ -27,6 +27,24 @@ public static class Cli
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>Runs mixup-bert and sends it SIGINT (Ctrl-C) once <paramref name="when"/> holds.</summary>
+    public static Result RunInterrupted(IReadOnlyDictionary<string, string?> env, Func<bool> when, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mixup-bert.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        var clock = Stopwatch.StartNew();
+        while (!when() && !p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(20);
+        if (!p.HasExited) Process.Start("kill", ["-INT", p.Id.ToString()])!.WaitForExit();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); throw new TimeoutException("mixup-bert did not stop after SIGINT"); }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
     /// <summary>A tiny random BERT as a Hub repository folder (org/name/resolve/main/...), with
     /// all-MiniLM-L6-v2's uncased vocabulary so that real text tokenizes.</summary>
     public static string TinyModelRepo(string root, string repo = "tiny-org/tiny-bert")

@@ -130,17 +130,20 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         if (bestMetrics == null) return new TrainSummary(0, new ClassificationMetrics(double.NaN, 0, 0, 0, 0, 0, 0), null, epochSeconds.ToArray(), 0, false, stopReason);
 
         ClassificationMetrics? test = null;
+        (int[] Count, double[] Accuracy, double[] Confidence)? testReliability = null;
         if (stopReason == null && data.Test != null)
         {
             engine.LoadState(bestParameters, default, default);
-            test = Evaluate(encoded.Test!, data.Test.Labels);
+            var testBatcher = new Batcher(encoded.Test!, data.Test.Labels, config.NumLabels, encoded.PadId);
+            test = Evaluation.Run(engine, testBatcher, data.Test.Labels, options.EvalBatchSize, options.PadTo, out var testProbabilities);
+            testReliability = ClassificationMetrics.ReliabilityBins(data.Test.Labels, testProbabilities, config.NumLabels);
             run.AppendMetrics(EvalRecord("test", test, bestEpoch, step));
             observer.Evaluated("test", bestEpoch, test, false);
         }
         else if (data.Test == null) observer.Message("the dataset has no test split: no test evaluation");
         var summary = new TrainSummary(bestEpoch, bestMetrics, test, epochSeconds.ToArray(),
             trainSeconds > 0 ? trainSamples / trainSeconds : 0, stopReason == null, stopReason);
-        if (stopReason == null) WriteSummary(summary);
+        if (stopReason == null) WriteSummary(summary, testReliability);
         return summary;
     }
 
@@ -158,7 +161,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         return Evaluation.Run(engine, batcher, labels, options.EvalBatchSize, options.PadTo);
     }
 
-    private void WriteSummary(TrainSummary s)
+    private void WriteSummary(TrainSummary s, (int[] Count, double[] Accuracy, double[] Confidence)? bins)
     {
         var o = new JsonObject
         {
@@ -168,6 +171,13 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
             ["train_samples_per_second"] = Math.Round(s.TrainSamplesPerSecond, 2), ["train_examples"] = train.Count,
             ["backend"] = engine.Backend, ["labels"] = new JsonArray(engine.Config.Id2Label.Select(l => (JsonNode)l).ToArray()),
         };
+        if (bins is var (count, accuracy, confidence))
+            o["test_reliability"] = new JsonObject
+            {
+                ["count"] = new JsonArray(count.Select(c => (JsonNode)c).ToArray()),
+                ["accuracy"] = new JsonArray(accuracy.Select(a => (JsonNode)a).ToArray()),
+                ["confidence"] = new JsonArray(confidence.Select(c => (JsonNode)c).ToArray()),
+            };
         RunFolder.WriteAtomic(run.SummaryFile, RunFolder.Json(o));
     }
 

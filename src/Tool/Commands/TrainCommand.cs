@@ -51,9 +51,7 @@ public static class TrainCommand
             return ExitBadInput;
         }
         var observer = sharedObserver ?? new ConsoleObserver(Path.Combine(run.Path, "train.log"));
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); observer.Line("Ctrl-C: stopping after this step..."); };
-        Console.CancelKeyPress += onCancel;
+        var cancel = ConsoleInterrupt.Token;
         try
         {
             if (threads is int t && t > 0) WorkerPool.ConfigureShared(t);
@@ -65,7 +63,7 @@ public static class TrainCommand
                 (inputs, options, var recorded) = FineTuning.FromArgs(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(run.ArgsFile))!.AsObject());
                 labels = recorded;
             }
-            var prepared = FineTuning.Prepare(inputs, options, hub, observer.Line, labels, cancel.Token);
+            var prepared = FineTuning.Prepare(inputs, options, hub, observer.Line, labels, cancel);
             bool? useTf32 = tf32 switch { "on" => true, "off" => false, "auto" => null, _ => throw new ArgumentException($"--tf32 must be on, off or auto, not '{tf32}'") };
             var (engine, why) = Backends.Create(backend, prepared.Config, prepared.Parameters, useTf32);
             using var _ = engine;
@@ -73,7 +71,7 @@ public static class TrainCommand
             if (!resume) run.WriteArgs(FineTuning.Args(inputs, options, prepared, engine.Backend));
             var trainer = new Trainer(engine, prepared.Data, prepared.Train, prepared.Encoded, options, run, prepared.ModelFolder, observer);
             long totalSteps = (long)((prepared.Train.Count + options.BatchSize - 1) / options.BatchSize) * options.Epochs;
-            var summary = observer.WithProgress(totalSteps, () => trainer.Run(resume, cancel.Token));
+            var summary = observer.WithProgress(totalSteps, () => trainer.Run(resume, cancel));
             if (summary.Completed)
             {
                 observer.Line($"best epoch {summary.BestEpoch}: validation accuracy {summary.BestValidation.Accuracy:F4}" +
@@ -100,7 +98,6 @@ public static class TrainCommand
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
             if (sharedObserver == null) observer.Dispose();
         }
     }
