@@ -172,3 +172,25 @@ public static class SafeTensorsBuilder
         WriteWithHeader(path, header.ToJsonString(), body.Concat(data).ToArray());
     }
 }
+
+public class HalfPrecisionCheckpointTests
+{
+    [Theory]
+    [InlineData("F16")]
+    [InlineData("BF16")]
+    public void SavingAtHalfPrecisionRoundsEachValueToNearest(string dtype)
+    {
+        var config = TinyConfig(labels: 2);
+        var p = BertCheckpoint.RandomInit(config, 3);
+        var dir = TempDir();
+        BertCheckpoint.Save(dir, config, p, dtype);
+        using (var reader = new SafeTensorsReader(Path.Combine(dir, "model.safetensors")))
+            Assert.All(reader.Tensors, t => Assert.Equal(dtype, t.DType));
+        var (_, back, _) = BertCheckpoint.Load(dir);
+        for (int i = 0; i < p.Length; i++)
+        {
+            float expected = dtype == "F16" ? (float)(Half)p[i] : BitConverter.Int32BitsToSingle((int)((BitConverter.SingleToUInt32Bits(p[i]) + 0x7FFF + ((BitConverter.SingleToUInt32Bits(p[i]) >> 16) & 1)) & 0xFFFF0000));
+            Assert.Equal(expected, back[i]);
+        }
+    }
+}

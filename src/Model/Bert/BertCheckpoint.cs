@@ -127,13 +127,13 @@ public static class BertCheckpoint
     }
 
     /// <summary>Writes config.json and model.safetensors (each atomically) into <paramref name="directory"/>.</summary>
-    public static void Save(string directory, BertConfig config, float[] parameters)
+    public static void Save(string directory, BertConfig config, float[] parameters, string dtype = "F32")
     {
         Directory.CreateDirectory(directory);
         var layout = new BertLayout(config);
         if (parameters.Length != layout.Size) throw new ArgumentException($"parameter buffer has {parameters.Length} floats, the layout needs {layout.Size}");
         var tensors = layout.Tensors.Select(t => (t.Name, t.Shape, (ReadOnlyMemory<float>)parameters.AsMemory(t.Offset, t.Length))).ToList();
-        SafeTensorsWriter.Write(Path.Combine(directory, WeightsFile), tensors);
+        SafeTensorsWriter.Write(Path.Combine(directory, WeightsFile), tensors, dtype: dtype);
         config.Save(Path.Combine(directory, ConfigFile));
     }
 }

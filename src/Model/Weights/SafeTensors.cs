@@ -188,9 +188,11 @@ public sealed class SafeTensorsReader : IDisposable
 /// </summary>
 public static class SafeTensorsWriter
 {
+    /// <param name="dtype">F32, or F16 / BF16 to store the float32 data at half the size (rounded to nearest).</param>
     public static void Write(string path, IReadOnlyList<(string Name, long[] Shape, ReadOnlyMemory<float> Data)> tensors,
-        IReadOnlyDictionary<string, string>? metadata = null)
+        IReadOnlyDictionary<string, string>? metadata = null, string dtype = "F32")
     {
+        int size = dtype switch { "F32" => 4, "F16" or "BF16" => 2, _ => throw new ArgumentException($"cannot write dtype '{dtype}' (F32, F16, BF16)") };
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
         using (var w = new Utf8JsonWriter(buffer))
         {
@@ -205,16 +207,16 @@ public static class SafeTensorsWriter
                 long count = shape.Aggregate(1L, (a, b) => a * b);
                 if (count != data.Length) throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape)}] has {count} elements but {data.Length} were given");
                 w.WriteStartObject(name);
-                w.WriteString("dtype", "F32");
+                w.WriteString("dtype", dtype);
                 w.WriteStartArray("shape");
                 foreach (long d in shape) w.WriteNumberValue(d);
                 w.WriteEndArray();
                 w.WriteStartArray("data_offsets");
                 w.WriteNumberValue(offset);
-                w.WriteNumberValue(offset + count * 4);
+                w.WriteNumberValue(offset + count * size);
                 w.WriteEndArray();
                 w.WriteEndObject();
-                offset += count * 4;
+                offset += count * size;
             }
             w.WriteEndObject();
         }
@@ -229,9 +231,25 @@ public static class SafeTensorsWriter
         {
             fs.Write(BitConverter.GetBytes((ulong)padded));
             fs.Write(headerBytes);
-            foreach (var (_, _, data) in tensors) fs.Write(MemoryMarshal.AsBytes(data.Span));
+            foreach (var (_, _, data) in tensors)
+            {
+                if (size == 4) { fs.Write(MemoryMarshal.AsBytes(data.Span)); continue; }
+                var half = new ushort[data.Length];
+                var src = data.Span;
+                for (int i = 0; i < half.Length; i++)
+                    half[i] = dtype == "F16" ? BitConverter.HalfToUInt16Bits((Half)src[i]) : ToBFloat16(src[i]);
+                fs.Write(MemoryMarshal.AsBytes(half.AsSpan()));
+            }
             fs.Flush(flushToDisk: true);
         }
         File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>float32 → bfloat16, rounding to nearest even (NaN stays NaN).</summary>
+    private static ushort ToBFloat16(float v)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(v);
+        if (float.IsNaN(v)) return (ushort)((bits >> 16) | 0x40);
+        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
 }

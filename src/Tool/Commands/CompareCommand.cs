@@ -18,9 +18,10 @@ public static class CompareCommand
         var seeds = new Option<int>("--seeds") { Description = "Seeds per cell: --seed, --seed + 1, ...", DefaultValueFactory = _ => 5 };
         var sizes = new Option<string>("--train-sizes") { Description = "Comma-separated train sizes: all, N (stratified examples) or N/class", DefaultValueFactory = _ => "all" };
         var output = new Option<string?>("--output") { Description = "Experiment folder (default experiments/<timestamp>); run the same command again to continue an interrupted grid" };
+        var noReport = new Option<bool>("--no-report") { Description = "Only run the grid (write the report later with `mixup-bert report`)" };
         var cmd = new Command("compare", "Run baseline and mixup modes over seeds and train sizes, then write the report");
         set.AddTo(cmd);
-        cmd.Options.Add(modes); cmd.Options.Add(seeds); cmd.Options.Add(sizes); cmd.Options.Add(output);
+        cmd.Options.Add(modes); cmd.Options.Add(seeds); cmd.Options.Add(sizes); cmd.Options.Add(output); cmd.Options.Add(noReport);
         cmd.SetAction(parse =>
         {
             TrainOptions template;
@@ -54,6 +55,7 @@ public static class CompareCommand
                 }
                 if (code != 0) return code;
             }
+            if (parse.GetValue(noReport)) { Console.WriteLine($"grid finished; write the report with: mixup-bert report {dir}"); return 0; }
             return ReportCommand.WriteAndShow(dir, "mixup-bert " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
         });
         return cmd;

@@ -18,7 +18,8 @@ public static class ConvertCommand
         var labels = new Option<string?>("--labels") { Description = "Comma-separated label names (their number sets num_labels)" };
         var randomInit = new Option<bool>("--random-init") { Description = "Ignore any weights: initialise every tensor from the config" };
         var seed = new Option<int>("--seed") { Description = "Seed of the initialisation of missing tensors", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("convert", "Write a checkpoint as BertForSequenceClassification (HF names, safetensors)") { model, output, labels, randomInit, seed };
+        var dtype = new Option<string>("--dtype") { Description = "Stored precision: f32, f16 or bf16 (half the size; loaded back as float32)", DefaultValueFactory = _ => "f32" };
+        var cmd = new Command("convert", "Write a checkpoint as BertForSequenceClassification (HF names, safetensors)") { model, output, labels, randomInit, seed, dtype };
         cmd.SetAction(parse =>
         {
             var src = parse.GetValue(model)!.FullName;
@@ -43,11 +44,13 @@ public static class ConvertCommand
                     foreach (var n in report.Ignored) Console.WriteLine($"dropped (unused by classification) {n}");
                     foreach (var n in report.Unexpected) Console.WriteLine($"dropped (unknown) {n}");
                 }
-                BertCheckpoint.Save(dst, config, parameters);
+                BertCheckpoint.Save(dst, config, parameters, parse.GetValue(dtype)!.ToUpperInvariant());
+                foreach (var f in new[] { "vocab.txt", "tokenizer_config.json", "special_tokens_map.json" })
+                    if (File.Exists(Path.Combine(src, f)) && Path.GetFullPath(src) != Path.GetFullPath(dst)) File.Copy(Path.Combine(src, f), Path.Combine(dst, f), overwrite: true);
                 Console.WriteLine($"wrote {dst}/{BertCheckpoint.ConfigFile} and {dst}/{BertCheckpoint.WeightsFile} ({config.NumLabels} labels)");
                 return 0;
             }
-            catch (ModelFormatException e)
+            catch (Exception e) when (e is ModelFormatException or ArgumentException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
