@@ -19,9 +19,12 @@ public sealed class TextEncoder
     public int VocabSize { get; }
     public bool LowerCase { get; }
 
-    private TextEncoder(BertTokenizer tokenizer, int vocabSize, bool lowerCase)
+    private readonly bool stripAccents;
+
+    private TextEncoder(BertTokenizer tokenizer, int vocabSize, bool lowerCase, bool stripAccents)
     {
         this.tokenizer = tokenizer;
+        this.stripAccents = stripAccents;
         ClsId = tokenizer.ClassificationTokenId; SepId = tokenizer.SeparatorTokenId; PadId = tokenizer.PaddingTokenId;
         VocabSize = vocabSize; LowerCase = lowerCase;
     }
@@ -54,7 +57,7 @@ public sealed class TextEncoder
         };
         var tok = BertTokenizer.Create(vocab, options);
         int vocabSize = File.ReadLines(vocab).Count();
-        return new TextEncoder(tok, vocabSize, lower);
+        return new TextEncoder(tok, vocabSize, lower, options.RemoveNonSpacingMarks);
     }
 
     /// <summary>[CLS] + the text's word pieces (truncated) + [SEP]; at most <paramref name="maxLength"/> ids.</summary>
@@ -63,6 +66,9 @@ public sealed class TextEncoder
         if (maxLength < 2) throw new ArgumentOutOfRangeException(nameof(maxLength), "max length must leave room for [CLS] and [SEP]");
         // the tokenizer drops control characters instead of splitting on them: "a\nb" would become "ab"
         text = text.Replace('\n', ' ').Replace('\t', ' ').Replace('\r', ' ');
+        // transformers strips accents after NFD decomposition (é → e + combining mark); the tokenizer
+        // removes combining marks but does not decompose, so a precomposed é would become [UNK]
+        if (stripAccents) text = AccentFolding.Strip(text);
         var pieces = tokenizer.EncodeToIds(text, addSpecialTokens: false);
         int n = Math.Min(pieces.Count, maxLength - 2);
         var ids = new int[n + 2];
