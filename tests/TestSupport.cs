@@ -53,21 +53,5 @@ public static class TestSupport
     };
 
     /// <summary>A padded batch with random ids, two segments in one row, and varied lengths.</summary>
-    public static Batch RandomBatch(BertConfig c, int batch, int seqLen, int seed)
-    {
-        var rng = new Random(seed);
-        var b = new Batch(batch, seqLen, c.NumLabels);
-        for (int i = 0; i < batch; i++)
-        {
-            int len = i == 0 ? seqLen : 1 + rng.Next(seqLen);
-            for (int t = 0; t < seqLen; t++)
-            {
-                b.InputIds[i * seqLen + t] = t < len ? rng.Next(c.VocabSize) : c.PadTokenId;
-                b.AttentionMask[i * seqLen + t] = t < len ? 1 : 0;
-                b.TokenTypeIds[i * seqLen + t] = t < len && t >= len / 2 && i % 2 == 1 ? 1 : 0;
-            }
-        }
-        b.SetLabels(Enumerable.Range(0, batch).Select(i => rng.Next(c.NumLabels)).ToArray());
-        return b;
-    }
+    public static Batch RandomBatch(BertConfig c, int batch, int seqLen, int seed) => Model.Diagnostics.GpuSelfTest.RandomBatch(c, batch, seqLen, seed);
 }

@@ -362,8 +362,9 @@ public static class GpuSelfTest
         Id2Label = new[] { "a", "b", "c" },
     };
 
-    /// <summary>Random ids with varied lengths and padding, two segments in odd rows.</summary>
-    private static Batch RandomBatch(BertConfig c, int batch, int seqLen, int seed)
+    /// <summary>Random ids with varied lengths and padding (the first row full), two segments in odd
+    /// rows, random labels: a batch that exercises masks and token types.</summary>
+    public static Batch RandomBatch(BertConfig c, int batch, int seqLen, int seed)
     {
         var rng = new Random(seed);
         var b = new Batch(batch, seqLen, c.NumLabels);
