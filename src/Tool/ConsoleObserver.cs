@@ -63,7 +63,8 @@ public sealed class ConsoleObserver : ITrainingObserver, IDisposable
         if (task != null)
         {
             task.Value = step;
-            task.Description = Markup.Escape($"epoch {epoch + 1} step {step}/{totalSteps} loss {loss:F4} lr {learningRate:E2} {samplesPerSecond:F1} samples/s");
+            // short enough that bar, percentage and times still fit an 80-column terminal
+            task.Description = Markup.Escape($"ep {epoch + 1} {step}/{totalSteps} loss {loss:F3} lr {learningRate:0.0e0} {samplesPerSecond:F0}/s");
             return;
         }
         if (sinceLine.Elapsed.TotalSeconds < 10 && step != totalSteps) return;
