@@ -40,9 +40,18 @@ public static class Cli
         var stderr = p.StandardError.ReadToEndAsync();
         var clock = Stopwatch.StartNew();
         while (!when() && !p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(20);
-        if (!p.HasExited) Process.Start("kill", ["-INT", p.Id.ToString()])!.WaitForExit();
+        if (!p.HasExited) SendInterrupt(p.Id);
         if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); throw new TimeoutException("mixup-bert did not stop after SIGINT"); }
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
+    /// <summary>SIGINT (2), what Ctrl-C sends, without depending on a kill executable.</summary>
+    private static void SendInterrupt(int pid)
+    {
+        if (Kill(pid, 2) != 0) throw new InvalidOperationException($"kill({pid}, SIGINT) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
     }
 
     /// <summary>A tiny random BERT as a Hub repository folder (org/name/resolve/main/...), with
