@@ -38,9 +38,10 @@ public class CompareTests
         var full = Cli.Run(env, Args(whole));
         Assert.True(full.ExitCode == 0, full.All);
 
-        // the same grid, interrupted with Ctrl-C (SIGINT) once its first run has completed an epoch, then run again
+        // the same grid, interrupted with Ctrl-C (SIGINT) once its first run has finished (so the signal lands
+        // in a later run, mid-epoch or between epochs or runs, depending on timing), then run again
         string split = Path.Combine(TempDir(), "exp");
-        var interrupted = Cli.RunInterrupted(env, () => Directory.Exists(split) && Directory.EnumerateFiles(split, "trainer_state.json", SearchOption.AllDirectories).Any(), Args(split));
+        var interrupted = Cli.RunInterrupted(env, () => Directory.Exists(split) && Directory.EnumerateFiles(split, "summary.json", SearchOption.AllDirectories).Any(), Args(split));
         Assert.True(interrupted.ExitCode == 130, interrupted.All);
         Assert.Contains("run the same command", interrupted.Stderr);
         var resumed = Cli.Run(env, Args(split));
