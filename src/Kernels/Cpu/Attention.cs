@@ -31,7 +31,9 @@ public static unsafe class Attention
         {
             int T_ = T, d = C / H, ld = 3 * C;
             float scale = 1f / MathF.Sqrt(d);
-            float* dropped = Scratch(T_ * T_, out _);
+            float* buf = Scratch(T_ * T_ + T_, out _);
+            float* dropped = buf, maskAdd = buf + T_ * T_;
+            int lastBatch = -1;
             for (int bh = begin; bh < end; bh++)
             {
                 int b = bh / H, h = bh % H;
@@ -39,16 +41,21 @@ public static unsafe class Attention
                 float* k = q + C;
                 float* v = q + 2 * C;
                 float* p = Probs + (long)bh * T_ * T_;
-                float* mask = KeyMask + (long)b * T_;
+                if (b != lastBatch)
+                {
+                    // the key mask as an additive term: 0 where a key may be attended, −∞ where not
+                    for (int j = 0; j < T_; j++) maskAdd[j] = KeyMask[(long)b * T_ + j] != 0f ? 0f : float.NegativeInfinity;
+                    lastBatch = b;
+                }
                 Gemm.MultiplySerial(false, true, T_, T_, d, q, ld, k, ld, p, T_, false);
-                for (int i = 0; i < T_; i++) SoftmaxRow(new Span<float>(p + (long)i * T_, T_), mask, scale);
+                var additive = new ReadOnlySpan<float>(maskAdd, T_);
+                for (int i = 0; i < T_; i++) SoftmaxRow(new Span<float>(p + (long)i * T_, T_), additive, scale);
                 float* pv = p;
                 if (Dropout > 0f)
                 {
-                    float keepScale = 1f / (1f - Dropout);
-                    uint baseIndex = (uint)bh * (uint)(T_ * T_);
-                    for (int j = 0; j < T_ * T_; j++)
-                        dropped[j] = Cpu.Dropout.Uniform(Key, baseIndex + (uint)j) >= Dropout ? p[j] * keepScale : 0f;
+                    var drop = new Span<float>(dropped, T_ * T_);
+                    Cpu.Dropout.Multipliers(drop, Dropout, Key, (uint)bh * (uint)(T_ * T_));
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(p, T_ * T_), drop, drop);
                     pv = dropped;
                 }
                 Gemm.MultiplySerial(false, false, T_, d, T_, pv, T_, v, ld, Ctx + (long)b * T_ * C + h * d, C, false);
@@ -56,21 +63,16 @@ public static unsafe class Attention
         }
     }
 
-    /// <summary>row = softmax(scale · row) over the keys whose mask is non-zero; 0 elsewhere.</summary>
-    private static void SoftmaxRow(Span<float> row, float* mask, float scale)
+    /// <summary>row = softmax(scale · row + maskAdd): the keys with maskAdd −∞ get exactly 0; a row with
+    /// no key to attend to is all 0. Vectorised: exp(−∞) is 0, so masking costs one add.</summary>
+    private static void SoftmaxRow(Span<float> row, ReadOnlySpan<float> maskAdd, float scale)
     {
-        float max = float.NegativeInfinity;
-        for (int j = 0; j < row.Length; j++)
-            if (mask[j] != 0f && row[j] > max) max = row[j];
-        if (float.IsNegativeInfinity(max)) { row.Clear(); return; } // no key to attend to
-        float sum = 0f;
-        for (int j = 0; j < row.Length; j++)
-        {
-            float e = mask[j] != 0f ? MathF.Exp((row[j] - max) * scale) : 0f;
-            row[j] = e;
-            sum += e;
-        }
-        TensorPrimitives.Multiply(row, 1f / sum, row);
+        TensorPrimitives.MultiplyAdd(row, scale, maskAdd, row);
+        float max = TensorPrimitives.Max(row);
+        if (float.IsNegativeInfinity(max)) { row.Clear(); return; }
+        TensorPrimitives.Subtract(row, max, row);
+        TensorPrimitives.Exp(row, row);
+        TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
     }
 
     /// <summary>ctx = softmax(QKᵀ/√d + mask) · V per batch and head. keyMask[B, T]: 1 attend, 0 padding.</summary>
@@ -96,8 +98,8 @@ public static unsafe class Attention
         {
             int T_ = T, d = C / H, ld = 3 * C;
             float scale = 1f / MathF.Sqrt(d);
-            float* buf = Scratch(2 * T_ * T_, out _);
-            float* dropped = buf, dp = buf + T_ * T_;
+            float* buf = Scratch(3 * T_ * T_, out _);
+            float* dropped = buf, dp = buf + T_ * T_, keep = buf + 2 * T_ * T_;
             for (int bh = begin; bh < end; bh++)
             {
                 int b = bh / H, h = bh % H;
@@ -107,21 +109,19 @@ public static unsafe class Attention
                 float* dctx = DCtx + (long)b * T_ * C + h * d;
                 float* p = Probs + (long)bh * T_ * T_;
                 uint baseIndex = (uint)bh * (uint)(T_ * T_);
-                float keepScale = Dropout > 0f ? 1f / (1f - Dropout) : 1f;
                 float* pv = p;
+                var multipliers = new Span<float>(keep, T_ * T_);
                 if (Dropout > 0f)
                 {
-                    for (int j = 0; j < T_ * T_; j++)
-                        dropped[j] = Cpu.Dropout.Uniform(Key, baseIndex + (uint)j) >= Dropout ? p[j] * keepScale : 0f;
+                    Cpu.Dropout.Multipliers(multipliers, Dropout, Key, baseIndex);
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(p, T_ * T_), multipliers, new Span<float>(dropped, T_ * T_));
                     pv = dropped;
                 }
                 // ctx = P̃ V:  dP̃ = dctx Vᵀ,  dV = P̃ᵀ dctx
                 Gemm.MultiplySerial(false, true, T_, T_, d, dctx, C, v, ld, dp, T_, false);
                 Gemm.MultiplySerial(true, false, T_, d, T_, pv, T_, dctx, C, dv, ld, false);
                 // dropout, then softmax: dS = P ⊙ (dP − Σ_j P dP) · scale
-                if (Dropout > 0f)
-                    for (int j = 0; j < T_ * T_; j++)
-                        dp[j] = Cpu.Dropout.Uniform(Key, baseIndex + (uint)j) >= Dropout ? dp[j] * keepScale : 0f;
+                if (Dropout > 0f) TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, T_ * T_), multipliers, new Span<float>(dp, T_ * T_));
                 for (int i = 0; i < T_; i++)
                 {
                     var pr = new ReadOnlySpan<float>(p + (long)i * T_, T_);

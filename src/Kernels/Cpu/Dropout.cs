@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace MixupBert.Kernels.Cpu;
 
@@ -36,6 +37,42 @@ public static unsafe class Dropout
         return h;
     }
 
+    /// <summary>
+    /// multipliers[i] = 1/(1 − p) where element offset + i is kept, 0 where dropped: the mask of
+    /// <see cref="Uniform"/>, sixteen elements at a time (integer hash and exact float conversion,
+    /// so it equals the scalar path bit for bit).
+    /// </summary>
+    public static void Multipliers(Span<float> multipliers, float p, uint key, uint offset)
+    {
+        float scale = 1f / (1f - p);
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var lane = Vector512.Create(0u, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            var k = Vector512.Create(key);
+            var golden = Vector512.Create(0x9E3779B9u);
+            var threshold = Vector512.Create(p);
+            var keep = Vector512.Create(scale);
+            for (; i + 16 <= multipliers.Length; i += 16)
+            {
+                var h = Mix(((lane + Vector512.Create(offset + (uint)i)) ^ k));
+                h = Mix(h + golden + k);
+                var u = Vector512.ConvertToSingle(Vector512.ShiftRightLogical(h, 8)) * Vector512.Create(1.0f / 16777216f);
+                Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(u, threshold), keep, Vector512<float>.Zero).CopyTo(multipliers[i..]);
+            }
+        }
+        for (; i < multipliers.Length; i++) multipliers[i] = Uniform(key, offset + (uint)i) >= p ? scale : 0f;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> Mix(Vector512<uint> h)
+    {
+        h ^= Vector512.ShiftRightLogical(h, 16); h *= Vector512.Create(0x85EBCA6Bu);
+        h ^= Vector512.ShiftRightLogical(h, 13); h *= Vector512.Create(0xC2B2AE35u);
+        h ^= Vector512.ShiftRightLogical(h, 16);
+        return h;
+    }
+
     private struct Body : ParallelFor.IRangeBody
     {
         public float* X, Y;
@@ -44,10 +81,19 @@ public static unsafe class Dropout
         public bool Accumulate;
         public void Run(int begin, int end)
         {
-            for (int i = begin; i < end; i++)
+            Span<float> m = stackalloc float[1024];
+            Span<float> product = stackalloc float[1024];
+            for (int i = begin; i < end; i += m.Length)
             {
-                float v = Uniform(Key, Offset + (uint)i) >= P ? X[i] * Scale : 0f;
-                Y[i] = Accumulate ? Y[i] + v : v;
+                int n = Math.Min(m.Length, end - i);
+                var mask = m[..n];
+                Multipliers(mask, P, Key, Offset + (uint)i);
+                var x = new ReadOnlySpan<float>(X + i, n);
+                var y = new Span<float>(Y + i, n);
+                if (!Accumulate) { System.Numerics.Tensors.TensorPrimitives.Multiply(x, mask, y); continue; }
+                // y + x·m in two roundings, as the CUDA kernel computes it
+                System.Numerics.Tensors.TensorPrimitives.Multiply(x, mask, product[..n]);
+                System.Numerics.Tensors.TensorPrimitives.Add(y, product[..n], y);
             }
         }
     }
