@@ -42,6 +42,19 @@ public class TrainCliTests
             Assert.True(Directory.Exists(Path.Combine(cache, "models--tiny-org--tiny-bert", "snapshots")));
             Assert.True(Directory.Exists(Path.Combine(cache, "datasets--cornell-movie-review-data--rotten_tomatoes", "snapshots")));
 
+            // the checkpoint serves eval (defaults from its args.json) and predict
+            var eval = Cli.Run(Env(server.Endpoint, cache), "eval", "--checkpoint", outOnline, "--split", "test", "--backend", "cpu");
+            Assert.True(eval.ExitCode == 0, eval.All);
+            Assert.Contains("test (1066 examples): loss", eval.Stdout);
+            var predict = Cli.Run(Env(server.Endpoint, cache), "predict", "--checkpoint", outOnline, "--backend", "cpu", "a fine film", "a dull film");
+            Assert.True(predict.ExitCode == 0, predict.All);
+            var lines = predict.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
+            Assert.Equal(2, lines.Count);
+            Assert.Equal("a fine film", lines[0]["text"]!.GetValue<string>());
+            Assert.Contains(lines[0]["label"]!.GetValue<string>(), new[] { "0", "1" });
+            double total = lines[0]["probabilities"]!.AsObject().Sum(kv => kv.Value!.GetValue<double>());
+            Assert.InRange(total, 0.999, 1.001);
+
             int requests = server.Requests.Count;
             var off = Cli.Run(Env(server.Endpoint, cache, offline: true), ["train", "--model", "tiny-org/tiny-bert", "--dataset", "rotten_tomatoes", "--output", outOffline, .. Small]);
             Assert.True(off.ExitCode == 0, off.All);
