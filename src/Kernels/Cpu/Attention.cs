@@ -13,11 +13,11 @@ public static unsafe class Attention
 {
     [ThreadStatic] private static float[]? scratch;
 
-    private static float* Scratch(int n, out float[] pin)
+    /// <summary>A per-thread pinned scratch of at least n floats (grown once, reused by every call).</summary>
+    private static float* Scratch(int n)
     {
         var s = scratch;
         if (s == null || s.Length < n) scratch = s = GC.AllocateUninitializedArray<float>(n, pinned: true);
-        pin = s;
         return (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref s[0]);
     }
 
@@ -31,7 +31,7 @@ public static unsafe class Attention
         {
             int T_ = T, d = C / H, ld = 3 * C;
             float scale = 1f / MathF.Sqrt(d);
-            float* buf = Scratch(T_ * T_ + T_, out _);
+            float* buf = Scratch(T_ * T_ + T_);
             float* dropped = buf, maskAdd = buf + T_ * T_;
             int lastBatch = -1;
             for (int bh = begin; bh < end; bh++)
@@ -98,7 +98,7 @@ public static unsafe class Attention
         {
             int T_ = T, d = C / H, ld = 3 * C;
             float scale = 1f / MathF.Sqrt(d);
-            float* buf = Scratch(3 * T_ * T_, out _);
+            float* buf = Scratch(3 * T_ * T_);
             float* dropped = buf, dp = buf + T_ * T_, keep = buf + 2 * T_ * T_;
             for (int bh = begin; bh < end; bh++)
             {
