@@ -24,6 +24,8 @@ public class GemmTests
     [InlineData(100, 70, 257)]
     [InlineData(130, 3100, 40)]
     [InlineData(3, 2, 0)]
+    [InlineData(20, 40, 1600)] // deeper than one packed block: two blocks of 800
+    [InlineData(5, 3600, 300)] // wider than one packed B block (4 MiB / 300 deep = 3488 columns)
     public void MatchesDoublePrecisionReferenceForEveryTransposeAndAccumulate(int m, int n, int k)
     {
         var rng = new Random(m * 1000 + n + k);
@@ -80,5 +82,38 @@ public class GemmTests
     {
         var e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 4, 4, 4, new float[15], 4, new float[16], 4, new float[16], 4));
         Assert.Contains("operand A", e.Message);
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(13, 48, 7)]   // 8×32 and 8×16 tiles, a partial row tile
+    [InlineData(64, 64, 32)]  // one attention head of all-MiniLM-L6-v2
+    [InlineData(9, 37, 20)]   // 8×32 tile + 5 scalar columns
+    [InlineData(70, 16, 5)]
+    [InlineData(5, 3, 64)]    // scalar columns only
+    public unsafe void SmallGemmMatchesDoublePrecisionReferenceForBothLayoutsOfA(int m, int n, int k)
+    {
+        var rng = new Random(m * 100 + n * 10 + k);
+        foreach (bool aTransposed in new[] { false, true })
+        {
+            // A(i,p) at a[i·k + p], or Aᵀ stored: a[p·m + i]; C is written into the left n of ldc = n + 3 columns
+            var a = TestSupport.Random(rng, m * k); var b = TestSupport.Random(rng, k * n);
+            int ldc = n + 3;
+            var c = new float[m * ldc];
+            Array.Fill(c, 42f);
+            var expected = Reference(aTransposed, false, m, n, k, a, b, new float[m * n], false);
+            fixed (float* pa = a, pb = b, pc = c)
+            {
+                if (aTransposed) SmallGemm.Multiply(m, n, k, pa, 1, m, pb, n, pc, ldc);
+                else SmallGemm.Multiply(m, n, k, pa, k, 1, pb, n, pc, ldc);
+            }
+            double tol = 1e-6 * (k + 1) + 1e-6;
+            for (int i = 0; i < m; i++)
+            {
+                for (int j = 0; j < n; j++)
+                    Assert.True(Math.Abs(expected[i * n + j] - c[i * ldc + j]) <= tol, $"transposed={aTransposed} ({i},{j}): {c[i * ldc + j]} vs {expected[i * n + j]}");
+                for (int j = n; j < ldc; j++) Assert.Equal(42f, c[i * ldc + j]);
+            }
+        }
     }
 }

@@ -79,6 +79,7 @@ public class OpGradientTests
     [InlineData(2, 5, 12, 3, 0f)]
     [InlineData(1, 1, 8, 2, 0f)]   // a sequence of length 1
     [InlineData(3, 7, 8, 2, 0.3f)] // attention dropout on: the mask is a function of the key, so FD still works
+    [InlineData(2, 37, 64, 2, 0.1f)] // head size 32, T = 37: the vector tiles of SmallGemm and a padded softmax
     public void Attention(int batch, int seqLen, int channels, int heads, float dropout)
     {
         var rng = new Random(batch * 100 + seqLen);

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace MixupBert.Kernels.Cpu;
 
@@ -21,6 +22,20 @@ public static unsafe class Attention
         return (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref s[0]);
     }
 
+    /// <summary>The T×d block of one head (rows ld apart) transposed into d×tp, columns T…tp−1 zero.</summary>
+    private static void TransposeHead(float* src, int ld, int T, int d, float* dst, int tp)
+    {
+        for (int c = 0; c < d; c++)
+        {
+            float* row = dst + (long)c * tp;
+            for (int j = 0; j < T; j++) row[j] = src[(long)j * ld + c];
+            for (int j = T; j < tp; j++) row[j] = 0f;
+        }
+    }
+
+    /// <summary>Rows of scores are padded to a multiple of 16 so that the softmax needs no scalar tail.</summary>
+    private static int Padded(int T) => (T + 15) & ~15;
+
     private struct ForwardBody : ParallelFor.IRangeBody
     {
         public float* Qkv, KeyMask, Probs, Ctx;
@@ -29,10 +44,10 @@ public static unsafe class Attention
         public uint Key;
         public void Run(int begin, int end)
         {
-            int T_ = T, d = C / H, ld = 3 * C;
+            int T_ = T, d = C / H, ld = 3 * C, tp = Padded(T_);
             float scale = 1f / MathF.Sqrt(d);
-            float* buf = Scratch(T_ * T_ + T_);
-            float* dropped = buf, maskAdd = buf + T_ * T_;
+            float* kt = Scratch(d * tp + T_ * tp + tp + T_ * T_);
+            float* scores = kt + d * tp, maskAdd = scores + T_ * tp, dropped = maskAdd + tp;
             int lastBatch = -1;
             for (int bh = begin; bh < end; bh++)
             {
@@ -43,13 +58,20 @@ public static unsafe class Attention
                 float* p = Probs + (long)bh * T_ * T_;
                 if (b != lastBatch)
                 {
-                    // the key mask as an additive term: 0 where a key may be attended, −∞ where not
-                    for (int j = 0; j < T_; j++) maskAdd[j] = KeyMask[(long)b * T_ + j] != 0f ? 0f : float.NegativeInfinity;
+                    // the key mask as an additive term: 0 where a key may be attended, −∞ where not (and on the padding)
+                    for (int j = 0; j < tp; j++) maskAdd[j] = j < T_ && KeyMask[(long)b * T_ + j] != 0f ? 0f : float.NegativeInfinity;
                     lastBatch = b;
                 }
-                Gemm.MultiplySerial(false, true, T_, T_, d, q, ld, k, ld, p, T_, false);
-                var additive = new ReadOnlySpan<float>(maskAdd, T_);
-                for (int i = 0; i < T_; i++) SoftmaxRow(new Span<float>(p + (long)i * T_, T_), additive, scale);
+                // S = Q Kᵀ, P = softmax(S·scale + mask)
+                TransposeHead(k, ld, T_, d, kt, tp);
+                SmallGemm.Multiply(T_, tp, d, q, ld, 1, kt, tp, scores, tp);
+                for (int i = 0; i < T_; i++)
+                {
+                    var row = new Span<float>(scores + (long)i * tp, tp);
+                    SoftmaxRow(row, new ReadOnlySpan<float>(maskAdd, tp), scale);
+                    row[..T_].CopyTo(new Span<float>(p + (long)i * T_, T_));
+                }
+                // ctx = dropout(P) V
                 float* pv = p;
                 if (Dropout > 0f)
                 {
@@ -58,21 +80,59 @@ public static unsafe class Attention
                     TensorPrimitives.Multiply(new ReadOnlySpan<float>(p, T_ * T_), drop, drop);
                     pv = dropped;
                 }
-                Gemm.MultiplySerial(false, false, T_, d, T_, pv, T_, v, ld, Ctx + (long)b * T_ * C + h * d, C, false);
+                SmallGemm.Multiply(T_, d, T_, pv, T_, 1, v, ld, Ctx + (long)b * T_ * C + h * d, C);
             }
         }
     }
 
     /// <summary>row = softmax(scale · row + maskAdd): the keys with maskAdd −∞ get exactly 0; a row with
-    /// no key to attend to is all 0. Vectorised: exp(−∞) is 0, so masking costs one add.</summary>
+    /// no key to attend to is all 0. Masking costs one add, since exp(−∞) = 0. The row's length is a
+    /// multiple of 16 (see <see cref="Padded"/>), so the AVX-512 path has no tail.</summary>
     private static void SoftmaxRow(Span<float> row, ReadOnlySpan<float> maskAdd, float scale)
     {
-        TensorPrimitives.MultiplyAdd(row, scale, maskAdd, row);
-        float max = TensorPrimitives.Max(row);
-        if (float.IsNegativeInfinity(max)) { row.Clear(); return; }
-        TensorPrimitives.Subtract(row, max, row);
-        TensorPrimitives.Exp(row, row);
-        TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            TensorPrimitives.MultiplyAdd(row, scale, maskAdd, row);
+            float m = TensorPrimitives.Max(row);
+            if (float.IsNegativeInfinity(m)) { row.Clear(); return; }
+            TensorPrimitives.Subtract(row, m, row);
+            TensorPrimitives.Exp(row, row);
+            TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
+            return;
+        }
+        fixed (float* x = row, add = maskAdd)
+        {
+            int n = row.Length;
+            var vScale = Vector512.Create(scale);
+            var vMax = Vector512.Create(float.NegativeInfinity);
+            for (int j = 0; j < n; j += 16)
+            {
+                var s = Vector512.FusedMultiplyAdd(Vector512.Load(x + j), vScale, Vector512.Load(add + j));
+                s.Store(x + j);
+                vMax = Vector512.Max(vMax, s);
+            }
+            float max = HorizontalMax(vMax);
+            if (float.IsNegativeInfinity(max)) { row.Clear(); return; }
+            var vm = Vector512.Create(max);
+            var vSum = Vector512<float>.Zero;
+            for (int j = 0; j < n; j += 16)
+            {
+                var e = Vector512.Exp(Vector512.Load(x + j) - vm);
+                e.Store(x + j);
+                vSum += e;
+            }
+            var inv = Vector512.Create(1f / Vector512.Sum(vSum));
+            for (int j = 0; j < n; j += 16) (Vector512.Load(x + j) * inv).Store(x + j);
+        }
+    }
+
+    private static float HorizontalMax(Vector512<float> v)
+    {
+        var m = Vector256.Max(v.GetLower(), v.GetUpper());
+        var m4 = Vector128.Max(m.GetLower(), m.GetUpper());
+        float r = m4[0];
+        for (int i = 1; i < 4; i++) r = MathF.Max(r, m4[i]);
+        return r;
     }
 
     /// <summary>ctx = softmax(QKᵀ/√d + mask) · V per batch and head. keyMask[B, T]: 1 attend, 0 padding.</summary>
@@ -96,10 +156,10 @@ public static unsafe class Attention
         public uint Key;
         public void Run(int begin, int end)
         {
-            int T_ = T, d = C / H, ld = 3 * C;
+            int T_ = T, d = C / H, ld = 3 * C, tp = Padded(T_);
             float scale = 1f / MathF.Sqrt(d);
-            float* buf = Scratch(3 * T_ * T_);
-            float* dropped = buf, dp = buf + T_ * T_, keep = buf + 2 * T_ * T_;
+            float* vt = Scratch(d * tp + T_ * tp + 2 * T_ * T_);
+            float* dp = vt + d * tp, dropped = dp + T_ * tp, keep = dropped + T_ * T_;
             for (int bh = begin; bh < end; bh++)
             {
                 int b = bh / H, h = bh % H;
@@ -108,32 +168,30 @@ public static unsafe class Attention
                 float* dq = DQkv + rowBase, dk = dq + C, dv = dq + 2 * C;
                 float* dctx = DCtx + (long)b * T_ * C + h * d;
                 float* p = Probs + (long)bh * T_ * T_;
-                uint baseIndex = (uint)bh * (uint)(T_ * T_);
                 float* pv = p;
-                var multipliers = new Span<float>(keep, T_ * T_);
                 if (Dropout > 0f)
                 {
-                    Cpu.Dropout.Multipliers(multipliers, Dropout, Key, baseIndex);
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(p, T_ * T_), multipliers, new Span<float>(dropped, T_ * T_));
+                    Cpu.Dropout.Multipliers(new Span<float>(keep, T_ * T_), Dropout, Key, (uint)bh * (uint)(T_ * T_));
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(p, T_ * T_), new ReadOnlySpan<float>(keep, T_ * T_), new Span<float>(dropped, T_ * T_));
                     pv = dropped;
                 }
-                // ctx = P̃ V:  dP̃ = dctx Vᵀ,  dV = P̃ᵀ dctx
-                Gemm.MultiplySerial(false, true, T_, T_, d, dctx, C, v, ld, dp, T_, false);
-                Gemm.MultiplySerial(true, false, T_, d, T_, pv, T_, dctx, C, dv, ld, false);
+                // ctx = P̃ V:  dP̃ = dctx Vᵀ (rows tp apart),  dV = P̃ᵀ dctx
+                TransposeHead(v, ld, T_, d, vt, tp);
+                SmallGemm.Multiply(T_, tp, d, dctx, C, 1, vt, tp, dp, tp);
+                SmallGemm.Multiply(T_, d, T_, pv, 1, T_, dctx, C, dv, ld);
                 // dropout, then softmax: dS = P ⊙ (dP − Σ_j P dP) · scale
-                if (Dropout > 0f) TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, T_ * T_), multipliers, new Span<float>(dp, T_ * T_));
                 for (int i = 0; i < T_; i++)
                 {
                     var pr = new ReadOnlySpan<float>(p + (long)i * T_, T_);
-                    var dr = new Span<float>(dp + (long)i * T_, T_);
+                    var dr = new Span<float>(dp + (long)i * tp, T_);
+                    if (Dropout > 0f) TensorPrimitives.Multiply(dr, new ReadOnlySpan<float>(keep + (long)i * T_, T_), dr);
                     float dot = TensorPrimitives.Dot(pr, dr);
-                    TensorPrimitives.Subtract(dr, dot, dr);
-                    TensorPrimitives.Multiply(dr, pr, dr);
+                    TensorPrimitives.AddMultiply(dr, -dot, pr, dr);
                     TensorPrimitives.Multiply(dr, scale, dr);
                 }
                 // S = Q Kᵀ:  dQ = dS K,  dK = dSᵀ Q
-                Gemm.MultiplySerial(false, false, T_, d, T_, dp, T_, k, ld, dq, ld, false);
-                Gemm.MultiplySerial(true, false, T_, d, T_, dp, T_, q, ld, dk, ld, false);
+                SmallGemm.Multiply(T_, d, T_, dp, tp, 1, k, ld, dq, ld);
+                SmallGemm.Multiply(T_, d, T_, dp, 1, tp, q, ld, dk, ld);
             }
         }
     }

@@ -17,9 +17,12 @@ public static unsafe class Gemm
     // otherwise a portable 4 × 8 on Vector128 (ARM NEON).
     public static readonly int MR = Vector512.IsHardwareAccelerated ? 8 : Vector256.IsHardwareAccelerated ? 6 : 4;
     public static readonly int NR = Vector512.IsHardwareAccelerated ? 32 : Vector256.IsHardwareAccelerated ? 16 : 8;
-    private const int KC = 256;   // depth of a packed block: an MR×KC panel of A stays in L1
-    private const int MC = 128;   // rows of A per block (MC×KC floats = 128 KiB in L2)
-    private const int NC = 3072;  // columns of B per block (KC×NC floats in L2/L3)
+    // Block sizes, tuned on Zen 4 (1 MiB L2) with the sweep in docs/perf.md. A deep block matters
+    // most: every block of depth kc ends in a load + store of the C tile, so K up to KCMax is one
+    // block (K = 384 … 1536 in BERT), deeper K is cut into equal blocks.
+    private const int KCMax = 1536;             // depth of a packed block
+    private const int MC = 64;                  // rows of A per block (MC×kc ≤ 384 KiB in L2)
+    private const int PackedBFloats = 1 << 20;  // kc×nc of a packed B block: 4 MiB, shared L3
 
     [ThreadStatic] private static Job? job_;
     [ThreadStatic] private static float[]? packA;
@@ -96,8 +99,8 @@ public static unsafe class Gemm
         float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
         int mr = MR, nr = NR;
-        var bufA = packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
-        var bufB = packB ??= GC.AllocateUninitializedArray<float>(KC * (NC + 32), pinned: true);
+        var bufA = packA ??= GC.AllocateUninitializedArray<float>(MC * KCMax, pinned: true);
+        var bufB = packB ??= GC.AllocateUninitializedArray<float>(PackedBFloats + KCMax * 32, pinned: true);
         if (k == 0)
         {
             if (!accumulate)
@@ -106,12 +109,15 @@ public static unsafe class Gemm
         }
         fixed (float* packedA = bufA, packedB = bufB)
         {
-            for (int jc = c0; jc < c1; jc += NC)
+            int kBlocks = (k + KCMax - 1) / KCMax;
+            int kcFull = (k + kBlocks - 1) / kBlocks;
+            int ncMax = Math.Max(nr, PackedBFloats / kcFull / nr * nr);
+            for (int jc = c0; jc < c1; jc += ncMax)
             {
-                int nc = Math.Min(NC, c1 - jc);
-                for (int pc = 0; pc < k; pc += KC)
+                int nc = Math.Min(ncMax, c1 - jc);
+                for (int pc = 0; pc < k; pc += kcFull)
                 {
-                    int kc = Math.Min(KC, k - pc);
+                    int kc = Math.Min(kcFull, k - pc);
                     bool add = accumulate || pc > 0;
                     PackB(transB, b, ldb, pc, kc, jc, nc, packedB, nr);
                     for (int ic = r0; ic < r1; ic += MC)
