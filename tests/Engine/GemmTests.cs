@@ -32,15 +32,23 @@ public class GemmTests
         foreach (bool ta in new[] { false, true })
             foreach (bool tb in new[] { false, true })
                 foreach (bool acc in new[] { false, true })
-                {
-                    var a = TestSupport.Random(rng, m * k); var b = TestSupport.Random(rng, k * n); var c = TestSupport.Random(rng, m * n);
-                    var expected = Reference(ta, tb, m, n, k, a, b, c, acc);
-                    Gemm.Multiply(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, acc);
-                    // float32 summation of k products of magnitude ≤ 1: error grows like k·2⁻²⁴ at worst
-                    double tol = 1e-6 * (k + 1) + 1e-6;
-                    for (int i = 0; i < m * n; i++)
-                        Assert.True(Math.Abs(expected[i] - c[i]) <= tol, $"ta={ta} tb={tb} acc={acc} element {i}: {c[i]} vs {expected[i]}");
-                }
+                    foreach (bool withBias in new[] { false, true })
+                    {
+                        var a = TestSupport.Random(rng, m * k); var b = TestSupport.Random(rng, k * n); var c = TestSupport.Random(rng, m * n);
+                        var bias = withBias ? TestSupport.Random(rng, n) : Array.Empty<float>();
+                        var expected = Reference(ta, tb, m, n, k, a, b, c, acc);
+                        if (withBias) for (int i = 0; i < m * n; i++) expected[i] += bias[i % n];
+                        // with the bias, also the GELU epilogue: geluOut must be gelu of the final C, element by element
+                        var gelu = withBias ? new float[m * n] : Array.Empty<float>();
+                        Gemm.Multiply(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, acc, columnBias: bias, geluOut: gelu);
+                        // float32 summation of k products of magnitude ≤ 1: error grows like k·2⁻²⁴ at worst
+                        double tol = 1e-6 * (k + 2) + 1e-6;
+                        for (int i = 0; i < m * n; i++)
+                        {
+                            Assert.True(Math.Abs(expected[i] - c[i]) <= tol, $"ta={ta} tb={tb} acc={acc} bias={withBias} element {i}: {c[i]} vs {expected[i]}");
+                            if (withBias) Assert.Equal(Activations.Gelu(c[i]), gelu[i]);
+                        }
+                    }
     }
 
     [Fact]

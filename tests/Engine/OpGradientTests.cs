@@ -21,6 +21,24 @@ public class OpGradientTests
         GradCheck.Check("linear db", b, db, Loss);
     }
 
+    [Fact]
+    public void LayerNormWithResidualIsTheSumThenLayerNorm()
+    {
+        var rng = new Random(11);
+        int rows = 70, cols = 48;
+        var x = Random(rng, rows * cols, 2f); var res = Random(rng, rows * cols); var g = Random(rng, cols); var b = Random(rng, cols);
+        var sum = new float[rows * cols];
+        for (int i = 0; i < sum.Length; i++) sum[i] = x[i] + res[i];
+        var y1 = new float[rows * cols]; var m1 = new float[rows]; var r1 = new float[rows];
+        Kernels.Cpu.LayerNorm.Forward(sum, g, b, y1, m1, r1, rows, cols, 1e-12f);
+        var y2 = new float[rows * cols]; var m2 = new float[rows]; var r2 = new float[rows];
+        Kernels.Cpu.LayerNorm.ForwardWithResidual(x, res, g, b, y2, m2, r2, rows, cols, 1e-12f);
+        Assert.Equal(sum, x);   // x keeps the sum for the backward
+        Assert.Equal(y1, y2);
+        Assert.Equal(m1, m2);
+        Assert.Equal(r1, r2);
+    }
+
     [Theory]
     [InlineData(4, 10)]
     [InlineData(130, 33)] // more rows than one reduction chunk
@@ -37,6 +55,10 @@ public class OpGradientTests
         GradCheck.Check("layernorm dx", x, dx, Loss, stride: rows > 10 ? 7 : 1, step: 1e-2f);
         GradCheck.Check("layernorm dgamma", g, dg, Loss);
         GradCheck.Check("layernorm dbeta", b, dbeta, Loss);
+        // accumulateDx adds the same dx onto what is there
+        var dxAcc = new float[rows * cols]; Array.Fill(dxAcc, 1f);
+        Kernels.Cpu.LayerNorm.Backward(gy, x, mean, rstd, g, dxAcc, new float[cols], new float[cols], rows, cols, accumulateDx: true);
+        for (int i = 0; i < dx.Length; i++) Assert.Equal(1f + dx[i], dxAcc[i], 1e-5f);
     }
 
     [Fact]

@@ -4,7 +4,8 @@ using System.Runtime.Intrinsics;
 
 namespace MixupBert.Kernels.Cpu;
 
-/// <summary>Exact (erf) GELU, tanh and bias addition, forward and backward side by side.</summary>
+/// <summary>Exact (erf) GELU and tanh, forward and backward side by side (the bias of a linear layer is
+/// added by the GEMM as it stores C).</summary>
 public static unsafe class Activations
 {
     // erf on [-4, 4] as an odd rational polynomial (the float approximation of Eigen and XLA,
@@ -56,17 +57,21 @@ public static unsafe class Activations
     private struct GeluForwardBody : ParallelFor.IRangeBody
     {
         public float* X, Y;
-        public void Run(int begin, int end)
-        {
-            int i = begin;
-            if (Vector512.IsHardwareAccelerated)
-                for (; i + 16 <= end; i += 16)
-                {
-                    var x = Vector512.Load(X + i);
-                    (Vector512.Create(0.5f) * x * (Vector512<float>.One + Erf(x * Vector512.Create(InvSqrt2)))).Store(Y + i);
-                }
-            for (; i < end; i++) Y[i] = Gelu(X[i]);
-        }
+        public void Run(int begin, int end) => Gelu(X + begin, Y + begin, end - begin);
+    }
+
+    /// <summary>y[i] = gelu(x[i]) for n elements, sixteen at a time with a scalar tail (the vector and
+    /// scalar paths do the same float operations, so an element's value does not depend on which).</summary>
+    internal static void Gelu(float* x, float* y, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= n; i += 16)
+            {
+                var v = Vector512.Load(x + i);
+                (Vector512.Create(0.5f) * v * (Vector512<float>.One + Erf(v * Vector512.Create(InvSqrt2)))).Store(y + i);
+            }
+        for (; i < n; i++) y[i] = Gelu(x[i]);
     }
 
     private struct GeluBackwardBody : ParallelFor.IRangeBody
@@ -108,16 +113,5 @@ public static unsafe class Activations
     public static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         for (int i = 0; i < y.Length; i++) dx[i] = dy[i] * (1f - y[i] * y[i]);
-    }
-
-    /// <summary>y[r, :] += bias for every row.</summary>
-    public static void AddBias(Span<float> y, int rows, int cols, ReadOnlySpan<float> bias)
-    {
-        if (y.Length < (long)rows * cols || bias.Length < cols) throw new ArgumentException("bias add: buffer too small");
-        for (int r = 0; r < rows; r++)
-        {
-            var row = y.Slice(r * cols, cols);
-            TensorPrimitives.Add(row, bias[..cols], row);
-        }
     }
 }

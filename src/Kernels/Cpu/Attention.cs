@@ -25,10 +25,17 @@ public static unsafe class Attention
     /// <summary>The T×d block of one head (rows ld apart) transposed into d×tp, columns T…tp−1 zero.</summary>
     private static void TransposeHead(float* src, int ld, int T, int d, float* dst, int tp)
     {
+        int t8 = 0, d8 = 0;
+        if (System.Runtime.Intrinsics.X86.Avx.IsSupported)
+        {
+            t8 = T / 8 * 8; d8 = d / 8 * 8;
+            for (int j = 0; j < t8; j += 8)
+                for (int c = 0; c < d8; c += 8) Gemm.Transpose8x8(src + (long)j * ld + c, ld, dst + (long)c * tp + j, tp);
+        }
         for (int c = 0; c < d; c++)
         {
             float* row = dst + (long)c * tp;
-            for (int j = 0; j < T; j++) row[j] = src[(long)j * ld + c];
+            for (int j = c < d8 ? t8 : 0; j < T; j++) row[j] = src[(long)j * ld + c];
             for (int j = T; j < tp; j++) row[j] = 0f;
         }
     }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace MixupBert.Kernels.Cpu;
 
@@ -28,18 +29,26 @@ public static unsafe class Gemm
     [ThreadStatic] private static float[]? packA;
     [ThreadStatic] private static float[]? packB;
 
-    /// <summary>C = op(A)·op(B) (+C if <paramref name="accumulate"/>), split across the pool's workers.</summary>
+    /// <summary>
+    /// C = op(A)·op(B) (+C if <paramref name="accumulate"/>) (+ columnBias[j] on every row), and, when
+    /// <paramref name="geluOut"/> is given, geluOut = gelu(C) too (same ldc; it must not overlap C).
+    /// The bias and the GELU are applied to each tile as it is stored, while it is in L1: a linear
+    /// layer then costs no pass over its output beyond the GEMM's. Split across the pool's workers.
+    /// </summary>
     public static void Multiply(bool transA, bool transB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc,
-        bool accumulate = false, WorkerPool? pool = null)
+        bool accumulate = false, WorkerPool? pool = null, ReadOnlySpan<float> columnBias = default, Span<float> geluOut = default)
     {
         CheckShapes(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (!columnBias.IsEmpty && columnBias.Length < n) throw new ArgumentException($"GEMM bias has {columnBias.Length} entries for {n} columns");
+        if (!geluOut.IsEmpty && m > 0 && (long)(m - 1) * ldc + n > geluOut.Length)
+            throw new ArgumentException($"GEMM GELU output ({m}×{n}, ldc {ldc}) does not fit its buffer of {geluOut.Length}");
         if (m == 0 || n == 0) return;
         pool ??= WorkerPool.Shared;
-        fixed (float* pa = a, pb = b, pc = c)
+        fixed (float* pa = a, pb = b, pc = c, pbias = columnBias, pgelu = geluOut)
         {
             var job = job_ ??= new Job();
-            job.Set(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc, accumulate);
+            job.Set(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc, accumulate, new Epilogue(pbias, pgelu));
             long flops = 2L * m * n * k;
             if (pool.WorkerCount == 1 || flops < 2_000_000) job.Execute(0, 1);
             else pool.Run(job);
@@ -51,7 +60,13 @@ public static unsafe class Gemm
         float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
         if (m == 0 || n == 0) return;
-        Block(transA, transB, 0, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        Block(transA, transB, 0, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate, default);
+    }
+
+    /// <summary>What is done to a tile of C once its last block is summed: + bias, and gelu into a second matrix.</summary>
+    private readonly struct Epilogue(float* bias, float* gelu)
+    {
+        public readonly float* Bias = bias, Gelu = gelu;
     }
 
     private static void CheckShapes(bool transA, bool transB, int m, int n, int k, int aLen, int lda, int bLen, int ldb, int cLen, int ldc)
@@ -72,10 +87,11 @@ public static unsafe class Gemm
         private bool transA, transB, accumulate;
         private int m, n, k, lda, ldb, ldc;
         private float* a, b, c;
+        private Epilogue epilogue;
 
-        public void Set(bool tA, bool tB, int m_, int n_, int k_, float* a_, int lda_, float* b_, int ldb_, float* c_, int ldc_, bool acc)
+        public void Set(bool tA, bool tB, int m_, int n_, int k_, float* a_, int lda_, float* b_, int ldb_, float* c_, int ldc_, bool acc, Epilogue e)
         {
-            transA = tA; transB = tB; m = m_; n = n_; k = k_; a = a_; lda = lda_; b = b_; ldb = ldb_; c = c_; ldc = ldc_; accumulate = acc;
+            transA = tA; transB = tB; m = m_; n = n_; k = k_; a = a_; lda = lda_; b = b_; ldb = ldb_; c = c_; ldc = ldc_; accumulate = acc; epilogue = e;
         }
 
         public void Execute(int worker, int workerCount)
@@ -84,27 +100,32 @@ public static unsafe class Gemm
             if (m >= n || n < NR * workerCount)
             {
                 var (r0, r1) = WorkerPool.Share(m, worker, workerCount, MR);
-                if (r1 > r0) Block(transA, transB, r0, r1, 0, n, k, a, lda, b, ldb, c, ldc, accumulate);
+                if (r1 > r0) Block(transA, transB, r0, r1, 0, n, k, a, lda, b, ldb, c, ldc, accumulate, epilogue);
             }
             else
             {
                 var (c0, c1) = WorkerPool.Share(n, worker, workerCount, NR);
-                if (c1 > c0) Block(transA, transB, 0, m, c0, c1, k, a, lda, b, ldb, c, ldc, accumulate);
+                if (c1 > c0) Block(transA, transB, 0, m, c0, c1, k, a, lda, b, ldb, c, ldc, accumulate, epilogue);
             }
         }
     }
 
     /// <summary>Computes rows [r0,r1) × columns [c0,c1) of C.</summary>
     private static void Block(bool transA, bool transB, int r0, int r1, int c0, int c1, int k,
-        float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+        float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate, Epilogue epilogue)
     {
         int mr = MR, nr = NR;
         var bufA = packA ??= GC.AllocateUninitializedArray<float>(MC * KCMax, pinned: true);
         var bufB = packB ??= GC.AllocateUninitializedArray<float>(PackedBFloats + KCMax * 32, pinned: true);
         if (k == 0)
         {
-            if (!accumulate)
-                for (int i = r0; i < r1; i++) new Span<float>(c + (long)i * ldc + c0, c1 - c0).Clear();
+            for (int i = r0; i < r1; i++)
+            {
+                var row = new Span<float>(c + (long)i * ldc + c0, c1 - c0);
+                if (!accumulate) row.Clear();
+                if (epilogue.Bias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<float>(epilogue.Bias + c0, c1 - c0), row);
+                if (epilogue.Gelu != null) Activations.Gelu(c + (long)i * ldc + c0, epilogue.Gelu + (long)i * ldc + c0, c1 - c0);
+            }
             return;
         }
         fixed (float* packedA = bufA, packedB = bufB)
@@ -119,6 +140,7 @@ public static unsafe class Gemm
                 {
                     int kc = Math.Min(kcFull, k - pc);
                     bool add = accumulate || pc > 0;
+                    bool last = pc + kc == k; // the epilogue runs on the last block only
                     PackB(transB, b, ldb, pc, kc, jc, nc, packedB, nr);
                     for (int ic = r0; ic < r1; ic += MC)
                     {
@@ -132,7 +154,13 @@ public static unsafe class Gemm
                             {
                                 int rows = Math.Min(mr, mc - ir);
                                 float* tile = c + (long)(ic + ir) * ldc + jc + jr;
-                                MicroTile(packedA + (long)ir * kc, panelB, kc, tile, ldc, rows, cols, add);
+                                float* bias = last && epilogue.Bias != null ? epilogue.Bias + jc + jr : null;
+                                MicroTile(packedA + (long)ir * kc, panelB, kc, tile, ldc, rows, cols, add, bias);
+                                if (last && epilogue.Gelu != null)
+                                {
+                                    float* gelu = epilogue.Gelu + (tile - c);
+                                    for (int r = 0; r < rows; r++) Activations.Gelu(tile + (long)r * ldc, gelu + (long)r * ldc, cols);
+                                }
                             }
                         }
                     }
@@ -150,11 +178,12 @@ public static unsafe class Gemm
             float* panel = dst + (long)ir * kc;
             if (!transA)
             {
+                float* src = a + (long)(i0 + ir) * lda + p0;
+                int p = 0;
+                if (Avx.IsSupported && rows == 8 && mr == 8)
+                    for (; p + 8 <= kc; p += 8) Transpose8x8(src + p, lda, panel + p * 8, 8);
                 for (int r = 0; r < rows; r++)
-                {
-                    float* src = a + (long)(i0 + ir + r) * lda + p0;
-                    for (int p = 0; p < kc; p++) panel[p * mr + r] = src[p];
-                }
+                    for (int q = p; q < kc; q++) panel[q * mr + r] = src[(long)r * lda + q];
             }
             else
             {
@@ -162,7 +191,8 @@ public static unsafe class Gemm
                 {
                     float* src = a + (long)(p0 + p) * lda + i0 + ir;
                     float* d = panel + p * mr;
-                    for (int r = 0; r < rows; r++) d[r] = src[r];
+                    if (rows == 8 && mr == 8) Vector256.Store(Vector256.Load(src), d);
+                    else for (int r = 0; r < rows; r++) d[r] = src[r];
                 }
             }
             if (rows < mr)
@@ -194,43 +224,80 @@ public static unsafe class Gemm
             }
             else
             {
+                int p = 0;
+                if (Avx.IsSupported && cols == nr && nr % 8 == 0)
+                    for (; p + 8 <= kc; p += 8)
+                        for (int j = 0; j < nr; j += 8)
+                            Transpose8x8(b + (long)(j0 + jr + j) * ldb + p0 + p, ldb, panel + p * nr + j, nr);
                 for (int j = 0; j < cols; j++)
                 {
                     float* src = b + (long)(j0 + jr + j) * ldb + p0;
-                    for (int p = 0; p < kc; p++) panel[p * nr + j] = src[p];
+                    for (int q = p; q < kc; q++) panel[q * nr + j] = src[q];
                 }
                 if (cols < nr)
-                    for (int p = 0; p < kc; p++)
-                        for (int j = cols; j < nr; j++) panel[p * nr + j] = 0f;
+                    for (int q = 0; q < kc; q++)
+                        for (int j = cols; j < nr; j++) panel[q * nr + j] = 0f;
             }
         }
     }
 
+    /// <summary>dst[c, r] = src[r, c] for an 8×8 block (rows ld apart in both): the packing's inner step,
+    /// 24 shuffles instead of 64 scalar moves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose8x8(float* src, int ldSrc, float* dst, int ldDst)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ldSrc);
+        var r2 = Avx.LoadVector256(src + 2L * ldSrc); var r3 = Avx.LoadVector256(src + 3L * ldSrc);
+        var r4 = Avx.LoadVector256(src + 4L * ldSrc); var r5 = Avx.LoadVector256(src + 5L * ldSrc);
+        var r6 = Avx.LoadVector256(src + 6L * ldSrc); var r7 = Avx.LoadVector256(src + 7L * ldSrc);
+        // interleave pairs of rows, then pairs of pairs, then swap the 128-bit halves
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + ldDst, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2L * ldDst, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3L * ldDst, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4L * ldDst, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5L * ldDst, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6L * ldDst, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7L * ldDst, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
     /// <summary>One MR×NR tile: full tiles go straight to C, edge tiles through a stack buffer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MicroTile(float* pa, float* pb, int kc, float* tile, int ldc, int rows, int cols, bool add)
+    private static void MicroTile(float* pa, float* pb, int kc, float* tile, int ldc, int rows, int cols, bool add, float* bias)
     {
         if (rows == MR && cols == NR)
         {
-            Kernel(pa, pb, kc, tile, ldc, add);
+            Kernel(pa, pb, kc, tile, ldc, add, bias);
             return;
         }
+        // the same sums in the same order as a full tile: (product + C) + bias
         float* tmp = stackalloc float[8 * 32];
-        Kernel(pa, pb, kc, tmp, NR, false);
+        Kernel(pa, pb, kc, tmp, NR, false, null);
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < cols; j++)
-                tile[(long)r * ldc + j] = add ? tile[(long)r * ldc + j] + tmp[r * NR + j] : tmp[r * NR + j];
+            {
+                float v = add ? tmp[r * NR + j] + tile[(long)r * ldc + j] : tmp[r * NR + j];
+                tile[(long)r * ldc + j] = bias != null ? v + bias[j] : v;
+            }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel(float* pa, float* pb, int kc, float* c, int ldc, bool add)
+    private static void Kernel(float* pa, float* pb, int kc, float* c, int ldc, bool add, float* bias)
     {
-        if (Vector512.IsHardwareAccelerated) Kernel8x32(pa, pb, kc, c, ldc, add);
-        else if (Vector256.IsHardwareAccelerated) Kernel6x16(pa, pb, kc, c, ldc, add);
-        else Kernel4x8(pa, pb, kc, c, ldc, add);
+        if (Vector512.IsHardwareAccelerated) Kernel8x32(pa, pb, kc, c, ldc, add, bias);
+        else if (Vector256.IsHardwareAccelerated) Kernel6x16(pa, pb, kc, c, ldc, add, bias);
+        else Kernel4x8(pa, pb, kc, c, ldc, add, bias);
     }
 
-    private static void Kernel8x32(float* pa, float* pb, int kc, float* c, int ldc, bool add)
+    private static void Kernel8x32(float* pa, float* pb, int kc, float* c, int ldc, bool add, float* bias)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default,
             c20 = default, c21 = default, c30 = default, c31 = default,
@@ -251,24 +318,25 @@ public static unsafe class Gemm
             x = Vector512.Create(pa[7]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
             pa += 8; pb += 32;
         }
-        Store512(c, add, c00, c01); c += ldc;
-        Store512(c, add, c10, c11); c += ldc;
-        Store512(c, add, c20, c21); c += ldc;
-        Store512(c, add, c30, c31); c += ldc;
-        Store512(c, add, c40, c41); c += ldc;
-        Store512(c, add, c50, c51); c += ldc;
-        Store512(c, add, c60, c61); c += ldc;
-        Store512(c, add, c70, c71);
+        Store512(c, add, bias, c00, c01); c += ldc;
+        Store512(c, add, bias, c10, c11); c += ldc;
+        Store512(c, add, bias, c20, c21); c += ldc;
+        Store512(c, add, bias, c30, c31); c += ldc;
+        Store512(c, add, bias, c40, c41); c += ldc;
+        Store512(c, add, bias, c50, c51); c += ldc;
+        Store512(c, add, bias, c60, c61); c += ldc;
+        Store512(c, add, bias, c70, c71);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store512(float* c, bool add, Vector512<float> v0, Vector512<float> v1)
+    private static void Store512(float* c, bool add, float* bias, Vector512<float> v0, Vector512<float> v1)
     {
         if (add) { v0 += Vector512.Load(c); v1 += Vector512.Load(c + 16); }
+        if (bias != null) { v0 += Vector512.Load(bias); v1 += Vector512.Load(bias + 16); }
         v0.Store(c); v1.Store(c + 16);
     }
 
-    private static void Kernel6x16(float* pa, float* pb, int kc, float* c, int ldc, bool add)
+    private static void Kernel6x16(float* pa, float* pb, int kc, float* c, int ldc, bool add, float* bias)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
             c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -285,22 +353,23 @@ public static unsafe class Gemm
             x = Vector256.Create(pa[5]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
             pa += 6; pb += 16;
         }
-        Store256(c, add, c00, c01); c += ldc;
-        Store256(c, add, c10, c11); c += ldc;
-        Store256(c, add, c20, c21); c += ldc;
-        Store256(c, add, c30, c31); c += ldc;
-        Store256(c, add, c40, c41); c += ldc;
-        Store256(c, add, c50, c51);
+        Store256(c, add, bias, c00, c01); c += ldc;
+        Store256(c, add, bias, c10, c11); c += ldc;
+        Store256(c, add, bias, c20, c21); c += ldc;
+        Store256(c, add, bias, c30, c31); c += ldc;
+        Store256(c, add, bias, c40, c41); c += ldc;
+        Store256(c, add, bias, c50, c51);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store256(float* c, bool add, Vector256<float> v0, Vector256<float> v1)
+    private static void Store256(float* c, bool add, float* bias, Vector256<float> v0, Vector256<float> v1)
     {
         if (add) { v0 += Vector256.Load(c); v1 += Vector256.Load(c + 8); }
+        if (bias != null) { v0 += Vector256.Load(bias); v1 += Vector256.Load(bias + 8); }
         v0.Store(c); v1.Store(c + 8);
     }
 
-    private static void Kernel4x8(float* pa, float* pb, int kc, float* c, int ldc, bool add)
+    private static void Kernel4x8(float* pa, float* pb, int kc, float* c, int ldc, bool add, float* bias)
     {
         Vector128<float> c00 = default, c01 = default, c10 = default, c11 = default,
             c20 = default, c21 = default, c30 = default, c31 = default;
@@ -320,6 +389,7 @@ public static unsafe class Gemm
             var (v0, v1) = r switch { 0 => (c00, c01), 1 => (c10, c11), 2 => (c20, c21), _ => (c30, c31) };
             float* row = c + (long)r * ldc;
             if (add) { v0 += Vector128.Load(row); v1 += Vector128.Load(row + 4); }
+            if (bias != null) { v0 += Vector128.Load(bias); v1 += Vector128.Load(bias + 4); }
             v0.Store(row); v1.Store(row + 4);
         }
     }

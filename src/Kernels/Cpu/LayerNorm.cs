@@ -10,7 +10,7 @@ public static unsafe class LayerNorm
 {
     private struct ForwardBody : ParallelFor.IRangeBody
     {
-        public float* X, Gamma, Beta, Y, Mean, Rstd;
+        public float* X, Residual, Gamma, Beta, Y, Mean, Rstd;
         public int Cols;
         public float Eps;
         public void Run(int begin, int end)
@@ -19,8 +19,9 @@ public static unsafe class LayerNorm
             var beta = new ReadOnlySpan<float>(Beta, Cols);
             for (int r = begin; r < end; r++)
             {
-                var x = new ReadOnlySpan<float>(X + (long)r * Cols, Cols);
+                var x = new Span<float>(X + (long)r * Cols, Cols);
                 var y = new Span<float>(Y + (long)r * Cols, Cols);
+                if (Residual != null) TensorPrimitives.Add(x, new ReadOnlySpan<float>(Residual + (long)r * Cols, Cols), x);
                 float mean = TensorPrimitives.Sum(x) / Cols;
                 // two-pass variance: Σ(x − mean)² is exact enough where E[x²] − mean² is not
                 TensorPrimitives.Subtract(x, mean, y);
@@ -40,6 +41,17 @@ public static unsafe class LayerNorm
         Check(x, y, mean, rstd, gamma, beta, rows, cols);
         fixed (float* px = x, pg = gamma, pb = beta, py = y, pm = mean, pr = rstd)
             ParallelFor.Run(rows, new ForwardBody { X = px, Gamma = pg, Beta = pb, Y = py, Mean = pm, Rstd = pr, Cols = cols, Eps = eps }, cols * 4L);
+    }
+
+    /// <summary>x += residual, then y = LayerNorm(x): a post-LN block's "add & norm" in one pass over
+    /// the rows (each row is summed while it is in L1). x keeps the sum, which the backward needs.</summary>
+    public static void ForwardWithResidual(Span<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        Span<float> y, Span<float> mean, Span<float> rstd, int rows, int cols, float eps)
+    {
+        Check(x, y, mean, rstd, gamma, beta, rows, cols);
+        if (residual.Length < (long)rows * cols) throw new ArgumentException($"layernorm: residual too small for {rows}×{cols}");
+        fixed (float* px = x, pres = residual, pg = gamma, pb = beta, py = y, pm = mean, pr = rstd)
+            ParallelFor.Run(rows, new ForwardBody { X = px, Residual = pres, Gamma = pg, Beta = pb, Y = py, Mean = pm, Rstd = pr, Cols = cols, Eps = eps }, cols * 5L);
     }
 
     private struct BackwardBody : ParallelFor.IRangeBody
@@ -73,11 +85,10 @@ public static unsafe class LayerNorm
                     TensorPrimitives.Multiply(dy, gamma, g);
                     float meanG = TensorPrimitives.Sum(g) / Cols;
                     float meanGx = TensorPrimitives.Dot(g, xhat) / Cols;
-                    for (int c = 0; c < Cols; c++)
-                    {
-                        float v = rstd * (g[c] - meanG - xhat[c] * meanGx);
-                        dx[c] = Accumulate ? dx[c] + v : v;
-                    }
+                    TensorPrimitives.Subtract(g, meanG, g);
+                    TensorPrimitives.FusedMultiplyAdd(xhat, -meanGx, g, g);
+                    if (Accumulate) TensorPrimitives.FusedMultiplyAdd(g, rstd, dx, dx);
+                    else TensorPrimitives.Multiply(g, rstd, dx);
                 }
             }
         }

@@ -8,8 +8,15 @@ public static class Linear
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y,
         int rows, int inFeatures, int outFeatures)
     {
-        Gemm.Multiply(false, true, rows, outFeatures, inFeatures, x, inFeatures, w, inFeatures, y, outFeatures);
-        if (!b.IsEmpty) Activations.AddBias(y, rows, outFeatures, b);
+        Gemm.Multiply(false, true, rows, outFeatures, inFeatures, x, inFeatures, w, inFeatures, y, outFeatures, columnBias: b);
+    }
+
+    /// <summary>y = x · Wᵀ + b and gelu(y) in one pass (BERT's intermediate layer): the GEMM applies
+    /// the GELU to each tile as it stores it. y, the pre-activation, is kept for the backward.</summary>
+    public static void ForwardGelu(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> gelu,
+        int rows, int inFeatures, int outFeatures)
+    {
+        Gemm.Multiply(false, true, rows, outFeatures, inFeatures, x, inFeatures, w, inFeatures, y, outFeatures, columnBias: b, geluOut: gelu);
     }
 
     /// <summary>

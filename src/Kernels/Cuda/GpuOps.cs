@@ -104,7 +104,7 @@ public sealed unsafe class GpuOps : IDisposable
         if (db != 0) AddColumnSums(dy, rows, outFeatures, db);
     }
 
-    /// <summary>Activations.AddBias: y[r, :] += bias.</summary>
+    /// <summary>y[r, :] += bias (on the CPU, Gemm adds it as it stores each tile).</summary>
     public void AddBias(nint y, int rows, int cols, nint bias)
         => Elementwise("add_bias", new KernelArgs().Ptr(y).Ptr(bias).Int(rows).Int(cols), (long)rows * cols);
 

@@ -104,15 +104,12 @@ public sealed class BertClassifier
             Attention.Forward(s.Qkv, mask, s.Probs, s.Ctx, B, T, C, H, pAttn, Key(1 + 4 * l));
             Linear.Forward(s.Ctx, P(w.AttnOutWeight, C * C), P(w.AttnOutBias, C), s.Ln1In, N, C, C);
             Dropout.Forward(s.Ln1In.AsSpan(0, N * C), s.Ln1In, pHidden, Key(2 + 4 * l));
-            System.Numerics.Tensors.TensorPrimitives.Add(s.Ln1In.AsSpan(0, N * C), x[..(N * C)], s.Ln1In.AsSpan(0, N * C));
-            LayerNorm.Forward(s.Ln1In, P(w.Ln1Gamma, C), P(w.Ln1Beta, C), s.H1, s.Ln1Mean, s.Ln1Rstd, N, C, c.LayerNormEps);
+            LayerNorm.ForwardWithResidual(s.Ln1In, x, P(w.Ln1Gamma, C), P(w.Ln1Beta, C), s.H1, s.Ln1Mean, s.Ln1Rstd, N, C, c.LayerNormEps);
 
-            Linear.Forward(s.H1, P(w.Fc1Weight, I * C), P(w.Fc1Bias, I), s.Fc1, N, C, I);
-            Activations.GeluForward(s.Fc1.AsSpan(0, N * I), s.Gelu);
+            Linear.ForwardGelu(s.H1, P(w.Fc1Weight, I * C), P(w.Fc1Bias, I), s.Fc1, s.Gelu, N, C, I);
             Linear.Forward(s.Gelu, P(w.Fc2Weight, C * I), P(w.Fc2Bias, C), s.Ln2In, N, I, C);
             Dropout.Forward(s.Ln2In.AsSpan(0, N * C), s.Ln2In, pHidden, Key(3 + 4 * l));
-            System.Numerics.Tensors.TensorPrimitives.Add(s.Ln2In.AsSpan(0, N * C), s.H1.AsSpan(0, N * C), s.Ln2In.AsSpan(0, N * C));
-            LayerNorm.Forward(s.Ln2In, P(w.Ln2Gamma, C), P(w.Ln2Beta, C), s.Out, s.Ln2Mean, s.Ln2Rstd, N, C, c.LayerNormEps);
+            LayerNorm.ForwardWithResidual(s.Ln2In, s.H1, P(w.Ln2Gamma, C), P(w.Ln2Beta, C), s.Out, s.Ln2Mean, s.Ln2Rstd, N, C, c.LayerNormEps);
         }
 
         // pooler on [CLS] (tmix after the last layer mixes here), (senmix), dropout, classifier, loss
