@@ -124,4 +124,26 @@ public class TrainCliTests
         Assert.Equal(new[] { "train.log" }, Directory.GetFiles(output).Select(Path.GetFileName));
         Assert.Empty(Directory.GetDirectories(output));
     }
+
+    [Fact]
+    public void BenchTimesEveryModeInterleavedAndReportsTheShareOfPeak()
+    {
+        var modelDir = Cli.TinyModelRepo(TempDir());
+        string json = Path.Combine(TempDir(), "bench.json");
+        var r = Cli.Run(new Dictionary<string, string?>(), "bench", "--model", modelDir, "--random-init", "--backend", "cpu", "--batch-size", "4", "--seq-len", "8",
+            "--mode", "baseline,mixup,tmix,senmix", "--steps", "3", "--warmup", "1", "--json", json);
+        Assert.True(r.ExitCode == 0, r.All);
+        foreach (var mode in new[] { "mixup", "tmix", "senmix" }) Assert.Contains($"overhead of {mode} over baseline", r.Stdout);
+        Assert.Contains("FMA peak of this machine", r.Stdout);
+        var doc = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.True((double)doc["cpu_fma_peak_gflops"]! > 0);
+        var results = doc["results"]!.AsArray();
+        Assert.Equal(new[] { "train baseline", "train mixup", "train tmix", "train senmix", "inference" }, results.Select(x => (string)x!["case"]!));
+        foreach (var x in results)
+        {
+            Assert.Equal(3, (int)x!["steps"]!);
+            Assert.True((double)x["median_s"]! > 0 && (double)x["min_s"]! <= (double)x["median_s"]! && (double)x["median_s"]! <= (double)x["max_s"]!);
+            Assert.True((double)x["gflops"]! > 0);
+        }
+    }
 }

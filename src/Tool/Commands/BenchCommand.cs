@@ -11,8 +11,9 @@ namespace MixupBert.Tool.Commands;
 
 /// <summary>
 /// `mixup-bert bench`: training-step and inference throughput of a model shape on a backend, for
-/// each mixup mode in the same process (so their ratio is a fair one), as samples/s, tokens/s and
-/// FLOP/s (<see cref="BertFlops"/>), medians and spreads of timed steps after warm-up steps.
+/// each mixup mode in the same process, steps interleaved (so their ratio is a fair one), as
+/// samples/s, tokens/s and FLOP/s (<see cref="BertFlops"/>), medians and spreads of timed steps after
+/// warm-up steps; on the CPU also as a share of the machine's FMA peak, measured in the same run.
 /// </summary>
 public static class BenchCommand
 {
@@ -77,39 +78,47 @@ public static class BenchCommand
         var probs = new float[batch * config.NumLabels];
         double flopsTrain = BertFlops.TrainingStep(config, batch, seqLen), flopsInfer = BertFlops.Forward(config, batch, seqLen);
 
-        var results = new List<Dictionary<string, object>>();
-        long step = 0;
-        foreach (var name in modeNames)
+        // The modes' steps are interleaved (one step of each mode per round, the order rotated every
+        // round), so that a slow stretch of a shared machine, or warm-up, falls on every mode alike
+        // and their ratio stays fair.
+        var modes = modeNames.Select(name => name switch
         {
-            var mode = name switch
+            "baseline" => MixMode.Baseline, "mixup" => MixMode.Mixup, "tmix" => MixMode.TMix, "senmix" => MixMode.SenMix,
+            _ => throw new ArgumentException($"unknown mode '{name}' (baseline, mixup, tmix, senmix)"),
+        }).ToArray();
+        var samplers = modes.Select(m => new MixSampler(m, tmixLayers: MixSampler.DefaultTMixLayers(config.NumHiddenLayers))).ToArray();
+        var times = modes.Select(_ => new List<double>()).ToArray();
+        var inferTimes = new List<double>();
+        long step = 0;
+        for (int round = 0; round < warmup + steps; round++)
+        {
+            for (int j = 0; j < modes.Length; j++)
             {
-                "baseline" => MixMode.Baseline, "mixup" => MixMode.Mixup, "tmix" => MixMode.TMix, "senmix" => MixMode.SenMix,
-                _ => throw new ArgumentException($"unknown mode '{name}' (baseline, mixup, tmix, senmix)"),
-            };
-            var sampler = new MixSampler(mode, tmixLayers: MixSampler.DefaultTMixLayers(config.NumHiddenLayers));
-            var times = new List<double>();
-            for (int i = 0; i < warmup + steps; i++)
-            {
-                var mix = sampler.Sample(batch, rng);
+                int m = (j + round) % modes.Length;
+                var mix = samplers[m].Sample(batch, rng);
                 var sw = Stopwatch.StartNew();
                 engine.TrainStep(b, mix, 1e-5f, ++step, 1, new OptimizerSettings());
-                if (i >= warmup) times.Add(sw.Elapsed.TotalSeconds);
+                if (round >= warmup) times[m].Add(sw.Elapsed.TotalSeconds);
             }
-            results.Add(Summarise($"train {name}", times, batch, seqLen, flopsTrain));
-        }
-        var inferTimes = new List<double>();
-        for (int i = 0; i < warmup + steps; i++)
-        {
-            var sw = Stopwatch.StartNew();
+            var swi = Stopwatch.StartNew();
             engine.Evaluate(b, probs);
-            if (i >= warmup) inferTimes.Add(sw.Elapsed.TotalSeconds);
+            if (round >= warmup) inferTimes.Add(swi.Elapsed.TotalSeconds);
         }
+        var results = new List<Dictionary<string, object>>();
+        for (int m = 0; m < modes.Length; m++) results.Add(Summarise($"train {modeNames[m]}", times[m], batch, seqLen, flopsTrain));
         results.Add(Summarise("inference", inferTimes, batch, seqLen, flopsInfer));
 
+        // on the CPU, the share of the machine's measured FMA peak (Kernels.Cpu.MachinePeak)
+        double? peak = engine is CpuBertEngine ? Kernels.Cpu.MachinePeak.FmaGflops(Kernels.Cpu.WorkerPool.Shared) : null;
         Console.WriteLine();
-        Console.WriteLine($"{"case",-18} {"median s/step",14} {"min..max",18} {"samples/s",10} {"tokens/s",10} {"TFLOP/s",8}");
+        Console.WriteLine($"{"case",-18} {"median s/step",14} {"min..max",18} {"samples/s",10} {"tokens/s",10} {"GFLOP/s",10}{(peak != null ? $" {"of peak",8}" : "")}");
         foreach (var r in results)
-            Console.WriteLine($"{r["case"],-18} {(double)r["median_s"],14:F4} {$"{(double)r["min_s"]:F4}..{(double)r["max_s"]:F4}",18} {(double)r["samples_per_s"],10:F1} {(double)r["tokens_per_s"],10:F0} {(double)r["tflops"],8:F2}");
+        {
+            double gflops = (double)r["gflops"];
+            string share = peak is double p ? $" {gflops / p * 100,7:F1}%" : "";
+            Console.WriteLine($"{r["case"],-18} {(double)r["median_s"],14:F4} {$"{(double)r["min_s"]:F4}..{(double)r["max_s"]:F4}",18} {(double)r["samples_per_s"],10:F1} {(double)r["tokens_per_s"],10:F0} {gflops,10:F1}{share}");
+        }
+        if (peak != null) Console.WriteLine($"FMA peak of this machine, measured now on {Kernels.Cpu.WorkerPool.Shared.WorkerCount} threads: {peak:F1} GFLOP/s");
         var baseline = results.FirstOrDefault(r => (string)r["case"] == "train baseline");
         if (baseline != null)
             foreach (var r in results.Where(r => ((string)r["case"]).StartsWith("train ") && r != baseline))
@@ -128,6 +137,7 @@ public static class BenchCommand
             {
                 ["backend"] = engine.Backend, ["batch"] = batch, ["seq_len"] = seqLen, ["layers"] = config.NumHiddenLayers,
                 ["hidden"] = config.HiddenSize, ["tf32"] = tf32Text, ["results"] = list,
+                ["threads"] = Kernels.Cpu.WorkerPool.Shared.WorkerCount, ["cpu_fma_peak_gflops"] = peak,
             };
             File.WriteAllText(jsonPath, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
@@ -141,7 +151,8 @@ public static class BenchCommand
         return new Dictionary<string, object>
         {
             ["case"] = name, ["steps"] = sorted.Length, ["median_s"] = median, ["min_s"] = sorted[0], ["max_s"] = sorted[^1],
-            ["samples_per_s"] = batch / median, ["tokens_per_s"] = batch * seqLen / median, ["tflops"] = flops / median / 1e12,
+            ["samples_per_s"] = batch / median, ["tokens_per_s"] = batch * seqLen / median,
+            ["gflops"] = flops / median / 1e9, ["tflops"] = flops / median / 1e12,
         };
     }
 }
