@@ -124,4 +124,16 @@ public class GemmTests
             }
         }
     }
+
+    [Fact]
+    public void TheAvx2RunReallyRunsWithoutAvx512()
+    {
+        // CI runs these tests a second time with DOTNET_EnableAVX512=0 (see README); if the runtime
+        // ignored the switch, that run would repeat the AVX-512 paths and check nothing new
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") == "0")
+        {
+            Assert.False(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated);
+            Assert.Equal(6, Gemm.MR);
+        }
+    }
 }
