@@ -4,14 +4,30 @@ using MixupBert.Kernels.Cpu;
 namespace MixupBert.Bench;
 
 /// <summary>
-/// The GEMM at the shapes a bert-base training step runs (batch 32 × 128 tokens = 4096 rows):
-/// "MxNxK:op" with op NT = forward (x·Wᵀ), NN = input gradient (dy·W), TN = weight gradient (dyᵀ·x).
+/// The GEMM at every shape a BERT training step runs through the GEMM (the attention heads' small
+/// products are timed by KernelBenchmarks), for bert-base (C 768, I 3072) and all-MiniLM-L6-v2
+/// (C 384, I 1536) at batch 32 × 64 and 32 × 128 tokens (N = 2048 or 4096 rows). Shapes are
+/// "MxNxK:op": NT = a forward projection x·Wᵀ (QKV, attention output, intermediate, output),
+/// NN = its input gradient dy·W, TN = its weight gradient dyᵀ·x.
 /// </summary>
 [SimpleJob(warmupCount: 2, iterationCount: 8)]
 public class GemmBenchmarks : IWork
 {
-    [Params("4096x768x768:NT", "4096x3072x768:NT", "4096x768x3072:NT", "4096x768x768:NN", "768x768x4096:TN", "3072x768x4096:TN", "2048x384x384:NT", "2048x1536x384:NT")]
+    [ParamsSource(nameof(Shapes))]
     public string Shape { get; set; } = "";
+
+    public static IEnumerable<string> Shapes()
+    {
+        foreach (var (c, i) in new[] { (768, 3072), (384, 1536) })
+            foreach (int rows in new[] { 32 * 128, 32 * 64 })
+            {
+                // the four linear layers of an encoder layer: (in, out)
+                var layers = new[] { (c, 3 * c), (c, c), (c, i), (i, c) };
+                foreach (var (fin, fout) in layers) yield return $"{rows}x{fout}x{fin}:NT";
+                foreach (var (fin, fout) in layers) yield return $"{rows}x{fin}x{fout}:NN";
+                foreach (var (fin, fout) in layers) yield return $"{fout}x{fin}x{rows}:TN";
+            }
+    }
 
     private int m, n, k;
     private bool ta, tb;
