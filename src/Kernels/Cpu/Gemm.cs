@@ -23,7 +23,7 @@ public static unsafe class Gemm
     // block (K = 384 … 1536 in BERT), deeper K is cut into equal blocks.
     private const int KCMax = 1536;             // depth of a packed block
     private const int MC = 64;                  // rows of A per block (MC×kc ≤ 384 KiB in L2)
-    private const int PackedBFloats = 1 << 20;  // kc×nc of a packed B block: 4 MiB, shared L3
+    private const int PackedBFloats = 1 << 20;  // kc×nc of a packed B block: 4 MiB per worker (L3)
 
     [ThreadStatic] private static Job? job_;
     [ThreadStatic] private static float[]? packA;
