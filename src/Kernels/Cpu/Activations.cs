@@ -62,7 +62,7 @@ public static unsafe class Activations
 
     /// <summary>y[i] = gelu(x[i]) for n elements, sixteen at a time with a scalar tail (the vector and
     /// scalar paths do the same float operations, so an element's value does not depend on which).</summary>
-    internal static void Gelu(float* x, float* y, int n)
+    public static void Gelu(float* x, float* y, int n)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
