@@ -135,5 +135,11 @@ public class GemmTests
             Assert.False(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated);
             Assert.Equal(6, Gemm.MR);
         }
+        // and a third time with DOTNET_EnableAVX2=0: the portable Vector128 4 × 8 kernel
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX2") == "0")
+        {
+            Assert.False(System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated);
+            Assert.Equal(4, Gemm.MR);
+        }
     }
 }

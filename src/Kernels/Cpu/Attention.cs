@@ -12,14 +12,14 @@ namespace MixupBert.Kernels.Cpu;
 /// </summary>
 public static unsafe class Attention
 {
-    [ThreadStatic] private static float[]? scratch;
+    [ThreadStatic] private static GuardedBuffer? scratch;
 
     /// <summary>A per-thread pinned scratch of at least n floats (grown once, reused by every call).</summary>
-    private static float* Scratch(int n)
+    private static float* Scratch(long n)
     {
         var s = scratch;
-        if (s == null || s.Length < n) scratch = s = GC.AllocateUninitializedArray<float>(n, pinned: true);
-        return (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref s[0]);
+        if (s == null || s.Capacity < n) scratch = s = new GuardedBuffer(checked((int)n));
+        return s.Start;
     }
 
     /// <summary>The T×d block of one head (rows ld apart) transposed into d×tp, columns T…tp−1 zero.</summary>
@@ -53,7 +53,7 @@ public static unsafe class Attention
         {
             int T_ = T, d = C / H, ld = 3 * C, tp = Padded(T_);
             float scale = 1f / MathF.Sqrt(d);
-            float* kt = Scratch(d * tp + T_ * tp + tp + T_ * T_);
+            float* kt = Scratch((long)d * tp + (long)T_ * tp + tp + (long)T_ * T_);
             float* scores = kt + d * tp, maskAdd = scores + T_ * tp, dropped = maskAdd + tp;
             int lastBatch = -1;
             for (int bh = begin; bh < end; bh++)
@@ -165,7 +165,7 @@ public static unsafe class Attention
         {
             int T_ = T, d = C / H, ld = 3 * C, tp = Padded(T_);
             float scale = 1f / MathF.Sqrt(d);
-            float* vt = Scratch(d * tp + T_ * tp + 2 * T_ * T_);
+            float* vt = Scratch((long)d * tp + (long)T_ * tp + 2L * T_ * T_);
             float* dp = vt + d * tp, dropped = dp + T_ * tp, keep = dropped + T_ * T_;
             for (int bh = begin; bh < end; bh++)
             {

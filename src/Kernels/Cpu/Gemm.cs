@@ -18,16 +18,26 @@ public static unsafe class Gemm
     // otherwise a portable 4 × 8 on Vector128 (ARM NEON).
     public static readonly int MR = Vector512.IsHardwareAccelerated ? 8 : Vector256.IsHardwareAccelerated ? 6 : 4;
     public static readonly int NR = Vector512.IsHardwareAccelerated ? 32 : Vector256.IsHardwareAccelerated ? 16 : 8;
+    private const int MaxTile = 8 * 32; // the largest MR × NR: an edge tile's stack buffer
     // Block sizes, tuned on Zen 4 (1 MiB L2) with the sweep in docs/perf.md. A deep block matters
     // most: every block of depth kc ends in a load + store of the C tile, so K up to KCMax is one
     // block (K = 384 … 1536 in BERT), deeper K is cut into equal blocks.
     private const int KCMax = 1536;             // depth of a packed block
-    private const int MC = 64;                  // rows of A per block (MC×kc ≤ 384 KiB in L2)
     private const int PackedBFloats = 1 << 20;  // kc×nc of a packed B block: 4 MiB per worker (L3)
+    // Rows of A per block: 64 rounded down to whole MR-high panels (64 for MR 8, 60 for MR 6), so a
+    // block never pads a panel except at the matrix's last rows, and the packed block (rows padded up
+    // to MR) always fits MC × KCMax. (With MC 64 and MR 6 the padding to 66 rows once overflowed it.)
+    internal static readonly int MC = 64 / MR * MR;
+
+    // The pack buffers' sizes follow from the tile, never from one ISA's constants:
+    // packed A is at most RoundUp(mc, MR) ≤ MC rows × kc ≤ KCMax;
+    // packed B is at most RoundUp(nc, NR) × kc, where nc ≤ max(NR, PackedBFloats / kc rounded to NR).
+    internal static int PackedAFloatsMax => MC * KCMax;
+    internal static int PackedBFloatsMax => PackedBFloats + KCMax * NR;
 
     [ThreadStatic] private static Job? job_;
-    [ThreadStatic] private static float[]? packA;
-    [ThreadStatic] private static float[]? packB;
+    [ThreadStatic] private static GuardedBuffer? packA;
+    [ThreadStatic] private static GuardedBuffer? packB;
 
     /// <summary>
     /// C = op(A)·op(B) (+C if <paramref name="accumulate"/>) (+ columnBias[j] on every row), and, when
@@ -115,8 +125,8 @@ public static unsafe class Gemm
         float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate, Epilogue epilogue)
     {
         int mr = MR, nr = NR;
-        var bufA = packA ??= GC.AllocateUninitializedArray<float>(MC * KCMax, pinned: true);
-        var bufB = packB ??= GC.AllocateUninitializedArray<float>(PackedBFloats + KCMax * 32, pinned: true);
+        var bufA = packA ??= new GuardedBuffer(PackedAFloatsMax);
+        var bufB = packB ??= new GuardedBuffer(PackedBFloatsMax);
         if (k == 0)
         {
             for (int i = r0; i < r1; i++)
@@ -128,8 +138,8 @@ public static unsafe class Gemm
             }
             return;
         }
-        fixed (float* packedA = bufA, packedB = bufB)
         {
+            float* packedA = bufA.Start, packedB = bufB.Start;
             int kBlocks = (k + KCMax - 1) / KCMax;
             int kcFull = (k + kBlocks - 1) / kBlocks;
             int ncMax = Math.Max(nr, PackedBFloats / kcFull / nr * nr);
@@ -141,10 +151,12 @@ public static unsafe class Gemm
                     int kc = Math.Min(kcFull, k - pc);
                     bool add = accumulate || pc > 0;
                     bool last = pc + kc == k; // the epilogue runs on the last block only
+                    bufB.CheckFits((long)RoundUp(nc, nr) * kc, "packed B");
                     PackB(transB, b, ldb, pc, kc, jc, nc, packedB, nr);
                     for (int ic = r0; ic < r1; ic += MC)
                     {
                         int mc = Math.Min(MC, r1 - ic);
+                        bufA.CheckFits((long)RoundUp(mc, mr) * kc, "packed A");
                         PackA(transA, a, lda, ic, mc, pc, kc, packedA, mr);
                         for (int jr = 0; jr < nc; jr += nr)
                         {
@@ -168,6 +180,8 @@ public static unsafe class Gemm
             }
         }
     }
+
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 
     /// <summary>Packs op(A)[i0..i0+mc, p0..p0+kc] into MR-high panels: panel[p*MR + r], zero-padded.</summary>
     private static void PackA(bool transA, float* a, int lda, int i0, int mc, int p0, int kc, float* dst, int mr)
@@ -279,7 +293,7 @@ public static unsafe class Gemm
             return;
         }
         // the same sums in the same order as a full tile: (product + C) + bias
-        float* tmp = stackalloc float[8 * 32];
+        float* tmp = stackalloc float[MaxTile];
         Kernel(pa, pb, kc, tmp, NR, false, null);
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < cols; j++)
