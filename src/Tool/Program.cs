@@ -5,11 +5,35 @@ namespace MixupBert.Tool;
 
 public static class Program
 {
-    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke();
+    /// <summary>Every command takes --verbose: stack traces with error messages.</summary>
+    public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show the stack trace with an error message", Recursive = true };
+
+    public static int Main(string[] args)
+    {
+        var parse = BuildRoot().Parse(args);
+        bool verbose = parse.GetValue(Verbose);
+        if (parse.Errors.Count > 0)
+        {
+            // a misspelt option or a value of the wrong type is bad input like any other: exit 2
+            foreach (var error in parse.Errors) Console.Error.WriteLine($"error: {error.Message}");
+            Console.Error.WriteLine("(mixup-bert --help lists the commands, mixup-bert COMMAND --help their options)");
+            return ErrorReport.BadInput;
+        }
+        try
+        {
+            // exceptions come to ErrorReport, not to System.CommandLine's handler (a stack trace and exit 1)
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e)
+        {
+            return ErrorReport.Exit(e, verbose, Console.Error);
+        }
+    }
 
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("mixup-bert: fine-tune BERT for text classification with embedding mixup, on a from-scratch BERT engine.");
+        root.Options.Add(Verbose);
         root.Subcommands.Add(TrainCommand.Build());
         root.Subcommands.Add(CompareCommand.Build());
         root.Subcommands.Add(ReportCommand.Build());

@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using MixupBert.Kernels.Cpu;

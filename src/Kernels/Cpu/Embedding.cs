@@ -3,7 +3,7 @@ namespace MixupBert.Kernels.Cpu;
 /// <summary>
 /// The sum of three embedding lookups per token: word[id] + position[t] + type[typeId]. The mixup
 /// form interpolates the word part with a second id stream, λ·word[id] + (1−λ)·word[partnerId],
-/// before the other two are added once. Ids are trusted here: callers validate them.
+/// before the other two are added once. Ids are checked against the tables before any pointer is formed.
 /// </summary>
 public static unsafe class Embedding
 {
@@ -47,6 +47,7 @@ public static unsafe class Embedding
             throw new ArgumentException("embedding: buffers too small");
         bool mixed = !partnerIds.IsEmpty;
         if (mixed && (partnerIds.Length < n || lambda.Length < batch)) throw new ArgumentException("embedding: partner ids or λ too short");
+        CheckRows(ids, typeIds, partnerIds, n, word.Length, type.Length, channels);
         fixed (float* po = output, pw = word, pp = position, pt = type, pl = lambda)
         fixed (int* pi = ids, pj = partnerIds, pti = typeIds)
             ParallelFor.Run(n, new ForwardBody
@@ -97,6 +98,8 @@ public static unsafe class Embedding
         if (dOutput.Length < (long)n * channels || ids.Length < n || typeIds.Length < n || dPosition.Length < (long)seqLen * channels)
             throw new ArgumentException("embedding backward: buffers too small");
         bool mixed = !partnerIds.IsEmpty;
+        if (mixed && (partnerIds.Length < n || lambda.Length < batch)) throw new ArgumentException("embedding backward: partner ids or λ too short");
+        CheckRows(ids, typeIds, partnerIds, n, dWord.Length, dType.Length, channels);
         fixed (float* pd = dOutput, pw = dWord, pp = dPosition, pt = dType, pl = lambda)
         fixed (int* pi = ids, pj = partnerIds, pti = typeIds)
             ParallelFor.Run(channels, new BackwardBody
@@ -104,5 +107,16 @@ public static unsafe class Embedding
                 DOut = pd, DWord = pw, DPos = pp, DType = pt, Lambda = pl, Ids = pi, PartnerIds = mixed ? pj : null, TypeIds = pti,
                 N = n, T = seqLen, C = channels,
             }, n * 4L, 16);
+    }
+
+    /// <summary>Every id must name a row of its table: the kernels index the tables with raw pointers.</summary>
+    private static void CheckRows(ReadOnlySpan<int> ids, ReadOnlySpan<int> typeIds, ReadOnlySpan<int> partnerIds, int n,
+        int wordLength, int typeLength, int channels)
+    {
+        int words = wordLength / channels, types = typeLength / channels;
+        if (words == 0 || ids[..n].ContainsAnyExceptInRange(0, words - 1) || (!partnerIds.IsEmpty && partnerIds[..n].ContainsAnyExceptInRange(0, words - 1)))
+            throw new ArgumentException($"embedding: a token id is outside the word table's {words} rows");
+        if (types == 0 || typeIds[..n].ContainsAnyExceptInRange(0, types - 1))
+            throw new ArgumentException($"embedding: a token type id is outside the type table's {types} rows");
     }
 }

@@ -30,21 +30,29 @@ public sealed record TrainOptions
     /// <summary>The notebook's settings, for comparison with it: lr 8e-5, batch 32, 10 epochs, padding to 256, α = β = 1.</summary>
     public TrainOptions WithNotebookPreset() => this with { LearningRate = 8e-5f, BatchSize = 32, Epochs = 10, PadTo = 256, MaxLength = 256, Alpha = 1f, Beta = 1f };
 
+    /// <summary>Every option finite and in range, checked before anything is written. The upper
+    /// bounds are far past any real run; they keep step and buffer arithmetic inside int.</summary>
     public void Validate()
     {
         void Check(bool ok, string message) { if (!ok) throw new ArgumentException(message); }
-        Check(Epochs >= 1, "--epochs must be at least 1");
-        Check(BatchSize >= 1 && EvalBatchSize >= 1, "--batch-size must be at least 1");
-        Check(LearningRate > 0 && float.IsFinite(LearningRate), "--lr must be positive");
-        Check(WarmupRatio is >= 0 and < 1, "--warmup-ratio must be in [0, 1)");
-        Check(MaxLength >= 2, "--max-length must be at least 2 ([CLS] and [SEP])");
-        Check(Alpha > 0 && Beta > 0, "--alpha and --beta must be positive");
-        Check(MixProbability is >= 0 and <= 1, "--mix-prob must be in [0, 1]");
+        const int MaxBatch = 1 << 16, MaxTokens = 1 << 16;
+        Check(Epochs is >= 1 and <= 100_000, $"--epochs must be in 1..100000, not {Epochs}");
+        Check(BatchSize is >= 1 and <= MaxBatch, $"--batch-size must be in 1..{MaxBatch}, not {BatchSize}");
+        Check(EvalBatchSize is >= 1 and <= MaxBatch, $"--eval-batch-size must be in 1..{MaxBatch}, not {EvalBatchSize}");
+        Check(LearningRate > 0 && float.IsFinite(LearningRate), $"--lr must be a positive finite number, not {LearningRate}");
+        Check(WarmupRatio is >= 0 and < 1, $"--warmup-ratio must be in [0, 1), not {WarmupRatio}");
+        Check(WeightDecay >= 0 && float.IsFinite(WeightDecay), $"--weight-decay must be a finite number ≥ 0, not {WeightDecay}");
+        Check(MaxGradNorm >= 0 && float.IsFinite(MaxGradNorm), $"--max-grad-norm must be a finite number ≥ 0 (0: no clipping), not {MaxGradNorm}");
+        Check(MaxLength is >= 2 and <= MaxTokens, $"--max-length must be in 2..{MaxTokens} ([CLS] and [SEP] included), not {MaxLength}");
+        // float.Parse reads 1e39 as ∞: say so rather than fail later when ∞ reaches a JSON record
+        Check(Alpha > 0 && Beta > 0 && float.IsFinite(Alpha) && float.IsFinite(Beta), $"--alpha and --beta must be positive finite numbers (float32), not {Alpha} and {Beta}");
+        Check(MixProbability is >= 0 and <= 1, $"--mix-prob must be in [0, 1], not {MixProbability}");
         Check(TrainSize is null || TrainSize > 0, "--train-size must be positive");
         Check(PerClass is null || PerClass > 0, "--per-class must be positive");
         Check(TrainSize is null || PerClass is null, "--train-size and --per-class exclude each other");
         Check(LoggingSteps >= 1, "--logging-steps must be at least 1");
-        Check(PadTo is null || PadTo >= MaxLength, "padding length must be at least --max-length");
+        Check(PadTo is null || (PadTo >= MaxLength && PadTo <= MaxTokens), $"--pad-to must be in --max-length..{MaxTokens}");
+        Check(MixLayers is null || MixLayers.All(k => k >= 1), "--mix-layers are layer numbers from 1");
         _ = new ClassificationMetrics(0, 0, 0, 0, 0, 0, 0).Get(Metric);
     }
 }

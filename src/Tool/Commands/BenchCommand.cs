@@ -50,6 +50,10 @@ public static class BenchCommand
 
     private static int Run(string modelPath, bool randomInit, int batch, int seqLen, string modeList, string backend, int steps, int warmup, string tf32Text, string? jsonPath)
     {
+        if (steps < 1) throw new ArgumentException($"--steps must be at least 1, not {steps}");
+        if (warmup < 0) throw new ArgumentException($"--warmup must be at least 0, not {warmup}");
+        if (batch is < 1 or > 1 << 16) throw new ArgumentException($"--batch-size must be in 1..65536, not {batch}");
+        if (seqLen < 1) throw new ArgumentException($"--seq-len must be at least 1, not {seqLen}");
         BertConfig config;
         float[] parameters;
         if (File.Exists(modelPath) && modelPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase))

@@ -76,6 +76,7 @@ public static class ReportCommand
     public static int WriteAndShow(string dir, string? command)
     {
         Dictionary<string, List<ReportRow>> tables;
+        if (!Directory.Exists(dir)) { Console.Error.WriteLine($"error: {dir}: no such experiment folder"); return TrainCommand.ExitBadInput; }
         try { tables = Report.Write(dir, command); }
         catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return TrainCommand.ExitBadInput; }
         foreach (var (size, rows) in tables)

@@ -27,6 +27,7 @@ public static class ConvertCommand
             var names = parse.GetValue(labels)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             try
             {
+                if (File.Exists(dst)) throw new ArgumentException($"--output {dst} is a file; convert writes a model folder there");
                 BertConfig config;
                 float[] parameters;
                 if (parse.GetValue(randomInit))

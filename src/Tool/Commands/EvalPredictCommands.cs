@@ -9,7 +9,7 @@ using MixupBert.Model.Weights;
 
 namespace MixupBert.Tool.Commands;
 
-/// <summary>`mixup-bert eval` and `mixup-bert predict`: use a fine-tuned checkpoint.</summary>
+/// <summary>`mixup-bert eval` and `mixup-bert predict`: use a fine-tuned checkpoint. Errors go to <see cref="ErrorReport"/>.</summary>
 public static class EvalPredictCommands
 {
     public static Command BuildEval()
@@ -23,20 +23,25 @@ public static class EvalPredictCommands
         var maxLength = new Option<int?>("--max-length") { Description = "Truncation length (default: the training run's, else 128)" };
         var backend = new Option<string>("--backend") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
         var json = new Option<string?>("--json") { Description = "Also write the metrics to this JSON file" };
-        var cmd = new Command("eval", "Evaluate a fine-tuned checkpoint on a dataset split") { checkpoint, split, dataset, textColumn, labelColumn, batchSize, maxLength, backend, json };
-        cmd.SetAction(parse => Guarded(() =>
+        var threads = ThreadsOption();
+        var cmd = new Command("eval", "Evaluate a fine-tuned checkpoint on a dataset split") { checkpoint, split, dataset, textColumn, labelColumn, batchSize, maxLength, backend, json, threads };
+        cmd.SetAction(parse =>
         {
             string dir = parse.GetValue(checkpoint)!.FullName;
-            var args = File.Exists(Path.Combine(dir, "args.json")) ? JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "args.json")))!.AsObject() : null;
-            string ds = parse.GetValue(dataset) ?? args?["dataset"]?.GetValue<string>() ?? "cornell-movie-review-data/rotten_tomatoes";
-            string tc = parse.GetValue(textColumn) ?? args?["text_column"]?.GetValue<string>() ?? "text";
-            string lc = parse.GetValue(labelColumn) ?? args?["label_column"]?.GetValue<string>() ?? "label";
-            int maxLen = parse.GetValue(maxLength) ?? args?["max_length"]?.GetValue<int>() ?? 128;
+            CheckCommon(dir, parse.GetValue(batchSize), parse.GetValue(maxLength) ?? 128, parse.GetValue(threads));
+            // the metrics file's folder must exist before minutes of evaluation, not after
+            if (parse.GetValue(json) is string jsonPath && Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is string jsonDir && !Directory.Exists(jsonDir))
+                throw new ArgumentException($"--json {jsonPath}: the folder {jsonDir} does not exist");
+            var args = ReadArgs(dir);
+            string ds = parse.GetValue(dataset) ?? Recorded<string>(args, dir, "dataset") ?? "cornell-movie-review-data/rotten_tomatoes";
+            string tc = parse.GetValue(textColumn) ?? Recorded<string>(args, dir, "text_column") ?? "text";
+            string lc = parse.GetValue(labelColumn) ?? Recorded<string>(args, dir, "label_column") ?? "label";
+            int maxLen = parse.GetValue(maxLength) ?? Recorded<int?>(args, dir, "max_length") ?? 128;
             string which = parse.GetValue(split)!;
             var (config, parameters, _) = BertCheckpoint.Load(dir);
             using var hub = new HubClient(HubSettings.FromEnvironment());
             var files = Sources.ResolveDataset(ds, hub);
-            var data = TextClassificationData.Load(files, tc, lc, seed: args?["seed"]?.GetValue<int>() ?? 42, labelNames: config.Id2Label);
+            var data = TextClassificationData.Load(files, tc, lc, seed: Recorded<int?>(args, dir, "seed") ?? 42, labelNames: config.Id2Label);
             var part = which switch
             {
                 "train" => data.Train, "validation" => data.Validation,
@@ -50,9 +55,9 @@ public static class EvalPredictCommands
             Console.Error.WriteLine($"backend: {engine.Backend} ({why})");
             var m = Evaluation.Run(engine, new Batcher(ids, part.Labels, config.NumLabels, encoder.PadId), part.Labels, parse.GetValue(batchSize));
             Console.WriteLine($"{which} ({m.Count} examples): loss {m.Loss:F4} accuracy {m.Accuracy:F4} f1 {m.F1:F4} precision {m.Precision:F4} recall {m.Recall:F4} ece {m.Ece:F4}");
-            if (parse.GetValue(json) is string path) File.WriteAllText(path, RunFolder.Json(Trainer.MetricsJson(m)));
+            if (parse.GetValue(json) is string path) RunFolder.WriteAtomic(path, RunFolder.Json(Trainer.MetricsJson(m)));
             return 0;
-        }));
+        });
         return cmd;
     }
 
@@ -63,10 +68,12 @@ public static class EvalPredictCommands
         var maxLength = new Option<int>("--max-length") { Description = "Truncation length", DefaultValueFactory = _ => 128 };
         var batchSize = new Option<int>("--batch-size") { Description = "Texts per forward pass", DefaultValueFactory = _ => 64 };
         var backend = new Option<string>("--backend") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
-        var cmd = new Command("predict", "Classify texts with a fine-tuned checkpoint; JSON lines out (label and probabilities)") { checkpoint, texts, maxLength, batchSize, backend };
-        cmd.SetAction(parse => Guarded(() =>
+        var threads = ThreadsOption();
+        var cmd = new Command("predict", "Classify texts with a fine-tuned checkpoint; JSON lines out (label and probabilities)") { checkpoint, texts, maxLength, batchSize, backend, threads };
+        cmd.SetAction(parse =>
         {
             string dir = parse.GetValue(checkpoint)!.FullName;
+            CheckCommon(dir, parse.GetValue(batchSize), parse.GetValue(maxLength), parse.GetValue(threads));
             var (config, parameters, _) = BertCheckpoint.Load(dir);
             var encoder = TextEncoder.FromModelFolder(dir);
             var (engine, _) = Backends.Create(parse.GetValue(backend)!, config, parameters);
@@ -92,24 +99,42 @@ public static class EvalPredictCommands
                 }
             }
             return 0;
-        }));
+        });
         return cmd;
     }
 
-    /// <summary>Runs a command body, turning the errors a user can act on into a message and an exit code.</summary>
-    private static int Guarded(Func<int> body)
+    private static Option<int?> ThreadsOption() => new("--threads") { Description = "CPU worker threads (default: all cores); results are reproducible for a given count" };
+
+    /// <summary>The options eval and predict share, checked before anything is loaded; --threads applied.</summary>
+    private static void CheckCommon(string checkpointDir, int batchSize, int maxLength, int? threads)
     {
-        try { return body(); }
-        catch (Exception e) when (e is DataFormatException or ModelFormatException or HubException or ArgumentException)
+        if (!Directory.Exists(checkpointDir)) throw new ArgumentException($"--checkpoint {checkpointDir}: no such folder");
+        if (batchSize is < 1 or > 1 << 16) throw new ArgumentException($"--batch-size must be in 1..65536, not {batchSize}");
+        if (maxLength is < 2 or > 1 << 16) throw new ArgumentException($"--max-length must be in 2..65536 ([CLS] and [SEP] included), not {maxLength}");
+        if (threads is int t)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return TrainCommand.ExitBadInput;
+            if (t is < 1 or > 1024) throw new ArgumentException($"--threads must be in 1..1024, not {t}");
+            Kernels.Cpu.WorkerPool.ConfigureShared(t);
         }
-        catch (CudaUnavailableException e)
-        {
-            Console.Error.WriteLine($"no CUDA device: {e.Message}");
-            return TrainCommand.ExitNoDevice;
-        }
+    }
+
+    /// <summary>The training run's args.json beside a checkpoint, if there is one.</summary>
+    private static JsonObject? ReadArgs(string dir)
+    {
+        string path = Path.Combine(dir, "args.json");
+        if (!File.Exists(path)) return null;
+        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new DataFormatException($"{path}: expected a JSON object"); }
+        catch (System.Text.Json.JsonException e) { throw new DataFormatException($"{path}: not valid JSON ({e.Message})", e); }
+    }
+
+    /// <summary>One value of args.json (absent: null); a value of the wrong type names the file and key.</summary>
+    private static T? Recorded<T>(JsonObject? args, string dir, string key)
+    {
+        if (args?[key] is not JsonNode node) return default;
+        var type = Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T);
+        if (node is JsonValue v && type == typeof(int) && v.TryGetValue<int>(out int i)) return (T)(object)i;
+        if (node is JsonValue w && type == typeof(string) && w.TryGetValue<string>(out var text)) return (T)(object)text;
+        throw new DataFormatException($"{Path.Combine(dir, "args.json")}: '{key}' should be {(type == typeof(int) ? "an integer" : "a string")}, not {node.ToJsonString()}");
     }
 
     private static IEnumerable<string> ReadLines(TextReader reader)
