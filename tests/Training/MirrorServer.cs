@@ -9,7 +9,10 @@ namespace MixupBert.Tests.Training;
 /// A loopback HTTP server over folders laid out like the Hub's download URLs (../shared/hf and the
 /// tests' own), started and stopped by the tests: HEAD and GET with byte ranges, an ETag (the file's
 /// SHA-256, as the Hub's X-Linked-Etag for LFS files), no X-Repo-Commit (as the shared mirror), and
-/// /redirect/... answering 302 to the same path without the prefix.
+/// /redirect/... answering 302 to the same path without the prefix. A range that starts at or past
+/// the end gets 416, as the Hub's storage answers. For fault injection it can also misbehave: send
+/// a chosen X-Repo-Commit, answer every path with the same bytes, or stall (before the headers of a
+/// HEAD or GET, or in the middle of a GET body) until it is disposed.
 /// </summary>
 public sealed class MirrorServer : IDisposable
 {
@@ -22,6 +25,19 @@ public sealed class MirrorServer : IDisposable
     public ConcurrentQueue<string?> Authorizations { get; } = new();
     /// <summary>When set, GET bodies stop after this many bytes (a connection that breaks off).</summary>
     public long? TruncateBodiesAt { get; set; }
+    /// <summary>When set, sent as X-Repo-Commit with every file (the real Hub sends the commit there).</summary>
+    public string? RepoCommit { get; set; }
+    /// <summary>When set, served for any path that has no file (a server that answers everything).</summary>
+    public byte[]? AnyPath { get; set; }
+    /// <summary>"HEAD" or "GET": requests of that method get no answer at all until the server is disposed.</summary>
+    public string? StallBeforeHeadersOn { get; set; }
+    /// <summary>When set, GET bodies send this many bytes and then nothing until the server is disposed.</summary>
+    public long? StallBodyAfter { get; set; }
+
+    private readonly ManualResetEventSlim released = new();
+
+    /// <summary>A stalled answer waits here: until Dispose, and never more than a minute.</summary>
+    private void Stall() => released.Wait(TimeSpan.FromMinutes(1));
 
     public MirrorServer(params string[] roots)
     {
@@ -67,15 +83,23 @@ public sealed class MirrorServer : IDisposable
                 res.RedirectLocation = path["/redirect".Length..];
                 return;
             }
+            if (StallBeforeHeadersOn == req.HttpMethod) { Stall(); return; }
             string? file = roots.Select(r => Path.Combine(r, path.TrimStart('/'))).FirstOrDefault(File.Exists);
-            if (file == null) { res.StatusCode = 404; return; }
-            var bytes = File.ReadAllBytes(file);
+            if (file == null && AnyPath == null) { res.StatusCode = 404; return; }
+            var bytes = file != null ? File.ReadAllBytes(file) : AnyPath!;
             res.Headers["ETag"] = "\"" + Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant() + "\"";
             res.Headers["Accept-Ranges"] = "bytes";
+            if (RepoCommit != null) res.Headers["X-Repo-Commit"] = RepoCommit;
             long start = 0;
             if (req.Headers["Range"] is string range && range.StartsWith("bytes=", StringComparison.Ordinal))
             {
                 start = long.Parse(range["bytes=".Length..].Split('-')[0]);
+                if (start >= bytes.Length)
+                {
+                    res.StatusCode = 416;
+                    res.Headers["Content-Range"] = $"bytes */{bytes.Length}";
+                    return;
+                }
                 res.StatusCode = 206;
                 res.Headers["Content-Range"] = $"bytes {start}-{bytes.Length - 1}/{bytes.Length}";
             }
@@ -83,6 +107,14 @@ public sealed class MirrorServer : IDisposable
             if (req.HttpMethod == "HEAD") return;
             long count = bytes.Length - start;
             if (TruncateBodiesAt is long cut && cut < count) count = cut;
+            if (StallBodyAfter is long stall && stall < count)
+            {
+                res.OutputStream.Write(bytes, (int)start, (int)stall);
+                res.OutputStream.Flush();
+                Stall();
+                res.Abort();
+                return;
+            }
             res.OutputStream.Write(bytes, (int)start, (int)count);
             if (count < bytes.Length - start) { res.Abort(); return; }
         }
@@ -92,6 +124,7 @@ public sealed class MirrorServer : IDisposable
 
     public void Dispose()
     {
+        released.Set();
         listener.Stop();
         listener.Close();
         try { loop.Wait(2000); } catch (Exception) { }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 
 namespace MixupBert.Model.Hub;
 
@@ -15,10 +14,21 @@ public sealed class HubException(string message, Exception? inner = null) : Exce
 
 /// <summary>
 /// Where the Hub is and where its cache lives, read from the same environment variables as Python's
-/// huggingface_hub: HF_ENDPOINT, HF_HUB_CACHE, HF_HOME, HF_HUB_OFFLINE, HF_TOKEN (or $HF_HOME/token).
+/// huggingface_hub: HF_ENDPOINT, HF_HUB_CACHE, HF_HOME, HF_HUB_OFFLINE, HF_TOKEN (or $HF_HOME/token),
+/// HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT (seconds).
 /// </summary>
 public sealed record HubSettings(string Endpoint, string CacheDir, bool Offline, string? Token)
 {
+    /// <summary>huggingface_hub's DEFAULT_ETAG_TIMEOUT and DEFAULT_DOWNLOAD_TIMEOUT (constants.py): 10 s.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the metadata request (HEAD) may wait for an answer; past it the Hub counts as
+    /// unreachable and the cache is used, as in huggingface_hub.</summary>
+    public TimeSpan EtagTimeout { get; init; } = DefaultTimeout;
+
+    /// <summary>How long a download may wait for its headers or for the next bytes of its body.</summary>
+    public TimeSpan DownloadTimeout { get; init; } = DefaultTimeout;
+
     public static HubSettings FromEnvironment()
     {
         string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
@@ -27,7 +37,20 @@ public sealed record HubSettings(string Endpoint, string CacheDir, bool Offline,
         bool offline = Env("HF_HUB_OFFLINE") is string o && o.ToLowerInvariant() is "1" or "true" or "yes" or "on";
         string? token = Env("HF_TOKEN");
         if (token == null && File.Exists(Path.Combine(home, "token"))) token = File.ReadAllText(Path.Combine(home, "token")).Trim();
-        return new HubSettings((Env("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/'), cache, offline, token);
+        return new HubSettings((Env("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/'), cache, offline, token)
+        {
+            EtagTimeout = Seconds("HF_HUB_ETAG_TIMEOUT", Env("HF_HUB_ETAG_TIMEOUT")),
+            DownloadTimeout = Seconds("HF_HUB_DOWNLOAD_TIMEOUT", Env("HF_HUB_DOWNLOAD_TIMEOUT")),
+        };
+    }
+
+    /// <summary>A timeout in seconds; unset or 0 means the default, as huggingface_hub's `_as_int(...) or DEFAULT`.</summary>
+    private static TimeSpan Seconds(string variable, string? value)
+    {
+        if (value == null) return DefaultTimeout;
+        if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double s) || s < 0 || s > int.MaxValue)
+            throw new HubException($"{variable}={value} is not a number of seconds");
+        return s == 0 ? DefaultTimeout : TimeSpan.FromSeconds(s);
     }
 }
 
@@ -39,8 +62,12 @@ public sealed record HubSettings(string Endpoint, string CacheDir, bool Offline,
 /// resume from it with a Range request, are checked against the announced size and renamed into
 /// place only when complete. A server that sends no X-Repo-Commit is cached under the revision's
 /// name; one that sends no ETag, under the file's SHA-256.
+/// Every name that becomes a path (repository id, revision, file, the server's commit and ETag, a
+/// ref file's contents) is validated and the path checked to stay inside the cache. Every wait on
+/// the network is bounded (<see cref="HubSettings.EtagTimeout"/>, <see cref="HubSettings.DownloadTimeout"/>)
+/// and ends at once when the caller's token is cancelled (Ctrl-C), with an OperationCanceledException.
 /// </summary>
-public sealed partial class HubClient : IDisposable
+public sealed class HubClient : IDisposable
 {
     private readonly HttpClient http;
     private readonly Action<DownloadProgress>? progress;
@@ -51,7 +78,8 @@ public sealed partial class HubClient : IDisposable
     {
         Settings = settings;
         this.progress = progress;
-        http = new HttpClient(handler ?? new SocketsHttpHandler { AllowAutoRedirect = true, MaxAutomaticRedirections = 10, ConnectTimeout = TimeSpan.FromSeconds(10) })
+        // no client-wide timeout: each request gets its own (Send), and body reads theirs (ReadChunk)
+        http = new HttpClient(handler ?? new SocketsHttpHandler { AllowAutoRedirect = true, MaxAutomaticRedirections = 10 })
         {
             Timeout = Timeout.InfiniteTimeSpan,
         };
@@ -59,27 +87,31 @@ public sealed partial class HubClient : IDisposable
         if (settings.Token != null) http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
     }
 
-    [GeneratedRegex("^[0-9a-f]{40}$")]
-    private static partial Regex CommitHash();
-
-    public string RepoFolder(RepoType type, string repoId) =>
-        Path.Combine(Settings.CacheDir, (type == RepoType.Model ? "models--" : "datasets--") + repoId.Replace("/", "--"));
+    public string RepoFolder(RepoType type, string repoId)
+    {
+        HubNames.CheckRepoId(repoId);
+        return Path.Combine(Settings.CacheDir, (type == RepoType.Model ? "models--" : "datasets--") + repoId.Replace("/", "--"));
+    }
 
     public string Url(RepoType type, string repoId, string file, string revision) =>
-        $"{Settings.Endpoint}/{(type == RepoType.Dataset ? "datasets/" : "")}{repoId}/resolve/{Uri.EscapeDataString(revision)}/{file}";
+        $"{Settings.Endpoint}/{(type == RepoType.Dataset ? "datasets/" : "")}{repoId}/resolve/{Uri.EscapeDataString(revision)}/{string.Join('/', file.Split('/').Select(Uri.EscapeDataString))}";
 
     /// <summary>The cached copy of a file, if the cache has it for this revision.</summary>
     public string? FromCache(RepoType type, string repoId, string file, string revision = "main")
     {
+        CheckNames(repoId, file, revision);
         string repo = RepoFolder(type, repoId);
         string commit = revision;
-        if (!CommitHash().IsMatch(revision))
+        if (!HubNames.IsCommit(revision))
         {
-            string refPath = Path.Combine(repo, "refs", revision);
+            string refPath = HubNames.Inside(repo, Path.Combine(repo, "refs", revision), $"revision '{revision}'");
             if (!File.Exists(refPath)) return null;
             commit = File.ReadAllText(refPath).Trim();
+            // a commit, or the revision itself where the server named no commit (see Download)
+            if (!HubNames.IsCommit(commit) && commit != revision)
+                throw new HubException($"the cache's ref file {refPath} holds '{commit}', which is not a commit hash (40 lowercase hex digits): delete it and run again online");
         }
-        string path = Path.Combine(repo, "snapshots", commit, file);
+        string path = HubNames.Inside(repo, Path.Combine(repo, "snapshots", commit, file), $"{file} (revision {revision})");
         return File.Exists(path) ? path : null;
     }
 
@@ -87,6 +119,7 @@ public sealed partial class HubClient : IDisposable
     /// Hub says the file does not exist (404) and <paramref name="optional"/> is set.</summary>
     public string? Download(RepoType type, string repoId, string file, string revision = "main", bool optional = false, CancellationToken cancel = default)
     {
+        CheckNames(repoId, file, revision);
         string what = $"{file} of {(type == RepoType.Dataset ? "dataset" : "model")} '{repoId}' (revision {revision})";
         if (Settings.Offline)
         {
@@ -101,11 +134,11 @@ public sealed partial class HubClient : IDisposable
         {
             using var request = new HttpRequestMessage(HttpMethod.Head, url);
             request.Headers.AcceptEncoding.ParseAdd("identity");
-            head = http.Send(request, HttpCompletionOption.ResponseHeadersRead, cancel);
+            head = Send(request, Settings.EtagTimeout, "HF_HUB_ETAG_TIMEOUT", cancel);
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is HttpRequestException or TimeoutException)
         {
-            // like huggingface_hub: no connection, but the cache has it → use the cache
+            // like huggingface_hub: no connection (or no answer in time), but the cache has it → use the cache
             var cached = FromCache(type, repoId, file, revision);
             if (cached != null) return cached;
             // an optional file of a repository we already have: carry on without it
@@ -125,80 +158,191 @@ public sealed partial class HubClient : IDisposable
                 throw new HubException($"{what}: the Hub answered HTTP {(int)head.StatusCode} for {url}");
 
             string commit = Header(head, "X-Repo-Commit") ?? revision;
+            if (!HubNames.IsCommit(commit) && commit != revision)
+                throw new HubException($"{what}: the server at {Settings.Endpoint} sent X-Repo-Commit '{commit}', which is not a commit hash (40 lowercase hex digits); nothing was written");
             string? etag = Header(head, "X-Linked-Etag") ?? head.Headers.ETag?.Tag;
             if (etag != null) etag = etag.Replace("W/", "").Trim('"');
             long? size = long.TryParse(Header(head, "X-Linked-Size"), out long s) ? s : head.Content.Headers.ContentLength;
-
-            string repo = RepoFolder(type, repoId);
-            string blobs = Path.Combine(repo, "blobs");
-            Directory.CreateDirectory(blobs);
-            string? blob = etag != null ? Path.Combine(blobs, SafeName(etag)) : null;
-            if (blob == null || !File.Exists(blob) || (size != null && new FileInfo(blob).Length != size))
-                blob = Fetch(url, blobs, etag, size, what, cancel);
-
-            string snapshot = Path.Combine(repo, "snapshots", commit, file);
-            Directory.CreateDirectory(Path.GetDirectoryName(snapshot)!);
-            Link(snapshot, blob);
-            if (!CommitHash().IsMatch(revision))
+            try { return Store(type, repoId, file, revision, commit, etag, size, url, what, cancel); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Directory.CreateDirectory(Path.Combine(repo, "refs"));
-                File.WriteAllText(Path.Combine(repo, "refs", revision), commit);
+                throw new HubException($"{what}: cannot write to the Hugging Face cache {Settings.CacheDir} ({e.Message}): make it writable, or set HF_HUB_CACHE to a folder that is", e);
             }
-            return snapshot;
         }
+    }
+
+    private static void CheckNames(string repoId, string file, string revision)
+    {
+        HubNames.CheckRepoId(repoId);
+        HubNames.CheckRevision(revision);
+        HubNames.CheckFileName(file);
+    }
+
+    /// <summary>The blob (downloaded unless the cache has it), the snapshot link to it and the ref.</summary>
+    private string Store(RepoType type, string repoId, string file, string revision, string commit, string? etag, long? size, string url, string what, CancellationToken cancel)
+    {
+        string repo = RepoFolder(type, repoId);
+        // all three checked before anything is created, so a bad name leaves the cache as it was
+        string snapshot = HubNames.Inside(repo, Path.Combine(repo, "snapshots", commit, file), $"{what} (commit {commit})");
+        string refPath = HubNames.Inside(repo, Path.Combine(repo, "refs", revision), $"revision '{revision}'");
+        string blobs = Path.Combine(repo, "blobs");
+        string? blob = etag != null ? HubNames.Inside(blobs, Path.Combine(blobs, BlobName(etag, what)), $"{what} (ETag {etag})") : null;
+
+        Directory.CreateDirectory(blobs);
+        if (blob == null || !File.Exists(blob) || (size != null && new FileInfo(blob).Length != size))
+            blob = Fetch(url, blobs, etag, size, file, what, cancel);
+
+        Directory.CreateDirectory(Path.GetDirectoryName(snapshot)!);
+        Link(snapshot, blob);
+        if (!HubNames.IsCommit(revision))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(refPath)!);
+            File.WriteAllText(refPath, commit);
+        }
+        return snapshot;
     }
 
     private static string? Header(HttpResponseMessage r, string name) =>
         r.Headers.TryGetValues(name, out var v) ? v.FirstOrDefault() : null;
 
-    private static string SafeName(string etag) => string.Concat(etag.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+    /// <summary>The ETag as a file name: other characters become '_'; one that would be empty or
+    /// hidden ('.', '..') is refused.</summary>
+    private static string BlobName(string etag, string what)
+    {
+        string name = string.Concat(etag.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+        if (name.Length == 0 || name[0] == '.')
+            throw new HubException($"{what}: the server sent the ETag '{etag}', which cannot name a file in the cache");
+        return name;
+    }
+
+    /// <summary>Sends a request and waits for its headers, at most <paramref name="timeout"/>
+    /// (then a TimeoutException naming <paramref name="variable"/>) and no longer than the caller's
+    /// token allows (then an OperationCanceledException).</summary>
+    private HttpResponseMessage Send(HttpRequestMessage request, TimeSpan timeout, string variable, CancellationToken cancel)
+    {
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        timer.CancelAfter(timeout);
+        try { return http.Send(request, HttpCompletionOption.ResponseHeadersRead, timer.Token); }
+        catch (OperationCanceledException e) when (!cancel.IsCancellationRequested)
+        {
+            throw new TimeoutException($"no answer within {timeout.TotalSeconds:0.#} s; {variable} sets the limit", e);
+        }
+    }
+
+    /// <summary>The next bytes of a download's body: the synchronous Read of a response stream
+    /// cannot be cancelled, so this waits on ReadAsync, whose cancellation aborts the connection.</summary>
+    private int ReadChunk(Stream body, byte[] buffer, CancellationTokenSource timer, CancellationToken cancel, string url, long have, string what)
+    {
+        timer.CancelAfter(Settings.DownloadTimeout); // restarts the clock: the limit is on silence, not on the whole file
+        try { return body.ReadAsync(buffer, timer.Token).AsTask().GetAwaiter().GetResult(); }
+        catch (OperationCanceledException e) when (!cancel.IsCancellationRequested)
+        {
+            throw new HubException($"{what}: the download from {url} stalled at {have} bytes (nothing for {Settings.DownloadTimeout.TotalSeconds:0.#} s; HF_HUB_DOWNLOAD_TIMEOUT sets the limit); the partial file is kept, run again to resume", e);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            throw new HubException($"{what}: the download from {url} broke off at {have} bytes ({e.Message}); run again to resume", e);
+        }
+    }
 
     /// <summary>Downloads into blobs/{etag}.incomplete (resuming it), checks the size, renames into place.</summary>
-    private string Fetch(string url, string blobs, string? etag, long? size, string what, CancellationToken cancel)
+    private string Fetch(string url, string blobs, string? etag, long? size, string file, string what, CancellationToken cancel)
     {
-        string partial = Path.Combine(blobs, (etag != null ? SafeName(etag) : "download-" + Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(url)))[..16]) + ".incomplete");
+        string partial = Path.Combine(blobs, (etag != null ? BlobName(etag, what) : "download-" + Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(url)))[..16]) + ".incomplete");
         long have = File.Exists(partial) ? new FileInfo(partial).Length : 0;
-        if (size != null && have > size) { File.Delete(partial); have = 0; }
+        // a partial file only resumes when its end is known: too long, or no size to compare with, starts over
+        if (have > 0 && (size == null || have > size)) { File.Delete(partial); have = 0; }
+        if (have > 0 && have == size)
+        {
+            // all bytes arrived but the rename did not happen: asking for more would get HTTP 416
+            if (MatchesEtag(partial, etag)) return MoveIntoPlace(partial, blobs, etag, what);
+            File.Delete(partial); have = 0;
+        }
+
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         request.Headers.AcceptEncoding.ParseAdd("identity");
         if (have > 0) request.Headers.Range = new RangeHeaderValue(have, null);
         HttpResponseMessage response;
-        try { response = http.Send(request, HttpCompletionOption.ResponseHeadersRead, cancel); }
-        catch (HttpRequestException e) { throw new HubException($"{what}: download from {url} failed ({e.Message}); run again to resume", e); }
+        try { response = Send(request, Settings.DownloadTimeout, "HF_HUB_DOWNLOAD_TIMEOUT", cancel); }
+        catch (Exception e) when (e is HttpRequestException or TimeoutException) { throw new HubException($"{what}: download from {url} failed ({e.Message}); run again to resume", e); }
         using (response)
         {
+            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && have > 0)
+            {
+                // the partial file does not fit what the server has now: start over once
+                File.Delete(partial);
+                return Fetch(url, blobs, etag, size, file, what, cancel);
+            }
             if (!response.IsSuccessStatusCode) throw new HubException($"{what}: download from {url} failed with HTTP {(int)response.StatusCode}");
             bool append = have > 0 && response.StatusCode == HttpStatusCode.PartialContent;
+            if (append && response.Content.Headers.ContentRange?.From != have)
+                throw new HubException($"{what}: {url} answered a range other than the one asked for (from byte {have}); run again");
             if (!append) have = 0; // the server ignored the range: start over
-            string name = Path.GetFileName(url);
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            double lastReport = 0;
-            long start = have;
-            try
-            {
-                using var body = response.Content.ReadAsStream(cancel);
-                using (var output = new FileStream(partial, append ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
-                {
-                    var buffer = new byte[1 << 16];
-                    int n;
-                    while ((n = body.Read(buffer)) > 0)
-                    {
-                        cancel.ThrowIfCancellationRequested();
-                        output.Write(buffer, 0, n);
-                        have += n;
-                        double t = sw.Elapsed.TotalSeconds;
-                        if (t - lastReport >= 0.5) { lastReport = t; progress?.Invoke(new DownloadProgress(name, have, size, (have - start) / Math.Max(t, 1e-3), false)); }
-                    }
-                }
-            }
-            catch (IOException e) { throw new HubException($"{what}: the download from {url} broke off at {have} bytes ({e.Message}); run again to resume", e); }
-            progress?.Invoke(new DownloadProgress(name, have, size, (have - start) / Math.Max(sw.Elapsed.TotalSeconds, 1e-3), true));
+            have = Receive(response, partial, append, have, size, url, Path.GetFileName(file), what, cancel);
             if (size != null && have != size)
                 throw new HubException($"{what}: received {have} bytes of {size} from {url}; the partial file is kept, run again to resume");
         }
-        string final = etag != null ? Path.Combine(blobs, SafeName(etag)) : Path.Combine(blobs, Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(partial))).ToLowerInvariant());
+        return MoveIntoPlace(partial, blobs, etag, what);
+    }
+
+    /// <summary>Writes the body to the partial file, reporting progress; returns its length.</summary>
+    private long Receive(HttpResponseMessage response, string partial, bool append, long have, long? size, string url, string name, string what, CancellationToken cancel)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        double lastReport = 0;
+        long start = have;
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        using var body = response.Content.ReadAsStream(cancel);
+        using (var output = new FileStream(partial, append ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+        {
+            var buffer = new byte[1 << 16];
+            int n;
+            while ((n = ReadChunk(body, buffer, timer, cancel, url, have, what)) > 0)
+            {
+                output.Write(buffer, 0, n);
+                have += n;
+                double t = sw.Elapsed.TotalSeconds;
+                if (t - lastReport >= 0.5) { lastReport = t; progress?.Invoke(new DownloadProgress(name, have, size, (have - start) / Math.Max(t, 1e-3), false)); }
+            }
+        }
+        progress?.Invoke(new DownloadProgress(name, have, size, (have - start) / Math.Max(sw.Elapsed.TotalSeconds, 1e-3), true));
+        return have;
+    }
+
+    private static string MoveIntoPlace(string partial, string blobs, string? etag, string what)
+    {
+        string final = Path.Combine(blobs, etag != null ? BlobName(etag, what) : Sha256Hex(partial));
         File.Move(partial, final, overwrite: true);
         return final;
+    }
+
+    private static string Sha256Hex(string path)
+    {
+        using var f = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(f));
+    }
+
+    /// <summary>Whether a file's bytes are what the ETag names. The Hub's ETag is the SHA-256 of an LFS
+    /// file and the git blob SHA-1 of any other (huggingface_hub's hf_hub_url docs); another form of
+    /// ETag cannot be checked, and the size (already equal) is all there is.</summary>
+    private static bool MatchesEtag(string path, string? etag)
+    {
+        if (etag == null) return true;
+        if (etag.Length == 64 && etag.All(char.IsAsciiHexDigitLower)) return Sha256Hex(path) == etag;
+        if (etag.Length == 40 && etag.All(char.IsAsciiHexDigitLower)) return GitBlobSha1(path) == etag;
+        return true;
+    }
+
+    /// <summary>git's object id of a file: SHA-1 of "blob {length}\0" followed by the bytes.</summary>
+    private static string GitBlobSha1(string path)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
+        using var f = File.OpenRead(path);
+        sha.AppendData(System.Text.Encoding.ASCII.GetBytes($"blob {f.Length}\0"));
+        var buffer = new byte[1 << 16];
+        int n;
+        while ((n = f.Read(buffer)) > 0) sha.AppendData(buffer, 0, n);
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
     /// <summary>snapshots/.../file → a relative symlink to the blob, as huggingface_hub makes; a copy where links are not allowed.</summary>

@@ -31,7 +31,8 @@ public static class Sources
         string repo = ModelAliases.TryGetValue(model, out var a) ? a : model;
         if (!LooksLikeRepoId(repo))
             throw new HubException($"model '{model}' is neither a local folder nor a Hub id (org/name)");
-        string config = hub.Download(RepoType.Model, repo, "config.json", revision, optional: true, cancel)
+        // offline, a missing config.json is missing from the cache, not from the Hub: the client says so
+        string config = hub.Download(RepoType.Model, repo, "config.json", revision, optional: !hub.Settings.Offline, cancel)
             ?? throw new HubException($"model '{model}' was not found: no local folder of that name, and the Hub ({hub.Settings.Endpoint}) has no {repo} (HTTP 404 for config.json)");
         hub.Download(RepoType.Model, repo, "model.safetensors", revision, optional: false, cancel);
         foreach (var f in new[] { "vocab.txt", "tokenizer_config.json", "special_tokens_map.json" })
@@ -49,15 +50,21 @@ public static class Sources
             throw new HubException($"dataset '{dataset}' is neither a local file or folder nor a Hub id (org/name)");
         var found = new Dictionary<string, string>();
         foreach (var split in Splits)
-            foreach (var candidate in new[] { $"{split}.parquet", $"data/{split}.parquet", $"data/{split}-00000-of-00001.parquet", $"plain_text/{split}-00000-of-00001.parquet" })
+            foreach (var candidate in Candidates(split))
             {
                 var path = hub.Download(RepoType.Dataset, repo, candidate, revision, optional: true, cancel);
                 if (path != null) { found[split] = path; break; }
             }
+        if (!found.ContainsKey("train") && hub.Settings.Offline)
+            throw new HubException($"dataset '{dataset}': no train split of {repo} (revision {revision}) is in the Hugging Face cache ({hub.Settings.CacheDir}) and HF_HUB_OFFLINE is set (looked for {string.Join(", ", Candidates("train"))}): download it once online (unset HF_HUB_OFFLINE), or point HF_HUB_CACHE at a cache that has it");
         if (!found.ContainsKey("train"))
-            throw new HubException($"dataset '{dataset}' was not found: no local path of that name, and the Hub ({hub.Settings.Endpoint}) has no train split of {repo} (looked for train.parquet, data/train.parquet and data/train-00000-of-00001.parquet)");
+            throw new HubException($"dataset '{dataset}' was not found: no local path of that name, and the Hub ({hub.Settings.Endpoint}) has no train split of {repo} (looked for {string.Join(", ", Candidates("train"))})");
         return found;
     }
+
+    /// <summary>Where a Hub dataset may keep a split's parquet file, in the order tried.</summary>
+    private static string[] Candidates(string split) =>
+        [$"{split}.parquet", $"data/{split}.parquet", $"data/{split}-00000-of-00001.parquet", $"plain_text/{split}-00000-of-00001.parquet"];
 
     private static Dictionary<string, string> LocalSplits(string folder)
     {
@@ -77,6 +84,5 @@ public static class Sources
         return found;
     }
 
-    private static bool LooksLikeRepoId(string s) =>
-        s.Count(c => c == '/') <= 1 && s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' or '/') && !s.StartsWith('/') && !s.EndsWith('/');
+    private static bool LooksLikeRepoId(string s) => HubNames.IsRepoId(s);
 }

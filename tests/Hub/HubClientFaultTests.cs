@@ -1,0 +1,280 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using MixupBert.Model.Hub;
+using MixupBert.Tests.Training;
+using static MixupBert.Tests.TestSupport;
+
+namespace MixupBert.Tests.Hub;
+
+/// <summary>
+/// The Hub client against a misbehaving server and a damaged cache (issue #10): names from the
+/// server, the user or the cache that would lead outside the cache, servers that stall before their
+/// headers or in the middle of a body, Ctrl-C during a stall, a complete .incomplete file, a cache
+/// that cannot be written, offline mode with an empty cache. Calls that hung before the fix run
+/// under a time limit, so that such a test fails instead of hanging.
+/// </summary>
+public class HubClientFaultTests
+{
+    private const string Repo = "sentence-transformers/all-MiniLM-L6-v2";
+    private const string RepoFolderName = "models--sentence-transformers--all-MiniLM-L6-v2";
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
+    private static string HfRoot => Path.Combine(SharedDir, "hf");
+    private static byte[] Original(string file) => File.ReadAllBytes(Path.Combine(HfRoot, Repo, "resolve", "main", file));
+    private static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    /// <summary>A cache folder alone in a fresh folder, so that anything written beside it shows.</summary>
+    private static (string Outer, string Cache) Sandbox()
+    {
+        var outer = TempDir();
+        var cache = Path.Combine(outer, "cache");
+        Directory.CreateDirectory(cache);
+        return (outer, cache);
+    }
+
+    private static void AssertNothingBeside(string outer, params string[] expected) =>
+        Assert.Equal(expected.Append("cache").Order(), Directory.GetFileSystemEntries(outer).Select(Path.GetFileName).Order()!);
+
+    /// <summary>What the call threw, waiting at most <see cref="Limit"/> (a call still running then fails the test).</summary>
+    private static Exception? Outcome(Action call, TimeSpan? limit = null)
+    {
+        var task = Task.Run(call);
+        Assert.True(((IAsyncResult)task).AsyncWaitHandle.WaitOne(limit ?? Limit), $"the call was still running after {(limit ?? Limit).TotalSeconds} s");
+        return task.Exception?.InnerException;
+    }
+
+    private static TException Fails<TException>(Action call, TimeSpan? limit = null) where TException : Exception
+    {
+        var e = Outcome(call, limit);
+        Assert.True(e is TException, $"expected {typeof(TException).Name}, got {e?.GetType().Name ?? "no exception"}: {e}");
+        return (TException)e!;
+    }
+
+    // --- names that would lead outside the cache ---
+
+    [Fact]
+    public void ARelativeCommitHeaderCannotWriteOrDeleteOutsideTheCache()
+    {
+        var (outer, cache) = Sandbox();
+        var victim = Path.Combine(outer, "victim", "config.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(victim)!);
+        File.WriteAllText(victim, "precious");
+        // snapshots/../../../victim is {outer}/victim: the old client deleted config.json there and linked its own
+        using var server = new MirrorServer(HfRoot) { RepoCommit = "../../../victim" };
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null));
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "config.json"));
+        Assert.Contains("X-Repo-Commit '../../../victim'", e.Message);
+        Assert.Equal("precious", File.ReadAllText(victim));
+        Assert.Null(new FileInfo(victim).LinkTarget);
+        AssertNothingBeside(outer, "victim");
+    }
+
+    [Fact]
+    public void AnAbsoluteCommitHeaderCannotWriteOutsideTheCache()
+    {
+        var (outer, cache) = Sandbox();
+        using var server = new MirrorServer(HfRoot) { RepoCommit = Path.Combine(outer, "elsewhere") };
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null));
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "config.json"));
+        Assert.Contains("not a commit hash", e.Message);
+        AssertNothingBeside(outer);
+    }
+
+    [Fact]
+    public void ARealCommitHeaderIsStillUsed()
+    {
+        var (_, cache) = Sandbox();
+        const string commit = "0123456789abcdef0123456789abcdef01234567";
+        using var server = new MirrorServer(HfRoot) { RepoCommit = commit };
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null));
+        var path = hub.Download(RepoType.Model, Repo, "config.json");
+        Assert.Equal(Path.Combine(cache, RepoFolderName, "snapshots", commit, "config.json"), path);
+        Assert.Equal(commit, File.ReadAllText(Path.Combine(cache, RepoFolderName, "refs", "main")));
+    }
+
+    [Fact]
+    public void ARefFileInTheCacheCannotPointOutsideIt()
+    {
+        var (outer, cache) = Sandbox();
+        var victim = Path.Combine(outer, "victim", "config.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(victim)!);
+        File.WriteAllText(victim, "{}");
+        var refs = Path.Combine(cache, RepoFolderName, "refs");
+        Directory.CreateDirectory(refs);
+        File.WriteAllText(Path.Combine(refs, "main"), "../../../victim");
+        using var hub = new HubClient(new HubSettings("http://127.0.0.1:9", cache, Offline: true, null));
+        // the old client returned {outer}/victim/config.json as the model's config
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "config.json"));
+        Assert.Contains(Path.Combine(refs, "main"), e.Message);
+        Assert.Contains("not a commit hash", e.Message);
+    }
+
+    [Theory]
+    [InlineData("relative")]
+    [InlineData("absolute")]
+    public void AFileNameCannotLeadOutsideTheCache(string kind)
+    {
+        var (outer, cache) = Sandbox();
+        // a server that answers every path, so the old client had something to write
+        using var server = new MirrorServer(HfRoot) { AnyPath = "not a model"u8.ToArray() };
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null));
+        string file = kind == "relative" ? "../../../../escaped.txt" : Path.Combine(outer, "escaped.txt");
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, file));
+        Assert.Contains($"'{file}' is not a file name inside a repository", e.Message);
+        AssertNothingBeside(outer);
+    }
+
+    [Fact]
+    public void ARevisionCannotLeadOutsideTheCache()
+    {
+        var (outer, cache) = Sandbox();
+        using var server = new MirrorServer(HfRoot) { AnyPath = "{}"u8.ToArray() };
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null));
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "config.json", revision: "../../../escaped"));
+        Assert.Contains("--revision '../../../escaped'", e.Message);
+        AssertNothingBeside(outer);
+        Assert.Empty(server.Requests);
+    }
+
+    // --- stalls, timeouts, Ctrl-C ---
+
+    [Fact]
+    public void AHeadRequestThatGetsNoAnswerTimesOutAndFallsBackToTheCache()
+    {
+        var (_, cache) = Sandbox();
+        using var server = new MirrorServer(HfRoot);
+        var settings = new HubSettings(server.Endpoint, cache, false, null) { EtagTimeout = TimeSpan.FromSeconds(1) };
+        using var hub = new HubClient(settings);
+        var cached = hub.Download(RepoType.Model, Repo, "config.json");
+        server.StallBeforeHeadersOn = "HEAD";
+        var clock = Stopwatch.StartNew();
+        string? again = null;
+        Assert.Null(Outcome(() => again = hub.Download(RepoType.Model, Repo, "config.json")));
+        Assert.Equal(cached, again); // as huggingface_hub: a Hub that does not answer in time counts as offline
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0.9, 10);
+
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "vocab.txt")); // not cached
+        Assert.Contains("cannot reach the Hugging Face Hub", e.Message);
+        Assert.Contains("HF_HUB_ETAG_TIMEOUT", e.Message);
+    }
+
+    [Fact]
+    public void ADownloadThatGetsNoHeadersTimesOut()
+    {
+        var (_, cache) = Sandbox();
+        using var server = new MirrorServer(HfRoot) { StallBeforeHeadersOn = "GET" };
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null) { DownloadTimeout = TimeSpan.FromSeconds(1) });
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "vocab.txt"));
+        Assert.Contains("HF_HUB_DOWNLOAD_TIMEOUT", e.Message);
+        Assert.Contains("vocab.txt of model 'sentence-transformers/all-MiniLM-L6-v2' (revision main)", e.Message);
+    }
+
+    [Fact]
+    public void ADownloadThatStallsMidBodyTimesOutKeepsItsBytesAndResumes()
+    {
+        var (_, cache) = Sandbox();
+        using var server = new MirrorServer(HfRoot) { StallBodyAfter = 100_000 };
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null) { DownloadTimeout = TimeSpan.FromSeconds(1) });
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "vocab.txt"));
+        Assert.Contains("stalled at 100000 bytes", e.Message);
+        Assert.Contains("HF_HUB_DOWNLOAD_TIMEOUT", e.Message);
+        var partial = Assert.Single(Directory.GetFiles(Path.Combine(cache, RepoFolderName, "blobs")));
+        Assert.EndsWith(".incomplete", partial);
+        Assert.Equal(100_000, new FileInfo(partial).Length);
+
+        server.StallBodyAfter = null;
+        Assert.Equal(Original("vocab.txt"), File.ReadAllBytes(hub.Download(RepoType.Model, Repo, "vocab.txt")!));
+        Assert.Contains(server.Requests, r => r == $"GET /{Repo}/resolve/main/vocab.txt bytes=100000-");
+    }
+
+    [Theory]
+    [InlineData("HEAD")]
+    [InlineData("GET")]
+    [InlineData("body")]
+    public void CancellingDuringAStallEndsTheCallAtOnce(string where)
+    {
+        var (_, cache) = Sandbox();
+        using var server = new MirrorServer(HfRoot);
+        if (where == "body") server.StallBodyAfter = 100_000; else server.StallBeforeHeadersOn = where;
+        // timeouts far beyond the limit, so only the cancellation can end the call in time
+        var settings = new HubSettings(server.Endpoint, cache, false, null) { EtagTimeout = TimeSpan.FromMinutes(5), DownloadTimeout = TimeSpan.FromMinutes(5) };
+        using var hub = new HubClient(settings);
+        using var ctrlC = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        var clock = Stopwatch.StartNew();
+        Fails<OperationCanceledException>(() => hub.Download(RepoType.Model, Repo, "vocab.txt", cancel: ctrlC.Token), TimeSpan.FromSeconds(10));
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0.9, 10);
+        if (where == "body")
+            Assert.Equal(100_000, new FileInfo(Assert.Single(Directory.GetFiles(Path.Combine(cache, RepoFolderName, "blobs")))).Length);
+    }
+
+    // --- a complete .incomplete file ---
+
+    [Fact]
+    public void ACompleteIncompleteFileIsVerifiedAndMovedIntoPlace()
+    {
+        var (_, cache) = Sandbox();
+        var original = Original("vocab.txt");
+        var blobs = Path.Combine(cache, RepoFolderName, "blobs");
+        Directory.CreateDirectory(blobs);
+        File.WriteAllBytes(Path.Combine(blobs, Sha256(original) + ".incomplete"), original);
+        using var server = new MirrorServer(HfRoot);
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null));
+        // the old client asked for bytes={length}- and failed on the 416 on every run
+        string? got = null;
+        Assert.Null(Outcome(() => got = hub.Download(RepoType.Model, Repo, "vocab.txt")));
+        Assert.Equal(original, File.ReadAllBytes(got!));
+        Assert.DoesNotContain(server.Requests, r => r.StartsWith("GET"));
+        Assert.Equal(new[] { Path.Combine(blobs, Sha256(original)) }, Directory.GetFiles(blobs));
+    }
+
+    [Fact]
+    public void ACompleteIncompleteFileWithOtherBytesIsDownloadedAgain()
+    {
+        var (_, cache) = Sandbox();
+        var original = Original("vocab.txt");
+        var blobs = Path.Combine(cache, RepoFolderName, "blobs");
+        Directory.CreateDirectory(blobs);
+        var damaged = (byte[])original.Clone();
+        damaged[12345] ^= 0xff;
+        File.WriteAllBytes(Path.Combine(blobs, Sha256(original) + ".incomplete"), damaged);
+        using var server = new MirrorServer(HfRoot);
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null));
+        string? got = null;
+        Assert.Null(Outcome(() => got = hub.Download(RepoType.Model, Repo, "vocab.txt")));
+        Assert.Equal(original, File.ReadAllBytes(got!));
+        Assert.Contains(server.Requests, r => r == $"GET /{Repo}/resolve/main/vocab.txt"); // from the start, no range
+    }
+
+    // --- a cache that cannot be written; offline with an empty cache ---
+
+    [Fact]
+    public void ACacheThatCannotBeWrittenGivesAHubException()
+    {
+        // The tests run as root, for whom chmod does not make a folder read-only; a cache whose
+        // parent is a regular file cannot be created by anyone, which exercises the same path
+        // (an IOException from the file system while storing).
+        var parent = Path.Combine(TempDir(), "a-file");
+        File.WriteAllText(parent, "");
+        var cache = Path.Combine(parent, "hub");
+        using var server = new MirrorServer(HfRoot);
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null));
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "config.json"));
+        Assert.Contains($"cannot write to the Hugging Face cache {cache}", e.Message);
+        Assert.Contains("HF_HUB_CACHE", e.Message);
+    }
+
+    [Fact]
+    public void OfflineWithAnEmptyCacheSaysSoForModelsAndDatasets()
+    {
+        var (_, cache) = Sandbox();
+        using var hub = new HubClient(new HubSettings("http://127.0.0.1:9", cache, Offline: true, null));
+        var m = Fails<HubException>(() => Sources.ResolveModel("tiny-org/tiny-bert", hub, "v1"));
+        Assert.Contains("config.json of model 'tiny-org/tiny-bert' (revision v1) is not in the Hugging Face cache", m.Message);
+        Assert.Contains("HF_HUB_OFFLINE", m.Message);
+        Assert.DoesNotContain("404", m.Message);
+        var d = Fails<HubException>(() => Sources.ResolveDataset("tiny-org/tiny-data", hub, "v1"));
+        Assert.Contains("no train split of tiny-org/tiny-data (revision v1) is in the Hugging Face cache", d.Message);
+        Assert.Contains("HF_HUB_OFFLINE", d.Message);
+        Assert.Contains("train.parquet", d.Message);
+        Assert.DoesNotContain("404", d.Message);
+    }
+}
