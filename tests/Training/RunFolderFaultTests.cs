@@ -43,8 +43,9 @@ public class RunFolderFaultTests
         return env;
     }
 
-    /// <summary>What must come out identical: every metrics record, the summary's metrics, the model's bytes.</summary>
-    private sealed record Outcome(string Metrics, string Summary, string ModelSha256);
+    /// <summary>What must come out identical: every metrics record, the summary's metrics, the best model's
+    /// bytes and the final weights and Adam moments (their SHA-256 in the last checkpoint's manifest).</summary>
+    private sealed record Outcome(string Metrics, string Summary, string ModelSha256, string FinalState);
 
     private static Outcome OutcomeOf(string folder)
     {
@@ -52,7 +53,14 @@ public class RunFolderFaultTests
         var metrics = new JsonObject();
         foreach (var key in new[] { "best_epoch", "validation", "test", "test_reliability", "train_examples" }) metrics[key] = summary[key]?.DeepClone();
         return new Outcome(File.ReadAllText(Path.Combine(folder, "metrics.jsonl")), metrics.ToJsonString(),
-            Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(folder, "model.safetensors")))));
+            Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(folder, "model.safetensors")))), FinalState(folder));
+    }
+
+    private static string FinalState(string folder)
+    {
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "state", "trainer_state.json")))!;
+        var sums = manifest["sha256"]!;
+        return $"{sums[manifest["parameters"]!.GetValue<string>()]} {sums[manifest["optimizer"]!.GetValue<string>()]}";
     }
 
     /// <summary>The uninterrupted run, and the names of the write points it passed.</summary>
@@ -80,6 +88,7 @@ public class RunFolderFaultTests
         Assert.True(expected.Metrics == got.Metrics, $"{context}: metrics.jsonl differs\nexpected:\n{expected.Metrics}\ngot:\n{got.Metrics}");
         Assert.True(expected.Summary == got.Summary, $"{context}: summary differs\nexpected: {expected.Summary}\ngot: {got.Summary}");
         Assert.True(expected.ModelSha256 == got.ModelSha256, $"{context}: model.safetensors differs");
+        Assert.True(expected.FinalState == got.FinalState, $"{context}: the final weights or Adam moments differ");
         Assert.Empty(Directory.EnumerateFiles(folder, "*.tmp", SearchOption.AllDirectories));
     }
 

@@ -50,7 +50,9 @@ public static class TrainCommand
         using var heldLock = folderLock;
         if (run.HasState && !resume)
         {
-            Console.Error.WriteLine($"error: {run.Path} already holds a run: continue it with --resume, or choose another --output");
+            Console.Error.WriteLine(run.Finished
+                ? $"error: {run.Path} already holds a finished run; choose another --output"
+                : $"error: {run.Path} already holds a run: continue it with --resume, or choose another --output");
             return ExitBadInput;
         }
         if (resume && !run.HoldsRun)
