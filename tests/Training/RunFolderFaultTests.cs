@@ -32,8 +32,8 @@ public class RunFolderFaultTests
         return new Setup(Cli.TinyModelRepo(TempDir()), dataset);
     });
 
-    private static string[] TrainArgs(string output, int epochs = 2) => ["train", "--model", inputs.Value.Model, "--dataset", inputs.Value.Dataset,
-        "--output", output, "--mode", "mixup", "--epochs", epochs.ToString(), "--batch-size", "8", "--max-length", "24", "--lr", "3e-3",
+    private static string[] TrainArgs(string output, int epochs = 2, string mode = "mixup") => ["train", "--model", inputs.Value.Model, "--dataset", inputs.Value.Dataset,
+        "--output", output, "--mode", mode, "--epochs", epochs.ToString(), "--batch-size", "8", "--max-length", "24", "--lr", "3e-3",
         "--metric", "loss", "--logging-steps", "1", "--threads", "1", "--backend", "cpu"]; // by loss, epoch 2 is the best: both checkpoints publish a model
 
     private static Dictionary<string, string?> Env(params (string Name, string? Value)[] hooks)
@@ -197,6 +197,16 @@ public class RunFolderFaultTests
             if (!first.HasExited) first.Kill(entireProcessTree: true);
             first.WaitForExit();
         }
+    }
+
+    [Fact]
+    public void MixLayersOutsideTheModelAreRefusedBeforeAnythingIsWritten()
+    {
+        string folder = Path.Combine(TempDir(), "run");
+        var r = Cli.Run(Env(), [.. TrainArgs(folder, mode: "tmix"), "--mix-layers", "1,5"]);
+        Assert.True(r.ExitCode == 2, r.All);
+        Assert.Contains("--mix-layers 5: the model has 2 layers", r.Stderr);
+        Assert.Equal(new[] { ".lock", "train.log" }, Directory.GetFiles(folder).Select(Path.GetFileName).Order());
     }
 
     [Fact]
