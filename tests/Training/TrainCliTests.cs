@@ -66,7 +66,7 @@ public class TrainCliTests
         Assert.Equal(2, none.ExitCode);
         Assert.Contains("cannot reach the Hugging Face Hub", none.Stderr);
         Assert.Contains("HF_ENDPOINT", none.Stderr);
-        Assert.Equal(new[] { "train.log" }, Directory.GetFiles(outNone).Select(Path.GetFileName)); // nothing but the log
+        Assert.Equal(new[] { ".lock", "train.log" }, Directory.GetFiles(outNone).Select(Path.GetFileName).Order()); // nothing but the log (and the lock file)
     }
 
     /// <summary>A local dataset folder written by the test (CSV with string labels).</summary>
@@ -121,7 +121,7 @@ public class TrainCliTests
         var r = Cli.Run(Env(server.Endpoint, TempDir()), ["train", "--model", model, "--dataset", dataset, "--output", output, .. Small]);
         Assert.True(r.ExitCode == 2, $"{name}: exit {r.ExitCode}; {r.All}");
         Assert.Contains(expected, r.Stderr);
-        Assert.Equal(new[] { "train.log" }, Directory.GetFiles(output).Select(Path.GetFileName));
+        Assert.Equal(new[] { ".lock", "train.log" }, Directory.GetFiles(output).Select(Path.GetFileName).Order()); // the log, and the (empty) lock file
         Assert.Empty(Directory.GetDirectories(output));
     }
 

@@ -38,18 +38,24 @@ public class TrainerTests
         return new Trainer(e, data, data.Train, encoded, Options, new RunFolder(folder), TempDir(), new Observer(onStep)).Run(resume, cancel);
     }
 
-    [Fact]
-    public void AResumedRunEndsExactlyAsAnUninterruptedOne()
+    [Theory]
+    [InlineData(7, 1, 3)] // in the middle of epoch 2 of 3 (4 steps an epoch)
+    [InlineData(2, 0, 2)] // in epoch 1, before any epoch completed
+    [InlineData(8, 2, 0)] // at the end of epoch 2: nothing more to save than the epoch's checkpoint
+    public void AResumedRunEndsExactlyAsAnUninterruptedOne(int stopAfterStep, int epochsCompleted, int batchesInEpoch)
     {
         string a = TempDir(), b = TempDir();
         var full = Train(a, resume: false);
         Assert.True(full.Completed);
 
         using var cancel = new CancellationTokenSource();
-        var stopped = Train(b, resume: false, onStep: s => { if (s == 7) cancel.Cancel(); }, cancel: cancel.Token); // in epoch 2 of 3
+        var stopped = Train(b, resume: false, onStep: s => { if (s == stopAfterStep) cancel.Cancel(); }, cancel: cancel.Token);
         Assert.False(stopped.Completed);
         Assert.Equal("interrupted", stopped.StopReason);
-        Assert.Equal(1, JsonNode.Parse(File.ReadAllText(Path.Combine(b, "state", "trainer_state.json")))!["epochs_completed"]!.GetValue<int>());
+        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(b, "state", "trainer_state.json")))!;
+        Assert.Equal(epochsCompleted, state["epochs_completed"]!.GetValue<int>());
+        Assert.Equal(batchesInEpoch, state["batches_in_epoch"]!.GetValue<int>());
+        Assert.Equal(stopAfterStep, state["global_step"]!.GetValue<long>()); // saved at the step where it stopped
 
         var resumed = Train(b, resume: true);
         Assert.True(resumed.Completed);
@@ -88,13 +94,25 @@ public class TrainerTests
         var summary = Train(dir, resume: false, wrap: e => new DivergingEngine(e, atStep: 6));
         Assert.False(summary.Completed);
         Assert.Contains("the loss became NaN at step 6", summary.StopReason);
-        Assert.Contains("last good checkpoint is kept", summary.StopReason);
+        Assert.Contains("The last good checkpoint (step 4) is kept", summary.StopReason);
         var state = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "state", "trainer_state.json")))!;
         Assert.Equal(1, state["epochs_completed"]!.GetValue<int>()); // epoch 1's checkpoint, untouched by the NaN in epoch 2
         Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")));
         Assert.False(File.Exists(Path.Combine(dir, "summary.json")));
-        var (_, p, _) = BertCheckpoint.Load(Path.Combine(dir, "state"));
+        var (_, p, _) = BertCheckpoint.Load(Path.Combine(dir, "state", Path.GetDirectoryName(state["parameters"]!.GetValue<string>())!));
         Assert.All(p, v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void ANaNLossBeforeAnyCheckpointSaysSoAndLeavesNoState()
+    {
+        string dir = TempDir();
+        var summary = Train(dir, resume: false, wrap: e => new DivergingEngine(e, atStep: 2));
+        Assert.False(summary.Completed);
+        Assert.Contains("the loss became NaN at step 2", summary.StopReason);
+        Assert.DoesNotContain("checkpoint (step", summary.StopReason);
+        Assert.Contains("No checkpoint had been saved yet", summary.StopReason);
+        Assert.False(File.Exists(Path.Combine(dir, "state", "trainer_state.json")));
     }
 
     [Fact]

@@ -33,6 +33,8 @@ public static class FineTuning
             $"validation {data.Validation.Count}{(data.ValidationFromTrain ? " (split off train)" : "")}, test {data.Test?.Count.ToString(CultureInfo.InvariantCulture) ?? "none"}");
         var (config, parameters, report) = BertCheckpoint.Load(modelFolder, data.LabelNames, options.Seed);
         foreach (var n in report.Initialized) say($"initialised (not in the checkpoint): {n}");
+        if (options.MixLayers?.Where(k => k < 1 || k > config.NumHiddenLayers).ToArray() is { Length: > 0 } outside)
+            throw new ArgumentException($"--mix-layers {string.Join(',', outside)}: the model has {config.NumHiddenLayers} layers (mix after layer 1..{config.NumHiddenLayers})");
         if (options.PadTo is int pad && pad > config.MaxPositionEmbeddings)
             throw new ArgumentException($"padding length {pad} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings}");
         var encoder = TextEncoder.FromModelFolder(modelFolder);

@@ -17,7 +17,7 @@ public static class TrainCommand
     {
         var set = new TrainOptionSet();
         var output = new Option<string?>("--output") { Description = "Output folder (default runs/<timestamp>-<mode>)" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the interrupted run in --output from its last completed epoch" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the interrupted run in --output from its last saved state (the end of an epoch, or the step where Ctrl-C stopped it)" };
         var cmd = new Command("train", "Fine-tune BERT for text classification (baseline or mixup)");
         set.AddTo(cmd);
         cmd.Options.Add(output);
@@ -40,9 +40,19 @@ public static class TrainCommand
         ConsoleObserver? sharedObserver = null)
     {
         var run = new RunFolder(folder);
-        if (run.HoldsRun && !resume)
+        IDisposable folderLock;
+        try { folderLock = run.Lock(); } // before anything is read or written: a second process on this folder stops here
+        catch (RunFolderException e)
         {
-            Console.Error.WriteLine($"error: {run.Path} already holds a run: continue it with --resume, or choose another --output");
+            Console.Error.WriteLine($"error: {e.Message}");
+            return ExitBadInput;
+        }
+        using var heldLock = folderLock;
+        if (run.HasState && !resume)
+        {
+            Console.Error.WriteLine(run.Finished
+                ? $"error: {run.Path} already holds a finished run; choose another --output"
+                : $"error: {run.Path} already holds a run: continue it with --resume, or choose another --output");
             return ExitBadInput;
         }
         if (resume && !run.HoldsRun)
@@ -63,15 +73,23 @@ public static class TrainCommand
                 (inputs, options, var recorded) = FineTuning.FromArgs(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(run.ArgsFile))!.AsObject());
                 labels = recorded;
             }
+            // a run that committed no checkpoint (stopped in its first epoch before any) starts over
+            bool continuing = run.HasState;
+            if (!continuing && run.HoldsRun)
+                observer.Line($"{run.Path} holds a run with no saved checkpoint: starting it over{(resume ? " with its recorded options" : "")}");
             var prepared = FineTuning.Prepare(inputs, options, hub, observer.Line, labels, cancel);
             bool? useTf32 = tf32 switch { "on" => true, "off" => false, "auto" => null, _ => throw new ArgumentException($"--tf32 must be on, off or auto, not '{tf32}'") };
             var (engine, why) = Backends.Create(backend, prepared.Config, prepared.Parameters, useTf32);
             using var _ = engine;
             observer.Line($"backend: {engine.Backend} ({why})");
-            if (!resume) run.WriteArgs(FineTuning.Args(inputs, options, prepared, engine.Backend));
+            if (!continuing)
+            {
+                if (run.HoldsRun) run.ClearForRestart(); // only now: bad input above must not lose what is there
+                run.WriteArgs(FineTuning.Args(inputs, options, prepared, engine.Backend));
+            }
             var trainer = new Trainer(engine, prepared.Data, prepared.Train, prepared.Encoded, options, run, prepared.ModelFolder, observer);
             long totalSteps = (long)((prepared.Train.Count + options.BatchSize - 1) / options.BatchSize) * options.Epochs;
-            var summary = observer.WithProgress(totalSteps, () => trainer.Run(resume, cancel));
+            var summary = observer.WithProgress(totalSteps, () => trainer.Run(continuing, cancel));
             if (summary.Completed)
             {
                 observer.Line($"best epoch {summary.BestEpoch}: validation accuracy {summary.BestValidation.Accuracy:F4}" +
@@ -81,9 +99,16 @@ public static class TrainCommand
             }
             return summary.StopReason == "interrupted" ? ExitInterrupted : ExitDiverged;
         }
-        catch (Exception e) when (e is DataFormatException or ModelFormatException or HubException or ArgumentException)
+        catch (Exception e) when (e is DataFormatException or ModelFormatException or HubException or ArgumentException or RunFolderException)
         {
             observer.Error(e.Message);
+            return ExitBadInput;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // a full disk, a read-only folder: the committed checkpoint is untouched, so the run can go on later
+            TryRemoveTemporaries(run);
+            observer.Error($"{e.Message} (run folder {run.Path}{(run.HasState ? "; its last saved state is intact: continue with --resume once the problem is fixed" : "")})");
             return ExitBadInput;
         }
         catch (CudaUnavailableException e)
@@ -100,5 +125,11 @@ public static class TrainCommand
         {
             if (sharedObserver == null) observer.Dispose();
         }
+    }
+
+    private static void TryRemoveTemporaries(RunFolder run)
+    {
+        try { run.RemoveTemporaries(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // the error being reported matters more
     }
 }
