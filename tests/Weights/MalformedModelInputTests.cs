@@ -113,6 +113,29 @@ public class MalformedModelInputTests
         }
     }
 
+    /// <summary>Random corruption of MiniLM's config.json: it loads, or fails with ModelFormatException naming the file.</summary>
+    [Fact]
+    public void CorruptedConfigFailsOnlyWithModelFormatException()
+    {
+        var original = File.ReadAllText(Path.Combine(MiniLmDir, "config.json"));
+        var path = Path.Combine(TempDir(), "config.json");
+        var rng = new Random(3);
+        string[] pieces = ["\"", "{", "}", "[", "]", ",", ":", "-", ".", "e", "9", "0", "1e9", "null", "true", "\"x\"", "99999999999", " "];
+        for (int trial = 0; trial < 1500; trial++)
+        {
+            var text = new System.Text.StringBuilder(original);
+            for (int k = rng.Next(1, 4); k > 0; k--)
+            {
+                int at = rng.Next(text.Length);
+                if (rng.Next(2) == 0) text.Remove(at, Math.Min(rng.Next(1, 4), text.Length - at));
+                text.Insert(Math.Min(at, text.Length), pieces[rng.Next(pieces.Length)]);
+            }
+            File.WriteAllText(path, text.ToString());
+            try { BertConfig.Load(path); }
+            catch (ModelFormatException e) { Assert.Contains(path, e.Message); }
+        }
+    }
+
     private static ModelFormatException ConfigFails(string json)
     {
         var path = Path.Combine(TempDir(), "config.json");

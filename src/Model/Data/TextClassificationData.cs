@@ -73,7 +73,7 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>At most this many classes: more means the label column is probably not a label column.</summary>
-    public const int MaxClasses = 10_000;
+    public const int MaxClasses = Weights.BertConfig.MaxLabels;
 
     /// <summary>Spellings that pandas and friends write for a missing value; as a label they would become a class.</summary>
     private static readonly HashSet<string> MissingValueMarkers = new(StringComparer.OrdinalIgnoreCase) { "nan", "-nan", "null", "n/a", "#n/a" };
@@ -137,6 +137,8 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
                     max = Math.Max(max, v);
                 }
             var fromFile = train.LabelNames;
+            if (fromFile != null && fromFile.Count > MaxClasses)
+                throw new DataFormatException($"{train.Source}: the file's metadata names {fromFile.Count} classes for column '{labelColumn}', more than {MaxClasses}");
             if (fromFile != null && fromFile.Count > max) return fromFile.ToArray();
             return Enumerable.Range(0, (int)max + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
         }

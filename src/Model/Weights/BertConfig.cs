@@ -50,7 +50,7 @@ public sealed record BertConfig
         try
         {
             if (new FileInfo(path).Length > MaxConfigBytes) throw new ModelFormatException($"{path}: {new FileInfo(path).Length} bytes is too large for a config.json");
-            root = JsonNode.Parse(File.ReadAllBytes(path), documentOptions: StrictJson);
+            root = JsonNode.Parse(File.ReadAllText(path), documentOptions: StrictJson); // ReadAllText drops a BOM
         }
         catch (JsonException e) { throw new ModelFormatException($"{path}: not valid JSON: {e.Message}", e); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ModelFormatException($"{path}: cannot read the file: {e.Message}", e); }
