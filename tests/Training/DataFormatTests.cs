@@ -139,4 +139,26 @@ public class DataFormatTests
             catch (DataFormatException e) { Assert.Contains(path, e.Message); }
         }
     }
+
+    /// <summary>Random corruption of a real parquet file (mostly its footer, where the schema and offsets are):
+    /// Parquet.Net throws many exception types for these, all of which must become DataFormatException.</summary>
+    [Fact]
+    public void CorruptedParquetFailsOnlyWithDataFormatException()
+    {
+        var original = File.ReadAllBytes(Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main", "validation.parquet"));
+        var path = Path.Combine(TempDir(), "validation.parquet");
+        var rng = new Random(1);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            var bytes = (byte[])original.Clone();
+            for (int k = rng.Next(1, 5); k > 0; k--)
+            {
+                int at = rng.Next(3) == 0 ? rng.Next(bytes.Length) : bytes.Length - 1 - rng.Next(Math.Min(4000, bytes.Length));
+                bytes[at] = (byte)rng.Next(256);
+            }
+            File.WriteAllBytes(path, bytes);
+            try { TextTable.Read(path, "text", "label"); }
+            catch (DataFormatException e) { Assert.Contains(path, e.Message); }
+        }
+    }
 }
