@@ -32,7 +32,11 @@ public static class BertCheckpoint
         string configPath = Path.Combine(directory, ConfigFile);
         var config = BertConfig.Load(configPath);
         bool relabelled = labels != null && labels.Count != config.NumLabels;
-        if (labels != null) config = config with { Id2Label = labels.ToArray() };
+        if (labels != null)
+        {
+            config = config with { Id2Label = labels.ToArray() };
+            config.Validate(configPath); // the task's label count changes the classifier's size
+        }
         string weightsPath = Path.Combine(directory, WeightsFile);
         if (!File.Exists(weightsPath))
         {

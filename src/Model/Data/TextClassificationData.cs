@@ -32,18 +32,19 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
                 if (r.Labels[i] == null) throw new DataFormatException($"{r.Source}: column '{labelColumn}', row {i}: missing label");
             }
         }
+        CheckLabels(raw.Values.ToList(), labelColumn);
         var train = raw["train"];
-        string[] names = labelNames?.ToArray() ?? LabelNamesOf(raw.Values.ToList(), train);
+        string[] names = labelNames?.ToArray() ?? LabelNamesOf(raw.Values.ToList(), train, labelColumn);
         var map = new Dictionary<string, int>(StringComparer.Ordinal);
         // integer labels are class ids; string labels are class names
         bool byIndex = raw.Values.All(r => r.IntegerLabels);
-        for (int i = 0; i < names.Length; i++) map[byIndex ? i.ToString(CultureInfo.InvariantCulture) : names[i]] = i;
+        for (int i = 0; i < names.Length; i++) map[byIndex ? i.ToString(CultureInfo.InvariantCulture) : names[i].Trim()] = i;
 
         LabeledSplit Map(string split, RawSplit r)
         {
             var ids = new int[r.Labels.Length];
             for (int i = 0; i < ids.Length; i++)
-                if (!map.TryGetValue(r.Labels[i]!, out ids[i]))
+                if (!map.TryGetValue(LabelKey(r.Labels[i]!, byIndex), out ids[i]))
                     throw new DataFormatException(byIndex
                         ? $"{r.Source}: column '{labelColumn}', row {i}: label {r.Labels[i]} is outside 0..{names.Length - 1} (num_labels {names.Length})"
                         : $"{r.Source}: column '{labelColumn}', row {i}: label '{r.Labels[i]}' is not one of the labels [{string.Join(", ", names)}]");
@@ -51,6 +52,7 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
         }
 
         var mappedTrain = Map("train", train);
+        if (labelNames == null) RequireTwoClasses(mappedTrain, names, labelColumn);
         LabeledSplit validation;
         bool fromTrain = !raw.ContainsKey("validation");
         if (fromTrain)
@@ -61,11 +63,68 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
         }
         else validation = Map("validation", raw["validation"]);
         var test = raw.TryGetValue("test", out var t) ? Map("test", t) : null;
-        return new TextClassificationData(mappedTrain, validation, test, names, fromTrain);
+        return new TextClassificationData(mappedTrain, validation, test, names, fromTrain)
+        {
+            Warnings = raw.Values.SelectMany(r => r.Warnings).ToArray(),
+        };
+    }
+
+    /// <summary>Notes about the files that are not errors (each names its file), for the caller to show.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>At most this many classes: more means the label column is probably not a label column.</summary>
+    public const int MaxClasses = Weights.BertConfig.MaxLabels;
+
+    /// <summary>Spellings that pandas and friends write for a missing value; as a label they would become a class.</summary>
+    private static readonly HashSet<string> MissingValueMarkers = new(StringComparer.OrdinalIgnoreCase) { "nan", "-nan", "null", "n/a", "#n/a" };
+
+    /// <summary>How a label is looked up: a class id in canonical form, or a class name without surrounding spaces.</summary>
+    private static string LabelKey(string label, bool byIndex) =>
+        byIndex ? long.Parse(label, NumberStyles.Integer, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture) : label.Trim();
+
+    /// <summary>
+    /// Refuses label columns that would silently make the wrong classes: missing-value markers such as
+    /// NaN, class ids mixed with class names, and names that differ only in spaces or case.
+    /// </summary>
+    private static void CheckLabels(List<RawSplit> splits, string labelColumn)
+    {
+        (RawSplit Split, int Row)? firstId = null, firstName = null;
+        foreach (var r in splits)
+            for (int i = 0; i < r.Labels.Length; i++)
+            {
+                string label = r.Labels[i]!;
+                if (MissingValueMarkers.Contains(label.Trim()))
+                    throw new DataFormatException($"{r.Source}: column '{labelColumn}', row {i}: label '{label}' is a missing-value marker, not a class; remove or fix the row");
+                if (IsInteger(label)) firstId ??= (r, i); else firstName ??= (r, i);
+            }
+        if (firstId is var (idSplit, idRow) && firstName is var (nameSplit, nameRow))
+            throw new DataFormatException($"{nameSplit.Source}: column '{labelColumn}' mixes class ids and class names: " +
+                $"row {idRow}{(idSplit == nameSplit ? "" : $" of {idSplit.Source}")} has '{idSplit.Labels[idRow]}', row {nameRow} has '{nameSplit.Labels[nameRow]}'; labels must be all integers or all names");
+        if (firstName == null) return;
+        var spellings = new Dictionary<string, (string Label, RawSplit Split, int Row)>(StringComparer.OrdinalIgnoreCase);
+        foreach (var r in splits)
+            for (int i = 0; i < r.Labels.Length; i++)
+            {
+                string label = r.Labels[i]!;
+                if (!spellings.TryAdd(label.Trim(), (label, r, i)) && spellings[label.Trim()] is var (other, otherSplit, otherRow) && other != label)
+                    throw new DataFormatException($"{r.Source}: column '{labelColumn}', row {i}: label '{label}' differs from '{other}' " +
+                        $"(row {otherRow}{(otherSplit == r ? "" : $" of {otherSplit.Source}")}) only in spaces or case; spell each class one way");
+            }
+        if (spellings.Count > MaxClasses)
+            throw new DataFormatException($"{splits[0].Source}: column '{labelColumn}' has {spellings.Count} distinct labels, more than {MaxClasses}; is it really the label column?");
+    }
+
+    private static bool IsInteger(string label) => long.TryParse(label, NumberStyles.Integer, CultureInfo.InvariantCulture, out _);
+
+    private static void RequireTwoClasses(LabeledSplit train, string[] names, string labelColumn)
+    {
+        var present = train.Labels.Distinct().ToArray();
+        if (present.Length < 2)
+            throw new DataFormatException($"{train.Source}: column '{labelColumn}' holds a single class ('{names[present[0]]}') in the train split; a classifier needs at least two");
     }
 
     /// <summary>Integer labels: 0..max, named by the file's ClassLabel names when it has them; string labels: sorted.</summary>
-    private static string[] LabelNamesOf(List<RawSplit> splits, RawSplit train)
+    private static string[] LabelNamesOf(List<RawSplit> splits, RawSplit train, string labelColumn)
     {
         if (splits.All(r => r.IntegerLabels))
         {
@@ -74,14 +133,16 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
                 for (int i = 0; i < r.Labels.Length; i++)
                 {
                     long v = long.Parse(r.Labels[i]!, CultureInfo.InvariantCulture);
-                    if (v < 0 || v > 10_000) throw new DataFormatException($"{r.Source}: row {i}: label {v} is not a class id (0 or more, at most 10000)");
+                    if (v < 0 || v >= MaxClasses) throw new DataFormatException($"{r.Source}: column '{labelColumn}', row {i}: label {v} is not a class id (0 or more, below {MaxClasses})");
                     max = Math.Max(max, v);
                 }
             var fromFile = train.LabelNames;
+            if (fromFile != null && fromFile.Count > MaxClasses)
+                throw new DataFormatException($"{train.Source}: the file's metadata names {fromFile.Count} classes for column '{labelColumn}', more than {MaxClasses}");
             if (fromFile != null && fromFile.Count > max) return fromFile.ToArray();
             return Enumerable.Range(0, (int)max + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
         }
-        return train.Labels.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray()!;
+        return train.Labels.Select(l => l!.Trim()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
     }
 
     /// <summary>Holds out about <paramref name="fraction"/> of each class (at least one where the class has two or more), seeded.</summary>

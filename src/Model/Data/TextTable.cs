@@ -8,7 +8,11 @@ using Parquet;
 namespace MixupBert.Model.Data;
 
 /// <summary>One split as read from a file: a text and a raw label (string form) per row.</summary>
-public sealed record RawSplit(string Source, string[] Texts, string?[] Labels, bool IntegerLabels, IReadOnlyList<string>? LabelNames);
+public sealed record RawSplit(string Source, string[] Texts, string?[] Labels, bool IntegerLabels, IReadOnlyList<string>? LabelNames)
+{
+    /// <summary>Things worth telling the user that are not errors (e.g. rows spanning several lines), each naming the file.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
 
 /// <summary>
 /// Reads the text and label columns of a parquet, CSV/TSV or JSONL file. Text files must be UTF-8
@@ -17,6 +21,9 @@ public sealed record RawSplit(string Source, string[] Texts, string?[] Labels, b
 public static class TextTable
 {
     public static readonly string[] Extensions = { ".parquet", ".csv", ".tsv", ".jsonl", ".json" };
+
+    /// <summary>A bound on a parquet row group's declared size, so a corrupt count cannot ask for gigabytes up front.</summary>
+    private const long MaxRowsPerGroup = 50_000_000;
 
     public static RawSplit Read(string path, string textColumn, string labelColumn)
     {
@@ -39,7 +46,9 @@ public static class TextTable
             return ReadParquetAsync(path, textColumn, labelColumn).GetAwaiter().GetResult();
         }
         catch (DataFormatException) { throw; }
-        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or InvalidOperationException or Parquet.ParquetException)
+        // Parquet.Net reports a corrupt file through many exception types (index, overflow, argument, end of stream...);
+        // whichever it is, the file is what is wrong
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             throw new DataFormatException($"{path}: not a readable parquet file: {e.Message}", e);
         }
@@ -61,6 +70,8 @@ public static class TextTable
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
             using var rg = reader.OpenRowGroupReader(g);
+            if (rg.RowCount < 0 || rg.RowCount > MaxRowsPerGroup)
+                throw new DataFormatException($"{path}: row group {g} claims {rg.RowCount} rows (at most {MaxRowsPerGroup} are read): the file is corrupt");
             int n = (int)rg.RowCount;
             var t = new string?[n];
             await rg.ReadAsync(textField, t.AsMemory());
@@ -91,7 +102,12 @@ public static class TextTable
 
     private static string ReadUtf8(string path)
     {
-        var bytes = File.ReadAllBytes(path);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DataFormatException($"{path}: cannot read the file: {e.Message}", e);
+        }
         try
         {
             int start = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
@@ -103,61 +119,156 @@ public static class TextTable
         }
     }
 
+    /// <summary>
+    /// CSV is read as RFC 4180 says (fields may be quoted, quotes inside doubled, line breaks inside
+    /// quotes); TSV as GLUE and the IANA definition read it: no quoting at all, one row per line, so a
+    /// `"` in a text is just a character. A stray quote in a CSV is an error, not a guess.
+    /// </summary>
     private static RawSplit ReadDelimited(string path, string delimiter, string textColumn, string labelColumn)
     {
+        bool tsv = delimiter == "\t";
+        string format = tsv ? "TSV" : "CSV";
         string content = ReadUtf8(path);
-        var config = new CsvConfiguration(CultureInfo.InvariantCulture) { Delimiter = delimiter, DetectDelimiter = false, BadDataFound = null };
+        var config = new CsvConfiguration(CultureInfo.InvariantCulture)
+        {
+            Delimiter = delimiter,
+            DetectDelimiter = false,
+            Mode = tsv ? CsvMode.NoEscape : CsvMode.RFC4180,
+            BadDataFound = args => throw new DataFormatException(
+                $"{path}: malformed CSV at line {args.Context.Parser?.RawRow}: a quote inside the unquoted or badly closed field {Excerpt(args.Field)} " +
+                "(RFC 4180: a field containing quotes must be quoted as a whole, with its quotes doubled)"),
+        };
         using var csv = new CsvReader(new StringReader(content), config);
-        if (!csv.Read() || !csv.ReadHeader() || csv.HeaderRecord is null) throw new DataFormatException($"{path}: empty file (expected a header row)");
-        var header = csv.HeaderRecord;
+        string[]? header;
+        try { header = csv.Read() && csv.ReadHeader() ? csv.HeaderRecord : null; }
+        catch (CsvHelperException e) { throw new DataFormatException($"{path}: malformed {format} header: {e.Message}", e); }
+        if (header is null) throw new DataFormatException($"{path}: empty file (expected a header row)");
         string names = string.Join(", ", header);
         int ti = Array.IndexOf(header, textColumn), li = Array.IndexOf(header, labelColumn);
         if (ti < 0) throw new DataFormatException($"{path}: no text column '{textColumn}' (columns: {names}; choose one with --text-column)");
         if (li < 0) throw new DataFormatException($"{path}: no label column '{labelColumn}' (columns: {names}; choose one with --label-column)");
         var texts = new List<string>(); var labels = new List<string?>();
+        int multiLineRows = 0;
         try
         {
+            int rowStart = csv.Parser.RawRow + 1; // where the next record begins (blank lines aside)
             while (csv.Read())
             {
+                var parser = csv.Parser;
+                // a row with another number of fields is a shifted or merged row: never read it as data
+                bool severalLines = ReadsSeveralLines(parser.RawRecord);
+                if (parser.Count != header.Length)
+                    throw new DataFormatException(severalLines
+                        ? $"{path}: the row starting at line {rowStart} runs to line {rowStart + LineBreaksWithin(parser.RawRecord)} and has {parser.Count} fields, " +
+                          $"but the header has {header.Length} ({names}): is a closing quote missing?"
+                        : $"{path}: line {parser.RawRow} has {parser.Count} fields but the header has {header.Length} ({names})" +
+                          (tsv ? "; TSV has no quoting, so a text may not contain a tab" : "; quote fields that contain commas"));
+                if (severalLines) multiLineRows++;
+                rowStart = parser.RawRow + 1;
                 texts.Add(csv.GetField(ti) ?? "");
                 string? l = csv.GetField(li);
-                labels.Add(string.IsNullOrWhiteSpace(l) ? null : l.Trim());
+                labels.Add(string.IsNullOrWhiteSpace(l) ? null : l);
             }
         }
-        catch (CsvHelperException e) { throw new DataFormatException($"{path}: malformed {(delimiter == "\t" ? "TSV" : "CSV")} near row {texts.Count + 1}: {e.Message}", e); }
-        bool integer = labels.All(l => l == null || long.TryParse(l, NumberStyles.Integer, CultureInfo.InvariantCulture, out _));
-        return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, null);
+        catch (CsvHelperException e) { throw new DataFormatException($"{path}: malformed {format} near row {texts.Count + 1}: {e.Message}", e); }
+        var warnings = new List<string>();
+        int lines = CountNonBlankLines(content) - 1;
+        if (tsv && lines != texts.Count)
+            throw new DataFormatException($"{path}: read {texts.Count} rows from {lines} non-blank lines after the header; a TSV has one row per line");
+        if (multiLineRows > 0)
+            warnings.Add($"{path}: {multiLineRows} of {texts.Count} rows span several lines (quoted line breaks), so {lines} lines after the header gave {texts.Count} rows; check the file's quoting if that is unexpected");
+        bool integer = labels.All(l => l == null || IsInteger(l));
+        return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, null) { Warnings = warnings };
     }
+
+    private static bool IsInteger(string label) => long.TryParse(label, NumberStyles.Integer, CultureInfo.InvariantCulture, out _);
+
+    private static bool ReadsSeveralLines(string? rawRecord) => LineBreaksWithin(rawRecord) > 0;
+
+    /// <summary>Line breaks (\n, \r\n or \r) inside a record, not counting the one that ends it.</summary>
+    private static int LineBreaksWithin(string? rawRecord)
+    {
+        var text = (rawRecord ?? "").AsSpan().TrimEnd("\r\n");
+        int breaks = 0;
+        for (int i = 0; i < text.Length; i++)
+            if (text[i] == '\n' || (text[i] == '\r' && (i + 1 == text.Length || text[i + 1] != '\n'))) breaks++;
+        return breaks;
+    }
+
+    /// <summary>Lines holding something, ended by \n, \r\n or \r as the CSV parser ends them (it skips empty lines).</summary>
+    private static int CountNonBlankLines(string content)
+    {
+        int count = 0;
+        bool any = false;
+        for (int i = 0; i < content.Length; i++)
+        {
+            char ch = content[i];
+            if (ch is '\n' or '\r')
+            {
+                if (any) count++;
+                any = false;
+                if (ch == '\r' && i + 1 < content.Length && content[i + 1] == '\n') i++;
+            }
+            else any = true;
+        }
+        return any ? count + 1 : count;
+    }
+
+    private static string Excerpt(string field) => field.Length <= 60 ? $"'{field}'" : $"'{field[..60]}...'";
 
     private static RawSplit ReadJsonLines(string path, string textColumn, string labelColumn)
     {
         string content = ReadUtf8(path);
         var texts = new List<string>(); var labels = new List<string?>();
-        bool integer = true;
+        int? firstNumber = null, firstString = null; // lines where each label type first appears
         int lineNo = 0;
         foreach (var line in content.Split('\n'))
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            JsonElement row;
-            try { row = JsonDocument.Parse(line).RootElement; }
-            catch (JsonException e) { throw new DataFormatException($"{path}: line {lineNo} is not valid JSON: {e.Message}", e); }
+            var (text, label, kind) = ReadJsonRow(path, line, lineNo, textColumn, labelColumn);
+            texts.Add(text);
+            labels.Add(label);
+            if (kind == JsonValueKind.Number) firstNumber ??= lineNo;
+            if (kind == JsonValueKind.String) firstString ??= lineNo;
+        }
+        if (firstNumber is int n && firstString is int s)
+            throw new DataFormatException($"{path}: column '{labelColumn}' mixes numbers (first on line {n}) and strings (first on line {s}); " +
+                "labels must be all class ids or all class names");
+        return new RawSplit(path, texts.ToArray(), labels.ToArray(), firstString == null, null);
+    }
+
+    private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
+
+    /// <summary>One JSONL row: its text, its label as a string (null when missing) and the label's JSON kind.</summary>
+    private static (string Text, string? Label, JsonValueKind Kind) ReadJsonRow(string path, string line, int lineNo, string textColumn, string labelColumn)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line, StrictJson);
+            var row = doc.RootElement;
             if (row.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: line {lineNo} is not a JSON object");
             if (!row.TryGetProperty(textColumn, out var t))
                 throw new DataFormatException($"{path}: line {lineNo} has no text column '{textColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --text-column)");
             if (!row.TryGetProperty(labelColumn, out var l))
                 throw new DataFormatException($"{path}: line {lineNo} has no label column '{labelColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --label-column)");
-            texts.Add(t.ValueKind == JsonValueKind.String ? t.GetString()! : t.GetRawText());
-            switch (l.ValueKind)
+            string text = t.ValueKind switch
             {
-                case JsonValueKind.Number:
-                    if (!l.TryGetInt64(out long v)) throw new DataFormatException($"{path}: line {lineNo}: label {l.GetRawText()} is not an integer");
-                    labels.Add(v.ToString(CultureInfo.InvariantCulture)); break;
-                case JsonValueKind.String: integer = false; labels.Add(l.GetString()); break;
-                case JsonValueKind.Null: labels.Add(null); break;
-                default: throw new DataFormatException($"{path}: line {lineNo}: label {l.GetRawText()} is neither an integer nor a string");
-            }
+                JsonValueKind.String => t.GetString()!,
+                JsonValueKind.Null => throw new DataFormatException($"{path}: line {lineNo}: column '{textColumn}': missing text (null)"),
+                _ => t.GetRawText(),
+            };
+            string? label = l.ValueKind switch
+            {
+                JsonValueKind.Number => l.TryGetInt64(out long v) ? v.ToString(CultureInfo.InvariantCulture)
+                    : throw new DataFormatException($"{path}: line {lineNo}: column '{labelColumn}': label {l.GetRawText()} is not an integer"),
+                JsonValueKind.String => l.GetString(),
+                JsonValueKind.Null => null,
+                _ => throw new DataFormatException($"{path}: line {lineNo}: column '{labelColumn}': label {l.GetRawText()} is neither an integer nor a string"),
+            };
+            return (text, label, l.ValueKind);
         }
-        return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, null);
+        catch (JsonException e) { throw new DataFormatException($"{path}: line {lineNo} is not valid JSON: {e.Message}", e); }
+        catch (InvalidOperationException e) { throw new DataFormatException($"{path}: line {lineNo}: unreadable value: {e.Message}", e); }
     }
 }

@@ -31,6 +31,7 @@ public static class FineTuning
         var train = data.TrainSubset(options.TrainSize, options.PerClass, options.Seed);
         say($"labels: {string.Join(", ", data.LabelNames)}; train {train.Count}{(train.Count != data.Train.Count ? $" of {data.Train.Count}" : "")}, " +
             $"validation {data.Validation.Count}{(data.ValidationFromTrain ? " (split off train)" : "")}, test {data.Test?.Count.ToString(CultureInfo.InvariantCulture) ?? "none"}");
+        foreach (var warning in data.Warnings) say($"warning: {warning}");
         var (config, parameters, report) = BertCheckpoint.Load(modelFolder, data.LabelNames, options.Seed);
         foreach (var n in report.Initialized) say($"initialised (not in the checkpoint): {n}");
         if (options.MixLayers?.Where(k => k < 1 || k > config.NumHiddenLayers).ToArray() is { Length: > 0 } outside)

@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -38,93 +39,160 @@ public sealed class SafeTensorsReader : IDisposable
     public IReadOnlyDictionary<string, string> Metadata { get; } = new Dictionary<string, string>();
     public IReadOnlyCollection<TensorInfo> Tensors => tensors.Values;
 
+    /// <summary>The Python library's bound on the header; a larger declared length is a corrupt file.</summary>
+    private const ulong MaxHeaderLength = 100_000_000;
+
     public SafeTensorsReader(string path)
     {
         Path = path;
         if (!File.Exists(path)) throw new ModelFormatException($"{path}: file not found");
-        long fileLength;
-        using (var probe = File.OpenRead(path)) fileLength = probe.Length; // follows symlinks (the Hub cache's snapshots are links)
-        if (fileLength < 8) throw new ModelFormatException($"{path}: truncated safetensors file ({fileLength} bytes, the 8-byte header length alone needs 8)");
-
-        byte[] header;
-        using (var fs = File.OpenRead(path))
+        try
         {
-            Span<byte> lenBytes = stackalloc byte[8];
-            fs.ReadExactly(lenBytes);
-            ulong headerLength = BitConverter.ToUInt64(lenBytes);
-            if (headerLength > (ulong)(fileLength - 8))
-                throw new ModelFormatException($"{path}: header length {headerLength} runs past the end of the file ({fileLength} bytes): the file is truncated or not safetensors");
-            if (headerLength > 100_000_000)
-                throw new ModelFormatException($"{path}: header length {headerLength} is implausibly large");
-            header = new byte[headerLength];
-            fs.ReadExactly(header);
+            long fileLength;
+            byte[] header;
+            using (var fs = File.OpenRead(path)) // follows symlinks (the Hub cache's snapshots are links)
+            {
+                fileLength = fs.Length;
+                header = ReadHeaderBytes(fs, fileLength);
+            }
+            dataStart = 8 + header.Length;
+            long dataLength = fileLength - dataStart;
+            ParseHeader(header, dataLength);
+            if (dataLength > 0)
+            {
+                map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+                view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            }
         }
-        dataStart = 8 + header.Length;
-        long dataLength = fileLength - dataStart;
-        ParseHeader(header, dataLength);
-
-        if (fileLength > 0 && dataLength > 0)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            Dispose();
+            throw new ModelFormatException($"{path}: cannot read the file: {e.Message}", e);
         }
     }
 
+    private byte[] ReadHeaderBytes(FileStream fs, long fileLength)
+    {
+        if (fileLength < 8) throw new ModelFormatException($"{Path}: truncated safetensors file ({fileLength} bytes, the 8-byte header length alone needs 8)");
+        Span<byte> lenBytes = stackalloc byte[8];
+        fs.ReadExactly(lenBytes);
+        ulong headerLength = BitConverter.ToUInt64(lenBytes);
+        if (headerLength > (ulong)(fileLength - 8))
+            throw new ModelFormatException($"{Path}: header length {headerLength} runs past the end of the file ({fileLength} bytes): the file is truncated or not safetensors");
+        if (headerLength > MaxHeaderLength)
+            throw new ModelFormatException($"{Path}: header length {headerLength} is implausibly large (at most {MaxHeaderLength})");
+        var header = new byte[headerLength];
+        fs.ReadExactly(header);
+        return header;
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
     private void ParseHeader(byte[] header, long dataLength)
     {
+        try { StrictUtf8.GetCharCount(header); } // JsonDocument checks UTF-8 only lazily, inside strings
+        catch (DecoderFallbackException e) { throw new ModelFormatException($"{Path}: the safetensors header is not valid UTF-8 (invalid byte at offset {8 + e.Index})", e); }
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header); }
         catch (JsonException e) { throw new ModelFormatException($"{Path}: the safetensors header is not valid JSON: {e.Message}", e); }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ModelFormatException($"{Path}: the safetensors header is not a JSON object");
+            bool sawMetadata = false;
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
                 if (prop.Name == "__metadata__")
                 {
-                    if (prop.Value.ValueKind == JsonValueKind.Object)
-                        foreach (var m in prop.Value.EnumerateObject())
-                            ((Dictionary<string, string>)Metadata)[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                    if (sawMetadata) throw new ModelFormatException($"{Path}: the safetensors header has __metadata__ twice");
+                    sawMetadata = true;
+                    ReadMetadata(prop.Value);
                     continue;
                 }
-                tensors[prop.Name] = ParseEntry(prop.Name, prop.Value, dataLength);
+                var info = ParseEntry(prop.Name, prop.Value, dataLength);
+                if (!tensors.TryAdd(prop.Name, info)) throw new ModelFormatException($"{Path}: tensor '{prop.Name}' appears twice in the header");
             }
         }
-        // offsets must not overlap: sort by start and compare neighbours
-        var sorted = tensors.Values.Where(t => t.End > t.Begin).OrderBy(t => t.Begin).ToList();
-        for (int i = 1; i < sorted.Count; i++)
-            if (sorted[i].Begin < sorted[i - 1].End)
-                throw new ModelFormatException($"{Path}: tensor '{sorted[i].Name}' (bytes {sorted[i].Begin}..{sorted[i].End}) overlaps tensor '{sorted[i - 1].Name}' (bytes {sorted[i - 1].Begin}..{sorted[i - 1].End})");
+        CheckOffsetsTileTheData(dataLength);
+    }
+
+    /// <summary>__metadata__ is a map of strings to strings, as the Python library requires.</summary>
+    private void ReadMetadata(JsonElement m)
+    {
+        if (m.ValueKind != JsonValueKind.Object) throw new ModelFormatException($"{Path}: __metadata__ must be an object of strings, got {m.ValueKind}");
+        foreach (var entry in m.EnumerateObject())
+        {
+            if (entry.Value.ValueKind != JsonValueKind.String)
+                throw new ModelFormatException($"{Path}: __metadata__ entry '{entry.Name}' must be a string, got {entry.Value.ValueKind}");
+            ((Dictionary<string, string>)Metadata)[entry.Name] = entry.Value.GetString()!;
+        }
+    }
+
+    /// <summary>As the Python library checks: sorted by offset, the tensors cover the data section
+    /// exactly, with no overlap, gap or trailing bytes.</summary>
+    private void CheckOffsetsTileTheData(long dataLength)
+    {
+        var sorted = tensors.Values.OrderBy(t => t.Begin).ThenBy(t => t.End).ToList();
+        long expectedBegin = 0;
+        TensorInfo? previous = null;
+        foreach (var t in sorted)
+        {
+            if (t.Begin < expectedBegin)
+                throw new ModelFormatException($"{Path}: tensor '{t.Name}' (bytes {t.Begin}..{t.End}) overlaps tensor '{previous!.Name}' (bytes {previous.Begin}..{previous.End})");
+            if (t.Begin > expectedBegin)
+                throw new ModelFormatException($"{Path}: tensor '{t.Name}' starts at byte {t.Begin} but the previous tensor ends at {expectedBegin}: {t.Begin - expectedBegin} bytes of the data belong to no tensor");
+            expectedBegin = t.End;
+            previous = t;
+        }
+        if (expectedBegin != dataLength)
+            throw new ModelFormatException($"{Path}: the tensors cover {expectedBegin} bytes but the data section has {dataLength}: the header does not describe the whole file");
     }
 
     private TensorInfo ParseEntry(string name, JsonElement e, long dataLength)
     {
         string Where() => $"{Path}: tensor '{name}'";
         if (e.ValueKind != JsonValueKind.Object) throw new ModelFormatException($"{Where()}: header entry is not an object");
-        if (!e.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String) throw new ModelFormatException($"{Where()}: no dtype");
-        string dtype = dt.GetString()!;
-        if (!DTypeSizes.TryGetValue(dtype, out int size)) throw new ModelFormatException($"{Where()}: unknown dtype '{dtype}'");
-        if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw new ModelFormatException($"{Where()}: no shape");
-        var shape = new List<long>();
-        foreach (var d in sh.EnumerateArray())
+        JsonElement? dt = null, sh = null, off = null;
+        foreach (var field in e.EnumerateObject())
         {
-            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long v) || v < 0) throw new ModelFormatException($"{Where()}: invalid shape {sh.GetRawText()}");
-            shape.Add(v);
+            ref JsonElement? slot = ref dt;
+            if (field.Name == "dtype") slot = ref dt;
+            else if (field.Name == "shape") slot = ref sh;
+            else if (field.Name == "data_offsets") slot = ref off;
+            else continue; // unknown fields are ignored, as the Python library does
+            if (slot != null) throw new ModelFormatException($"{Where()}: '{field.Name}' appears twice");
+            slot = field.Value;
         }
-        if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
+        if (dt is not { ValueKind: JsonValueKind.String } dtElement) throw new ModelFormatException($"{Where()}: no dtype (a string)");
+        string dtype = dtElement.GetString()!;
+        if (!DTypeSizes.TryGetValue(dtype, out int size)) throw new ModelFormatException($"{Where()}: unknown dtype '{dtype}'");
+        if (sh is not { ValueKind: JsonValueKind.Array } shElement) throw new ModelFormatException($"{Where()}: no shape (an array of sizes)");
+        var shape = new List<long>();
+        long elements = 1;
+        foreach (var d in shElement.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long v) || v < 0)
+                throw new ModelFormatException($"{Where()}: invalid shape {Shorten(shElement.GetRawText())}: sizes are integers, 0 or more");
+            shape.Add(v);
+            // the product must not wrap around: a wrapped count could match a short byte range
+            if (elements != 0 && v > long.MaxValue / Math.Max(elements, 1) / size)
+                throw new ModelFormatException($"{Where()}: shape {Shorten(shElement.GetRawText())} is too large");
+            elements *= v;
+        }
+        if (off is not { ValueKind: JsonValueKind.Array } offElement || offElement.GetArrayLength() != 2)
             throw new ModelFormatException($"{Where()}: data_offsets must be [begin, end]");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
-            throw new ModelFormatException($"{Where()}: invalid data_offsets {off.GetRawText()}");
+        if (offElement[0].ValueKind != JsonValueKind.Number || offElement[1].ValueKind != JsonValueKind.Number
+            || !offElement[0].TryGetInt64(out long begin) || !offElement[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+            throw new ModelFormatException($"{Where()}: invalid data_offsets {Shorten(offElement.GetRawText())}: two integers, 0 <= begin <= end");
         if (end > dataLength)
             throw new ModelFormatException($"{Where()}: data_offsets [{begin}, {end}] lie outside the data section ({dataLength} bytes): the file is truncated or corrupt");
         var info = new TensorInfo(name, dtype, shape.ToArray(), begin, end);
-        long expected;
-        try { expected = checked(info.ElementCount * size); }
-        catch (OverflowException) { throw new ModelFormatException($"{Where()}: shape {info.ShapeText} is too large"); }
+        long expected = elements * size;
         if (expected != end - begin)
             throw new ModelFormatException($"{Where()}: shape {info.ShapeText} × {dtype} ({size} bytes) is {expected} bytes but data_offsets span {end - begin}");
         return info;
     }
+
+    private static string Shorten(string json) => json.Length <= 60 ? json : json[..60] + "...";
 
     public bool Contains(string name) => tensors.ContainsKey(name);
 
@@ -147,7 +215,7 @@ public sealed class SafeTensorsReader : IDisposable
             switch (t.DType)
             {
                 case "F32":
-                    new ReadOnlySpan<byte>(src, (int)(n * 4)).CopyTo(MemoryMarshal.AsBytes(destination));
+                    new ReadOnlySpan<float>(src, (int)n).CopyTo(destination);
                     break;
                 case "F16":
                     {
@@ -172,6 +240,19 @@ public sealed class SafeTensorsReader : IDisposable
             }
         }
         finally { view.SafeMemoryMappedViewHandle.ReleasePointer(); }
+        RequireFinite(name, t, destination);
+    }
+
+    /// <summary>A NaN or infinite weight makes every output NaN; refuse it here, naming the tensor,
+    /// rather than let training stop at step one or evaluation report a NaN loss.</summary>
+    private void RequireFinite(string name, TensorInfo t, ReadOnlySpan<float> values)
+    {
+        if (TensorPrimitives.IsFiniteAll(values)) return;
+        int i = 0;
+        while (float.IsFinite(values[i])) i++;
+        string what = float.IsNaN(values[i]) ? "NaN" : values[i] > 0 ? "+Infinity" : "-Infinity";
+        if (t.DType == "F64" && !float.IsNaN(values[i])) what += " (as float32)";
+        throw new ModelFormatException($"{Path}: tensor '{name}' {t.ShapeText} holds {what} at element {i}: a checkpoint's weights must be finite");
     }
 
     public void Dispose()
@@ -227,22 +308,39 @@ public static class SafeTensorsWriter
         for (int i = json.Length; i < padded; i++) headerBytes[i] = (byte)' ';
 
         string tmp = path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        try
         {
-            fs.Write(BitConverter.GetBytes((ulong)padded));
-            fs.Write(headerBytes);
-            foreach (var (_, _, data) in tensors)
+            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
             {
-                if (size == 4) { fs.Write(MemoryMarshal.AsBytes(data.Span)); continue; }
-                var half = new ushort[data.Length];
-                var src = data.Span;
-                for (int i = 0; i < half.Length; i++)
-                    half[i] = dtype == "F16" ? BitConverter.HalfToUInt16Bits((Half)src[i]) : ToBFloat16(src[i]);
-                fs.Write(MemoryMarshal.AsBytes(half.AsSpan()));
+                fs.Write(BitConverter.GetBytes((ulong)padded));
+                fs.Write(headerBytes);
+                foreach (var (name, _, data) in tensors)
+                {
+                    if (size == 4) { fs.Write(MemoryMarshal.AsBytes(data.Span)); continue; }
+                    var half = new ushort[data.Length];
+                    var src = data.Span;
+                    for (int i = 0; i < half.Length; i++)
+                        half[i] = dtype == "F16" ? ToFloat16(src[i], name, i) : ToBFloat16(src[i]);
+                    fs.Write(MemoryMarshal.AsBytes(half.AsSpan()));
+                }
+                fs.Flush(flushToDisk: true);
             }
-            fs.Flush(flushToDisk: true);
+        }
+        catch
+        {
+            File.Delete(tmp); // a refused value leaves no half-written file behind
+            throw;
         }
         File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>float32 → float16; a finite value beyond float16's range (65504) would become infinite, so it is refused.</summary>
+    private static ushort ToFloat16(float v, string tensor, int index)
+    {
+        var h = (Half)v;
+        if (Half.IsInfinity(h) && float.IsFinite(v))
+            throw new ArgumentException($"tensor '{tensor}': element {index} ({v}) is outside float16's range; store it as bf16 or f32");
+        return BitConverter.HalfToUInt16Bits(h);
     }
 
     /// <summary>float32 → bfloat16, rounding to nearest even (NaN stays NaN).</summary>

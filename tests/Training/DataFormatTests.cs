@@ -1,0 +1,164 @@
+using MixupBert.Model.Data;
+using static MixupBert.Tests.TestSupport;
+
+namespace MixupBert.Tests.Training;
+
+/// <summary>Data files read as their formats say, and label columns that would make the wrong classes refused.</summary>
+public class DataFormatTests
+{
+    private static string Write(string name, string content)
+    {
+        var path = Path.Combine(TempDir(), name);
+        File.WriteAllText(path, content);
+        return path;
+    }
+
+    private static DataFormatException LoadFails(string path)
+    {
+        var files = new Dictionary<string, string> { ["train"] = path };
+        return Assert.Throws<DataFormatException>(() => TextClassificationData.Load(files, "text", "label", seed: 1));
+    }
+
+    [Fact]
+    public void TsvTextsWithQuotesAreOneRowPerLine()
+    {
+        // SST-2 style: texts with unbalanced and paired double quotes, which a CSV-style reader
+        // treats as quoting and so merges rows
+        var texts = Enumerable.Range(0, 40).Select(i => (i % 5) switch
+        {
+            0 => $"the \" director {i} ",
+            1 => $"\"a gem\" of a film {i}",
+            2 => $"it 's \"\" fine {i}",
+            3 => $"\"opening quote only {i}",
+            _ => $"plain text {i}",
+        }).ToArray();
+        var path = Write("train.tsv", "sentence\tlabel\n" + string.Concat(texts.Select((t, i) => $"{t}\t{i % 2}\n")));
+        var raw = TextTable.Read(path, "sentence", "label");
+        Assert.Equal(40, raw.Texts.Length);
+        Assert.Equal(texts, raw.Texts);
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => (i % 2).ToString()), raw.Labels);
+    }
+
+    [Fact]
+    public void TsvRowWithAnotherNumberOfFieldsNamesTheLine()
+    {
+        var path = Write("train.tsv", "text\tlabel\na\t0\nb\tc\t1\nd\t1\n");
+        var e = Assert.Throws<DataFormatException>(() => TextTable.Read(path, "text", "label"));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("line 3 has 3 fields", e.Message);
+    }
+
+    [Fact]
+    public void CsvIsReadAsRfc4180()
+    {
+        var path = Write("train.csv", "text,label\n\"a, quoted \"\"text\"\"\",1\n\"two\nlines\",0\nplain,1\n");
+        var raw = TextTable.Read(path, "text", "label");
+        Assert.Equal(new[] { "a, quoted \"text\"", "two\nlines", "plain" }, raw.Texts);
+        var warning = Assert.Single(raw.Warnings); // 4 lines, 3 rows: said, naming the file
+        Assert.Contains(path, warning);
+        Assert.Contains("1 of 3 rows span several lines", warning);
+    }
+
+    [Theory]
+    [InlineData("text,label\nsay \"hi\" now,1\nb,0\n", "line 2")]               // quote inside an unquoted field
+    [InlineData("text,label\n\"closed\" then more,1\nb,0\n", "line 2")]         // text after the closing quote
+    [InlineData("text,label\n\"never closed,1\nb,0\nc,1\n", "the row starting at line 2 runs to line 4")]    // swallows the rest of the file
+    [InlineData("text,label\na,1,extra\nb,0\n", "line 2 has 3 fields")]
+    public void MalformedCsvNamesTheFileAndLine(string content, string expected)
+    {
+        var path = Write("train.csv", content);
+        var e = Assert.Throws<DataFormatException>(() => TextTable.Read(path, "text", "label"));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Theory]
+    [InlineData("train.csv", "text,label\na,0\nb,1\nc,NaN\n", "label 'NaN' is a missing-value marker")]
+    [InlineData("train.csv", "text,label\na,0\nb,1\nc,pos\n", "mixes class ids and class names")]
+    [InlineData("train.jsonl", "{\"text\": \"a\", \"label\": 0}\n{\"text\": \"b\", \"label\": \"pos\"}\n", "mixes numbers (first on line 1) and strings (first on line 2)")]
+    [InlineData("train.csv", "text,label\na,pos\nb,neg\nc,\"pos \"\n", "label 'pos ' differs from 'pos'")]
+    [InlineData("train.jsonl", "{\"text\": \"a\", \"label\": \"pos\"}\n{\"text\": \"b\", \"label\": \"neg\"}\n{\"text\": \"c\", \"label\": \"Pos\"}\n", "label 'Pos' differs from 'pos'")]
+    [InlineData("train.csv", "text,label\na,pos\nb,pos\nc,pos\n", "single class ('pos')")]
+    [InlineData("train.csv", "text,label\na,1\nb,1\n", "single class ('1')")]
+    public void LabelColumnsThatWouldMakeWrongClassesAreErrorsNamingTheColumn(string name, string content, string expected)
+    {
+        var path = Write(name, content);
+        var e = LoadFails(path);
+        Assert.Contains(path, e.Message);
+        Assert.Contains("column 'label'", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void LabelsAcrossSplitsMayNotMixIdsAndNames()
+    {
+        var files = new Dictionary<string, string>
+        {
+            ["train"] = Write("train.csv", "text,label\na,0\nb,1\n"),
+            ["validation"] = Write("validation.csv", "text,label\nc,neg\nd,pos\n"),
+        };
+        var e = Assert.Throws<DataFormatException>(() => TextClassificationData.Load(files, "text", "label", seed: 1));
+        Assert.Contains("validation.csv", e.Message);
+        Assert.Contains("mixes class ids and class names", e.Message);
+    }
+
+    [Fact]
+    public void SurroundingSpacesSpelledOneWayAreTrimmed()
+    {
+        var files = new Dictionary<string, string> { ["train"] = Write("train.csv", "text,label\na, pos\nb, neg\nc, pos\nd, neg\n") };
+        var data = TextClassificationData.Load(files, "text", "label", seed: 1, validationFraction: 0);
+        Assert.Equal(new[] { "neg", "pos" }, data.LabelNames);
+    }
+
+    /// <summary>Random corruption of valid files: each either reads or fails with DataFormatException, never another exception.</summary>
+    [Theory]
+    [InlineData("train.csv", "text,label\n\"a, \"\"b\"\"\",pos\nplain text,neg\n\"multi\nline\",pos\n")]
+    [InlineData("train.tsv", "text\tlabel\nsay \"hi\t1\nplain\t0\n")]
+    [InlineData("train.jsonl", "{\"text\": \"a \\u00e9\", \"label\": 1}\n{\"text\": \"b\", \"label\": 0}\n")]
+    public void CorruptedFilesFailOnlyWithDataFormatException(string name, string content)
+    {
+        var rng = new Random(5);
+        var original = System.Text.Encoding.UTF8.GetBytes(content);
+        var path = Path.Combine(TempDir(), name);
+        byte[] alphabet = "\"',\t\n\r{}[]:\\ 0123456789-.eNaul"u8.ToArray();
+        for (int trial = 0; trial < 400; trial++)
+        {
+            var bytes = original.ToList();
+            for (int k = rng.Next(1, 4); k > 0; k--)
+            {
+                int at = rng.Next(bytes.Count + 1);
+                switch (rng.Next(3))
+                {
+                    case 0 when at < bytes.Count: bytes.RemoveAt(at); break;
+                    case 1 when at < bytes.Count: bytes[at] = rng.Next(4) == 0 ? (byte)rng.Next(256) : alphabet[rng.Next(alphabet.Length)]; break;
+                    default: bytes.Insert(at, alphabet[rng.Next(alphabet.Length)]); break;
+                }
+            }
+            File.WriteAllBytes(path, bytes.ToArray());
+            try { TextClassificationData.Load(new Dictionary<string, string> { ["train"] = path }, "text", "label", seed: 1, validationFraction: 0); }
+            catch (DataFormatException e) { Assert.Contains(path, e.Message); }
+        }
+    }
+
+    /// <summary>Random corruption of a real parquet file (mostly its footer, where the schema and offsets are):
+    /// Parquet.Net throws many exception types for these, all of which must become DataFormatException.</summary>
+    [Fact]
+    public void CorruptedParquetFailsOnlyWithDataFormatException()
+    {
+        var original = File.ReadAllBytes(Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main", "validation.parquet"));
+        var path = Path.Combine(TempDir(), "validation.parquet");
+        var rng = new Random(1);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            var bytes = (byte[])original.Clone();
+            for (int k = rng.Next(1, 5); k > 0; k--)
+            {
+                int at = rng.Next(3) == 0 ? rng.Next(bytes.Length) : bytes.Length - 1 - rng.Next(Math.Min(4000, bytes.Length));
+                bytes[at] = (byte)rng.Next(256);
+            }
+            File.WriteAllBytes(path, bytes);
+            try { TextTable.Read(path, "text", "label"); }
+            catch (DataFormatException e) { Assert.Contains(path, e.Message); }
+        }
+    }
+}
