@@ -9,17 +9,18 @@ namespace MixupBert.Model.Data;
 /// CJK ideographs, strip accents, lower-case. Every step maps one code point at a time, so this runs
 /// them per code point in one pass.
 ///
-/// Where transformers' slow BasicTokenizer (models/bert/tokenization_bert.py) differs, this follows the
-/// Rust one, which is what AutoTokenizer loads and what the tests' reference runs:
-/// - the slow tokenizer lower-cases before stripping accents, Rust after; the results differ only for
-///   do_lower_case without strip_accents (İ → "i̇" in both, since both use full case mapping for it);
-/// - the slow tokenizer's _is_control also drops unassigned code points (category Cn), Rust keeps them
-///   (unicode_categories' is_other is Cc, Cf, Co only), and so do we;
-/// - recent slow tokenizers apply NFC before splitting; Rust does not, nor do we;
+/// Where transformers' slow BasicTokenizer (models/bert/tokenization_bert.py, BasicTokenizer.tokenize)
+/// differs, this follows the Rust one, which is what AutoTokenizer loads (BertTokenizerFast) and what the
+/// tests' reference runs:
+/// - the slow tokenizer applies NFC before splitting (so a cased "e" + U+0301 becomes "é"); Rust does not;
+/// - the slow tokenizer lower-cases before stripping accents, Rust after (İ gives "i" either way);
+/// - the slow _is_control also drops unassigned code points (Cn); Rust's is_other (unicode_categories)
+///   is Cc, Cf and Co only, so unassigned code points stay (and become [UNK]);
 /// - Python's str.lower() turns a word-final Σ into ς; Rust lower-cases code point by code point (σ).
-/// Character categories come from .NET's Unicode tables, which are newer than the Rust crates'
-/// (unicode_categories 0.1, unicode-normalization-alignments 0.1); they differ only for code points
-/// assigned in recent Unicode versions.
+/// Character categories and case mappings come from .NET's Unicode tables, where the Rust code uses other
+/// versions (older crate tables for categories and NFD, a newer std for lower case); tests/Tokenization/unicode-version-differences.txt lists the 647 code points (all
+/// added or changed in recent Unicode versions) where that makes a difference, and the tests check
+/// that every other code point is treated as Rust treats it.
 /// </summary>
 public static class BertNormalizer
 {
