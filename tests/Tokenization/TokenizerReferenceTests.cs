@@ -88,7 +88,6 @@ public class TokenizerReferenceTests
         using var reader = new StreamReader(gz, Encoding.UTF8);
         var lines = new List<string>();
         for (string? line; (line = reader.ReadLine()) != null;) lines.Add(line);
-        if (lines.Count > 0 && lines[^1].Length == 0 && lines.Count == 10663) lines.RemoveAt(lines.Count - 1);
         if (lowerCase) return lines;
         int changed = 0;
         foreach (var line in File.ReadLines(Path.Combine(Here, "rotten-expected.cased-differences.txt")).Where(l => l.Length > 0))
@@ -102,9 +101,10 @@ public class TokenizerReferenceTests
     }
 
     [Fact]
-    public void ADollarSignChangesThePrediction()
+    public void ADollarSignReachesTheModel()
     {
-        // issue #10: 'worth every $ and more' and 'worth every and more' were the same input to the model
+        // issue #10: 'worth every $ and more' and 'worth every and more' were the same input to the model,
+        // so predict gave them identical probabilities
         var encoder = TextEncoder.FromModelFolder(MiniLmDir);
         Assert.NotEqual(encoder.Encode("worth every and more", 64), encoder.Encode("worth every $ and more", 64));
     }
