@@ -1,17 +1,20 @@
+using System.Text;
 using System.Text.Json;
-using Microsoft.ML.Tokenizers;
 
 namespace MixupBert.Model.Data;
 
 /// <summary>
-/// BERT's WordPiece tokenizer (Microsoft.ML.Tokenizers' BertTokenizer) configured from a model
-/// folder's vocab.txt and tokenizer_config.json the way transformers reads them: do_lower_case,
-/// strip_accents (defaulting to do_lower_case), tokenize_chinese_chars. Sequences are
-/// [CLS] tokens [SEP], truncated to max_length.
+/// BERT's tokenizer as transformers' BertTokenizerFast runs it (BertNormalizer, BertPreTokenizer,
+/// WordPiece; see those classes for the reference code they follow), configured from a model folder's
+/// vocab.txt and tokenizer_config.json the way transformers reads them: do_lower_case, strip_accents
+/// (defaulting to do_lower_case), tokenize_chinese_chars, and the special tokens' names. Sequences
+/// are [CLS] tokens [SEP], truncated to max_length. Special-token names inside the text itself (a
+/// literal "[SEP]") are tokenized as text, not matched as added tokens.
 /// </summary>
 public sealed class TextEncoder
 {
-    private readonly BertTokenizer tokenizer;
+    private readonly WordPiece wordPiece;
+    private readonly bool stripAccents, spaceOutCjk;
 
     public int ClsId { get; }
     public int SepId { get; }
@@ -19,62 +22,116 @@ public sealed class TextEncoder
     public int VocabSize { get; }
     public bool LowerCase { get; }
 
-    private readonly bool stripAccents;
-
-    private TextEncoder(BertTokenizer tokenizer, int vocabSize, bool lowerCase, bool stripAccents)
+    private TextEncoder(BertVocab vocab, TokenizerSettings settings)
     {
-        this.tokenizer = tokenizer;
-        this.stripAccents = stripAccents;
-        ClsId = tokenizer.ClassificationTokenId; SepId = tokenizer.SeparatorTokenId; PadId = tokenizer.PaddingTokenId;
-        VocabSize = vocabSize; LowerCase = lowerCase;
+        wordPiece = new WordPiece(vocab.Ids, vocab.Id(settings.UnkToken));
+        ClsId = vocab.Id(settings.ClsToken); SepId = vocab.Id(settings.SepToken); PadId = vocab.Id(settings.PadToken);
+        VocabSize = vocab.Size; LowerCase = settings.LowerCase;
+        stripAccents = settings.StripAccents; spaceOutCjk = settings.SpaceOutCjk;
     }
 
     public static TextEncoder FromModelFolder(string folder)
     {
-        string vocab = Path.Combine(folder, "vocab.txt");
-        if (!File.Exists(vocab)) throw new DataFormatException($"{folder}: no vocab.txt, so the text cannot be tokenized (a BERT model folder needs vocab.txt beside config.json)");
-        bool lower = true, chinese = true;
-        bool? strip = null;
-        string cfgPath = Path.Combine(folder, "tokenizer_config.json");
-        if (File.Exists(cfgPath))
-        {
-            try
-            {
-                using var doc = JsonDocument.Parse(File.ReadAllText(cfgPath));
-                var r = doc.RootElement;
-                if (r.TryGetProperty("do_lower_case", out var l) && l.ValueKind is JsonValueKind.True or JsonValueKind.False) lower = l.GetBoolean();
-                if (r.TryGetProperty("strip_accents", out var s) && s.ValueKind is JsonValueKind.True or JsonValueKind.False) strip = s.GetBoolean();
-                if (r.TryGetProperty("tokenize_chinese_chars", out var c) && c.ValueKind is JsonValueKind.True or JsonValueKind.False) chinese = c.GetBoolean();
-            }
-            catch (JsonException e) { throw new DataFormatException($"{cfgPath}: not valid JSON: {e.Message}", e); }
-        }
-        var options = new BertOptions
-        {
-            LowerCaseBeforeTokenization = lower,
-            RemoveNonSpacingMarks = strip ?? lower, // transformers: strip_accents=None follows do_lower_case
-            IndividuallyTokenizeCjk = chinese,
-            ApplyBasicTokenization = true,
-        };
-        var tok = BertTokenizer.Create(vocab, options);
-        int vocabSize = File.ReadLines(vocab).Count();
-        return new TextEncoder(tok, vocabSize, lower, options.RemoveNonSpacingMarks);
+        string vocabPath = Path.Combine(folder, "vocab.txt");
+        if (!File.Exists(vocabPath)) throw new DataFormatException($"{folder}: no vocab.txt, so the text cannot be tokenized (a BERT model folder needs vocab.txt beside config.json)");
+        var settings = TokenizerSettings.Read(Path.Combine(folder, "tokenizer_config.json"));
+        return new TextEncoder(BertVocab.Load(vocabPath), settings);
+    }
+
+    /// <summary>The text's word pieces, without [CLS] and [SEP] and not truncated.</summary>
+    public List<int> Tokenize(string text)
+    {
+        var ids = new List<int>();
+        foreach (var word in BertPreTokenizer.Split(BertNormalizer.Normalize(text, LowerCase, stripAccents, spaceOutCjk)))
+            wordPiece.Tokenize(word, ids);
+        return ids;
     }
 
     /// <summary>[CLS] + the text's word pieces (truncated) + [SEP]; at most <paramref name="maxLength"/> ids.</summary>
     public int[] Encode(string text, int maxLength)
     {
         if (maxLength < 2) throw new ArgumentOutOfRangeException(nameof(maxLength), "max length must leave room for [CLS] and [SEP]");
-        // the tokenizer drops control characters instead of splitting on them: "a\nb" would become "ab"
-        text = text.Replace('\n', ' ').Replace('\t', ' ').Replace('\r', ' ');
-        // transformers strips accents after NFD decomposition (é → e + combining mark); the tokenizer
-        // removes combining marks but does not decompose, so a precomposed é would become [UNK]
-        if (stripAccents) text = AccentFolding.Strip(text);
-        var pieces = tokenizer.EncodeToIds(text, addSpecialTokens: false);
+        var pieces = Tokenize(text);
         int n = Math.Min(pieces.Count, maxLength - 2);
         var ids = new int[n + 2];
         ids[0] = ClsId;
-        for (int i = 0; i < n; i++) ids[i + 1] = pieces[i];
+        pieces.CopyTo(0, ids, 1, n);
         ids[n + 1] = SepId;
         return ids;
     }
+}
+
+/// <summary>The tokenizer_config.json keys BERT's tokenizer uses, with transformers' defaults when the
+/// file or a key is absent.</summary>
+internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool SpaceOutCjk,
+    string UnkToken, string ClsToken, string SepToken, string PadToken)
+{
+    public static TokenizerSettings Read(string path)
+    {
+        if (!File.Exists(path)) return new(true, true, true, "[UNK]", "[CLS]", "[SEP]", "[PAD]");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new DataFormatException($"{path}: not valid JSON: {e.Message}", e); }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new DataFormatException($"{path}: expected a JSON object of tokenizer settings, found {Describe(root.ValueKind)}");
+            bool lower = Flag(path, root, "do_lower_case") ?? true;
+            return new(lower,
+                Flag(path, root, "strip_accents") ?? lower, // transformers: strip_accents None follows do_lower_case
+                Flag(path, root, "tokenize_chinese_chars") ?? true,
+                TokenName(path, root, "unk_token") ?? "[UNK]", TokenName(path, root, "cls_token") ?? "[CLS]",
+                TokenName(path, root, "sep_token") ?? "[SEP]", TokenName(path, root, "pad_token") ?? "[PAD]");
+        }
+    }
+
+    private static bool? Flag(string path, JsonElement root, string key)
+    {
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind is JsonValueKind.True or JsonValueKind.False) return v.GetBoolean();
+        throw new DataFormatException($"{path}: \"{key}\" must be true, false or null, not {Describe(v.ValueKind)}");
+    }
+
+    /// <summary>A special token is a string or, as transformers saves AddedToken, an object with "content".</summary>
+    private static string? TokenName(string path, JsonElement root, string key)
+    {
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind == JsonValueKind.String) return v.GetString();
+        if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString();
+        throw new DataFormatException($"{path}: \"{key}\" must be a token string or an object with \"content\", not {Describe(v.ValueKind)}");
+    }
+
+    private static string Describe(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Array => "an array", JsonValueKind.Object => "an object", JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number", _ => kind.ToString().ToLowerInvariant(),
+    };
+}
+
+/// <summary>vocab.txt: one token a line, its id the line number. Read as transformers' load_vocab does
+/// (tokenization_bert.py: text mode, so \n, \r\n and \r all end a line; a repeated token keeps its last
+/// line, as the dict assignment there and WordPiece::read_file in tokenizers do).</summary>
+internal sealed class BertVocab
+{
+    private readonly string path;
+    public Dictionary<string, int> Ids { get; }
+    public int Size { get; }
+
+    private BertVocab(string path, Dictionary<string, int> ids, int size) { this.path = path; Ids = ids; Size = size; }
+
+    public static BertVocab Load(string path)
+    {
+        string[] lines;
+        try { lines = File.ReadAllLines(path, new UTF8Encoding(false, throwOnInvalidBytes: true)); }
+        catch (DecoderFallbackException e) { throw new DataFormatException($"{path}: not UTF-8 text: {e.Message}", e); }
+        catch (IOException e) { throw new DataFormatException($"{path}: cannot be read: {e.Message}", e); }
+        if (lines.Length == 0) throw new DataFormatException($"{path}: the vocabulary is empty");
+        var ids = new Dictionary<string, int>(lines.Length, StringComparer.Ordinal);
+        for (int i = 0; i < lines.Length; i++) ids[lines[i]] = i;
+        return new BertVocab(path, ids, lines.Length);
+    }
+
+    public int Id(string token) => Ids.TryGetValue(token, out int id) ? id
+        : throw new DataFormatException($"{path}: the vocabulary has no {token} token (line by itself), which BERT's tokenizer needs");
 }

@@ -1,0 +1,111 @@
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json;
+using MixupBert.Model.Data;
+using static MixupBert.Tests.TestSupport;
+
+namespace MixupBert.Tests.Tokenization;
+
+/// <summary>
+/// TextEncoder against Hugging Face's own tokenizer, id by id. The expected ids were computed by the
+/// `tokenizers` library (npm tokenizers@0.23.2, the Rust code behind transformers' BertTokenizerFast)
+/// set up as ../shared/tools/hf_tokenize.js does, with all-MiniLM-L6-v2's vocab.txt, uncased and cased;
+/// generate_expected.mjs beside this file is the command that wrote them.
+/// </summary>
+public class TokenizerReferenceTests
+{
+    private static readonly string Here = Path.Combine(RepositoryRoot(), "tests", "Tokenization");
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "MixupBert.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException("repository root not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>MiniLM's vocab.txt with a tokenizer_config.json that sets do_lower_case.</summary>
+    internal static string ModelFolder(bool lowerCase)
+    {
+        var dir = TempDir();
+        File.Copy(Path.Combine(MiniLmDir, "vocab.txt"), Path.Combine(dir, "vocab.txt"));
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), $"{{\"do_lower_case\": {(lowerCase ? "true" : "false")}}}");
+        return dir;
+    }
+
+    private sealed record CorpusCase(string Why, string Text, int[] Uncased, int[] Cased, string[] UncasedTokens, string[] CasedTokens);
+
+    private static List<CorpusCase> Corpus()
+    {
+        var options = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+        return File.ReadLines(Path.Combine(Here, "corpus-expected.jsonl")).Where(l => l.Length > 0)
+            .Select(l => JsonSerializer.Deserialize<CorpusCase>(l, options)!).ToList();
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TrickyCorpusMatchesTheReferenceIdById(bool lowerCase)
+    {
+        var encoder = TextEncoder.FromModelFolder(ModelFolder(lowerCase));
+        var corpus = Corpus();
+        Assert.Equal(File.ReadLines(Path.Combine(Here, "corpus.jsonl")).Count(l => l.Length > 0), corpus.Count);
+        var failures = new List<string>();
+        foreach (var c in corpus)
+        {
+            var expected = lowerCase ? c.Uncased : c.Cased;
+            var actual = encoder.Encode(c.Text, int.MaxValue);
+            if (!expected.SequenceEqual(actual))
+                failures.Add($"{c.Why}: {JsonSerializer.Serialize(c.Text)}\n  reference {string.Join(' ', expected)} ({string.Join(' ', lowerCase ? c.UncasedTokens : c.CasedTokens)})\n  ours      {string.Join(' ', actual)}");
+        }
+        Assert.True(failures.Count == 0, $"{failures.Count} of {corpus.Count} texts differ:\n" + string.Join('\n', failures));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AllRottenTomatoesTextsMatchTheReferenceIdById(bool lowerCase)
+    {
+        var dir = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
+        var texts = new[] { "train", "validation", "test" }
+            .SelectMany(s => TextTable.Read(Path.Combine(dir, s + ".parquet"), "text", "label").Texts).ToArray();
+        var expected = ExpectedRottenIds(lowerCase);
+        Assert.Equal(10662, texts.Length);
+        Assert.Equal(texts.Length, expected.Count);
+        var encoder = TextEncoder.FromModelFolder(ModelFolder(lowerCase));
+        var failures = new List<string>();
+        for (int row = 0; row < texts.Length; row++)
+        {
+            var actual = string.Join(' ', encoder.Encode(texts[row], int.MaxValue)[1..^1]);
+            if (actual != expected[row]) failures.Add($"row {row}: {texts[row]}\n  reference {expected[row]}\n  ours      {actual}");
+        }
+        Assert.True(failures.Count == 0, $"{failures.Count} of {texts.Length} texts differ:\n" + string.Join('\n', failures.Take(30)));
+    }
+
+    /// <summary>Uncased ids per row; cased ones are the uncased ones except where the differences file says otherwise.</summary>
+    private static List<string> ExpectedRottenIds(bool lowerCase)
+    {
+        using var gz = new GZipStream(File.OpenRead(Path.Combine(Here, "rotten-expected.uncased.txt.gz")), CompressionMode.Decompress);
+        using var reader = new StreamReader(gz, Encoding.UTF8);
+        var lines = new List<string>();
+        for (string? line; (line = reader.ReadLine()) != null;) lines.Add(line);
+        if (lowerCase) return lines;
+        int changed = 0;
+        foreach (var line in File.ReadLines(Path.Combine(Here, "rotten-expected.cased-differences.txt")).Where(l => l.Length > 0))
+        {
+            int tab = line.IndexOf('\t');
+            lines[int.Parse(line[..tab])] = line[(tab + 1)..];
+            changed++;
+        }
+        Assert.True(changed > 100, "the cased differences file lists the accented texts");
+        return lines;
+    }
+
+    [Fact]
+    public void ADollarSignReachesTheModel()
+    {
+        // issue #10: 'worth every $ and more' and 'worth every and more' were the same input to the model,
+        // so predict gave them identical probabilities
+        var encoder = TextEncoder.FromModelFolder(MiniLmDir);
+        Assert.NotEqual(encoder.Encode("worth every and more", 64), encoder.Encode("worth every $ and more", 64));
+    }
+}

@@ -1,0 +1,136 @@
+using System.Text;
+using MixupBert.Model.Bert;
+using MixupBert.Model.Data;
+using MixupBert.Tests.Training;
+using static MixupBert.Tests.TestSupport;
+
+namespace MixupBert.Tests.Tokenization;
+
+/// <summary>
+/// The tokenizer's rules on a tiny vocabulary, with the expected ids worked out by hand from the
+/// reference code cited at each case (Hugging Face tokenizers: normalizers/bert.rs,
+/// pre_tokenizers/bert.rs, models/wordpiece/mod.rs), and its handling of bad tokenizer files.
+/// </summary>
+public class TokenizerRulesTests
+{
+    private static readonly string[] TinyVocab =
+    {
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "$", "_", "a", // 0-9
+        "##a", "b", "##b", "i", "##\u0307", "σ", "##α", "##σ", "##ς", "x", // 10-19
+        "[MASK]", // the old Microsoft.ML.Tokenizers pipeline refused a vocabulary without it
+    };
+
+    private static TextEncoder Tiny(string? config = null, string[]? vocab = null)
+    {
+        var dir = TempDir();
+        File.WriteAllText(Path.Combine(dir, "vocab.txt"), string.Join("\r\n", vocab ?? TinyVocab) + "\r\n"); // CRLF, as MiniLM's
+        if (config != null) File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), config);
+        return TextEncoder.FromModelFolder(dir);
+    }
+
+    /// <summary>The word pieces between [CLS] and [SEP].</summary>
+    private static int[] Pieces(TextEncoder t, string text) => t.Encode(text, int.MaxValue)[1..^1];
+
+    [Fact]
+    public void WordPieceIsGreedyLongestMatchFirstAndAnUncoverableWordIsOneUnk()
+    {
+        var t = Tiny();
+        Assert.Equal(new[] { 4, 5, 6 }, Pieces(t, "unaffable")); // mod.rs tokenize: longest prefix in vocab, then "##" pieces
+        Assert.Equal(new[] { 1 }, Pieces(t, "unaffablex")); // is_bad: no piece covers "x" after "##" → the whole word is [UNK]
+        Assert.Equal(new[] { 2, 4, 5, 6, 1, 3 }, t.Encode("unaffable unaffablex", 64));
+    }
+
+    [Fact]
+    public void AWordOfMoreThanAHundredCodePointsIsUnk()
+    {
+        var t = Tiny();
+        // mod.rs tokenize: char_len = sequence.chars().count(); > max_input_chars_per_word (100) → [UNK]
+        Assert.Equal(new[] { 9 }.Concat(Enumerable.Repeat(10, 99)), Pieces(t, new string('a', 100)));
+        Assert.Equal(new[] { 1 }, Pieces(t, new string('a', 101)));
+    }
+
+    [Fact]
+    public void AsciiPunctuationIncludingUnderscoreAndDollarIsAWordOfItsOwn()
+    {
+        // pre_tokenizers/bert.rs is_bert_punc: char::is_ascii_punctuation covers $ and _
+        Assert.Equal(new[] { 9, 7, 11, 8, 9 }, Pieces(Tiny(), "a$b_a"));
+    }
+
+    [Fact]
+    public void ZeroWidthCharactersSoftHyphensAndLoneSurrogatesAreRemovedNotSplit()
+    {
+        var t = Tiny();
+        // normalizers/bert.rs do_clean_text: is_control (Cf) and U+FFFD are filtered out, joining "a" and "b"
+        Assert.Equal(new[] { 9, 12 }, Pieces(t, "a\u200bb"));
+        Assert.Equal(new[] { 9, 12 }, Pieces(t, "a\u00adb"));
+        Assert.Equal(new[] { 9, 12 }, Pieces(t, "a\ud800b")); // a lone surrogate reads as U+FFFD
+    }
+
+    [Fact]
+    public void LowerCasingIsFullCaseMappingCodePointByCodePoint()
+    {
+        // do_lower_case without strip_accents: NormalizedString::lowercase uses char::to_lowercase, whose
+        // full mapping of İ is "i" + U+0307; with strip_accents (the uncased default) NFD runs first and drops U+0307
+        Assert.Equal(new[] { 13, 14 }, Pieces(Tiny("{\"do_lower_case\": true, \"strip_accents\": false}"), "İ"));
+        Assert.Equal(new[] { 13 }, Pieces(Tiny("{\"do_lower_case\": true}"), "İ"));
+        // per code point: a final Σ becomes σ, not ς (Python's str.lower() would give ς)
+        Assert.Equal(new[] { 15, 16, 17 }, Pieces(Tiny(), "ΣΑΣ"));
+        Assert.Equal(new[] { 1 }, Pieces(Tiny("{\"do_lower_case\": false}"), "ΣΑΣ"));
+    }
+
+    [Fact]
+    public void SpecialTokenNamesComeFromTheConfig()
+    {
+        var vocab = new[] { "<pad>", "<unk>", "<s>", "</s>", "a" };
+        var t = Tiny("{\"unk_token\": {\"content\": \"<unk>\", \"special\": true}, \"cls_token\": \"<s>\", \"sep_token\": \"</s>\", \"pad_token\": \"<pad>\"}", vocab);
+        Assert.Equal(new[] { 2, 4, 1, 3 }, t.Encode("a b", 16));
+        Assert.Equal(0, t.PadId);
+    }
+
+    [Theory]
+    [InlineData("[\"do_lower_case\", true]", "expected a JSON object")]
+    [InlineData("\"uncased\"", "expected a JSON object")]
+    [InlineData("{\"do_lower_case\": \"yes\"}", "\"do_lower_case\" must be true, false or null")]
+    [InlineData("{\"unk_token\": 5}", "\"unk_token\" must be a token string")]
+    [InlineData("{\"do_lower_case\": tru", "not valid JSON")]
+    public void ABadTokenizerConfigIsADataErrorNamingTheFile(string config, string message)
+    {
+        var e = Assert.Throws<DataFormatException>(() => Tiny(config));
+        Assert.Contains("tokenizer_config.json", e.Message);
+        Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void VocabularyErrorsNameTheFile()
+    {
+        var noUnk = Assert.Throws<DataFormatException>(() => Tiny(vocab: new[] { "[PAD]", "[CLS]", "[SEP]", "a" }));
+        Assert.Contains("vocab.txt", noUnk.Message);
+        Assert.Contains("[UNK]", noUnk.Message);
+
+        var dir = TempDir();
+        File.WriteAllBytes(Path.Combine(dir, "vocab.txt"), [.. Encoding.ASCII.GetBytes("[PAD]\n[UNK]\n[CLS]\n[SEP]\n"), 0xC3, 0x28, (byte)'\n']);
+        var notUtf8 = Assert.Throws<DataFormatException>(() => TextEncoder.FromModelFolder(dir));
+        Assert.Contains(Path.Combine(dir, "vocab.txt"), notUtf8.Message);
+        Assert.Contains("UTF-8", notUtf8.Message);
+
+        var empty = TempDir();
+        File.WriteAllText(Path.Combine(empty, "vocab.txt"), "");
+        Assert.Contains("vocab.txt", Assert.Throws<DataFormatException>(() => TextEncoder.FromModelFolder(empty)).Message);
+    }
+
+    [Fact]
+    public void PredictWithATokenizerConfigThatIsAnArrayExitsWith2NamingTheFile()
+    {
+        // issue #10: this was an unhandled InvalidOperationException from JsonElement.TryGetProperty
+        var config = TinyConfig(labels: 2);
+        var dir = TempDir();
+        var parameters = BertLayout.Allocate(new BertLayout(config).Size);
+        BertCheckpoint.Save(dir, config, parameters);
+        File.WriteAllLines(Path.Combine(dir, "vocab.txt"), new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]" }.Concat(Enumerable.Range(0, config.VocabSize - 4).Select(i => $"w{i}")));
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), "[{\"do_lower_case\": true}]");
+        var r = Cli.Run(new Dictionary<string, string?>(), "predict", "--checkpoint", dir, "--backend", "cpu", "w1 w2");
+        Assert.True(r.ExitCode == 2, r.All);
+        Assert.Contains(Path.Combine(dir, "tokenizer_config.json"), r.Stderr);
+        Assert.DoesNotContain("Unhandled", r.All);
+    }
+}

@@ -1,0 +1,92 @@
+// Writes the expected token ids of the tokenizer tests from Hugging Face's own `tokenizers` (the Rust
+// library behind transformers' BertTokenizerFast; npm package tokenizers@0.23.2), configured exactly
+// as ../shared/tools/hf_tokenize.js configures it for a vocab.txt, for uncased (lower-case + strip
+// accents) and cased. Run from the repository root:
+//
+//   npm install --prefix /tmp/tokref tokenizers@0.23.2 hyparquet@1.33.0
+//   NODE_PATH=/tmp/tokref/node_modules node tests/Tokenization/generate_expected.mjs \
+//     ../shared/hf/sentence-transformers/all-MiniLM-L6-v2/resolve/main/vocab.txt \
+//     ../shared/hf/datasets/cornell-movie-review-data/rotten_tomatoes/resolve/main
+//
+// Outputs, beside this script:
+//   corpus-expected.jsonl   per line of corpus.jsonl: text, uncased/cased ids with [CLS] and [SEP], tokens
+//   rotten-expected.uncased.txt.gz   per rotten_tomatoes text (train, validation, test rows in file
+//                           order): its uncased ids without [CLS] and [SEP], space-separated
+//   rotten-expected.cased-differences.txt   the same for cased, only the rows where it differs from
+//                           uncased (the texts are lower-case already), as ROW<TAB>ids
+//   codepoints-expected.txt.gz   what the normalizer and pre-tokenizer make of every code point c
+//                           inside a word ("x" + c + "y"), cased, uncased, and lower-cased without
+//                           stripping accents (do_lower_case true, strip_accents false): the words,
+//                           joined by spaces, classed as '=' unchanged, 'R' removed, 'W' a word break
+//                           (whitespace), 'S' a word of its own (punctuation, CJK), or else the literal
+//                           result as JSON. Runs of code points alike share a line: FIRST LAST CASED
+//                           UNCASED LOWER, tab-separated, code points in hex.
+import { createRequire } from 'module';
+import fs from 'fs';
+import path from 'path';
+import zlib from 'zlib';
+import { fileURLToPath } from 'url';
+const require = createRequire(path.join(process.env.NODE_PATH ?? '.', 'x.js'));
+const t = require('tokenizers');
+const { parquetReadObjects, asyncBufferFromFile } = await import(require.resolve('hyparquet'));
+
+const [vocabPath, rottenDir] = process.argv.slice(2);
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+// the set-up of hf_tokenize.js, line for line
+const vocab = {};
+fs.readFileSync(vocabPath, 'utf8').split(/\r?\n/).forEach((w, i) => { if (w.length && !(w in vocab)) vocab[w] = i; });
+function tokenizer(uncased) {
+  const tok = new t.Tokenizer(t.WordPiece.init(vocab, { unkToken: '[UNK]', continuingSubwordPrefix: '##', maxInputCharsPerWord: 100 }));
+  tok.setNormalizer(t.bertNormalizer({ cleanText: true, handleChineseChars: true, stripAccents: uncased, lowercase: uncased }));
+  tok.setPreTokenizer(t.bertPreTokenizer());
+  tok.setPostProcessor(t.bertProcessing(['[SEP]', vocab['[SEP]']], ['[CLS]', vocab['[CLS]']]));
+  return tok;
+}
+const uncased = tokenizer(true), cased = tokenizer(false);
+
+const corpus = fs.readFileSync(path.join(here, 'corpus.jsonl'), 'utf8').split('\n').filter(l => l.length).map(l => JSON.parse(l));
+const out = [];
+for (const { why, text } of corpus) {
+  const u = await uncased.encode(text), c = await cased.encode(text);
+  out.push(JSON.stringify({ why, text, uncased: u.getIds(), cased: c.getIds(), uncased_tokens: u.getTokens(), cased_tokens: c.getTokens() }));
+}
+fs.writeFileSync(path.join(here, 'corpus-expected.jsonl'), out.join('\n') + '\n');
+
+const texts = [];
+for (const split of ['train', 'validation', 'test']) {
+  const rows = await parquetReadObjects({ file: await asyncBufferFromFile(path.join(rottenDir, `${split}.parquet`)), columns: ['text'] });
+  for (const r of rows) texts.push(r.text);
+}
+const uncasedLines = [], casedDifferences = [];
+for (const [row, text] of texts.entries()) {
+  const u = (await uncased.encode(text)).getIds().slice(1, -1).join(' ');
+  const c = (await cased.encode(text)).getIds().slice(1, -1).join(' ');
+  uncasedLines.push(u);
+  if (c !== u) casedDifferences.push(`${row}\t${c}`);
+}
+fs.writeFileSync(path.join(here, 'rotten-expected.uncased.txt.gz'), zlib.gzipSync(uncasedLines.join('\n') + '\n', { level: 9 }));
+fs.writeFileSync(path.join(here, 'rotten-expected.cased-differences.txt'), casedDifferences.join('\n') + '\n');
+const modes = [[false, false], [true, true], [false, true]].map(([strip, lower]) =>
+  t.bertNormalizer({ cleanText: true, handleChineseChars: true, stripAccents: strip, lowercase: lower }));
+const preTokenizer = t.bertPreTokenizer();
+function classify(c, words) {
+  const joined = words.join(' ');
+  if (joined === `x${c}y`) return '=';
+  if (joined === 'xy') return 'R';
+  if (joined === 'x y') return 'W';
+  if (joined === `x ${c} y`) return 'S';
+  return JSON.stringify(joined);
+}
+const runs = [];
+for (let cp = 0; cp <= 0x10FFFF; cp++) {
+  if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+  const c = String.fromCodePoint(cp);
+  const classes = modes.map(n => classify(c, preTokenizer.preTokenizeString(n.normalizeString(`x${c}y`)).map(p => p[0]))).join('\t');
+  const last = runs[runs.length - 1];
+  if (last && last.classes === classes && !classes.includes('"') && last.to === cp - 1) last.to = cp;
+  else runs.push({ from: cp, to: cp, classes });
+}
+fs.writeFileSync(path.join(here, 'codepoints-expected.txt.gz'),
+  zlib.gzipSync(runs.map(r => `${r.from.toString(16)}\t${r.to.toString(16)}\t${r.classes}`).join('\n') + '\n', { level: 9 }));
+console.error(`${corpus.length} corpus texts, ${texts.length} rotten_tomatoes texts`);
