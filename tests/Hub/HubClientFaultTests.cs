@@ -173,7 +173,8 @@ public class HubClientFaultTests
     {
         var (_, cache) = Sandbox();
         using var server = new MirrorServer(HfRoot) { StallBodyAfter = 100_000 };
-        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null) { DownloadTimeout = TimeSpan.FromSeconds(1) });
+        // 5 s without a byte: a loaded machine can pause for a second between two reads of the first 100 kB
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null) { DownloadTimeout = TimeSpan.FromSeconds(5) });
         var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "vocab.txt"));
         Assert.Contains("stalled at 100000 bytes", e.Message);
         Assert.Contains("HF_HUB_DOWNLOAD_TIMEOUT", e.Message);
@@ -198,12 +199,26 @@ public class HubClientFaultTests
         // timeouts far beyond the limit, so only the cancellation can end the call in time
         var settings = new HubSettings(server.Endpoint, cache, false, null) { EtagTimeout = TimeSpan.FromMinutes(5), DownloadTimeout = TimeSpan.FromMinutes(5) };
         using var hub = new HubClient(settings);
-        using var ctrlC = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-        var clock = Stopwatch.StartNew();
-        Fails<OperationCanceledException>(() => hub.Download(RepoType.Model, Repo, "vocab.txt", cancel: ctrlC.Token), TimeSpan.FromSeconds(10));
-        Assert.InRange(clock.Elapsed.TotalSeconds, 0.9, 10);
+        using var ctrlC = new CancellationTokenSource();
+        var blobs = Path.Combine(cache, RepoFolderName, "blobs");
+        var cancelledAt = new Stopwatch();
+        // Ctrl-C once the server stalls (and, mid-body, once the client has stored the bytes sent):
+        // a fixed delay raced the download on a loaded machine
+        var pressCtrlC = Task.Run(() =>
+        {
+            Assert.True(server.Stalled.Wait(TimeSpan.FromSeconds(60)), "the server never stalled");
+            var until = Stopwatch.StartNew();
+            while (where == "body" && until.Elapsed < TimeSpan.FromSeconds(60)
+                   && !(Directory.Exists(blobs) && Directory.GetFiles(blobs).Select(f => new FileInfo(f).Length).FirstOrDefault() == 100_000))
+                Thread.Sleep(20);
+            cancelledAt.Start();
+            ctrlC.Cancel();
+        });
+        Fails<OperationCanceledException>(() => hub.Download(RepoType.Model, Repo, "vocab.txt", cancel: ctrlC.Token), TimeSpan.FromSeconds(90));
+        pressCtrlC.Wait();
+        Assert.InRange(cancelledAt.Elapsed.TotalSeconds, 0, 10); // the call ended at the cancellation, not at a timeout
         if (where == "body")
-            Assert.Equal(100_000, new FileInfo(Assert.Single(Directory.GetFiles(Path.Combine(cache, RepoFolderName, "blobs")))).Length);
+            Assert.Equal(100_000, new FileInfo(Assert.Single(Directory.GetFiles(blobs))).Length);
     }
 
     // --- a complete .incomplete file ---

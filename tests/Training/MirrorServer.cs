@@ -36,8 +36,15 @@ public sealed class MirrorServer : IDisposable
 
     private readonly ManualResetEventSlim released = new();
 
+    /// <summary>Set once an answer has begun to stall (for tests that act at that moment, not after a guessed delay).</summary>
+    public ManualResetEventSlim Stalled { get; } = new();
+
     /// <summary>A stalled answer waits here: until Dispose, and never more than a minute.</summary>
-    private void Stall() => released.Wait(TimeSpan.FromMinutes(1));
+    private void Stall()
+    {
+        Stalled.Set();
+        released.Wait(TimeSpan.FromMinutes(1));
+    }
 
     public MirrorServer(params string[] roots)
     {

@@ -203,6 +203,19 @@ public class MalformedModelInputTests
     }
 
     [Fact]
+    public void TrainingBatchWhoseActivationsExceedAvailableMemoryIsRefusedWithTheFigure()
+    {
+        // bert-base: 1.6 GiB for weights, gradients and moments; a 32 × 128 batch adds about 3 GiB of activations
+        var config = new BertConfig();
+        var e = Assert.Throws<ArgumentException>(() => ModelSize.RequireTrainingFits(config, 32, 128, "some/config.json", availableBytes: 4L << 30));
+        Assert.StartsWith("some/config.json: training needs", e.Message);
+        Assert.Contains("batch of 32 × 128 tokens", e.Message);
+        Assert.Contains("--batch-size", e.Message);
+        ModelSize.RequireTrainingFits(config, 32, 128, "some/config.json", availableBytes: 8L << 30);
+        ModelSize.RequireTrainingFits(config, 8, 128, "some/config.json", availableBytes: 4L << 30);
+    }
+
+    [Fact]
     public void BertBaseAndNullPadTokenAreAccepted()
     {
         var path = Path.Combine(TempDir(), "config.json");

@@ -70,6 +70,21 @@ public static class ModelSize
                 $"plus {Gib(activations)} of activations for one {seqLen}-token sequence) but {Gib(available)} of memory is available ({shape})");
     }
 
+    /// <summary>
+    /// Refuses a CPU training run whose weights, gradients, Adam moments (4 float32 copies of the
+    /// parameters) and activations for <paramref name="batch"/> × <paramref name="seqLen"/> tokens exceed
+    /// the available memory: the figure before the first step, not an OutOfMemoryException during it.
+    /// </summary>
+    public static void RequireTrainingFits(BertConfig c, int batch, int seqLen, string source, long? availableBytes = null)
+    {
+        long parameters = ParameterCount(c), activations = ActivationBytes(c, batch, seqLen);
+        long needed = parameters > long.MaxValue / 16 || activations == long.MaxValue ? long.MaxValue : 16 * parameters + activations;
+        long available = availableBytes ?? AvailableBytes;
+        if (needed > available)
+            throw new ArgumentException($"{source}: training needs {Gib(needed)} ({Gib(16 * parameters)} for weights, gradients and Adam moments, " +
+                $"{Gib(activations)} of activations for a batch of {batch} × {seqLen} tokens) but {Gib(available)} of memory is available: lower --batch-size or --max-length");
+    }
+
     private static string Count(long n) => n == long.MaxValue ? "more than 9.2e18" : n.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
 
     private static string Gib(long bytes) => bytes == long.MaxValue ? "more than 8 EiB"

@@ -82,6 +82,9 @@ public static class TrainCommand
             var (engine, why) = Backends.Create(backend, prepared.Config, prepared.Parameters, useTf32);
             using var _ = engine;
             observer.Line($"backend: {engine.Backend} ({why})");
+            if (engine.Backend.StartsWith("cpu", StringComparison.Ordinal))
+                ModelSize.RequireTrainingFits(prepared.Config, options.BatchSize, Math.Min(options.PadTo ?? options.MaxLength, prepared.Config.MaxPositionEmbeddings),
+                    Path.Combine(prepared.ModelFolder, "config.json"));
             if (!continuing)
             {
                 if (run.HoldsRun) run.ClearForRestart(); // only now: bad input above must not lose what is there
