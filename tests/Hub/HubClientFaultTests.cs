@@ -204,7 +204,7 @@ public class HubClientFaultTests
         var cancelledAt = new Stopwatch();
         // Ctrl-C once the server stalls (and, mid-body, once the client has stored the bytes sent):
         // a fixed delay raced the download on a loaded machine
-        var pressCtrlC = Task.Run(() =>
+        var pressCtrlC = new Thread(() =>
         {
             Assert.True(server.Stalled.Wait(TimeSpan.FromSeconds(60)), "the server never stalled");
             var until = Stopwatch.StartNew();
@@ -214,8 +214,9 @@ public class HubClientFaultTests
             cancelledAt.Start();
             ctrlC.Cancel();
         });
+        pressCtrlC.Start();
         Fails<OperationCanceledException>(() => hub.Download(RepoType.Model, Repo, "vocab.txt", cancel: ctrlC.Token), TimeSpan.FromSeconds(90));
-        pressCtrlC.Wait();
+        pressCtrlC.Join();
         Assert.InRange(cancelledAt.Elapsed.TotalSeconds, 0, 10); // the call ended at the cancellation, not at a timeout
         if (where == "body")
             Assert.Equal(100_000, new FileInfo(Assert.Single(Directory.GetFiles(blobs))).Length);
