@@ -1,16 +1,23 @@
-using System.Text;
-
 namespace MixupBert.Model.Data;
+
+// Why not Microsoft.ML.Tokenizers' WordPieceTokenizer (2.0.1, tried in place of this class, fed one
+// pre-tokenized word at a time with MaxInputCharsPerWord = 100 and no pre-tokenization/normalization):
+// it passed the reference corpora and every code point, but not WordPieceEdgeCaseTests, because
+//  - it counts a word's length in UTF-16 units (text.Length > MaxInputCharsPerWord): a word of 60 emoji
+//    (60 code points, 120 units) becomes one [UNK], where HF's Rust WordPiece (chars().count() <= 100)
+//    gives 60 pieces;
+//  - its vocab loader adds each line with Dictionary.Add: a vocab.txt with a repeated token ("a" on two
+//    lines) throws ArgumentException "An item with the same key has already been added", where HF's
+//    read_file keeps the last line's id.
+// (CRLF line ends and empty lines it reads as HF does, and it does not split a word again.)
 
 /// <summary>
 /// WordPiece, greedy longest-match-first, as Hugging Face `tokenizers` implements it
 /// (tokenizers/src/models/wordpiece/mod.rs, WordPiece::tokenize; the same as transformers'
 /// WordpieceTokenizer.tokenize in tokenization_bert.py): a word of more than 100 code points, or one
 /// that cannot be covered by vocabulary pieces ("##" before every piece but the first), is one [UNK].
-/// Lengths and cut points are in code points, not UTF-16 units, as in Rust and Python. Written here,
-/// line for line after mod.rs, rather than taken from Microsoft.ML.Tokenizers: that package's BERT
-/// pipeline is what deviated, and its WordPiece alone could not be shown to count and cut by code
-/// points the same way; these 30 lines can be read against the reference.
+/// Lengths and cut points are in code points, not UTF-16 units, as in Rust and Python; written here
+/// line for line after mod.rs so it can be read against the reference.
 /// </summary>
 public sealed class WordPiece(IReadOnlyDictionary<string, int> vocab, int unkId)
 {
