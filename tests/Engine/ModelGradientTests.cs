@@ -46,20 +46,7 @@ public class ModelGradientTests
             var random = new float[t.Length];
             for (int i = 0; i < random.Length; i++) random[i] = (float)BertCheckpoint.Normal(rng);
             foreach (var (dirName, dir) in new[] { ("along g", g), ("random", random) })
-            {
-                double dn = Math.Sqrt(dir.Sum(v => (double)v * v));
-                double analytic = 0;
-                for (int i = 0; i < t.Length; i++) analytic += g[i] * dir[i] / dn;
-                var saved = p.AsSpan(t.Offset, t.Length).ToArray();
-                for (int i = 0; i < t.Length; i++) p[t.Offset + i] = saved[i] + (float)(H * dir[i] / dn);
-                double plus = loss();
-                for (int i = 0; i < t.Length; i++) p[t.Offset + i] = saved[i] - (float)(H * dir[i] / dn);
-                double minus = loss();
-                saved.CopyTo(p.AsSpan(t.Offset, t.Length));
-                double numeric = (plus - minus) / (2 * H);
-                Assert.True(Math.Abs(numeric - analytic) <= 1e-2 * norm + 1e-4,
-                    $"{what}: {t.Name} {dirName}: finite difference {numeric:G6}, backward {analytic:G6} (‖g‖ {norm:G4})");
-            }
+                GradCheck.Directional($"{what}: {t.Name} {dirName}", p, t.Offset, g, dir, loss, H);
             var coords = Enumerable.Range(0, t.Length).OrderByDescending(i => Math.Abs(g[i])).Take(3)
                 .Concat(Enumerable.Range(0, 3).Select(_ => rng.Next(t.Length))).Distinct();
             foreach (int i in coords)

@@ -146,21 +146,7 @@ public class RealShapeTests(ITestOutputHelper output)
             var random = new float[t.Length];
             for (int i = 0; i < random.Length; i++) random[i] = (float)BertCheckpoint.Normal(rng);
             foreach (var (dirName, dir) in new[] { ("along g", g), ("random", random) })
-            {
-                double dn = Math.Sqrt(dir.Sum(v => (double)v * v));
-                double analytic = 0;
-                for (int i = 0; i < t.Length; i++) analytic += g[i] * dir[i] / dn;
-                var saved = p.AsSpan(t.Offset, t.Length).ToArray();
-                for (int i = 0; i < t.Length; i++) p[t.Offset + i] = saved[i] + (float)(H * dir[i] / dn);
-                double plus = Loss();
-                for (int i = 0; i < t.Length; i++) p[t.Offset + i] = saved[i] - (float)(H * dir[i] / dn);
-                double minus = Loss();
-                saved.CopyTo(p.AsSpan(t.Offset, t.Length));
-                double numeric = (plus - minus) / (2 * H);
-                // the same bound as ModelGradientTests' tiny model
-                Assert.True(Math.Abs(numeric - analytic) <= 1e-2 * norm + 1e-4,
-                    $"{modelName} T={T}: {name} {dirName}: finite difference {numeric:G6}, backward {analytic:G6} (‖g‖ {norm:G4})");
-            }
+                GradCheck.Directional($"{modelName} T={T}: {name} {dirName}", p, t.Offset, g, dir, Loss, H); // ModelGradientTests' bound
         }
     }
 }
