@@ -43,6 +43,7 @@ public static class TextTable
     {
         try
         {
+            ParquetFooter.Check(path); // Parquet.Net hangs on some corrupt footers; refuse those first
             return ReadParquetAsync(path, textColumn, labelColumn).GetAwaiter().GetResult();
         }
         catch (DataFormatException) { throw; }
