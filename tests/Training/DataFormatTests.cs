@@ -190,4 +190,28 @@ public class DataFormatTests
         await group.WriteAsync(schema.DataFields[0], new[] { "good", "bad" });
         await group.WriteAsync(schema.DataFields[1], new ReadOnlyMemory<long>([1, 0]));
     }
+
+    /// <summary>Found by fuzzing (tests/fuzz/findings/parquet/footer-parse-goes-astray-1.parquet): a footer that is
+    /// well-formed Thrift but that Parquet.Net 6.1.0 misparses (skipping a field of an unexpected type) until it
+    /// reads past the end and loops forever. It must be refused within the footer time limit (10 s), not hang.</summary>
+    [Fact]
+    public async Task ParquetFooterThatParquetNetMisparsesIsRefusedWithinTheTimeLimit()
+    {
+        var path = Path.Combine(TempDir(), "train.parquet");
+        File.WriteAllBytes(path, Convert.FromBase64String(FooterParseGoesAstray));
+        var read = Task.Run(() => TextTable.Read(path, "text", "label"));
+        Assert.True(await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(60))) == read, "TextTable.Read still running after 60 s");
+        var e = await Assert.ThrowsAsync<DataFormatException>(() => read);
+        Assert.Contains(path, e.Message);
+        Assert.Contains("footer", e.Message);
+    }
+
+    private const string FooterParseGoesAstray =
+        "UEFSMRUAFToVPiwVBhUAFQYVBhwYBGdvb2QYA2JhZBYAKARnb29kGANiYWQAAAAdcAIAAAAGAQQAAABnb29kAwAAAGJhZAQAAABm" +
+        "aW5lFQAVMBUgLBUGFQAVBhUGHBgIAAAAAAAAAAAAAAAYBAEANgEAHDwAAAAAAAAAFQIZPEgEcm9vdBUEABUMJQIYBHRleHQlAEwc" +
+        "AAAAFQQlABgFbGFiZWwlJEysE0ARAAAAFgYZHBksJggcFQwZJQAGGRgEdGV4dBUCFgYWkAEWlAEmCDwYBGdvb2QWA2JhZBYAKARn" +
+        "b29kGANiYWQAAAAmnAEcFQQZJQAGGRgFbGFiZWwVAhYGFqoBFpoBJpwBPBgIAQAAAAAAAAAYCBwAAAAAAAAAFgAoCAEAAAAAAAAA" +
+        "GAgAAAAAAAAAAAAAABa6AhYGNq4CABkcGAsBAGdnaW5nZmFjZRhTeyJpbmZvIjogeyJmZWF0dXJlcyI6IHsibGFiZWwiOiB7Im5h" +
+        "kGVzIjogWwVuZWciLCAicG9zIl0sICJfdHlwZSI6ICJDbGH6AAD6YmVsIn19EH0AGEpQYXJxdWV0Lk5ldCB2ZXJzaW9uIDYuMS4w" +
+        "IChidWlsZCBjMTc5ZDk3YmQyNTQ5YjVmNDRhOTI0MWU3MjmEODY5ZDQ5NDdlZTU5KQF5AQAAUEFSMQ==";
 }
