@@ -161,4 +161,57 @@ public class DataFormatTests
             catch (DataFormatException e) { Assert.Contains(path, e.Message); }
         }
     }
+    /// <summary>Found by fuzzing (tests/fuzz/findings/parquet): a footer whose final stop byte is changed never
+    /// ends, and Parquet.Net 6.1.0 then reads past it forever. It must be refused, and promptly.</summary>
+    [Fact]
+    public async Task ParquetFooterThatNeverEndsIsRefusedInsteadOfHanging()
+    {
+        var path = Path.Combine(TempDir(), "train.parquet");
+        await WriteSmallParquet(path);
+        var bytes = File.ReadAllBytes(path);
+        int lastFooterByte = bytes.Length - 9; // before the footer length (4 bytes) and "PAR1"
+        Assert.Equal(0, bytes[lastFooterByte]); // FileMetaData's stop byte
+        bytes[lastFooterByte] = 0x04; // now a field header whose id follows, past the footer's end
+        File.WriteAllBytes(path, bytes);
+
+        var read = Task.Run(() => TextTable.Read(path, "text", "label"));
+        Assert.True(await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(30))) == read, "TextTable.Read still running after 30 s");
+        var e = await Assert.ThrowsAsync<DataFormatException>(() => read);
+        Assert.Contains(path, e.Message);
+        Assert.Contains("footer", e.Message);
+    }
+
+    private static async Task WriteSmallParquet(string path)
+    {
+        var schema = new Parquet.Schema.ParquetSchema(new Parquet.Schema.DataField<string>("text"), new Parquet.Schema.DataField<long>("label"));
+        await using var file = File.Create(path);
+        await using var writer = await Parquet.ParquetWriter.CreateAsync(schema, file);
+        using var group = writer.CreateRowGroup();
+        await group.WriteAsync(schema.DataFields[0], new[] { "good", "bad" });
+        await group.WriteAsync(schema.DataFields[1], new ReadOnlyMemory<long>([1, 0]));
+    }
+
+    /// <summary>Found by fuzzing (tests/fuzz/findings/parquet/footer-parse-goes-astray-1.parquet): a footer that is
+    /// well-formed Thrift but that Parquet.Net 6.1.0 misparses (skipping a field of an unexpected type) until it
+    /// reads past the end and loops forever. It must be refused within the footer time limit (10 s), not hang.</summary>
+    [Fact]
+    public async Task ParquetFooterThatParquetNetMisparsesIsRefusedWithinTheTimeLimit()
+    {
+        var path = Path.Combine(TempDir(), "train.parquet");
+        File.WriteAllBytes(path, Convert.FromBase64String(FooterParseGoesAstray));
+        var read = Task.Run(() => TextTable.Read(path, "text", "label"));
+        Assert.True(await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(60))) == read, "TextTable.Read still running after 60 s");
+        var e = await Assert.ThrowsAsync<DataFormatException>(() => read);
+        Assert.Contains(path, e.Message);
+        Assert.Contains("footer", e.Message);
+    }
+
+    private const string FooterParseGoesAstray =
+        "UEFSMRUAFToVPiwVBhUAFQYVBhwYBGdvb2QYA2JhZBYAKARnb29kGANiYWQAAAAdcAIAAAAGAQQAAABnb29kAwAAAGJhZAQAAABm" +
+        "aW5lFQAVMBUgLBUGFQAVBhUGHBgIAAAAAAAAAAAAAAAYBAEANgEAHDwAAAAAAAAAFQIZPEgEcm9vdBUEABUMJQIYBHRleHQlAEwc" +
+        "AAAAFQQlABgFbGFiZWwlJEysE0ARAAAAFgYZHBksJggcFQwZJQAGGRgEdGV4dBUCFgYWkAEWlAEmCDwYBGdvb2QWA2JhZBYAKARn" +
+        "b29kGANiYWQAAAAmnAEcFQQZJQAGGRgFbGFiZWwVAhYGFqoBFpoBJpwBPBgIAQAAAAAAAAAYCBwAAAAAAAAAFgAoCAEAAAAAAAAA" +
+        "GAgAAAAAAAAAAAAAABa6AhYGNq4CABkcGAsBAGdnaW5nZmFjZRhTeyJpbmZvIjogeyJmZWF0dXJlcyI6IHsibGFiZWwiOiB7Im5h" +
+        "kGVzIjogWwVuZWciLCAicG9zIl0sICJfdHlwZSI6ICJDbGH6AAD6YmVsIn19EH0AGEpQYXJxdWV0Lk5ldCB2ZXJzaW9uIDYuMS4w" +
+        "IChidWlsZCBjMTc5ZDk3YmQyNTQ5YjVmNDRhOTI0MWU3MjmEODY5ZDQ5NDdlZTU5KQF5AQAAUEFSMQ==";
 }

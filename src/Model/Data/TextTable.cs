@@ -43,6 +43,7 @@ public static class TextTable
     {
         try
         {
+            ParquetFooter.Check(path); // Parquet.Net hangs on some corrupt footers; refuse those first
             return ReadParquetAsync(path, textColumn, labelColumn).GetAwaiter().GetResult();
         }
         catch (DataFormatException) { throw; }
@@ -56,7 +57,7 @@ public static class TextTable
 
     private static async Task<RawSplit> ReadParquetAsync(string path, string textColumn, string labelColumn)
     {
-        await using var reader = await ParquetReader.CreateAsync(path);
+        await using var reader = OpenParquet(path);
         var fields = reader.Schema.GetDataFields();
         string names = string.Join(", ", fields.Select(f => f.Name));
         var textField = fields.FirstOrDefault(f => f.Name == textColumn)
@@ -82,6 +83,31 @@ public static class TextTable
             else throw new DataFormatException($"{path}: label column '{labelColumn}' has type {lt.Name}; expected integers or strings");
         }
         return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, HuggingFaceLabelNames(reader.CustomMetadata, labelColumn));
+    }
+
+    /// <summary>How long reading a parquet footer may take; real footers take milliseconds.</summary>
+    private static readonly TimeSpan FooterReadLimit = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Parquet.Net 6.1.0 loops forever on some corrupt footers (it reads past their end as 0xFF bytes;
+    /// ParquetFooter.Check catches the plain cases, not those where its own parse goes astray), and
+    /// nothing outside it can stop that loop. So the footer is read on a background thread with a time
+    /// limit, past which the file is refused; the stuck thread then ends with the process.
+    /// </summary>
+    private static ParquetReader OpenParquet(string path)
+    {
+        ParquetReader? reader = null;
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try { reader = ParquetReader.CreateAsync(path).GetAwaiter().GetResult(); }
+            catch (Exception e) { error = e; }
+        }) { IsBackground = true, Name = "parquet footer" };
+        thread.Start();
+        if (!thread.Join(FooterReadLimit))
+            throw new DataFormatException($"{path}: reading the parquet footer did not finish in {FooterReadLimit.TotalSeconds:0} s: the file is corrupt");
+        if (error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        return reader!;
     }
 
     /// <summary>Class names from the "huggingface" metadata that datasets writes into parquet files (ClassLabel features).</summary>
