@@ -15,7 +15,7 @@ namespace MixupBert.Tool;
 /// </summary>
 public static class ErrorReport
 {
-    public const int Done = 0, Bug = 1, BadInput = 2, NoDevice = 3, Diverged = 4, Interrupted = 130;
+    public const int Bug = 1, BadInput = 2, NoDevice = 3, Diverged = 4, Interrupted = 130;
 
     public static int Exit(Exception e, bool verbose, TextWriter error)
     {

@@ -8,7 +8,7 @@ namespace MixupBert.Tool.Commands;
 public static class SelfTestCommand
 {
     /// <summary>Exit code when there is no usable CUDA device (distinct from a failed check, 1).</summary>
-    public const int NoDevice = 3;
+    public const int NoDevice = ErrorReport.NoDevice;
 
     public static Command Build()
     {

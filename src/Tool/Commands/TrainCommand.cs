@@ -11,7 +11,7 @@ namespace MixupBert.Tool.Commands;
 /// <summary>`mixup-bert train`: fine-tune a BERT classifier, with or without mixup.</summary>
 public static class TrainCommand
 {
-    public const int ExitBadInput = 2, ExitNoDevice = 3, ExitDiverged = 4, ExitInterrupted = 130;
+    public const int ExitBadInput = ErrorReport.BadInput, ExitNoDevice = ErrorReport.NoDevice, ExitDiverged = ErrorReport.Diverged, ExitInterrupted = ErrorReport.Interrupted;
 
     public static Command Build()
     {
