@@ -7,7 +7,7 @@ namespace MixupBert.Tests.Cuda;
 /// The GPU self-test (every kernel of kernels.cu and the whole CUDA backend against the CPU
 /// backend) run in CI on the CUDA shim: the real kernel code, executed on the CPU.
 /// </summary>
-public class SelfTestOnShimTests
+public class SelfTestOnShimTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     public static TheoryData<string> Checks => new(GpuSelfTest.Checks);
 
@@ -17,6 +17,7 @@ public class SelfTestOnShimTests
     {
         using var gpu = new ShimGpu();
         var result = GpuSelfTest.Run(check, gpu);
+        output.WriteLine($"{check}: {(result.Passed ? "pass" : "FAIL")}, {result.Detail}");
         Assert.True(result.Passed, $"{check}: {result.Detail}");
     }
 
