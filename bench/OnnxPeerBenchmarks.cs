@@ -20,7 +20,7 @@ public class OnnxPeerBenchmarks : IWork
 
     private InferenceSession session = null!;
     private List<NamedOnnxValue> inputs = null!;
-    private BertClassifier model = null!;
+    private CpuBertEngine model = null!;
     private Batch batch = null!;
 
     public static (double, string) Work(string method, string parameter)
@@ -57,16 +57,16 @@ public class OnnxPeerBenchmarks : IWork
         var rng = new Random(3);
         var ids = new DenseTensor<long>(new[] { b, t }); var mask = new DenseTensor<long>(new[] { b, t }); var types = new DenseTensor<long>(new[] { b, t });
         var (config, parameters, _) = BertCheckpoint.Load(Path.Combine(SharedDir, "hf", "sentence-transformers", "all-MiniLM-L6-v2", "resolve", "main"));
-        model = new BertClassifier(config, parameters);
-        batch = new Batch(b, t, config.NumLabels);
+        model = new CpuBertEngine(config, parameters);
+        var batchIds = new int[b * t]; var batchMask = new float[b * t];
         for (int i = 0; i < b; i++)
             for (int j = 0; j < t; j++)
             {
                 int id = j == 0 ? 101 : j == t - 1 ? 102 : 1000 + rng.Next(29000);
                 ids[i, j] = id; mask[i, j] = 1; types[i, j] = 0;
-                batch.InputIds[i * t + j] = id; batch.AttentionMask[i * t + j] = 1;
+                batchIds[i * t + j] = id; batchMask[i * t + j] = 1;
             }
-        batch.SetLabels(new int[b]);
+        batch = new Batch(t, config.NumLabels, batchIds, batchMask, new int[b]);
         var names = session.InputMetadata.Keys.ToHashSet();
         inputs = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor("input_ids", ids), NamedOnnxValue.CreateFromTensor("attention_mask", mask) };
         if (names.Contains("token_type_ids")) inputs.Add(NamedOnnxValue.CreateFromTensor("token_type_ids", types));

@@ -15,7 +15,7 @@ public class StepBenchmarks : IWork
     [Params("minilm:32x64", "minilm:32x128")]
     public string Case { get; set; } = "";
 
-    private BertClassifier model = null!;
+    private CpuBertEngine model = null!;
     private Batch batch = null!;
     private long step;
 
@@ -43,11 +43,10 @@ public class StepBenchmarks : IWork
     public void Setup()
     {
         var (config, b, t) = Parse(Case);
-        model = new BertClassifier(config, BertCheckpoint.RandomInit(config, 1));
-        batch = new Batch(b, t, config.NumLabels);
+        model = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 1));
         var rng = new Random(2);
-        for (int i = 0; i < b * t; i++) { batch.InputIds[i] = rng.Next(config.VocabSize); batch.AttentionMask[i] = 1; }
-        batch.SetLabels(Enumerable.Range(0, b).Select(i => i % 2).ToArray());
+        var ids = Enumerable.Range(0, b * t).Select(_ => rng.Next(config.VocabSize)).ToArray();
+        batch = new Batch(t, config.NumLabels, ids, Enumerable.Repeat(1f, b * t).ToArray(), Enumerable.Range(0, b).Select(i => i % 2).ToArray());
     }
 
     [Benchmark]

@@ -53,5 +53,32 @@ public static class TestSupport
     };
 
     /// <summary>A padded batch with random ids, two segments in one row, and varied lengths.</summary>
-    public static Batch RandomBatch(BertConfig c, int batch, int seqLen, int seed) => Model.Diagnostics.GpuSelfTest.RandomBatch(c, batch, seqLen, seed);
+    public static Batch RandomBatch(BertConfig c, int batch, int seqLen, int seed)
+    {
+        var rng = new Random(seed);
+        int n = batch * seqLen;
+        var ids = new int[n]; var types = new int[n]; var mask = new float[n];
+        for (int b = 0; b < batch; b++)
+        {
+            int length = b == 0 ? seqLen : 1 + rng.Next(seqLen); // the first row full, the others padded
+            for (int t = 0; t < length; t++)
+            {
+                ids[b * seqLen + t] = rng.Next(c.VocabSize);
+                mask[b * seqLen + t] = 1;
+                if (b % 2 == 1 && t >= length / 2) types[b * seqLen + t] = 1; // a second segment in odd rows
+            }
+            for (int t = length; t < seqLen; t++) ids[b * seqLen + t] = c.PadTokenId;
+        }
+        var labels = new int[batch];
+        for (int b = 0; b < batch; b++) labels[b] = rng.Next(c.NumLabels);
+        return new Batch(seqLen, c.NumLabels, ids, mask, labels, types);
+    }
+
+    /// <summary>The same batch with one input id replaced.</summary>
+    public static Batch WithInputId(Batch batch, int index, int id)
+    {
+        var ids = batch.InputIds.ToArray();
+        ids[index] = id;
+        return new Batch(batch.SeqLen, batch.NumLabels, ids, batch.AttentionMask, batch.Labels, batch.TokenTypeIds);
+    }
 }

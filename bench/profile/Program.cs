@@ -50,15 +50,13 @@ void Ops()
     Row("QKV projection (+bias)", Median(() => Linear.Forward(x, wqkv, bqkv, qkv, N, C, 3 * C)), 2.0 * N * 3 * C * C);
     Row("attention (12 heads)", Median(() => Attention.Forward(qkv, mask, probs, ctx, B, T, C, H, 0f, 0)), 4.0 * N * T * C);
     Row("attention output (+bias)", Median(() => Linear.Forward(ctx, wo, bo, y, N, C, C)), 2.0 * N * C * C);
-    Row("residual + LayerNorm", Median(() => LayerNorm.ForwardWithResidual(y, x, g, beta, h, mean, rstd, N, C, 1e-12f)));
+    Row("residual + LayerNorm", Median(() => LayerNorm.DropoutResidualForward(y, x, g, beta, y, h, mean, rstd, N, C, 1e-12f, 0f, 0)));
     Row("intermediate (+bias, GELU)", Median(() => Linear.ForwardGelu(h, w1, b1, fc1, gelu, N, C, I)), 2.0 * N * C * I);
     Row("GELU alone", Median(() => Activations.GeluForward(fc1, gelu)));
     Row("output (+bias)", Median(() => Linear.Forward(gelu, w2, b2, y, N, I, C)), 2.0 * N * C * I);
     var (config, parameters, _) = BertCheckpoint.Load(miniLm);
-    var model = new BertClassifier(config, parameters);
-    var batch = new Batch(B, T, config.NumLabels);
-    for (int i = 0; i < N; i++) { batch.InputIds[i] = 1000 + r.Next(20000); batch.AttentionMask[i] = 1; }
-    batch.SetLabels(new int[B]);
+    var model = new CpuBertEngine(config, parameters);
+    var batch = new Batch(T, config.NumLabels, Enumerable.Range(0, N).Select(_ => 1000 + r.Next(20000)).ToArray(), Enumerable.Repeat(1f, N).ToArray(), new int[B]);
     Row("whole forward, 6 layers", Median(() => model.Forward(batch, training: false), 7, 2));
 }
 
@@ -122,12 +120,12 @@ void Ort()
     foreach (int T in new[] { 64, 128 })
     {
         int B = 32, N = B * T;
-        var model = new BertClassifier(config, parameters);
-        var batch = new Batch(B, T, config.NumLabels);
+        var model = new CpuBertEngine(config, parameters);
+        var batchIds = new int[N];
         var ids = new DenseTensor<long>(new[] { B, T }); var mask = new DenseTensor<long>(new[] { B, T }); var types = new DenseTensor<long>(new[] { B, T });
         var r = new Random(3);
-        for (int i = 0; i < N; i++) { int id = 1000 + r.Next(20000); batch.InputIds[i] = id; batch.AttentionMask[i] = 1; ids.Buffer.Span[i] = id; mask.Buffer.Span[i] = 1; }
-        batch.SetLabels(new int[B]);
+        for (int i = 0; i < N; i++) { int id = 1000 + r.Next(20000); batchIds[i] = id; ids.Buffer.Span[i] = id; mask.Buffer.Span[i] = 1; }
+        var batch = new Batch(T, config.NumLabels, batchIds, Enumerable.Repeat(1f, N).ToArray(), new int[B]);
         var inputs = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor("input_ids", ids), NamedOnnxValue.CreateFromTensor("attention_mask", mask), NamedOnnxValue.CreateFromTensor("token_type_ids", types) };
         // warm-up: with tiered compilation on, the hot methods reach their PGO-optimised tier after some 30 calls
         for (int i = 0; i < 40; i++) model.Forward(batch, training: false);

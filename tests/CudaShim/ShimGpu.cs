@@ -45,8 +45,6 @@ public sealed unsafe class ShimGpu : IGpu
         ((delegate* unmanaged<uint, uint, uint, uint, uint, uint, void**, void>)kernel)(grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, args);
     }
 
-    public void Synchronize() { }
-
     public void Dispose()
     {
         foreach (var p in live) NativeMemory.AlignedFree((void*)p);

@@ -29,6 +29,14 @@ public static partial class ShimLibrary
     [GeneratedRegex(@"extern ""C"" __global__ void (\w+)\(([^)]*)\)", RegexOptions.Singleline)]
     private static partial Regex KernelSignature();
 
+    /// <summary>kernels.cu with its #include "kernels/….cuh" lines replaced by the files' text.</summary>
+    public static string KernelSource()
+    {
+        string root = RepoRoot;
+        return Regex.Replace(File.ReadAllText(Path.Combine(root, "kernels.cu")), @"^#include ""([^""]+)""\s*$",
+            m => File.ReadAllText(Path.Combine(root, m.Groups[1].Value)), RegexOptions.Multiline);
+    }
+
     /// <summary>The kernels of kernels.cu with their parameter types, in file order.</summary>
     public static List<(string Name, string[] Types)> ParseKernels(string source)
     {
@@ -47,7 +55,7 @@ public static partial class ShimLibrary
         string root = RepoRoot;
         string kernelsPath = Path.Combine(root, "kernels.cu");
         string shimDir = Path.Combine(root, "tests", "CudaShim");
-        var kernels = ParseKernels(File.ReadAllText(kernelsPath));
+        var kernels = ParseKernels(KernelSource());
         if (kernels.Count == 0) throw new InvalidOperationException("no kernels found in kernels.cu");
 
         var gen = new StringBuilder();

@@ -19,7 +19,7 @@ public class DeterminismTests
     {
         WorkerPool.ConfigureShared(threads);
         var config = Small();
-        var model = new BertClassifier(config, BertCheckpoint.RandomInit(config, 3));
+        var model = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 3));
         var batch = RandomBatch(config, 16, 40, 4);
         double loss = model.Forward(batch, training: true, seed: seed, step: 5);
         model.Backward();
@@ -47,7 +47,7 @@ public class DeterminismTests
     public void TrainingStepAllocatesNothingInSteadyState()
     {
         var config = Small();
-        var model = new BertClassifier(config, BertCheckpoint.RandomInit(config, 3));
+        var model = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 3));
         var big = RandomBatch(config, 16, 40, 4);
         var small = RandomBatch(config, 9, 23, 5); // a smaller batch reuses the buffers
         var m = new float[model.Parameters.Length]; var v = new float[model.Parameters.Length];

@@ -5,12 +5,16 @@ namespace MixupBert.Tests.Engine;
 
 /// <summary>
 /// Forward parity with a reference nobody here wrote: ONNX Runtime's outputs of the original
-/// all-MiniLM-L6-v2 for a padded batch (../shared/golden/minilm-forward.json).
+/// all-MiniLM-L6-v2 for a padded batch (../shared/golden/minilm-forward.json). The bounds are the
+/// figures the README states; they hold on every ISA path (the README names where each was measured).
 /// </summary>
-public class GoldenForwardTests
+public class GoldenForwardTests(Xunit.Abstractions.ITestOutputHelper output)
 {
+    /// <summary>The README's claims: largest |ours − ONNX Runtime| over valid positions.</summary>
+    public const double HiddenBound = 5e-6, PooledBound = 3e-7;
+
     [Fact]
-    public void MiniLmMatchesOnnxRuntimeWithin1e4()
+    public void MiniLmMatchesOnnxRuntimeToTheReadmesBounds()
     {
         var (config, parameters, report) = BertCheckpoint.Load(TestSupport.MiniLmDir);
         Assert.Equal(new[] { "classifier.weight", "classifier.bias" }, report.Initialized); // a BertModel checkpoint has no classifier
@@ -18,16 +22,9 @@ public class GoldenForwardTests
         int[][] Rows(string name) => golden.GetProperty(name).EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
         var ids = Rows("input_ids"); var mask = Rows("attention_mask"); var types = Rows("token_type_ids");
         int B = ids.Length, T = ids[0].Length, C = config.HiddenSize;
-        var batch = new Batch(B, T, config.NumLabels);
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++)
-            {
-                batch.InputIds[b * T + t] = ids[b][t];
-                batch.AttentionMask[b * T + t] = mask[b][t];
-                batch.TokenTypeIds[b * T + t] = types[b][t];
-            }
-        batch.SetLabels(new int[B]);
-        var model = new BertClassifier(config, parameters);
+        var batch = new Batch(T, config.NumLabels, ids.SelectMany(r => r).ToArray(), mask.SelectMany(r => r).Select(m => (float)m).ToArray(),
+            new int[B], types.SelectMany(r => r).ToArray());
+        var model = new CpuBertEngine(config, parameters);
         model.Forward(batch, training: false);
 
         var hidden = golden.GetProperty("last_hidden_state").EnumerateArray().Select(v => v.GetSingle()).ToArray();
@@ -40,7 +37,8 @@ public class GoldenForwardTests
                 for (int c = 0; c < C; c++) worstHidden = Math.Max(worstHidden, Math.Abs(ours[n * C + c] - hidden[n * C + c]));
         var ourPooled = model.PooledOutput;
         for (int i = 0; i < B * C; i++) worstPooled = Math.Max(worstPooled, Math.Abs(ourPooled[i] - pooled[i]));
-        Assert.True(worstHidden < 1e-4, $"last_hidden_state differs from ONNX Runtime by {worstHidden:E2}");
-        Assert.True(worstPooled < 1e-4, $"pooler_output differs from ONNX Runtime by {worstPooled:E2}");
+        output.WriteLine($"last_hidden_state: {worstHidden:E2}, pooler_output: {worstPooled:E2}");
+        Assert.True(worstHidden < HiddenBound, $"last_hidden_state differs from ONNX Runtime by {worstHidden:E2}");
+        Assert.True(worstPooled < PooledBound, $"pooler_output differs from ONNX Runtime by {worstPooled:E2}");
     }
 }

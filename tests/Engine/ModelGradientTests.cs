@@ -12,10 +12,10 @@ public class ModelGradientTests
 {
     private const float H = 1e-2f;
 
-    private static (BertClassifier Model, Batch Batch) Tiny(float dropout = 0f, int seed = 11)
+    private static (CpuBertEngine Model, Batch Batch) Tiny(float dropout = 0f, int seed = 11)
     {
         var config = TinyConfig(labels: 3, dropout: dropout);
-        var model = new BertClassifier(config, BertCheckpoint.RandomInit(config, seed));
+        var model = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, seed));
         return (model, RandomBatch(config, batch: 4, seqLen: 7, seed: seed));
     }
 
@@ -24,7 +24,7 @@ public class ModelGradientTests
     /// equal ‖g‖ (catches a gradient of the wrong scale or direction), (2) along a random unit
     /// direction, and (3) single coordinates where |g| is largest and a few at random.
     /// </summary>
-    private static void CheckEveryTensor(BertClassifier model, Func<double> loss, string what)
+    private static void CheckEveryTensor(CpuBertEngine model, Func<double> loss, string what)
     {
         model.ZeroGradients();
         loss();

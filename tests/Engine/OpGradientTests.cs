@@ -21,22 +21,30 @@ public class OpGradientTests
         GradCheck.Check("linear db", b, db, Loss);
     }
 
-    [Fact]
-    public void LayerNormWithResidualIsTheSumThenLayerNorm()
+    [Theory]
+    [InlineData(0f)]
+    [InlineData(0.25f)]
+    public void DropoutResidualLayerNormIsDropoutThenTheSumThenLayerNorm(float p)
     {
         var rng = new Random(11);
         int rows = 70, cols = 48;
         var x = Random(rng, rows * cols, 2f); var res = Random(rng, rows * cols); var g = Random(rng, cols); var b = Random(rng, cols);
+        uint key = Kernels.Cpu.Dropout.Key(3, 4, 5);
         var sum = new float[rows * cols];
-        for (int i = 0; i < sum.Length; i++) sum[i] = x[i] + res[i];
+        Kernels.Cpu.Dropout.Forward(x, sum, p, key);
+        for (int i = 0; i < sum.Length; i++) sum[i] += res[i];
         var y1 = new float[rows * cols]; var m1 = new float[rows]; var r1 = new float[rows];
         Kernels.Cpu.LayerNorm.Forward(sum, g, b, y1, m1, r1, rows, cols, 1e-12f);
-        var y2 = new float[rows * cols]; var m2 = new float[rows]; var r2 = new float[rows];
-        Kernels.Cpu.LayerNorm.ForwardWithResidual(x, res, g, b, y2, m2, r2, rows, cols, 1e-12f);
-        Assert.Equal(sum, x);   // x keeps the sum for the backward
+        var sum2 = new float[rows * cols]; var y2 = new float[rows * cols]; var m2 = new float[rows]; var r2 = new float[rows];
+        Kernels.Cpu.LayerNorm.DropoutResidualForward(x, res, g, b, sum2, y2, m2, r2, rows, cols, 1e-12f, p, key);
+        Assert.Equal(sum, sum2);   // the sum is kept for the backward
         Assert.Equal(y1, y2);
         Assert.Equal(m1, m2);
         Assert.Equal(r1, r2);
+        // the sum may overwrite x (the engines keep it in its own buffer, but the op allows it)
+        Kernels.Cpu.LayerNorm.DropoutResidualForward(x, res, g, b, x, y2, m2, r2, rows, cols, 1e-12f, p, key);
+        Assert.Equal(sum, x);
+        Assert.Equal(y1, y2);
     }
 
     [Theory]
@@ -134,9 +142,9 @@ public class OpGradientTests
         var word = Random(rng, vocab * c); var pos = Random(rng, seqLen * c); var type = Random(rng, 2 * c);
         int[] ids = { 1, 2, 2, 0, 4, 1, 3, 3, 0, 0, 1, 2 }, types = { 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 1, 0 };
         var y = new float[batch * seqLen * c]; var gy = Random(rng, y.Length);
-        double Loss() { Kernels.Cpu.Embedding.Forward(y, word, pos, type, ids, types, batch, seqLen, c); return GradCheck.Dot(gy, y); }
+        double Loss() { Kernels.Cpu.Embedding.Forward(ids, types, word, pos, type, y, batch, seqLen, c); return GradCheck.Dot(gy, y); }
         var dw = new float[word.Length]; var dp = new float[pos.Length]; var dt = new float[type.Length];
-        Kernels.Cpu.Embedding.Backward(gy, dw, dp, dt, ids, types, batch, seqLen, c);
+        Kernels.Cpu.Embedding.Backward(gy, ids, types, dw, dp, dt, batch, seqLen, c);
         GradCheck.Check("embedding dword", word, dw, Loss);
         GradCheck.Check("embedding dpos", pos, dp, Loss);
         GradCheck.Check("embedding dtype", type, dt, Loss);
@@ -148,45 +156,85 @@ public class OpGradientTests
         var rng = new Random(5);
         int batch = 2, seqLen = 3, c = 4, vocab = 6;
         var word = Random(rng, vocab * c); var pos = Random(rng, seqLen * c); var type = Random(rng, 2 * c);
-        int[] ids = { 1, 2, 5, 0, 4, 1 }, partner = { 0, 4, 1, 1, 2, 5 }, types = { 0, 0, 1, 1, 0, 0 };
+        int[] ids = { 1, 2, 5, 0, 4, 1 }, partner = { 1, 1 }, types = { 0, 0, 1, 1, 0, 0 }; // example 1 mixed with itself
         float[] lambda = { 0.3f, 0.8f };
         var y = new float[batch * seqLen * c]; var gy = Random(rng, y.Length);
-        double Loss() { Kernels.Cpu.Embedding.Forward(y, word, pos, type, ids, types, batch, seqLen, c, partner, lambda); return GradCheck.Dot(gy, y); }
+        double Loss() { Kernels.Cpu.Embedding.Forward(ids, types, word, pos, type, y, batch, seqLen, c, partner, lambda); return GradCheck.Dot(gy, y); }
         var dw = new float[word.Length]; var dp = new float[pos.Length]; var dt = new float[type.Length];
-        Kernels.Cpu.Embedding.Backward(gy, dw, dp, dt, ids, types, batch, seqLen, c, partner, lambda);
+        Kernels.Cpu.Embedding.Backward(gy, ids, types, dw, dp, dt, batch, seqLen, c, partner, lambda);
         GradCheck.Check("mixed embedding dword", word, dw, Loss);
         GradCheck.Check("mixed embedding dpos", pos, dp, Loss);
         // λ = 1 is the plain lookup
         var plain = new float[y.Length];
-        Kernels.Cpu.Embedding.Forward(plain, word, pos, type, ids, types, batch, seqLen, c);
-        Kernels.Cpu.Embedding.Forward(y, word, pos, type, ids, types, batch, seqLen, c, partner, new[] { 1f, 1f });
+        Kernels.Cpu.Embedding.Forward(ids, types, word, pos, type, plain, batch, seqLen, c);
+        Kernels.Cpu.Embedding.Forward(ids, types, word, pos, type, y, batch, seqLen, c, partner, new[] { 1f, 1f });
         Assert.Equal(plain, y);
     }
 
-    [Fact]
-    public void CrossEntropyWithSoftTargets()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void CrossEntropy(bool mixed)
     {
         var rng = new Random(6);
         int batch = 4, classes = 3;
         var logits = Random(rng, batch * classes, 3f);
-        var targets = new float[] { 1, 0, 0, 0.3f, 0.7f, 0, 0, 0, 1, 0.5f, 0.25f, 0.25f };
-        var probs = new float[batch * classes];
-        double Loss() => Kernels.Cpu.CrossEntropy.Forward(logits, targets, probs, batch, classes);
-        Loss();
+        int[] labels = { 0, 1, 2, 1 }, partner = mixed ? new[] { 1, 0, 3, 3 } : [];
+        float[] lambda = mixed ? new[] { 0.3f, 1f, 0f, 0.6f } : [];
+        var probs = new float[batch * classes]; var losses = new float[batch];
+        double Loss() => Kernels.Cpu.CrossEntropy.Forward(logits, labels, partner, lambda, probs, losses, default, batch, classes);
         var d = new float[batch * classes];
-        Kernels.Cpu.CrossEntropy.Backward(probs, targets, d, batch, classes);
+        Kernels.Cpu.CrossEntropy.Forward(logits, labels, partner, lambda, probs, losses, d, batch, classes);
         GradCheck.Check("cross-entropy dlogits", logits, d, Loss, step: 1e-3f);
+        double mean = Loss(); // the mean of the per-example losses
+        Assert.Equal(losses.Average(), mean, 6);
     }
 
     [Fact]
-    public void MixedTargetsEqualTheLambdaWeightedLosses()
+    public void MixedCrossEntropyIsTheLambdaWeightedLosses()
     {
-        var logits = new float[] { 0.2f, -1.3f, 0.7f };
-        var probs = new float[3];
-        double la = Kernels.Cpu.CrossEntropy.Forward(logits, new float[] { 1, 0, 0 }, probs, 1, 3);
-        double lb = Kernels.Cpu.CrossEntropy.Forward(logits, new float[] { 0, 0, 1 }, probs, 1, 3);
-        double mixed = Kernels.Cpu.CrossEntropy.Forward(logits, new float[] { 0.35f, 0, 0.65f }, probs, 1, 3);
-        Assert.Equal(0.35 * la + 0.65 * lb, mixed, 6);
+        var logits = new float[] { 0.2f, -1.3f, 0.7f, 1f, 0f, -1f };
+        var probs = new float[6]; var losses = new float[2];
+        Kernels.Cpu.CrossEntropy.Forward(logits, new[] { 0, 2 }, default, default, probs, losses, default, 2, 3);
+        var (la, lb) = (losses[0], losses[1]);
+        Kernels.Cpu.CrossEntropy.Forward(logits, new[] { 0, 2 }, new[] { 1, 1 }, new[] { 0.35f, 0.9f }, probs, losses, default, 2, 3);
+        // example 0 is scored against 0.35·y₀ + 0.65·y₁ on its own logits, so compare with its own CE terms
+        var alone = new float[1];
+        Kernels.Cpu.CrossEntropy.Forward(logits.AsSpan(0, 3), new[] { 2 }, default, default, probs, alone, default, 1, 3);
+        Assert.Equal(0.35 * la + 0.65 * alone[0], losses[0], 5);
+        Assert.Equal(lb, losses[1], 5); // its partner is itself: λ·CE + (1 − λ)·CE
+    }
+
+    [Theory]
+    [InlineData(7)] // hidden states: T rows per example
+    [InlineData(1)] // pooled vectors
+    public void Mixup(int rows)
+    {
+        var rng = new Random(13);
+        int batch = 4, c = 5, n = batch * rows * c;
+        var x = Random(rng, n); var gy = Random(rng, n); var y = new float[n];
+        int[] partner = { 2, 2, 0, 3 };       // example 2 is the partner of two; 3 of itself
+        float[] lambda = { 0.3f, 1f, 0f, 0.6f };
+        double Loss() { Kernels.Cpu.Mixup.Forward(x, partner, lambda, y, batch, rows, c); return GradCheck.Dot(gy, y); }
+        var dx = Random(rng, n); // overwritten
+        Kernels.Cpu.Mixup.Backward(gy, partner, lambda, dx, batch, rows, c);
+        GradCheck.Check("mixup dx", x, dx, Loss);
+        // λ = 1 is the example itself, λ = 0 its partner
+        Loss();
+        Assert.Equal(x.AsSpan(1 * rows * c, rows * c).ToArray(), y.AsSpan(1 * rows * c, rows * c).ToArray());
+        Assert.Equal(x.AsSpan(0, rows * c).ToArray(), y.AsSpan(2 * rows * c, rows * c).ToArray());
+    }
+
+    [Fact]
+    public void FirstToken()
+    {
+        var rng = new Random(14);
+        int batch = 3, seqLen = 4, c = 5;
+        var hidden = Random(rng, batch * seqLen * c); var gy = Random(rng, batch * c); var first = new float[batch * c];
+        double Loss() { Kernels.Cpu.FirstToken.Forward(hidden, first, batch, seqLen, c); return GradCheck.Dot(gy, first); }
+        var dh = Random(rng, hidden.Length); // overwritten
+        Kernels.Cpu.FirstToken.Backward(gy, dh, batch, seqLen, c);
+        GradCheck.Check("first token dhidden", hidden, dh, Loss);
     }
 
     [Fact]

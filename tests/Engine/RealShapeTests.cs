@@ -35,26 +35,25 @@ public class RealShapeTests(ITestOutputHelper output)
     private static Batch TwoRows(int T, int vocab, int seed)
     {
         var rng = new Random(seed);
-        var batch = new Batch(2, T, 2);
+        var ids = new int[2 * T]; var mask = new float[2 * T]; var types = new int[2 * T];
         for (int b = 0; b < 2; b++)
         {
             int len = b == 0 ? T : (T + 1) / 2;
             for (int t = 0; t < len; t++)
             {
-                batch.InputIds[b * T + t] = t == 0 ? 101 : t == len - 1 ? 102 : 1000 + rng.Next(vocab - 1000);
-                batch.AttentionMask[b * T + t] = 1;
-                batch.TokenTypeIds[b * T + t] = b == 0 && t >= T / 2 ? 1 : 0;
+                ids[b * T + t] = t == 0 ? 101 : t == len - 1 ? 102 : 1000 + rng.Next(vocab - 1000);
+                mask[b * T + t] = 1;
+                types[b * T + t] = b == 0 && t >= T / 2 ? 1 : 0;
             }
         }
-        batch.SetLabels(new[] { 0, 1 });
-        return batch;
+        return new Batch(T, 2, ids, mask, new[] { 0, 1 }, types);
     }
 
     [Fact]
     public void MiniLmForwardMatchesOnnxRuntimeAtEveryLengthFrom1To128()
     {
         var (config, parameters) = MiniLm.Value;
-        var model = new BertClassifier(config, parameters);
+        var model = new CpuBertEngine(config, parameters);
         int C = config.HiddenSize;
         double worst = 0; int worstT = 0;
         for (int T = 1; T <= 128; T++)
@@ -66,11 +65,11 @@ public class RealShapeTests(ITestOutputHelper output)
             var shape = new[] { 2, T };
             var inputs = new List<NamedOnnxValue>
             {
-                NamedOnnxValue.CreateFromTensor("input_ids", new DenseTensor<long>(batch.InputIds.Select(v => (long)v).ToArray(), shape)),
-                NamedOnnxValue.CreateFromTensor("attention_mask", new DenseTensor<long>(batch.AttentionMask.Select(v => (long)v).ToArray(), shape)),
+                NamedOnnxValue.CreateFromTensor("input_ids", new DenseTensor<long>(batch.InputIds.ToArray().Select(v => (long)v).ToArray(), shape)),
+                NamedOnnxValue.CreateFromTensor("attention_mask", new DenseTensor<long>(batch.AttentionMask.ToArray().Select(v => (long)v).ToArray(), shape)),
             };
             if (Onnx.Value.InputMetadata.ContainsKey("token_type_ids"))
-                inputs.Add(NamedOnnxValue.CreateFromTensor("token_type_ids", new DenseTensor<long>(batch.TokenTypeIds.Select(v => (long)v).ToArray(), shape)));
+                inputs.Add(NamedOnnxValue.CreateFromTensor("token_type_ids", new DenseTensor<long>(batch.TokenTypeIds.ToArray().Select(v => (long)v).ToArray(), shape)));
             using var results = Onnx.Value.Run(inputs);
             var reference = results.First(r => r.AsTensor<float>().Dimensions.Length == 3).AsTensor<float>().ToArray();
             Assert.Equal(2 * T * C, reference.Length);
@@ -111,7 +110,7 @@ public class RealShapeTests(ITestOutputHelper output)
         var (config, parameters) = modelName == "minilm"
             ? (MiniLm.Value.Config, (float[])MiniLm.Value.Parameters.Clone())
             : (BertBaseShape(), BertCheckpoint.RandomInit(BertBaseShape(), seed: 7));
-        var model = new BertClassifier(config, parameters);
+        var model = new CpuBertEngine(config, parameters);
         var batch = TwoRows(T, config.VocabSize, seed: 100 + T);
         // dropout on: its masks are a function of (seed, step, site, index), so the loss is a function of the weights
         double Loss() => model.Forward(batch, training: true, seed: 5, step: 3);

@@ -35,15 +35,18 @@ public class MixupSemanticsTests
         // example 0 has 2 tokens, example 1 has 4; 0 is mixed with 1 and 1 with 0
         float[] mask = { 1, 1, 0, 0, 1, 1, 1, 1 };
         var union = new float[8];
-        AttentionMask.Union(mask, new[] { 1, 0 }, new[] { 0.5f, 0.5f }, union, 2, 4);
+        Mixup.UnionMask(mask, new[] { 1, 0 }, new[] { 0.5f, 0.5f }, union, 2, 4);
         Assert.Equal(new float[] { 1, 1, 1, 1, 1, 1, 1, 1 }, union);
-        AttentionMask.Union(mask, new[] { 1, 0 }, new[] { 1f, 0f }, union, 2, 4); // λ = 1: own only; λ = 0: partner's only
+        Mixup.UnionMask(mask, new[] { 1, 0 }, new[] { 1f, 0f }, union, 2, 4); // λ = 1: own only; λ = 0: partner's only
         Assert.Equal(new float[] { 1, 1, 0, 0, 1, 1, 0, 0 }, union);
 
-        var batch = new Batch(3, 2, 3);
-        batch.SetLabels(new[] { 0, 2, 1 });
-        batch.SetTargets(new Mix(MixSite.WordEmbeddings, new[] { 1, 2, 0 }, new[] { 0.7f, 0.4f, 1f }));
-        Assert.Equal(new[] { 0.7f, 0, 0.3f, /**/ 0, 0.6f, 0.4f, /**/ 0, 1f, 0 }, batch.Targets.Select(t => MathF.Round(t, 6)).ToArray());
+        // the mixed cross-entropy's targets, read back from its gradient: t = p − B·dlogits
+        int[] labels = { 0, 2, 1 }, partner = { 1, 2, 0 };
+        float[] lambda = { 0.7f, 0.4f, 1f }, logits = { 0.3f, -1f, 2f, 0.5f, 0.5f, -0.2f, 1f, 0f, -1f };
+        var probs = new float[9]; var losses = new float[3]; var dlogits = new float[9];
+        CrossEntropy.Forward(logits, labels, partner, lambda, probs, losses, dlogits, 3, 3);
+        var targets = probs.Select((p, i) => MathF.Round(p - 3 * dlogits[i], 6)).ToArray();
+        Assert.Equal(new[] { 0.7f, 0, 0.3f, /**/ 0, 0.6f, 0.4f, /**/ 0, 1f, 0 }, targets);
     }
 
     [Fact]
@@ -53,7 +56,7 @@ public class MixupSemanticsTests
         var p = BertCheckpoint.RandomInit(config, 9);
         var batch = RandomBatch(config, 4, 7, 10);
         var lambda = new[] { 0.3f, 0.6f, 1f, 0.2f };
-        var model = new BertClassifier(config, p);
+        var model = new CpuBertEngine(config, p);
 
         model.Forward(batch, training: false);
         var hidden = model.LastHiddenState.ToArray(); var pooled = model.PooledOutput.ToArray(); var logits = model.Logits.ToArray();

@@ -164,9 +164,8 @@ public class BadInputTests
     public void TokenIdOutsideVocabulary()
     {
         var config = TinyConfig();
-        var model = new BertClassifier(config, BertCheckpoint.RandomInit(config, 1));
-        var batch = RandomBatch(config, 2, 5, 1);
-        batch.InputIds[7] = config.VocabSize;
+        var model = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 1));
+        var batch = WithInputId(RandomBatch(config, 2, 5, 1), 7, config.VocabSize);
         var e = Assert.Throws<ArgumentException>(() => model.Forward(batch, training: false));
         Assert.Contains("input_ids[1, 2]", e.Message);
         Assert.Contains("vocab_size 50", e.Message);
@@ -176,8 +175,9 @@ public class BadInputTests
     public void SequenceLongerThanMaxPositions()
     {
         var config = TinyConfig();
-        var model = new BertClassifier(config, BertCheckpoint.RandomInit(config, 1));
-        var batch = new Batch(1, config.MaxPositionEmbeddings + 1, config.NumLabels);
+        var model = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 1));
+        int T = config.MaxPositionEmbeddings + 1;
+        var batch = new Batch(T, config.NumLabels, new int[T], Enumerable.Repeat(1f, T).ToArray(), new int[1]);
         var e = Assert.Throws<ArgumentException>(() => model.Forward(batch, training: false));
         Assert.Contains("input_ids", e.Message);
         Assert.Contains("max_position_embeddings 16", e.Message);

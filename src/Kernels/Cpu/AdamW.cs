@@ -5,7 +5,8 @@ namespace MixupBert.Kernels.Cpu;
 /// <summary>
 /// One AdamW step, written as PyTorch's torch.optim.AdamW does it: decoupled weight decay
 /// p ← p·(1 − lr·wd), then m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g²,
-/// p ← p − (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε).
+/// p ← p − (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε), the gradient first scaled by the clip factor of
+/// <see cref="GlobalNormClip"/>. CUDA: kernels/adamw.cuh.
 /// </summary>
 public static unsafe class AdamW
 {
@@ -14,7 +15,7 @@ public static unsafe class AdamW
     private struct Body : ParallelFor.IRangeBody
     {
         public float* P, G, M, V;
-        public float Lr, B1, B2, Eps, Decay, StepSize, InvSqrtBc2;
+        public float Lr, B1, B2, Eps, Decay, StepSize, InvSqrtBc2, Clip;
         public void Run(int begin, int end)
         {
             int i = begin;
@@ -24,9 +25,10 @@ public static unsafe class AdamW
                 var b1 = Vector512.Create(B1); var b1c = Vector512.Create(1f - B1);
                 var b2 = Vector512.Create(B2); var b2c = Vector512.Create(1f - B2);
                 var step = Vector512.Create(StepSize); var isb = Vector512.Create(InvSqrtBc2); var eps = Vector512.Create(Eps);
+                var clip = Vector512.Create(Clip);
                 for (; i + 16 <= end; i += 16)
                 {
-                    var g = Vector512.Load(G + i);
+                    var g = Vector512.Load(G + i) * clip;
                     var m = b1 * Vector512.Load(M + i) + b1c * g;
                     var v = b2 * Vector512.Load(V + i) + b2c * g * g;
                     var p = Vector512.Load(P + i) * decay;
@@ -36,7 +38,7 @@ public static unsafe class AdamW
             }
             for (; i < end; i++)
             {
-                float g = G[i];
+                float g = G[i] * Clip;
                 float m = B1 * M[i] + (1f - B1) * g;
                 float v = B2 * V[i] + (1f - B2) * g * g;
                 float p = P[i] * (1f - Lr * Decay);
@@ -46,7 +48,17 @@ public static unsafe class AdamW
         }
     }
 
-    public static void Step(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v, in Hyper h)
+    /// <summary>torch.nn.utils.clip_grad_norm_'s factor: min(1, maxNorm / (‖g‖ + 1e-6)), 1 when maxNorm is 0
+    /// (no clipping); norm is ‖g‖ before clipping. Σ g² in double, in fixed chunks.</summary>
+    public static float GlobalNormClip(ReadOnlySpan<float> grad, float maxNorm, out double norm)
+    {
+        norm = Math.Sqrt(Reduce.SumOfSquares(grad));
+        return maxNorm > 0 ? (float)Math.Min(1.0, maxNorm / (norm + 1e-6)) : 1f;
+    }
+
+    /// <summary>One AdamW step on one tensor with the gradient scaled by <paramref name="clip"/> (the
+    /// gradient itself is left as it is).</summary>
+    public static void Step(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v, in Hyper h, float clip = 1f)
     {
         int n = param.Length;
         if (grad.Length < n || m.Length < n || v.Length < n) throw new ArgumentException("adamw: buffers differ in length");
@@ -56,7 +68,7 @@ public static unsafe class AdamW
             ParallelFor.Run(n, new Body
             {
                 P = pp, G = pg, M = pm, V = pv, Lr = h.LearningRate, B1 = h.Beta1, B2 = h.Beta2, Eps = h.Epsilon, Decay = h.WeightDecay,
-                StepSize = (float)(h.LearningRate / bc1), InvSqrtBc2 = (float)(1 / Math.Sqrt(bc2)),
+                StepSize = (float)(h.LearningRate / bc1), InvSqrtBc2 = (float)(1 / Math.Sqrt(bc2)), Clip = clip,
             }, 8, 64);
     }
 }

@@ -10,18 +10,32 @@ public static unsafe class LayerNorm
 {
     private struct ForwardBody : ParallelFor.IRangeBody
     {
-        public float* X, Residual, Gamma, Beta, Y, Mean, Rstd;
+        public float* X, Residual, Sum, Gamma, Beta, Y, Mean, Rstd;
         public int Cols;
-        public float Eps;
+        public float Eps, P;
+        public uint Key;
         public void Run(int begin, int end)
         {
             var gamma = new ReadOnlySpan<float>(Gamma, Cols);
             var beta = new ReadOnlySpan<float>(Beta, Cols);
+            Span<float> keep = Residual != null && P > 0f ? stackalloc float[Cols] : default;
             for (int r = begin; r < end; r++)
             {
                 var x = new Span<float>(X + (long)r * Cols, Cols);
                 var y = new Span<float>(Y + (long)r * Cols, Cols);
-                if (Residual != null) TensorPrimitives.Add(x, new ReadOnlySpan<float>(Residual + (long)r * Cols, Cols), x);
+                if (Residual != null)
+                {
+                    // sum = residual + dropout(x), the dropout mask indexed by the element's flat index
+                    var sum = new Span<float>(Sum + (long)r * Cols, Cols);
+                    if (P > 0f)
+                    {
+                        Dropout.Multipliers(keep, P, Key, (uint)((long)r * Cols));
+                        TensorPrimitives.Multiply(x, keep, sum);
+                    }
+                    else if (Sum != X) x.CopyTo(sum);
+                    TensorPrimitives.Add(sum, new ReadOnlySpan<float>(Residual + (long)r * Cols, Cols), sum);
+                    x = sum;
+                }
                 float mean = TensorPrimitives.Sum(x) / Cols;
                 // two-pass variance: Σ(x − mean)² is exact enough where E[x²] − mean² is not
                 TensorPrimitives.Subtract(x, mean, y);
@@ -35,6 +49,7 @@ public static unsafe class LayerNorm
         }
     }
 
+    /// <summary>y = LayerNorm(x) (the embeddings' LayerNorm).</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
         Span<float> y, Span<float> mean, Span<float> rstd, int rows, int cols, float eps)
     {
@@ -43,15 +58,16 @@ public static unsafe class LayerNorm
             ParallelFor.Run(rows, new ForwardBody { X = px, Gamma = pg, Beta = pb, Y = py, Mean = pm, Rstd = pr, Cols = cols, Eps = eps }, cols * 4L);
     }
 
-    /// <summary>x += residual, then y = LayerNorm(x): a post-LN block's "add & norm" in one pass over
-    /// the rows (each row is summed while it is in L1). x keeps the sum, which the backward needs.</summary>
-    public static void ForwardWithResidual(Span<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
-        Span<float> y, Span<float> mean, Span<float> rstd, int rows, int cols, float eps)
+    /// <summary>sum = residual + dropout(x), then y = LayerNorm(sum): a post-LN block's "dropout, add
+    /// &amp; norm" in one pass over the rows (each row is summed while it is in L1). sum, which the
+    /// backward needs, may be x itself. p = 0: no dropout.</summary>
+    public static void DropoutResidualForward(ReadOnlySpan<float> x, ReadOnlySpan<float> residual, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        Span<float> sum, Span<float> y, Span<float> mean, Span<float> rstd, int rows, int cols, float eps, float p, uint key)
     {
         Check(x, y, mean, rstd, gamma, beta, rows, cols);
-        if (residual.Length < (long)rows * cols) throw new ArgumentException($"layernorm: residual too small for {rows}×{cols}");
-        fixed (float* px = x, pres = residual, pg = gamma, pb = beta, py = y, pm = mean, pr = rstd)
-            ParallelFor.Run(rows, new ForwardBody { X = px, Residual = pres, Gamma = pg, Beta = pb, Y = py, Mean = pm, Rstd = pr, Cols = cols, Eps = eps }, cols * 5L);
+        if (residual.Length < (long)rows * cols || sum.Length < (long)rows * cols) throw new ArgumentException($"layernorm: residual or sum too small for {rows}×{cols}");
+        fixed (float* px = x, pres = residual, ps = sum, pg = gamma, pb = beta, py = y, pm = mean, pr = rstd)
+            ParallelFor.Run(rows, new ForwardBody { X = px, Residual = pres, Sum = ps, Gamma = pg, Beta = pb, Y = py, Mean = pm, Rstd = pr, Cols = cols, Eps = eps, P = p, Key = key }, cols * 6L);
     }
 
     private struct BackwardBody : ParallelFor.IRangeBody

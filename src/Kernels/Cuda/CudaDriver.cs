@@ -15,7 +15,6 @@ internal static unsafe partial class CudaDriver
     static CudaDriver() => NativeLibraries.Register();
 
     [LibraryImport(Library)] public static partial int cuInit(uint flags);
-    [LibraryImport(Library)] public static partial int cuDriverGetVersion(out int version);
     [LibraryImport(Library)] public static partial int cuDeviceGetCount(out int count);
     [LibraryImport(Library)] public static partial int cuDeviceGet(out int device, int ordinal);
     [LibraryImport(Library)] public static partial int cuDeviceGetName(byte* name, int length, int device);
@@ -36,11 +35,6 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(Library)] public static partial int cuStreamCreate(out nint stream, uint flags);
     [LibraryImport(Library, EntryPoint = "cuStreamDestroy_v2")] public static partial int cuStreamDestroy(nint stream);
     [LibraryImport(Library)] public static partial int cuStreamSynchronize(nint stream);
-    [LibraryImport(Library)] public static partial int cuEventCreate(out nint evt, uint flags);
-    [LibraryImport(Library)] public static partial int cuEventRecord(nint evt, nint stream);
-    [LibraryImport(Library)] public static partial int cuEventSynchronize(nint evt);
-    [LibraryImport(Library)] public static partial int cuEventElapsedTime(out float milliseconds, nint start, nint end);
-    [LibraryImport(Library, EntryPoint = "cuEventDestroy_v2")] public static partial int cuEventDestroy(nint evt);
     [LibraryImport(Library)] public static partial int cuGetErrorName(int status, out nint name);
 
     public const int AttributeComputeCapabilityMajor = 75, AttributeComputeCapabilityMinor = 76;

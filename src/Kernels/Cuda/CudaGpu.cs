@@ -121,22 +121,6 @@ public sealed unsafe class CudaGpu : IGpu
         CudaDriver.Check(CudaDriver.cuLaunchKernel(kernel, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, 0, stream, args, null), "cuLaunchKernel");
     }
 
-    public void Synchronize() => CudaDriver.Check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
-
-    /// <summary>Milliseconds of GPU time that <paramref name="work"/> enqueues (CUDA events).</summary>
-    public float Time(Action work)
-    {
-        CudaDriver.Check(CudaDriver.cuEventCreate(out nint start, 0), "cuEventCreate");
-        CudaDriver.Check(CudaDriver.cuEventCreate(out nint end, 0), "cuEventCreate");
-        CudaDriver.Check(CudaDriver.cuEventRecord(start, stream), "cuEventRecord");
-        work();
-        CudaDriver.Check(CudaDriver.cuEventRecord(end, stream), "cuEventRecord");
-        CudaDriver.Check(CudaDriver.cuEventSynchronize(end), "cuEventSynchronize");
-        CudaDriver.Check(CudaDriver.cuEventElapsedTime(out float ms, start, end), "cuEventElapsedTime");
-        CudaDriver.cuEventDestroy(start); CudaDriver.cuEventDestroy(end);
-        return ms;
-    }
-
     public void Dispose()
     {
         if (disposed) return;

@@ -23,7 +23,6 @@ public interface IGpu : IDisposable
     /// <summary>Launches a kernel; args points to one pointer per kernel parameter, as cuLaunchKernel.</summary>
     unsafe void Launch(nint kernel, Dim3 grid, Dim3 block, void** args);
     IGpuBlas Blas { get; }
-    void Synchronize();
 }
 
 /// <summary>Row-major GEMMs on device memory: C = op(A)·op(B) (+ C when accumulating).</summary>

@@ -1,72 +1,55 @@
 namespace MixupBert.Model.Bert;
 
 /// <summary>
-/// One padded batch: B sequences of T tokens, row-major [B, T]. Targets are soft labels [B, L]
-/// (one-hot for plain training; mixed for mixup).
+/// One padded batch, read-only: B sequences of T tokens, row-major [B, T], and a class id per
+/// sequence. The engines only read it; how a batch is mixed travels beside it as a <see cref="Mix"/>.
 /// </summary>
 public sealed class Batch
 {
-    public Batch(int batchSize, int seqLen, int numLabels)
+    private readonly int[] inputIds, tokenTypeIds, labels;
+    private readonly float[] attentionMask;
+
+    /// <summary>Copies the arrays: the caller may reuse them. tokenTypeIds null: all segment 0.</summary>
+    public Batch(int seqLen, int numLabels, ReadOnlySpan<int> inputIds, ReadOnlySpan<float> attentionMask, ReadOnlySpan<int> labels,
+        ReadOnlySpan<int> tokenTypeIds = default)
     {
-        BatchSize = batchSize;
-        SeqLen = seqLen;
-        NumLabels = numLabels;
-        InputIds = new int[batchSize * seqLen];
-        TokenTypeIds = new int[batchSize * seqLen];
-        AttentionMask = new float[batchSize * seqLen];
-        Targets = new float[batchSize * numLabels];
-        Labels = new int[batchSize];
+        int batch = labels.Length;
+        if (seqLen < 1 || batch < 1) throw new ArgumentException($"empty batch ({batch}×{seqLen})");
+        if (inputIds.Length != batch * seqLen || attentionMask.Length != batch * seqLen || (!tokenTypeIds.IsEmpty && tokenTypeIds.Length != batch * seqLen))
+            throw new ArgumentException($"a batch of {batch} labels and length {seqLen} needs {batch * seqLen} input_ids, attention_mask and token_type_ids");
+        for (int b = 0; b < batch; b++)
+            if ((uint)labels[b] >= (uint)numLabels) throw new ArgumentOutOfRangeException(nameof(labels), $"label {labels[b]} of example {b} is outside 0..{numLabels - 1}");
+        BatchSize = batch; SeqLen = seqLen; NumLabels = numLabels;
+        this.inputIds = inputIds.ToArray();
+        this.attentionMask = attentionMask.ToArray();
+        this.labels = labels.ToArray();
+        this.tokenTypeIds = tokenTypeIds.IsEmpty ? new int[batch * seqLen] : tokenTypeIds.ToArray();
     }
 
     public int BatchSize { get; }
     public int SeqLen { get; }
     public int NumLabels { get; }
-    public int[] InputIds { get; }
-    public int[] TokenTypeIds { get; }
+    public ReadOnlySpan<int> InputIds => inputIds;
+    public ReadOnlySpan<int> TokenTypeIds => tokenTypeIds;
     /// <summary>1 for real tokens, 0 for padding.</summary>
-    public float[] AttentionMask { get; }
-    /// <summary>Soft targets [B, L] for <see cref="BertClassifier.Forward"/>; see <see cref="SetTargets"/>.</summary>
-    public float[] Targets { get; }
+    public ReadOnlySpan<float> AttentionMask => attentionMask;
     /// <summary>Class ids [B].</summary>
-    public int[] Labels { get; }
+    public ReadOnlySpan<int> Labels => labels;
 
-    /// <summary>Sets the class ids and one-hot targets.</summary>
-    public void SetLabels(ReadOnlySpan<int> labels)
+    /// <summary>Checks the batch (and its mix) against a model before any kernel reads it; messages name the tensor.</summary>
+    public void Validate(Weights.BertConfig c, Mix? mix)
     {
-        for (int b = 0; b < BatchSize; b++)
-            if ((uint)labels[b] >= (uint)NumLabels) throw new ArgumentOutOfRangeException(nameof(labels), $"label {labels[b]} of example {b} is outside 0..{NumLabels - 1}");
-        labels[..BatchSize].CopyTo(Labels);
-        SetTargets(null);
-    }
-
-    /// <summary>Targets from the labels: one-hot, or with a mix λ·onehot(y_b) + (1−λ)·onehot(y_partner(b)),
-    /// so that cross-entropy against them is λ·CE(y_b) + (1−λ)·CE(y_partner).</summary>
-    public void SetTargets(Mix? mix)
-    {
-        Array.Clear(Targets);
-        for (int b = 0; b < BatchSize; b++)
+        int B = BatchSize, T = SeqLen;
+        if (NumLabels != c.NumLabels) throw new ArgumentException($"batch has {NumLabels} label columns, the model {c.NumLabels}");
+        if (T > c.MaxPositionEmbeddings)
+            throw new ArgumentException($"input_ids: sequence length {T} exceeds max_position_embeddings {c.MaxPositionEmbeddings}");
+        for (int i = 0; i < B * T; i++)
         {
-            float l = mix?.Lambda[b] ?? 1f;
-            Targets[b * NumLabels + Labels[b]] += l;
-            if (mix != null) Targets[b * NumLabels + Labels[mix.Partner[b]]] += 1f - l;
+            if ((uint)inputIds[i] >= (uint)c.VocabSize)
+                throw new ArgumentException($"input_ids[{i / T}, {i % T}] = {inputIds[i]} is outside the vocabulary (vocab_size {c.VocabSize})");
+            if ((uint)tokenTypeIds[i] >= (uint)c.TypeVocabSize)
+                throw new ArgumentException($"token_type_ids[{i / T}, {i % T}] = {tokenTypeIds[i]} is outside 0..{c.TypeVocabSize - 1} (type_vocab_size)");
         }
+        mix?.Validate(B, c.NumHiddenLayers);
     }
 }
-
-/// <summary>Where in the network a mixup batch interpolates each example with its partner.</summary>
-public enum MixSite
-{
-    /// <summary>Word embeddings, before position/type embeddings and LayerNorm (mode "mixup").</summary>
-    WordEmbeddings,
-    /// <summary>Hidden states after encoder layer <see cref="Mix.Layer"/> (mode "tmix").</summary>
-    Hidden,
-    /// <summary>The pooled [CLS] vector, before the classifier (mode "senmix").</summary>
-    Pooled,
-}
-
-/// <summary>
-/// How one batch is mixed: example b is interpolated with example Partner[b] of the same batch with
-/// weight Lambda[b] on itself. The attention mask above the mixing point is the union of both masks.
-/// The targets are mixed by the caller with the same λ.
-/// </summary>
-public sealed record Mix(MixSite Site, int[] Partner, float[] Lambda, int Layer = 0);

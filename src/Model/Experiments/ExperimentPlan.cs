@@ -1,4 +1,5 @@
 using System.Globalization;
+using MixupBert.Model.Bert;
 using MixupBert.Model.Training;
 
 namespace MixupBert.Model.Experiments;

@@ -39,21 +39,19 @@ public sealed class Batcher(int[][] ids, int[] labels, int numLabels, int padId)
         int T = 0;
         foreach (int r in rows) T = Math.Max(T, ids[r].Length);
         if (padTo is int p) T = Math.Max(T, p);
-        var batch = new Batch(B, T, numLabels);
+        var inputIds = new int[B * T];
+        var mask = new float[B * T];
         var labelsOfBatch = new int[B];
         for (int b = 0; b < B; b++)
         {
             var row = ids[rows[b]];
             for (int t = 0; t < T; t++)
             {
-                batch.InputIds[b * T + t] = t < row.Length ? row[t] : padId;
-                batch.AttentionMask[b * T + t] = t < row.Length ? 1f : 0f;
+                inputIds[b * T + t] = t < row.Length ? row[t] : padId;
+                mask[b * T + t] = t < row.Length ? 1f : 0f;
             }
             labelsOfBatch[b] = labels[rows[b]];
         }
-        batch.SetLabels(labelsOfBatch);
-        return batch;
+        return new Batch(T, numLabels, inputIds, mask, labelsOfBatch);
     }
-
-    public int Label(int row) => labels[row];
 }

@@ -1,3 +1,5 @@
+using MixupBert.Model.Bert;
+
 namespace MixupBert.Model.Training;
 
 /// <summary>Everything that shapes a fine-tuning run; HF Trainer's defaults where it has one.</summary>

@@ -28,7 +28,6 @@ public sealed record BertConfig
     /// <summary>Label names by class id; its length is num_labels.</summary>
     public IReadOnlyList<string> Id2Label { get; init; } = ["LABEL_0", "LABEL_1"];
 
-    public int HeadSize => HiddenSize / NumAttentionHeads;
     public float ClassifierDropoutProb => ClassifierDropout ?? HiddenDropoutProb;
 
     /// <summary>The same config with every dropout probability set to 0.</summary>

@@ -28,19 +28,16 @@ public static class ModelSize
     }
 
     /// <summary>Bytes of the activation and backward buffers for <paramref name="batch"/> sequences of
-    /// <paramref name="seqLen"/> tokens, as the CPU engine's ActivationBuffers lays them out.</summary>
+    /// <paramref name="seqLen"/> tokens: the engines' own inventory (<see cref="Bert.BertActivations{T}"/>), counted
+    /// instead of allocated.</summary>
     public static long ActivationBytes(BertConfig c, long batch, long seqLen)
     {
+        if (batch > int.MaxValue || seqLen > int.MaxValue) return long.MaxValue;
+        long floats = 0;
         try
         {
-            checked
-            {
-                long n = batch * seqLen, C = c.HiddenSize, I = c.IntermediateSize;
-                long perLayer = n * (8 * C + 2 * I + 4) + batch * c.NumAttentionHeads * seqLen * seqLen;
-                // embeddings, masks, ids and the backward scratch shared by all layers; pooler and classifier per example
-                long outside = n * (11 * C + I + 7) + batch * (8 * C + 4L * c.NumLabels);
-                return 4 * (c.NumHiddenLayers * perLayer + outside);
-            }
+            _ = new Bert.BertActivations<long>(c, (int)batch, (int)seqLen, n => checked(floats += n));
+            return checked(4 * floats);
         }
         catch (OverflowException) { return long.MaxValue; }
     }

@@ -76,9 +76,9 @@ public static class BenchCommand
         Console.WriteLine($"model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, heads {config.NumAttentionHeads}, intermediate {config.IntermediateSize}; batch {batch} × {seqLen} tokens");
 
         var rng = new Random(7);
-        var b = new Batch(batch, seqLen, config.NumLabels);
-        for (int i = 0; i < batch * seqLen; i++) { b.InputIds[i] = rng.Next(config.VocabSize); b.AttentionMask[i] = 1f; }
-        b.SetLabels(Enumerable.Range(0, batch).Select(i => i % config.NumLabels).ToArray());
+        var ids = Enumerable.Range(0, batch * seqLen).Select(_ => rng.Next(config.VocabSize)).ToArray();
+        var b = new Batch(seqLen, config.NumLabels, ids, Enumerable.Repeat(1f, batch * seqLen).ToArray(),
+            Enumerable.Range(0, batch).Select(i => i % config.NumLabels).ToArray());
         var probs = new float[batch * config.NumLabels];
         double flopsTrain = BertFlops.TrainingStep(config, batch, seqLen), flopsInfer = BertFlops.Forward(config, batch, seqLen);
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MixupBert.Model.Bert;
 using MixupBert.Model.Experiments;
 using MixupBert.Model.Training;
 using Spectre.Console;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using MixupBert.Model.Bert;
 using MixupBert.Model.Training;
 
 namespace MixupBert.Tool.Commands;

@@ -1,9 +1,36 @@
-using MixupBert.Model.Bert;
-
-namespace MixupBert.Model.Training;
+namespace MixupBert.Model.Bert;
 
 /// <summary>Which augmentation a training run uses.</summary>
 public enum MixMode { Baseline, Mixup, TMix, SenMix }
+
+/// <summary>Where in the network a mixed batch interpolates each example with its partner.</summary>
+public enum MixSite
+{
+    /// <summary>Word embeddings, before position/type embeddings and LayerNorm (mode "mixup").</summary>
+    WordEmbeddings,
+    /// <summary>Hidden states after encoder layer <see cref="Mix.Layer"/> (mode "tmix").</summary>
+    Hidden,
+    /// <summary>The pooled [CLS] vector, before the classifier (mode "senmix").</summary>
+    Pooled,
+}
+
+/// <summary>
+/// How one batch is mixed: example b is interpolated with example Partner[b] of the same batch with
+/// weight Lambda[b] on itself, at <see cref="Site"/> (after encoder layer <see cref="Layer"/>, 1-based,
+/// for <see cref="MixSite.Hidden"/>); its loss is λ·CE(y_b) + (1−λ)·CE(y_partner). Where each engine
+/// applies it is <see cref="BertSchedule"/>; the ops are Kernels' Mixup and Embedding.
+/// </summary>
+public sealed record Mix(MixSite Site, int[] Partner, float[] Lambda, int Layer = 0)
+{
+    public void Validate(int batch, int layers)
+    {
+        if (Partner.Length < batch || Lambda.Length < batch) throw new ArgumentException("mix: partner and λ need one entry per example");
+        for (int b = 0; b < batch; b++)
+            if ((uint)Partner[b] >= (uint)batch) throw new ArgumentException($"mix: partner {Partner[b]} of example {b} is outside the batch");
+        if (Site == MixSite.Hidden && (Layer < 1 || Layer > layers))
+            throw new ArgumentException($"mix: tmix layer {Layer} must be in 1..{layers}");
+    }
+}
 
 /// <summary>
 /// Draws the mix of a batch: a random permutation of the batch as partners and λ ~ Beta(α, β), one

@@ -88,7 +88,6 @@ public sealed class BertLayout
     }
 
     public ParameterTensor this[string name] => byName[name];
-    public bool TryGet(string name, out ParameterTensor tensor) => byName.TryGetValue(name, out tensor!);
 
     public static float[] Allocate(int size) => GC.AllocateArray<float>(size, pinned: true);
 }

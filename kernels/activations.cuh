@@ -1,0 +1,50 @@
+// activations.cuh: exact (erf) GELU and tanh (src/Kernels/Cpu/Activations.cs). BERT's intermediate
+// layer is Linear.ForwardGelu on both backends: on the CPU the GEMM applies bias and GELU to each tile
+// as it stores it; here cuBLAS's GEMM is followed by bias_gelu_forward.
+#pragma once
+#include "common.cuh"
+
+// erf as Activations.Erf on the CPU (Eigen/XLA's float rational approximation on [-4, 4]).
+__device__ __forceinline__ float erf_approx(float x) {
+    x = fminf(fmaxf(x, -4.0f), 4.0f);
+    float x2 = x * x;
+    float p = fmaf(x2, -2.72614225801306e-10f, 2.77068142495902e-08f);
+    p = fmaf(x2, p, -2.10102402082508e-06f); p = fmaf(x2, p, -5.69250639462346e-05f);
+    p = fmaf(x2, p, -7.34990630326855e-04f); p = fmaf(x2, p, -2.95459980854025e-03f);
+    p = fmaf(x2, p, -1.60960333262415e-02f);
+    float q = fmaf(x2, -1.45660718464996e-05f, -2.13374055278905e-04f);
+    q = fmaf(x2, q, -1.68282697438203e-03f); q = fmaf(x2, q, -7.37332916720468e-03f);
+    q = fmaf(x2, q, -1.42647390514189e-02f);
+    return x * p / q;
+}
+
+// pre[r, c] += bias[c] (the linear layer's output, kept for the backward); y = gelu(pre).
+// grid-stride over rows·cols.
+extern "C" __global__ void bias_gelu_forward(floatX* y, floatX* pre, const float* bias, int rows, int cols) {
+    long n = (long)rows * cols;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        float v = pre[i] + bias[i % cols];
+        pre[i] = v;
+        y[i] = 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f));
+    }
+}
+
+// dx = dy · (Φ(x) + x·φ(x)); dx may be dy.
+extern "C" __global__ void gelu_backward(floatX* dx, const floatX* x, const floatX* dy, long n) {
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + erf_approx(v * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}
+
+extern "C" __global__ void tanh_forward(floatX* y, const floatX* x, long n) {
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = tanhf(x[i]);
+}
+
+// dx = dy · (1 − y²), from the forward's output.
+extern "C" __global__ void tanh_backward(floatX* dx, const floatX* y, const floatX* dy, long n) {
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}

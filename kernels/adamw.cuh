@@ -1,0 +1,39 @@
+// adamw.cuh: AdamW.GlobalNormClip and AdamW.Step (src/Kernels/Cpu/AdamW.cs): the global gradient norm
+// for clipping, and torch.optim.AdamW with the gradient scaled by the clip factor.
+#pragma once
+#include "common.cuh"
+
+// partial[block] = Σ x² over a grid-stride share. Launch with a fixed grid so the order is fixed.
+extern "C" __global__ void squared_norm_partial(float* partial, const float* x, long n) {
+    float acc = 0.0f;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) acc += x[i] * x[i];
+    float total = block_sum(acc);
+    if (threadIdx.x == 0) partial[blockIdx.x] = total;
+}
+
+// stats[1] = the global gradient norm, stats[2] = the clip factor min(1, max_norm / (norm + 1e-6)),
+// as torch.nn.utils.clip_grad_norm_ (1 when max_norm is 0). One thread.
+extern "C" __global__ void global_norm_clip(float* stats, const float* partial, int blocks, float max_norm) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) return;
+    double sq = 0.0;
+    for (int k = 0; k < blocks; k++) sq += partial[k];
+    float norm = (float)sqrt(sq);
+    stats[1] = norm;
+    stats[2] = max_norm > 0.0f ? fminf(1.0f, max_norm / (norm + 1e-6f)) : 1.0f;
+}
+
+// torch.optim.AdamW on one tensor, the gradient first scaled by the clip factor *clip (clip 0: none).
+// step_size = lr / (1 − β1ᵗ), inv_sqrt_bc2 = 1 / √(1 − β2ᵗ).
+extern "C" __global__ void adamw_update(float* params, const float* grads, float* m, float* v, long n, float lr,
+                                        float beta1, float beta2, float eps, float weight_decay, float step_size,
+                                        float inv_sqrt_bc2, const float* clip) {
+    float scale = clip != 0 ? *clip : 1.0f;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        float g = grads[i] * scale;
+        float mi = beta1 * m[i] + (1.0f - beta1) * g;
+        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+        float p = params[i] * (1.0f - lr * weight_decay);
+        params[i] = p - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+        m[i] = mi; v[i] = vi;
+    }
+}

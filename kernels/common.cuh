@@ -1,0 +1,56 @@
+// common.cuh: what every op family shares: the activation type, warp and block sums, dropout's
+// counter-based hash, and the in-order sum of per-chunk partials that keeps reductions deterministic.
+#pragma once
+
+// Activations are float32 (floatX) now; the type is named so that a bf16 build with float32
+// master weights can change it in one place.
+typedef float floatX;
+
+#define WARP 32
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int offset = WARP / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int offset = WARP / 2; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+
+// Sum over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ float block_sum(float v) {
+    __shared__ float partial[WARP];
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, warps = blockDim.x / WARP;
+    v = warp_sum(v);
+    __syncthreads();                  // partial[] may still be read by a previous call
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    float total = 0.0f;
+    for (int w = 0; w < warps; w++) total += partial[w];   // fixed order: deterministic
+    return total;
+}
+
+// Dropout's mask: the counter-based hash of Dropout.Uniform in src/Kernels/Cpu/Dropout.cs, bit for bit.
+__device__ __forceinline__ unsigned int mix32(unsigned int h) {
+    h ^= h >> 16; h *= 0x85EBCA6Bu;
+    h ^= h >> 13; h *= 0xC2B2AE35u;
+    h ^= h >> 16;
+    return h;
+}
+
+__device__ __forceinline__ float dropout_uniform(unsigned int key, unsigned int index) {
+    unsigned int h = mix32(index ^ key);
+    h = mix32(h + 0x9E3779B9u + key);
+    return (float)(h >> 8) * (1.0f / 16777216.0f);
+}
+
+// out[c] += Σ_chunk partial[chunk·stride + c], chunks in order (Reduce's second pass: the chunk
+// sums of column_sum_partial and layernorm_backward_params_partial). grid: ceil(C / block).
+extern "C" __global__ void add_chunk_partials(float* out, const float* partial, int chunks, int C, int stride) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float acc = out[c];
+    for (int k = 0; k < chunks; k++) acc += partial[(long)k * stride + c];
+    out[c] = acc;
+}

@@ -1,0 +1,22 @@
+// linear.cuh: the non-GEMM parts of Linear.Forward/Backward (src/Kernels/Cpu/Linear.cs; the GEMMs run
+// on cuBLAS, src/Kernels/Cuda/Linear.cs): the bias add, and the bias gradient as column sums in fixed
+// row chunks (Reduce.AddColumnSums).
+#pragma once
+#include "common.cuh"
+
+// y[r, c] += bias[c]. grid-stride over rows·cols.
+extern "C" __global__ void add_bias(floatX* y, const float* bias, int rows, int cols) {
+    long n = (long)rows * cols;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+        y[i] += bias[i % cols];
+}
+
+// partial[chunk][c] = Σ over the chunk's 64 rows of x[r, c], in order. grid: (ceil(C / block), chunks).
+extern "C" __global__ void column_sum_partial(float* partial, const floatX* x, int rows, int cols) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x, chunk = blockIdx.y;
+    if (c >= cols) return;
+    float acc = 0.0f;
+    int r1 = min(rows, (chunk + 1) * 64);
+    for (int r = chunk * 64; r < r1; r++) acc += x[(long)r * cols + c];
+    partial[(long)chunk * cols + c] = acc;
+}

@@ -1,0 +1,61 @@
+namespace MixupBert.Kernels.Cuda;
+
+/// <summary>
+/// What every CUDA launcher needs besides its arguments: the device, the kernels of kernels.cu by
+/// name, and a scratch of per-chunk partial sums (deterministic reductions sum fixed row chunks in
+/// order; the scratch grows on demand, rarely: it is sized for the largest op seen). The launchers
+/// themselves live in one static class per op family, named as the CPU's (Cuda.LayerNorm.Backward
+/// mirrors Cpu.LayerNorm.Backward, with device pointers for spans).
+/// </summary>
+public sealed class GpuContext : IDisposable
+{
+    public const int Threads = 256, RowThreads = 128;
+    /// <summary>Rows per chunk of the deterministic column reductions (Cpu.Reduce.RowsPerChunk).</summary>
+    internal const int RowsPerChunk = 64;
+
+    private readonly Dictionary<string, nint> kernels = new(StringComparer.Ordinal);
+    private nint partial;
+    private long partialFloats;
+
+    public GpuContext(IGpu gpu) => Gpu = gpu;
+
+    public IGpu Gpu { get; }
+
+    internal static nint At(nint p, long floats) => p + (nint)(floats * 4);
+
+    internal static int Chunks(int rows) => (rows + RowsPerChunk - 1) / RowsPerChunk;
+
+    /// <summary>Launches kernel <paramref name="name"/> of kernels.cu.</summary>
+    internal void Launch(string name, KernelArgs args, Dim3 grid, Dim3 block)
+    {
+        if (!kernels.TryGetValue(name, out nint f)) kernels[name] = f = Gpu.Kernel(name);
+        args.Launch(Gpu, f, grid, block);
+    }
+
+    /// <summary>Launches a grid-stride kernel over n elements.</summary>
+    internal void Elementwise(string name, KernelArgs args, long n)
+        => Launch(name, args, new Dim3((uint)Math.Clamp((n + Threads - 1) / Threads, 1, 8192)), new Dim3(Threads));
+
+    /// <summary>The partials scratch, at least <paramref name="floats"/> long.</summary>
+    internal nint Partial(long floats)
+    {
+        if (floats > partialFloats)
+        {
+            if (partial != 0) Gpu.Free(partial);
+            partialFloats = Math.Max(floats, 2 * partialFloats);
+            partial = Gpu.Alloc(partialFloats * 4);
+        }
+        return partial;
+    }
+
+    /// <summary>output[c] += Σ_chunk part[chunk·stride + c], chunks in order.</summary>
+    internal void AddChunkPartials(nint output, nint part, int chunks, int cols, int stride)
+        => Launch("add_chunk_partials", new KernelArgs().Ptr(output).Ptr(part).Int(chunks).Int(cols).Int(stride),
+            new Dim3((uint)((cols + 127) / 128)), new Dim3(128));
+
+    public void Dispose()
+    {
+        if (partial != 0) Gpu.Free(partial);
+        partial = 0;
+    }
+}

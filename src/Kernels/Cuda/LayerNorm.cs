@@ -1,0 +1,32 @@
+namespace MixupBert.Kernels.Cuda;
+
+/// <summary>Cpu.LayerNorm on the device (kernels/layernorm.cuh).</summary>
+public static class LayerNorm
+{
+    public static void Forward(GpuContext g, nint x, nint gamma, nint beta, nint y, nint mean, nint rstd, int rows, int cols, float eps)
+        => Launch(g, x, 0, gamma, beta, 0, y, mean, rstd, rows, cols, eps, 0f, 0);
+
+    /// <summary>sum = residual + dropout(x), y = LayerNorm(sum); p 0: no dropout.</summary>
+    public static void DropoutResidualForward(GpuContext g, nint x, nint residual, nint gamma, nint beta, nint sum, nint y, nint mean, nint rstd,
+        int rows, int cols, float eps, float p, uint key)
+        => Launch(g, x, residual, gamma, beta, sum, y, mean, rstd, rows, cols, eps, p, key);
+
+    private static void Launch(GpuContext g, nint x, nint residual, nint gamma, nint beta, nint sum, nint y, nint mean, nint rstd,
+        int rows, int cols, float eps, float p, uint key)
+        => g.Launch("layernorm_forward", new KernelArgs().Ptr(y).Ptr(sum).Ptr(mean).Ptr(rstd).Ptr(x).Ptr(residual).Ptr(gamma).Ptr(beta)
+            .Int(rows).Int(cols).Float(eps).Float(p).UInt(key), new Dim3((uint)rows), new Dim3(GpuContext.RowThreads));
+
+    /// <summary>dx (+)= ∂L/∂x; dγ += Σ dy·x̂; dβ += Σ dy, in fixed row chunks.</summary>
+    public static void Backward(GpuContext g, nint dy, nint x, nint mean, nint rstd, nint gamma, nint dx, nint dgamma, nint dbeta,
+        int rows, int cols, bool accumulateDx = false)
+    {
+        int chunks = GpuContext.Chunks(rows);
+        nint part = g.Partial((long)chunks * 2 * cols);
+        g.Launch("layernorm_backward_input", new KernelArgs().Ptr(dx).Ptr(dy).Ptr(x).Ptr(mean).Ptr(rstd).Ptr(gamma).Int(rows).Int(cols).Int(accumulateDx ? 1 : 0),
+            new Dim3((uint)rows), new Dim3(GpuContext.RowThreads));
+        g.Launch("layernorm_backward_params_partial", new KernelArgs().Ptr(part).Ptr(dy).Ptr(x).Ptr(mean).Ptr(rstd).Int(rows).Int(cols),
+            new Dim3((uint)((cols + 127) / 128), (uint)chunks), new Dim3(128));
+        g.AddChunkPartials(dgamma, part, chunks, cols, 2 * cols);
+        g.AddChunkPartials(dbeta, GpuContext.At(part, cols), chunks, cols, 2 * cols);
+    }
+}

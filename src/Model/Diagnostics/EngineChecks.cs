@@ -1,0 +1,114 @@
+using System.Numerics.Tensors;
+using MixupBert.Model.Bert;
+using MixupBert.Model.Weights;
+using static MixupBert.Model.Diagnostics.GpuSelfTest;
+
+namespace MixupBert.Model.Diagnostics;
+
+/// <summary>The two engines on the same small BERT: one training step in each mode (loss, logits,
+/// every gradient tensor), and three AdamW steps with dropout, clipping and a mixed batch.</summary>
+internal static class EngineChecks
+{
+    /// <summary>A small BERT: 2 layers, hidden 32, 4 heads, 3 labels.</summary>
+    private static BertConfig Small(float dropout) => new()
+    {
+        VocabSize = 50, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 4, IntermediateSize = 48,
+        MaxPositionEmbeddings = 16, HiddenDropoutProb = dropout, AttentionProbsDropoutProb = dropout, InitializerRange = 0.2f,
+        Id2Label = ["a", "b", "c"],
+    };
+
+    /// <summary>Random ids with varied lengths and padding (the first row full), two segments in odd
+    /// rows, random labels: a batch that exercises masks and token types.</summary>
+    private static Batch SomeBatch(BertConfig c, int batch, int seqLen, int seed)
+    {
+        var rng = new Random(seed);
+        var ids = new int[batch * seqLen]; var types = new int[batch * seqLen]; var mask = new float[batch * seqLen];
+        for (int i = 0; i < batch; i++)
+        {
+            int len = i == 0 ? seqLen : 1 + rng.Next(seqLen);
+            for (int t = 0; t < seqLen; t++)
+            {
+                ids[i * seqLen + t] = t < len ? rng.Next(c.VocabSize) : c.PadTokenId;
+                mask[i * seqLen + t] = t < len ? 1 : 0;
+                types[i * seqLen + t] = t < len && t >= len / 2 && i % 2 == 1 ? 1 : 0;
+            }
+        }
+        var labels = Enumerable.Range(0, batch).Select(_ => rng.Next(c.NumLabels)).ToArray();
+        return new Batch(seqLen, c.NumLabels, ids, mask, labels, types);
+    }
+
+    private static Mix? MixFor(string mode) => mode switch
+    {
+        "mixup" => new Mix(MixSite.WordEmbeddings, [2, 3, 0, 1], [0.7f, 1f, 0.25f, 0.5f]),
+        "tmix" => new Mix(MixSite.Hidden, [1, 0, 3, 2], [0.6f, 0.4f, 0.9f, 0f], Layer: 1),
+        "tmix-last" => new Mix(MixSite.Hidden, [3, 2, 1, 0], [0.6f, 0.4f, 0.9f, 0.1f], Layer: 2),
+        "senmix" => new Mix(MixSite.Pooled, [2, 3, 0, 1], [0.3f, 0.8f, 0.5f, 0.5f]),
+        _ => null,
+    };
+
+    private static bool IsKeyBias(string name) => name.EndsWith("attention.self.key.bias", StringComparison.Ordinal);
+
+    /// <summary>One training step (forward + backward) on both backends: loss, logits, every gradient.</summary>
+    public static void TrainStep(Checker c, SelfTestDevice d, string mode)
+    {
+        var config = Small(mode == "dropout" ? 0.1f : 0f);
+        var init = BertCheckpoint.RandomInit(config, 21);
+        var batch = SomeBatch(config, batch: 4, seqLen: 9, seed: 22);
+        var mix = MixFor(mode);
+        using var cpu = new CpuBertEngine(config, (float[])init.Clone());
+        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone());
+        double lossCpu = cpu.ForwardBackward(batch, mix, seed: 5, step: 3);
+        double lossGpu = gpu.ForwardBackward(batch, mix, seed: 5, step: 3);
+        c.Close([(float)lossCpu], [(float)lossGpu], ReductionRel, 0, "loss");
+        var logitsCpu = new float[4 * 3]; var logitsGpu = new float[4 * 3];
+        cpu.CopyLogits(logitsCpu); gpu.CopyLogits(logitsGpu);
+        c.Close(logitsCpu, logitsGpu, ReductionRel, ReductionAbs, "logits");
+        var gc = new float[cpu.Layout.Size]; var gg = new float[cpu.Layout.Size];
+        cpu.CopyGradients(gc); gpu.CopyGradients(gg);
+        foreach (var t in cpu.Layout.Tensors)
+        {
+            var e = gc.AsSpan(t.Offset, t.Length); var a = gg.AsSpan(t.Offset, t.Length);
+            if (IsKeyBias(t.Name))
+            {
+                // exactly 0 in exact arithmetic (softmax ignores a per-query constant): both sides hold
+                // rounding residue only, far below the query bias gradient just before it
+                double q = Math.Sqrt(TensorPrimitives.SumOfSquares(gc.AsSpan(t.Offset - t.Length, t.Length)) / t.Length);
+                c.True(TensorPrimitives.MaxMagnitude(a) < 1e-4 * q, $"gradient {t.Name} should vanish");
+                continue;
+            }
+            // a gradient is a sum of many terms: the absolute floor scales with the tensor's size
+            double scale = Math.Sqrt(TensorPrimitives.SumOfSquares(e) / t.Length) + 1e-12;
+            c.Close(e, a, ReductionRel, ReductionRel * scale, $"gradient {t.Name}");
+        }
+    }
+
+    /// <summary>Three AdamW steps (dropout on, clipping active, one mixup batch) on both backends.</summary>
+    public static void ThreeAdamWSteps(Checker c, SelfTestDevice d)
+    {
+        var config = Small(0.1f) with { Id2Label = ["a", "b"] };
+        var init = BertCheckpoint.RandomInit(config, 31);
+        using var cpu = new CpuBertEngine(config, (float[])init.Clone());
+        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone());
+        var settings = new OptimizerSettings(MaxGradNorm: 0.5f);
+        for (int step = 1; step <= 3; step++)
+        {
+            var batch = SomeBatch(config, batch: 3, seqLen: 6 + step, seed: 40 + step);
+            var mix = step == 2 ? new Mix(MixSite.WordEmbeddings, [2, 0, 1], [0.3f, 0.6f, 0.9f]) : null;
+            var rc = cpu.TrainStep(batch, mix, 1e-3f, step, 7, settings);
+            var rg = gpu.TrainStep(batch, mix, 1e-3f, step, 7, settings);
+            c.Close([(float)rc.Loss, (float)rc.GradNorm], [(float)rg.Loss, (float)rg.GradNorm], ReductionRel, 0, $"step {step} loss and gradient norm");
+            c.True(rc.GradNorm > settings.MaxGradNorm, "the check means clipping to act");
+        }
+        var pc = new float[cpu.Layout.Size]; var pg = new float[pc.Length];
+        var mc = new float[pc.Length]; var vc = new float[pc.Length]; var mg = new float[pc.Length]; var vg = new float[pc.Length];
+        cpu.CopyParameters(pc); gpu.CopyParameters(pg);
+        cpu.CopyOptimizerState(mc, vc); gpu.CopyOptimizerState(mg, vg);
+        // Adam turns the key biases' rounding-residue gradients into full-size steps of either sign,
+        // on any two implementations: they are left out of this comparison
+        foreach (var t in cpu.Layout.Tensors.Where(t => !IsKeyBias(t.Name)))
+        {
+            c.Close(pc.AsSpan(t.Offset, t.Length), pg.AsSpan(t.Offset, t.Length), ReductionRel, 1e-6, $"{t.Name} after three AdamW steps");
+            c.Close(mc.AsSpan(t.Offset, t.Length), mg.AsSpan(t.Offset, t.Length), 1e-3, 1e-7, $"{t.Name} Adam first moment");
+        }
+    }
+}

@@ -1,0 +1,250 @@
+using Cpu = MixupBert.Kernels.Cpu;
+using Cuda = MixupBert.Kernels.Cuda;
+using static MixupBert.Model.Diagnostics.GpuSelfTest;
+
+namespace MixupBert.Model.Diagnostics;
+
+/// <summary>
+/// One check per op family: the CPU op (Cpu.X.Forward) and its CUDA launcher of the same name
+/// (Cuda.X.Forward) on the same random inputs, outputs compared within the stated tolerances.
+/// Gradient outputs start from random values where the op accumulates, NaN where it overwrites.
+/// </summary>
+internal static class OpChecks
+{
+    private static float[] Random(Random rng, int n, float scale = 1f)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
+        return a;
+    }
+
+    /// <summary>Partners and λ for a batch: a rotation, λ = 1 for example 0 (the unmixed edge case).</summary>
+    private static (int[] Partner, float[] Lambda) SomeMix(Random rng, int batch) =>
+        (Enumerable.Range(0, batch).Select(b => (b + 1) % batch).ToArray(),
+         Enumerable.Range(0, batch).Select(b => b == 0 ? 1f : (float)rng.NextDouble()).ToArray());
+
+    public static void Embedding(Checker c, SelfTestDevice d, int batch, int seqLen, int channels, bool mixed)
+    {
+        var rng = new Random(batch * 1000 + seqLen);
+        int n = batch * seqLen, vocab = 23;
+        var word = Random(rng, vocab * channels); var pos = Random(rng, seqLen * channels); var type = Random(rng, 2 * channels);
+        var ids = Enumerable.Range(0, n).Select(_ => rng.Next(vocab)).ToArray();
+        var types = Enumerable.Range(0, n).Select(_ => rng.Next(2)).ToArray();
+        var (partner, lambda) = mixed ? SomeMix(rng, batch) : (Array.Empty<int>(), Array.Empty<float>());
+        nint dIds = d.Up(ids), dTypes = d.Up(types), dPartner = mixed ? d.Up(partner) : 0, dLambda = mixed ? d.Up(lambda) : 0;
+
+        var expected = new float[n * channels];
+        Cpu.Embedding.Forward(ids, types, word, pos, type, expected, batch, seqLen, channels, partner, lambda);
+        nint dOut = d.Empty(n * channels);
+        Cuda.Embedding.Forward(d.Context, dIds, dTypes, d.Up(word), d.Up(pos), d.Up(type), dOut, batch, seqLen, channels, dPartner, dLambda);
+        c.Close(expected, d.Down(dOut, n * channels), ElementwiseRel, ElementwiseAbs, "embedding_forward");
+
+        var g = Random(rng, n * channels);
+        var dw = Random(rng, word.Length); var dp = Random(rng, pos.Length); var dt = Random(rng, type.Length); // accumulate onto existing values
+        nint gdw = d.Up(dw), gdp = d.Up(dp), gdt = d.Up(dt);
+        Cpu.Embedding.Backward(g, ids, types, dw, dp, dt, batch, seqLen, channels, partner, lambda);
+        Cuda.Embedding.Backward(d.Context, d.Up(g), dIds, dTypes, gdw, gdp, gdt, batch, seqLen, channels, dPartner, dLambda);
+        c.Close(dw, d.Down(gdw, dw.Length), ReductionRel, ReductionAbs, "embedding_backward word");
+        c.Close(dp, d.Down(gdp, dp.Length), ReductionRel, ReductionAbs, "embedding_backward position");
+        c.Close(dt, d.Down(gdt, dt.Length), ReductionRel, ReductionAbs, "embedding_backward type");
+    }
+
+    public static void LayerNorm(Checker c, SelfTestDevice d, int rows, int cols, float p, bool residual)
+    {
+        var rng = new Random(rows + cols);
+        var x = Random(rng, rows * cols, 3f); var r = Random(rng, rows * cols); var gamma = Random(rng, cols); var beta = Random(rng, cols);
+        uint key = Cpu.Dropout.Key(5, 6, 7);
+        var sum = residual ? new float[rows * cols] : x;
+        var y = new float[rows * cols]; var mean = new float[rows]; var rstd = new float[rows];
+        nint dy = d.Empty(rows * cols), dsum = residual ? d.Empty(rows * cols) : d.Up(x), dmean = d.Empty(rows), drstd = d.Empty(rows);
+        nint dGamma = d.Up(gamma), dBeta = d.Up(beta);
+        if (residual)
+        {
+            Cpu.LayerNorm.DropoutResidualForward(x, r, gamma, beta, sum, y, mean, rstd, rows, cols, 1e-12f, p, key);
+            Cuda.LayerNorm.DropoutResidualForward(d.Context, d.Up(x), d.Up(r), dGamma, dBeta, dsum, dy, dmean, drstd, rows, cols, 1e-12f, p, key);
+            c.Close(sum, d.Down(dsum, sum.Length), ElementwiseRel, ElementwiseAbs, "layernorm_forward sum (dropout and residual)");
+        }
+        else
+        {
+            Cpu.LayerNorm.Forward(x, gamma, beta, y, mean, rstd, rows, cols, 1e-12f);
+            Cuda.LayerNorm.Forward(d.Context, dsum, dGamma, dBeta, dy, dmean, drstd, rows, cols, 1e-12f);
+        }
+        c.Close(y, d.Down(dy, y.Length), ReductionRel, ReductionAbs, "layernorm_forward out");
+        c.Close(mean, d.Down(dmean, rows), ReductionRel, ReductionAbs, "layernorm_forward mean");
+        c.Close(rstd, d.Down(drstd, rows), ReductionRel, ReductionAbs, "layernorm_forward rstd");
+
+        var g = Random(rng, rows * cols);
+        var dx = new float[rows * cols]; var dgamma = Random(rng, cols); var dbeta = Random(rng, cols);
+        nint gdg = d.Up(dgamma), gdb = d.Up(dbeta), gdx = d.Empty(rows * cols);
+        Cpu.LayerNorm.Backward(g, sum, mean, rstd, gamma, dx, dgamma, dbeta, rows, cols);
+        Cuda.LayerNorm.Backward(d.Context, d.Up(g), dsum, dmean, drstd, dGamma, gdx, gdg, gdb, rows, cols);
+        c.Close(dx, d.Down(gdx, dx.Length), ReductionRel, ReductionAbs, "layernorm_backward dx");
+        c.Close(dgamma, d.Down(gdg, cols), ReductionRel, ReductionAbs, "layernorm_backward dgamma");
+        c.Close(dbeta, d.Down(gdb, cols), ReductionRel, ReductionAbs, "layernorm_backward dbeta");
+    }
+
+    public static void Linear(Checker c, SelfTestDevice d, int rows, int inF, int outF)
+    {
+        var rng = new Random(rows * inF);
+        var x = Random(rng, rows * inF, 2f); var w = Random(rng, outF * inF); var b = Random(rng, outF);
+        nint dx = d.Up(x), dw = d.Up(w), db = d.Up(b);
+        var y = new float[rows * outF];
+        Cpu.Linear.Forward(x, w, b, y, rows, inF, outF);
+        nint dy = d.Empty(rows * outF);
+        Cuda.Linear.Forward(d.Context, dx, dw, db, dy, rows, inF, outF);
+        c.Close(y, d.Down(dy, y.Length), ReductionRel, ReductionAbs, "linear forward (GEMM + add_bias)");
+
+        var gelu = new float[rows * outF];
+        Cpu.Linear.ForwardGelu(x, w, b, y, gelu, rows, inF, outF);
+        nint dgelu = d.Empty(rows * outF);
+        Cuda.Linear.ForwardGelu(d.Context, dx, dw, db, dy, dgelu, rows, inF, outF);
+        c.Close(y, d.Down(dy, y.Length), ReductionRel, ReductionAbs, "linear forward with GELU: pre-activation");
+        c.Close(gelu, d.Down(dgelu, gelu.Length), ReductionRel, ReductionAbs, "bias_gelu_forward");
+
+        var g = Random(rng, rows * outF);
+        var gx = new float[rows * inF]; var gw = Random(rng, w.Length); var gb = Random(rng, outF);
+        nint dgw = d.Up(gw), dgb = d.Up(gb), dgx = d.Empty(rows * inF);
+        Cpu.Linear.Backward(g, x, w, gx, gw, gb, rows, inF, outF);
+        Cuda.Linear.Backward(d.Context, d.Up(g), dx, dw, dgx, dgw, dgb, rows, inF, outF);
+        c.Close(gx, d.Down(dgx, gx.Length), ReductionRel, ReductionAbs, "linear backward dx");
+        c.Close(gw, d.Down(dgw, gw.Length), ReductionRel, ReductionAbs, "linear backward dW");
+        c.Close(gb, d.Down(dgb, gb.Length), ReductionRel, ReductionAbs, "column_sum_partial + add_chunk_partials (db)");
+    }
+
+    public static void Elementwise(Checker c, SelfTestDevice d, int n)
+    {
+        var rng = new Random(n);
+        var x = Random(rng, n, 5f); var g = Random(rng, n);
+        nint dx = d.Up(x), dg = d.Up(g), dout = d.Empty(n);
+        var y = new float[n];
+
+        Cpu.Activations.GeluBackward(x, g, y);
+        Cuda.Activations.GeluBackward(d.Context, dx, dg, dout, n);
+        c.Close(y, d.Down(dout, n), ElementwiseRel, ElementwiseAbs, "gelu_backward");
+
+        Cpu.Activations.TanhForward(x, y);
+        Cuda.Activations.TanhForward(d.Context, dx, dout, n);
+        c.Close(y, d.Down(dout, n), ElementwiseRel, ElementwiseAbs, "tanh_forward");
+        var t = (float[])y.Clone();
+        Cpu.Activations.TanhBackward(t, g, y);
+        Cuda.Activations.TanhBackward(d.Context, d.Up(t), dg, dout, n);
+        c.Close(y, d.Down(dout, n), ElementwiseRel, ElementwiseAbs, "tanh_backward");
+
+        uint key = Cpu.Dropout.Key(1, 2, 3);
+        Cpu.Dropout.Forward(x, y, 0.3f, key);
+        Cuda.Dropout.Forward(d.Context, dx, dout, n, 0.3f, key);
+        c.Exact(y, d.Down(dout, n), "dropout_forward mask (the same hash, bit for bit)");
+        var acc = Random(rng, n); nint dacc = d.Up(acc);
+        Cpu.Dropout.Backward(g, acc, 0.3f, key, accumulate: true);
+        Cuda.Dropout.Backward(d.Context, dg, dacc, n, 0.3f, key, accumulate: true);
+        c.Close(acc, d.Down(dacc, n), ElementwiseRel, ElementwiseAbs, "dropout_backward");
+    }
+
+    public static void Attention(Checker c, SelfTestDevice d, int batch, int seqLen, int channels, int heads, float dropout)
+    {
+        var rng = new Random(batch * 100 + seqLen);
+        int n = batch * seqLen;
+        var qkv = Random(rng, n * 3 * channels);
+        var mask = Enumerable.Range(0, n).Select(i => i % seqLen < Math.Max(1, seqLen - 3 * (i / seqLen)) ? 1f : 0f).ToArray();
+        var probs = new float[batch * heads * seqLen * seqLen]; var ctx = new float[n * channels];
+        uint key = Cpu.Dropout.Key(9, 8, 7);
+        Cpu.Attention.Forward(qkv, mask, probs, ctx, batch, seqLen, channels, heads, dropout, key);
+
+        long nc = (long)n * channels, bhtt = (long)batch * heads * seqLen * seqLen;
+        var s = Cuda.Attention.Scratch.Allocate(d.Empty, nc, bhtt);
+        nint dqkv = d.Up(qkv), dprobs = d.Empty(bhtt), dctx = d.Empty(nc);
+        Cuda.Attention.Forward(d.Context, dqkv, d.Up(mask), dprobs, dctx, batch, seqLen, channels, heads, dropout, key, s);
+        c.Close(probs, d.Down(dprobs, bhtt), ReductionRel, ReductionAbs, "attention_softmax_forward (probs)");
+        c.Close(ctx, d.Down(dctx, nc), ReductionRel, ReductionAbs, "attention forward (ctx)");
+
+        var g = Random(rng, n * channels);
+        var grad = new float[n * 3 * channels];
+        Cpu.Attention.Backward(g, qkv, probs, grad, batch, seqLen, channels, heads, dropout, key);
+        nint dgrad = d.Empty(3 * nc);
+        Cuda.Attention.Backward(d.Context, d.Up(g), dqkv, dprobs, dgrad, batch, seqLen, channels, heads, dropout, key, s);
+        c.Close(grad, d.Down(dgrad, 3 * nc), ReductionRel, ReductionAbs, "attention backward (dqkv)");
+    }
+
+    public static void MixedCrossEntropy(Checker c, SelfTestDevice d)
+    {
+        var rng = new Random(3);
+        int batch = 5, classes = 3;
+        var logits = Random(rng, batch * classes, 3f);
+        int[] labels = [0, 2, 1, 1, 0], partner = [3, 0, 4, 1, 2];
+        float[] lambda = [0.2f, 1f, 0.5f, 0f, 0.9f];
+        var probs = new float[batch * classes]; var losses = new float[batch]; var dlogits = new float[batch * classes];
+        double loss = Cpu.CrossEntropy.Forward(logits, labels, partner, lambda, probs, losses, dlogits, batch, classes);
+
+        nint dl = d.Empty(batch), dp = d.Empty(batch * classes), dg = d.Empty(batch * classes), stats = d.Empty(1);
+        Cuda.CrossEntropy.Forward(d.Context, d.Up(logits), d.Up(labels), d.Up(partner), d.Up(lambda), dp, dl, dg, batch, classes);
+        Cuda.CrossEntropy.Mean(d.Context, dl, batch, stats);
+        c.Close(probs, d.Down(dp, probs.Length), ReductionRel, ReductionAbs, "cross_entropy_forward probs");
+        c.Close(losses, d.Down(dl, batch), ReductionRel, ReductionAbs, "cross_entropy_forward losses");
+        c.Close(dlogits, d.Down(dg, dlogits.Length), ReductionRel, ReductionAbs, "cross_entropy_forward dlogits");
+        c.Close([(float)loss], d.Down(stats, 1), ReductionRel, ReductionAbs, "cross_entropy_mean");
+    }
+
+    public static void Mixup(Checker c, SelfTestDevice d, int batch, int rows)
+    {
+        var rng = new Random(batch + rows);
+        int channels = 19, n = batch * rows * channels;
+        var x = Random(rng, n); var g = Random(rng, n);
+        var partner = Enumerable.Range(0, batch).Select(_ => rng.Next(batch)).ToArray();
+        var lambda = Enumerable.Range(0, batch).Select(_ => (float)rng.NextDouble()).ToArray();
+        lambda[0] = 1f;
+        if (batch > 1) lambda[1] = 0f;
+        nint dout = d.Empty(n), dPartner = d.Up(partner), dLambda = d.Up(lambda);
+
+        var y = new float[n];
+        Cpu.Mixup.Forward(x, partner, lambda, y, batch, rows, channels);
+        Cuda.Mixup.Forward(d.Context, d.Up(x), dPartner, dLambda, dout, batch, rows, channels);
+        c.Close(y, d.Down(dout, n), ElementwiseRel, ElementwiseAbs, "mixup_forward");
+        Cpu.Mixup.Backward(g, partner, lambda, y, batch, rows, channels);
+        Cuda.Mixup.Backward(d.Context, d.Up(g), dPartner, dLambda, dout, batch, rows, channels);
+        c.Close(y, d.Down(dout, n), ElementwiseRel, ElementwiseAbs, "mixup_backward");
+
+        // the union mask, with rows as the sequence length and padding that differs per example
+        var mask = Enumerable.Range(0, batch * rows).Select(i => i % rows <= i / rows ? 1f : 0f).ToArray();
+        var union = new float[batch * rows];
+        Cpu.Mixup.UnionMask(mask, partner, lambda, union, batch, rows);
+        nint dunion = d.Empty(batch * rows);
+        Cuda.Mixup.UnionMask(d.Context, d.Up(mask), dPartner, dLambda, dunion, batch, rows);
+        c.Exact(union, d.Down(dunion, union.Length), "mixup_union_mask");
+    }
+
+    public static void FirstToken(Checker c, SelfTestDevice d, int batch, int seqLen)
+    {
+        var rng = new Random(batch * seqLen);
+        int channels = 19;
+        var hidden = Random(rng, batch * seqLen * channels);
+        var first = new float[batch * channels];
+        Cpu.FirstToken.Forward(hidden, first, batch, seqLen, channels);
+        nint dfirst = d.Empty(first.Length), dhidden = d.Empty(hidden.Length);
+        Cuda.FirstToken.Forward(d.Context, d.Up(hidden), dfirst, batch, seqLen, channels);
+        c.Exact(first, d.Down(dfirst, first.Length), "first_token_forward");
+        Cpu.FirstToken.Backward(first, hidden, batch, seqLen, channels);
+        Cuda.FirstToken.Backward(d.Context, dfirst, dhidden, batch, seqLen, channels);
+        c.Exact(hidden, d.Down(dhidden, hidden.Length), "first_token_backward");
+    }
+
+    public static void ClipAndAdamW(Checker c, SelfTestDevice d)
+    {
+        var rng = new Random(4);
+        int n = 5000 + 3;
+        var p = Random(rng, n); var g = Random(rng, n, 0.5f); var m = new float[n]; var v = new float[n];
+        nint dp = d.Up(p), dg = d.Up(g), dm = d.Zeros(n), dv = d.Zeros(n), stats = d.Empty(3);
+        float clip = Cpu.AdamW.GlobalNormClip(g, 1f, out double norm);
+        Cuda.AdamW.GlobalNormClip(d.Context, dg, n, 1f, stats);
+        c.Close([(float)norm, clip], d.Down(stats, 3).AsSpan(1, 2), ReductionRel, ReductionAbs, "squared_norm_partial + global_norm_clip");
+        c.True(clip < 1f, "the check means clipping to act");
+        for (int t = 1; t <= 3; t++)
+        {
+            var h = new Cpu.AdamW.Hyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t);
+            Cpu.AdamW.Step(p, g, m, v, h, clip);
+            Cuda.AdamW.Step(d.Context, dp, dg, dm, dv, n, h, stats + 8);
+        }
+        c.Close(p, d.Down(dp, n), ElementwiseRel, ElementwiseAbs, "adamw_update params");
+        c.Close(m, d.Down(dm, n), ElementwiseRel, ElementwiseAbs, "adamw_update m");
+        c.Close(v, d.Down(dv, n), ElementwiseRel, ElementwiseAbs, "adamw_update v");
+    }
+}
