@@ -6,7 +6,11 @@ namespace MixupBert.Model.Training;
 
 /// <summary>What <see cref="Trainer.Run"/> returns: the outcome of a run, finished or stopped (summary.json records a finished one).</summary>
 public sealed record TrainOutcome(int BestEpoch, ClassificationMetrics BestValidation, ClassificationMetrics? Test, double[] EpochSeconds,
-    double TrainSamplesPerSecond, bool Completed, string? StopReason);
+    double TrainSamplesPerSecond, bool Completed, string? StopReason)
+{
+    /// <summary>The stop reason of a run that Ctrl-C stopped (any other is a message saying why it stopped).</summary>
+    public const string Interrupted = "interrupted";
+}
 
 /// <summary>
 /// The fine-tuning loop, HF Trainer's semantics: AdamW with linear warm-up and decay, gradient
@@ -19,8 +23,6 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
     TrainOptions options, RunFolder run, string tokenizerFolder, ITrainingObserver observer)
 {
     private readonly OptimizerSettings optimizer = new(WeightDecay: options.WeightDecay, MaxGradNorm: options.MaxGradNorm);
-
-    private const string Interrupted = "interrupted";
 
     /// <summary>Where the loop stands; what a checkpoint records besides the tensors.</summary>
     private sealed class Progress
@@ -98,7 +100,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
                 at.EpochElapsed += clock.Elapsed.TotalSeconds;
                 at.TrainSeconds += clock.Elapsed.TotalSeconds;
                 if (at.Step != at.CommittedStep && at.Step > 0) SaveState(at, newBest: false); // resume continues at this very step
-                return Interrupted;
+                return TrainOutcome.Interrupted;
             }
             var batch = batcher.Make(order.AsSpan(start, Math.Min(options.BatchSize, order.Length - start)), options.PadTo);
             var mix = sampler.Sample(batch.BatchSize, new Random(MixSampler.StableSeed(options.Seed, at.Step, 0x313)));
@@ -151,7 +153,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
     /// <summary>Says why a run stopped; for a finished one, tests the best model and writes summary.json.</summary>
     private TrainOutcome Finish(Progress at, float[] bestParameters, string? stopReason)
     {
-        if (stopReason != null) observer.Message(stopReason == Interrupted
+        if (stopReason != null) observer.Message(stopReason == TrainOutcome.Interrupted
             ? (at.Step > 0 ? $"interrupted at step {at.Step}: saved in {run.Path}; continue with --resume" : "interrupted before the first step: nothing to save")
             : stopReason);
         if (at.BestMetrics == null) return new TrainOutcome(0, new ClassificationMetrics(double.NaN, 0, 0, 0, 0, 0, 0), null, at.EpochSeconds.ToArray(), 0, false, stopReason);

@@ -90,15 +90,15 @@ public static class TrainCommand
             }
             var trainer = new Trainer(engine, prepared.Data, prepared.Train, prepared.Encoded, options, run, prepared.ModelFolder, observer);
             long totalSteps = (long)((prepared.Train.Count + options.BatchSize - 1) / options.BatchSize) * options.Epochs;
-            var summary = observer.WithProgress(totalSteps, () => trainer.Run(continuing, cancel));
-            if (summary.Completed)
+            var outcome = observer.WithProgress(totalSteps, () => trainer.Run(continuing, cancel));
+            if (outcome.Completed)
             {
-                observer.Line($"best epoch {summary.BestEpoch}: validation accuracy {summary.BestValidation.Accuracy:F4}" +
-                    (summary.Test != null ? $", test accuracy {summary.Test.Accuracy:F4} f1 {summary.Test.F1:F4} ece {summary.Test.Ece:F4}" : ""));
+                observer.Line($"best epoch {outcome.BestEpoch}: validation accuracy {outcome.BestValidation.Accuracy:F4}" +
+                    (outcome.Test != null ? $", test accuracy {outcome.Test.Accuracy:F4} f1 {outcome.Test.F1:F4} ece {outcome.Test.Ece:F4}" : ""));
                 observer.Line($"wrote {run.Path}");
                 return ErrorReport.Ok;
             }
-            return summary.StopReason == "interrupted" ? ErrorReport.Interrupted : ErrorReport.Diverged;
+            return outcome.StopReason == TrainOutcome.Interrupted ? ErrorReport.Interrupted : ErrorReport.Diverged;
         }
         catch (Exception e) when (e is DataFormatException or ModelFormatException or HubException or ArgumentException or RunFolderException)
         {
