@@ -15,7 +15,10 @@ namespace MixupBert.Tool;
 /// </summary>
 public static class ErrorReport
 {
-    public const int Bug = 1, BadInput = 2, NoDevice = 3, Diverged = 4, Interrupted = 130;
+    public const int Ok = 0, Bug = 1, BadInput = 2, NoDevice = 3, Diverged = 4, Interrupted = 130;
+
+    /// <summary>selftest: a check failed (the same number as <see cref="Bug"/>: a GPU result that is wrong is one).</summary>
+    public const int ChecksFailed = 1;
 
     public static int Exit(Exception e, bool verbose, TextWriter error)
     {

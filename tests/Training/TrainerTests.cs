@@ -29,7 +29,7 @@ public class TrainerTests
 
     private static readonly TrainOptions Options = new() { Mode = MixMode.Mixup, Epochs = 3, BatchSize = 8, LearningRate = 1e-3f, Seed = 1, LoggingSteps = 2, WarmupRatio = 0.1f };
 
-    private static TrainSummary Train(string folder, bool resume, Func<IBertEngine, IBertEngine>? wrap = null, Action<long>? onStep = null, CancellationToken cancel = default)
+    private static TrainOutcome Train(string folder, bool resume, Func<IBertEngine, IBertEngine>? wrap = null, Action<long>? onStep = null, CancellationToken cancel = default)
     {
         var config = TinyConfig(labels: 2, dropout: 0.1f);
         var (data, encoded) = Synthetic(3);

@@ -21,6 +21,9 @@ public readonly record struct TrainSize(int? Total, int? PerClass)
     public override string ToString() => Name;
 }
 
+/// <summary>Where a run of the grid stands.</summary>
+public enum RunStatus { New, Started, Finished }
+
 /// <summary>One run of the grid and its folder.</summary>
 public sealed record PlannedRun(TrainSize Size, int Seed, MixMode Mode, string Folder, TrainOptions Options);
 
@@ -31,8 +34,6 @@ public sealed record PlannedRun(TrainSize Size, int Seed, MixMode Mode, string F
 /// </summary>
 public static class ExperimentPlan
 {
-    public static string ModeName(MixMode m) => m.ToString().ToLowerInvariant();
-
     public static List<PlannedRun> Plan(string experimentDir, IReadOnlyList<MixMode> modes, int seeds, IReadOnlyList<TrainSize> sizes, TrainOptions template)
     {
         var runs = new List<PlannedRun>();
@@ -41,13 +42,16 @@ public static class ExperimentPlan
             {
                 int seed = template.Seed + i;
                 foreach (var mode in modes)
-                    runs.Add(new PlannedRun(size, seed, mode, Path.Combine(experimentDir, size.Name, $"seed-{seed}", ModeName(mode)),
+                    runs.Add(new PlannedRun(size, seed, mode, Path.Combine(experimentDir, size.Name, $"seed-{seed}", TrainOptions.ModeName(mode)),
                         template with { Mode = mode, Seed = seed, TrainSize = size.Total, PerClass = size.PerClass }));
             }
         return runs;
     }
 
-    /// <summary>finished: summary.json; started: args.json without a summary (resume it); else new.</summary>
-    public static string Status(PlannedRun run) =>
-        File.Exists(Path.Combine(run.Folder, "summary.json")) ? "finished" : File.Exists(Path.Combine(run.Folder, "state", "trainer_state.json")) ? "started" : "new";
+    /// <summary>Finished: it has a summary; Started: a committed checkpoint to resume; else New.</summary>
+    public static RunStatus Status(PlannedRun run)
+    {
+        var folder = new RunFolder(run.Folder);
+        return folder.Finished ? RunStatus.Finished : folder.HasState ? RunStatus.Started : RunStatus.New;
+    }
 }

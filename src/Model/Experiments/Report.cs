@@ -1,17 +1,17 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json.Nodes;
+using MixupBert.Model.Training;
 using ScottPlot;
 
 namespace MixupBert.Model.Experiments;
 
 /// <summary>One finished run as the report reads it back from its folder.</summary>
 public sealed record RunResult(string Folder, string Mode, int Seed, string Size, int TrainExamples,
-    JsonObject Validation, JsonObject? Test, double[] EpochSeconds, List<(long Step, double Loss)> TrainLoss,
-    List<(int Epoch, double Loss, double Accuracy)> Eval, (int[] Count, double[] Accuracy, double[] Confidence)? Reliability)
+    ClassificationMetrics Validation, ClassificationMetrics? Test, double[] EpochSeconds, List<TrainLossRecord> TrainLoss,
+    List<EvalRecord> Eval, ReliabilityBins? Reliability)
 {
-    public double TestMetric(string name) => Test?[name]?.GetValue<double>() ?? double.NaN;
-    public double ValidationMetric(string name) => Validation[name]!.GetValue<double>();
+    /// <summary>A test metric; NaN for a run on a dataset without a test split.</summary>
+    public double TestMetric(Func<ClassificationMetrics, double> metric) => Test is null ? double.NaN : metric(Test);
 }
 
 /// <summary>A table row as both the markdown and the terminal show it.</summary>
@@ -39,24 +39,13 @@ public static class Report
         foreach (var summaryPath in Directory.EnumerateFiles(experimentDir, "summary.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
             string folder = Path.GetDirectoryName(summaryPath)!;
-            var summary = JsonNode.Parse(File.ReadAllText(summaryPath))!.AsObject();
-            var args = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "args.json")))!.AsObject();
-            string size = args["per_class"] is JsonNode pc ? $"{pc.GetValue<int>()}-per-class" : args["train_size"] is JsonNode ts ? ts.GetValue<int>().ToString(CultureInfo.InvariantCulture) : "all";
-            var loss = new List<(long, double)>(); var eval = new List<(int, double, double)>();
-            foreach (var line in File.ReadAllLines(Path.Combine(folder, "metrics.jsonl")))
-            {
-                if (line.Length == 0) continue;
-                var r = JsonNode.Parse(line)!;
-                if (r["loss"] != null) loss.Add((r["step"]!.GetValue<long>(), r["loss"]!.GetValue<double>()));
-                if (r["eval_accuracy"] != null) eval.Add((r["epoch"]!.GetValue<int>(), r["eval_loss"]!.GetValue<double>(), r["eval_accuracy"]!.GetValue<double>()));
-            }
-            (int[], double[], double[])? bins = null;
-            if (summary["test_reliability"] is JsonObject rel)
-                bins = (rel["count"]!.AsArray().Select(x => x!.GetValue<int>()).ToArray(), rel["accuracy"]!.AsArray().Select(x => x!.GetValue<double>()).ToArray(),
-                    rel["confidence"]!.AsArray().Select(x => x!.GetValue<double>()).ToArray());
-            runs.Add(new RunResult(folder, summary["mode"]!.GetValue<string>(), args["seed"]!.GetValue<int>(), size, summary["train_examples"]!.GetValue<int>(),
-                summary["validation"]!.AsObject(), summary["test"] as JsonObject, summary["epoch_seconds"]!.AsArray().Select(x => x!.GetValue<double>()).ToArray(),
-                loss, eval, bins));
+            var run = new RunFolder(folder);
+            var summary = run.ReadSummary();
+            var args = run.ReadArgs() ?? throw new FileNotFoundException($"{run.ArgsFile}: no such file; a finished run has one", run.ArgsFile);
+            var metrics = run.ReadMetrics();
+            runs.Add(new RunResult(folder, summary.Mode, args.Options.Seed, new TrainSize(args.Options.TrainSize, args.Options.PerClass).Name,
+                summary.TrainExamples, summary.Validation, summary.Test, summary.EpochSeconds, metrics.TrainLoss,
+                metrics.Evaluations.Where(e => e.Prefix == EvalRecord.Validation).ToList(), summary.TestReliability));
         }
         return runs;
     }
@@ -76,15 +65,15 @@ public static class Report
                 var paired = group.Where(r => baseline.ContainsKey(r.Seed)).ToList();
                 if (paired.Count > 0)
                 {
-                    var t = Statistics.PairedTTest(paired.Select(r => r.TestMetric("accuracy")).ToList(), paired.Select(r => baseline[r.Seed].TestMetric("accuracy")).ToList());
+                    var t = Statistics.PairedTTest(paired.Select(r => r.TestMetric(m => m.Accuracy)).ToList(), paired.Select(r => baseline[r.Seed].TestMetric(m => m.Accuracy)).ToList());
                     delta = $"{t.MeanDifference * 100:+0.00;-0.00} pt";
                     ci = double.IsNaN(t.Low) ? "n/a (1 seed)" : $"[{t.Low * 100:+0.00;-0.00}, {t.High * 100:+0.00;-0.00}]";
                     p = double.IsNaN(t.P) ? "n/a" : t.P.ToString("F3", CultureInfo.InvariantCulture);
                 }
             }
-            rows.Add(new ReportRow(mode, group.Count, Stat(r => r.TestMetric("accuracy")), Stat(r => r.TestMetric("f1")), Stat(r => r.TestMetric("ece")),
-                Stat(r => r.ValidationMetric("accuracy")), delta, ci, p,
-                Stat(r => r.Eval.Count > 0 ? r.Eval.Average(e => e.Accuracy) : double.NaN), Stat(r => r.Eval.Count > 0 ? r.Eval.Max(e => e.Accuracy) : double.NaN)));
+            rows.Add(new ReportRow(mode, group.Count, Stat(r => r.TestMetric(m => m.Accuracy)), Stat(r => r.TestMetric(m => m.F1)), Stat(r => r.TestMetric(m => m.Ece)),
+                Stat(r => r.Validation.Accuracy), delta, ci, p,
+                Stat(r => r.Eval.Count > 0 ? r.Eval.Average(e => e.Metrics.Accuracy) : double.NaN), Stat(r => r.Eval.Count > 0 ? r.Eval.Max(e => e.Metrics.Accuracy) : double.NaN)));
         }
         return rows;
     }
@@ -132,9 +121,9 @@ public static class Report
             if (CurvePlot(group, r => r.TrainLoss.Select(x => ((double)x.Step, x.Loss)).ToList(), "step", "training loss", $"Training loss, {size}", Path.Combine(figures, lossPng)))
                 curves.Add($"![training loss](figures/{lossPng})");
             else md.AppendLine("(No training-loss records: the runs were shorter than --logging-steps.)").AppendLine();
-            if (CurvePlot(group, r => r.Eval.Select(x => ((double)x.Epoch, x.Loss)).ToList(), "epoch", "validation loss", $"Validation loss, {size}", Path.Combine(figures, valLossPng)))
+            if (CurvePlot(group, r => r.Eval.Select(x => ((double)x.Epoch, x.Metrics.Loss)).ToList(), "epoch", "validation loss", $"Validation loss, {size}", Path.Combine(figures, valLossPng)))
                 curves.Add($"![validation loss](figures/{valLossPng})");
-            if (CurvePlot(group, r => r.Eval.Select(x => ((double)x.Epoch, x.Accuracy)).ToList(), "epoch", "validation accuracy", $"Validation accuracy, {size}", Path.Combine(figures, valAccPng)))
+            if (CurvePlot(group, r => r.Eval.Select(x => ((double)x.Epoch, x.Metrics.Accuracy)).ToList(), "epoch", "validation accuracy", $"Validation accuracy, {size}", Path.Combine(figures, valAccPng)))
                 curves.Add($"![validation accuracy](figures/{valAccPng})");
             md.AppendLine(string.Join(" ", curves)).AppendLine();
             var reliability = new List<string>();
@@ -150,12 +139,10 @@ public static class Report
             FewShotPlot(runs, Path.Combine(figures, "few-shot.png"));
             md.AppendLine("## Test accuracy against train size").AppendLine().AppendLine("![few-shot curve](figures/few-shot.png)").AppendLine();
         }
-        RunFolderWrite(Path.Combine(experimentDir, "report.md"), md.ToString());
-        RunFolderWrite(Path.Combine(experimentDir, "runs.csv"), Csv(runs));
+        RunFolder.WriteAtomic(Path.Combine(experimentDir, "report.md"), md.ToString());
+        RunFolder.WriteAtomic(Path.Combine(experimentDir, "runs.csv"), Csv(runs));
         return tables;
     }
-
-    private static void RunFolderWrite(string path, string text) => Training.RunFolder.WriteAtomic(path, text);
 
     public static string Csv(IEnumerable<RunResult> runs)
     {
@@ -163,8 +150,8 @@ public static class Report
         foreach (var r in runs.OrderBy(r => r.TrainExamples).ThenBy(r => r.Mode).ThenBy(r => r.Seed))
         {
             string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-            sb.AppendLine(string.Join(",", r.Size, r.TrainExamples, r.Mode, r.Seed, F(r.ValidationMetric("accuracy")), F(r.TestMetric("accuracy")), F(r.TestMetric("f1")),
-                F(r.TestMetric("precision")), F(r.TestMetric("recall")), F(r.TestMetric("ece")), F(r.TestMetric("loss")),
+            sb.AppendLine(string.Join(",", r.Size, r.TrainExamples, r.Mode, r.Seed, F(r.Validation.Accuracy), F(r.TestMetric(m => m.Accuracy)), F(r.TestMetric(m => m.F1)),
+                F(r.TestMetric(m => m.Precision)), F(r.TestMetric(m => m.Recall)), F(r.TestMetric(m => m.Ece)), F(r.TestMetric(m => m.Loss)),
                 F(r.EpochSeconds.DefaultIfEmpty(double.NaN).Average()), "\"" + r.Folder.Replace("\"", "\"\"") + "\""));
         }
         return sb.ToString();
@@ -233,11 +220,11 @@ public static class Report
     {
         var withBins = runs.Where(r => r.Reliability != null).ToList();
         if (withBins.Count == 0) return false;
-        int bins = withBins[0].Reliability!.Value.Count.Length;
+        int bins = withBins[0].Reliability!.Count.Length;
         var count = new double[bins]; var hits = new double[bins]; var conf = new double[bins];
         foreach (var r in withBins)
         {
-            var (c, a, f) = r.Reliability!.Value;
+            var (c, a, f) = r.Reliability!;
             for (int b = 0; b < bins; b++) { count[b] += c[b]; hits[b] += a[b] * c[b]; conf[b] += f[b] * c[b]; }
         }
         var plot = NewPlot(title, "confidence", "accuracy");
@@ -260,7 +247,7 @@ public static class Report
         foreach (var (mode, color) in Modes(runs).Zip(Palette()))
         {
             var points = runs.Where(r => r.Mode == mode).GroupBy(r => r.TrainExamples).OrderBy(g => g.Key)
-                .Select(g => (X: (double)g.Key, S: Statistics.Describe(g.Select(r => r.TestMetric("accuracy")).ToList()))).ToList();
+                .Select(g => (X: (double)g.Key, S: Statistics.Describe(g.Select(r => r.TestMetric(m => m.Accuracy)).ToList()))).ToList();
             var xs = points.Select(p => Math.Log10(p.X)).ToArray();
             var line = plot.Add.ScatterLine(xs, points.Select(p => p.S.Mean).ToArray());
             line.Color = color; line.LineWidth = 2; line.LegendText = mode; line.MarkerSize = 8;

@@ -58,7 +58,7 @@ public sealed record ClassificationMetrics(double Loss, double Accuracy, double 
     }
 
     /// <summary>Per-bin counts, accuracy and mean confidence, for reliability diagrams.</summary>
-    public static (int[] Count, double[] Accuracy, double[] Confidence) ReliabilityBins(ReadOnlySpan<int> labels, ReadOnlySpan<float> probabilities, int numLabels)
+    public static ReliabilityBins Reliability(ReadOnlySpan<int> labels, ReadOnlySpan<float> probabilities, int numLabels)
     {
         var count = new int[EceBins]; var acc = new double[EceBins]; var conf = new double[EceBins];
         for (int i = 0; i < labels.Length; i++)
@@ -70,7 +70,7 @@ public sealed record ClassificationMetrics(double Loss, double Accuracy, double 
             count[bin]++; conf[bin] += p[best]; if (best == labels[i]) acc[bin]++;
         }
         for (int b = 0; b < EceBins; b++) if (count[b] > 0) { acc[b] /= count[b]; conf[b] /= count[b]; }
-        return (count, acc, conf);
+        return new ReliabilityBins(count, acc, conf);
     }
 
     public double Get(string metric) => metric switch

@@ -1,14 +1,10 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using MixupBert.Model.Bert;
 using MixupBert.Model.Data;
 using MixupBert.Model.Hub;
 using MixupBert.Model.Weights;
 
 namespace MixupBert.Model.Training;
-
-/// <summary>Where a run's inputs come from.</summary>
-public sealed record RunInputs(string Model, string Dataset, string Revision = "main", string TextColumn = "text", string LabelColumn = "label");
 
 /// <summary>A run with every input resolved, read, checked and tokenized, before anything is written.</summary>
 public sealed record PreparedRun(string ModelFolder, IReadOnlyDictionary<string, string> DatasetFiles, TextClassificationData Data,
@@ -46,37 +42,6 @@ public static class FineTuning
     }
 
     /// <summary>args.json: the options and the resolved inputs, enough to rerun.</summary>
-    public static JsonObject Args(RunInputs inputs, TrainOptions o, PreparedRun p, string backend) => new()
-    {
-        ["model"] = inputs.Model, ["model_folder"] = p.ModelFolder, ["dataset"] = inputs.Dataset, ["revision"] = inputs.Revision,
-        ["dataset_files"] = new JsonObject(p.DatasetFiles.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-        ["text_column"] = inputs.TextColumn, ["label_column"] = inputs.LabelColumn,
-        ["labels"] = new JsonArray(p.Data.LabelNames.Select(l => (JsonNode)l).ToArray()),
-        ["mode"] = o.Mode.ToString().ToLowerInvariant(), ["epochs"] = o.Epochs, ["batch_size"] = o.BatchSize, ["eval_batch_size"] = o.EvalBatchSize,
-        ["learning_rate"] = o.LearningRate, ["warmup_ratio"] = o.WarmupRatio, ["weight_decay"] = o.WeightDecay, ["max_grad_norm"] = o.MaxGradNorm,
-        ["max_length"] = o.MaxLength, ["pad_to"] = o.PadTo, ["group_by_length"] = o.GroupByLength, ["seed"] = o.Seed, ["metric"] = o.Metric,
-        ["alpha"] = o.Alpha, ["beta"] = o.Beta, ["lambda_per_example"] = o.LambdaPerExample, ["mix_prob"] = o.MixProbability,
-        ["mix_layers"] = o.MixLayers != null ? new JsonArray(o.MixLayers.Select(k => (JsonNode)k).ToArray()) : null,
-        ["train_size"] = o.TrainSize, ["per_class"] = o.PerClass, ["train_examples"] = p.Train.Count, ["logging_steps"] = o.LoggingSteps,
-        ["backend"] = backend,
-    };
-
-    /// <summary>The inputs and options recorded in args.json (what --resume continues with).</summary>
-    public static (RunInputs Inputs, TrainOptions Options, string[] Labels) FromArgs(JsonObject a)
-    {
-        T V<T>(string key) => a[key]!.GetValue<T>();
-        T? N<T>(string key) where T : struct => a[key] is JsonNode n ? n.GetValue<T>() : null;
-        var inputs = new RunInputs(V<string>("model"), V<string>("dataset"), V<string>("revision"), V<string>("text_column"), V<string>("label_column"));
-        var options = new TrainOptions
-        {
-            Mode = Enum.Parse<MixMode>(V<string>("mode"), ignoreCase: true), Epochs = V<int>("epochs"), BatchSize = V<int>("batch_size"),
-            EvalBatchSize = V<int>("eval_batch_size"), LearningRate = V<float>("learning_rate"), WarmupRatio = V<float>("warmup_ratio"),
-            WeightDecay = V<float>("weight_decay"), MaxGradNorm = V<float>("max_grad_norm"), MaxLength = V<int>("max_length"), PadTo = N<int>("pad_to"),
-            GroupByLength = V<bool>("group_by_length"), Seed = V<int>("seed"), Metric = V<string>("metric"), Alpha = V<float>("alpha"), Beta = V<float>("beta"),
-            LambdaPerExample = V<bool>("lambda_per_example"), MixProbability = V<float>("mix_prob"),
-            MixLayers = a["mix_layers"] is JsonArray layers ? layers.Select(x => x!.GetValue<int>()).ToArray() : null,
-            TrainSize = N<int>("train_size"), PerClass = N<int>("per_class"), LoggingSteps = V<int>("logging_steps"),
-        };
-        return (inputs, options, a["labels"]!.AsArray().Select(l => l!.GetValue<string>()).ToArray());
-    }
+    public static RunArgs Args(RunInputs inputs, TrainOptions options, PreparedRun p, string backend) =>
+        new(inputs, p.ModelFolder, p.DatasetFiles, p.Data.LabelNames, options, p.Train.Count, backend);
 }

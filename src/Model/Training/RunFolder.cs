@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using MixupBert.Model.Bert;
+using MixupBert.Model.Data;
 using MixupBert.Model.Weights;
 
 namespace MixupBert.Model.Training;
@@ -10,7 +11,7 @@ namespace MixupBert.Model.Training;
 public sealed class RunFolderException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>What a committed checkpoint gives back to the trainer.</summary>
-public sealed record SavedState(float[] Parameters, float[] M, float[] V, float[]? Best, JsonObject Trainer);
+public sealed record SavedState(float[] Parameters, float[] M, float[] V, float[]? Best, TrainerState Trainer);
 
 /// <summary>
 /// The files of one run's output folder. The best model sits at the top as a transformers-loadable
@@ -24,6 +25,9 @@ public sealed record SavedState(float[] Parameters, float[] M, float[] V, float[
 /// the SHA-256 of every file it refers to. Until that rename the old manifest and the files it names
 /// are untouched, so a kill at any instant leaves the previous or the next checkpoint, never a mix;
 /// files no manifest names are removed afterwards (and when a run is resumed).
+///
+/// The folder's JSON files are typed records (<see cref="RunArgs"/>, <see cref="TrainerState"/>,
+/// <see cref="RunSummary"/>, the lines of metrics.jsonl), read and written only here.
 /// </summary>
 public sealed class RunFolder(string path)
 {
@@ -109,17 +113,31 @@ public sealed class RunFolder(string path)
 
     public static string Json(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
-    public void WriteArgs(JsonObject args)
+    public void WriteArgs(RunArgs args)
     {
         Directory.CreateDirectory(Path);
-        WriteAtomic(ArgsFile, Json(args));
+        WriteAtomic(ArgsFile, Json(args.ToJson()));
     }
 
-    public void WriteSummary(JsonObject summary)
+    /// <summary>args.json, or null where there is none (a model folder that no train run wrote).</summary>
+    public RunArgs? ReadArgs()
     {
-        WriteAtomic(SummaryFile, Json(summary));
+        if (!File.Exists(ArgsFile)) return null;
+        try
+        {
+            var node = JsonNode.Parse(File.ReadAllText(ArgsFile)) as JsonObject ?? throw new DataFormatException($"{ArgsFile}: expected a JSON object");
+            return RunArgs.FromJson(node, ArgsFile);
+        }
+        catch (JsonException e) { throw new DataFormatException($"{ArgsFile}: not valid JSON ({e.Message})", e); }
+    }
+
+    public void WriteSummary(RunSummary summary)
+    {
+        WriteAtomic(SummaryFile, RunJson.Write(summary));
         FaultInjection.WritePoint("summary.json renamed");
     }
+
+    public RunSummary ReadSummary() => RunJson.ReadSummary(File.ReadAllText(SummaryFile));
 
     /// <summary>The model as transformers loads it, plus the tokenizer files it was trained with.</summary>
     public void SaveModel(BertConfig config, float[] parameters, string tokenizerFolder)
@@ -141,13 +159,12 @@ public sealed class RunFolder(string path)
     /// when these parameters are the new best model (they are then published at the top of the folder
     /// too); otherwise the best stays what the previous manifest named (none before the first epoch).
     /// </summary>
-    public void SaveState(BertConfig config, float[] parameters, float[] m, float[] v, bool newBest, JsonObject trainer, string tokenizerFolder)
+    public void SaveState(BertConfig config, float[] parameters, float[] m, float[] v, bool newBest, TrainerState trainer, string tokenizerFolder)
     {
-        long step = trainer["global_step"]!.GetValue<long>();
         var committed = CommittedManifest();
-        string stepName = FreeStepName(step, committed);
+        string stepName = FreeStepName(trainer.GlobalStep, committed);
         string stepDir = System.IO.Path.Combine(StateDir, stepName);
-        string? bestFile = newBest ? $"{stepName}/model.safetensors" : committed?["best"]?.GetValue<string>();
+        string? bestFile = newBest ? $"{stepName}/model.safetensors" : committed?.Best;
         try
         {
             if (Directory.Exists(stepDir)) Directory.Delete(stepDir, recursive: true); // an uncommitted leftover
@@ -160,16 +177,15 @@ public sealed class RunFolder(string path)
             });
             FaultInjection.WritePoint("state optimizer written");
 
-            var manifest = (JsonObject)trainer.DeepClone();
-            manifest["parameters"] = $"{stepName}/model.safetensors";
-            manifest["optimizer"] = $"{stepName}/optimizer.safetensors";
-            manifest["best"] = bestFile;
-            manifest["metrics_bytes"] = File.Exists(MetricsFile) ? new FileInfo(MetricsFile).Length : 0;
-            var files = new JsonObject();
+            var files = new Dictionary<string, string>(); // written in insertion order
             foreach (var f in new[] { $"{stepName}/config.json", $"{stepName}/model.safetensors", $"{stepName}/optimizer.safetensors", bestFile }.OfType<string>().Distinct())
                 files[f] = Sha256(System.IO.Path.Combine(StateDir, f));
-            manifest["sha256"] = files;
-            WriteAtomic(StateFile, Json(manifest)); // the commit
+            var manifest = trainer with
+            {
+                Parameters = $"{stepName}/model.safetensors", Optimizer = $"{stepName}/optimizer.safetensors", Best = bestFile,
+                MetricsBytes = File.Exists(MetricsFile) ? new FileInfo(MetricsFile).Length : 0, Sha256 = files,
+            };
+            WriteAtomic(StateFile, RunJson.Write(manifest)); // the commit
             FaultInjection.WritePoint("state committed");
         }
         catch when (!HasStateNamed(stepName))
@@ -188,33 +204,33 @@ public sealed class RunFolder(string path)
     }
 
     /// <summary>A folder name for the new checkpoint that the committed manifest does not use.</summary>
-    private static string FreeStepName(long step, JsonObject? committed)
+    private static string FreeStepName(long step, TrainerState? committed)
     {
-        var used = committed?["sha256"] is JsonObject sums ? sums.Select(kv => kv.Key.Split('/')[0]).ToHashSet() : new HashSet<string>();
+        var used = committed?.Sha256 is { } sums ? sums.Keys.Select(k => k.Split('/')[0]).ToHashSet() : new HashSet<string>();
         string name = $"step-{step:D9}";
         for (int i = 1; used.Contains(name); i++) name = $"step-{step:D9}.{i}";
         return name;
     }
 
-    private bool HasStateNamed(string stepName) => CommittedManifest()?["parameters"]?.GetValue<string>() == $"{stepName}/model.safetensors";
+    private bool HasStateNamed(string stepName) => CommittedManifest()?.Parameters == $"{stepName}/model.safetensors";
 
-    private JsonObject? CommittedManifest() => File.Exists(StateFile) ? JsonNode.Parse(File.ReadAllText(StateFile))!.AsObject() : null;
+    private TrainerState? CommittedManifest() => File.Exists(StateFile) ? RunJson.ReadTrainerState(File.ReadAllText(StateFile)) : null;
 
     /// <summary>The committed checkpoint, every file checked against its SHA-256.</summary>
     public SavedState LoadState(BertConfig config)
     {
         var manifest = CommittedManifest() ?? throw new RunFolderException($"{Path}: nothing to resume (no state/trainer_state.json)");
-        if (manifest["sha256"] is not JsonObject sums)
+        if (manifest.Sha256 is not { } sums)
             throw new RunFolderException($"{StateFile} was written by an older mixup-bert and cannot be resumed; start a new run");
         foreach (var (file, sum) in sums)
         {
             string full = System.IO.Path.Combine(StateDir, file);
-            if (!File.Exists(full) || Sha256(full) != sum!.GetValue<string>())
+            if (!File.Exists(full) || Sha256(full) != sum)
                 throw new RunFolderException($"{full} is missing or does not match its SHA-256 in {StateFile}: the saved state is damaged");
         }
-        var parameters = ReadWeights(config, manifest["parameters"]!.GetValue<string>());
-        float[]? best = manifest["best"] is JsonNode b ? ReadWeights(config, b.GetValue<string>()) : null;
-        using var reader = new SafeTensorsReader(System.IO.Path.Combine(StateDir, manifest["optimizer"]!.GetValue<string>()));
+        var parameters = ReadWeights(config, manifest.Parameters!);
+        float[]? best = manifest.Best is string b ? ReadWeights(config, b) : null;
+        using var reader = new SafeTensorsReader(System.IO.Path.Combine(StateDir, manifest.Optimizer!));
         var m = new float[parameters.Length]; var v = new float[parameters.Length];
         reader.ReadFloat32("exp_avg", m);
         reader.ReadFloat32("exp_avg_sq", v);
@@ -228,7 +244,7 @@ public sealed class RunFolder(string path)
     /// </summary>
     public void RestoreToState(BertConfig config, SavedState state, string tokenizerFolder)
     {
-        long length = state.Trainer["metrics_bytes"]!.GetValue<long>();
+        long length = state.Trainer.MetricsBytes;
         long have = File.Exists(MetricsFile) ? new FileInfo(MetricsFile).Length : 0;
         if (have < length) throw new RunFolderException($"{MetricsFile} is shorter ({have} bytes) than when the state was saved ({length} bytes): it was changed; cannot resume");
         if (have > length) using (var f = new FileStream(MetricsFile, FileMode.Open, FileAccess.Write)) f.SetLength(length);
@@ -242,8 +258,8 @@ public sealed class RunFolder(string path)
     private void RemoveUnreferencedState()
     {
         var manifest = CommittedManifest();
-        if (manifest?["sha256"] is not JsonObject sums) return;
-        var keep = sums.Select(kv => System.IO.Path.GetFullPath(System.IO.Path.Combine(StateDir, kv.Key))).ToHashSet();
+        if (manifest?.Sha256 is not { } sums) return;
+        var keep = sums.Keys.Select(k => System.IO.Path.GetFullPath(System.IO.Path.Combine(StateDir, k))).ToHashSet();
         keep.Add(StateFile);
         foreach (var f in Directory.EnumerateFiles(StateDir, "*", SearchOption.AllDirectories).ToList())
             if (!keep.Contains(System.IO.Path.GetFullPath(f))) File.Delete(f);
@@ -263,10 +279,28 @@ public sealed class RunFolder(string path)
         return Convert.ToHexStringLower(SHA256.HashData(s));
     }
 
-    public void AppendMetrics(JsonObject record)
+    public void AppendMetrics(TrainLossRecord record) => AppendMetricsLine(RunJson.Line(record));
+
+    public void AppendMetrics(EvalRecord record) => AppendMetricsLine(RunJson.Line(record));
+
+    private void AppendMetricsLine(string line)
     {
         Directory.CreateDirectory(Path);
         using var f = new StreamWriter(MetricsFile, append: true);
-        f.WriteLine(record.ToJsonString());
+        f.WriteLine(line);
+    }
+
+    /// <summary>metrics.jsonl's records, training losses and evaluations apart, each in the order written.</summary>
+    public MetricsLog ReadMetrics()
+    {
+        var log = new MetricsLog(new List<TrainLossRecord>(), new List<EvalRecord>());
+        foreach (var line in File.ReadLines(MetricsFile))
+        {
+            if (line.Length == 0) continue;
+            var record = RunJson.ParseLine(line);
+            if (record is TrainLossRecord loss) log.TrainLoss.Add(loss);
+            else log.Evaluations.Add((EvalRecord)record);
+        }
+        return log;
     }
 }

@@ -29,6 +29,45 @@ public sealed record TrainOptions
     public int? PerClass { get; init; }
     public int LoggingSteps { get; init; } = 50;
 
+    /// <summary>The last option (declared first: static fields are set in order): --help lists --preset, and args.json records train_examples, just before it.</summary>
+    public static readonly TrainOption<int> LoggingStepsOption = Of("--logging-steps", "logging_steps",
+        "Write a training-loss record to metrics.jsonl every this many steps", o => o.LoggingSteps, (o, v) => o with { LoggingSteps = v });
+
+    /// <summary>
+    /// Every option, in the order of --help and of args.json: command-line name, args.json key, help
+    /// text, and how to read and set it. The defaults are the initial values above.
+    /// </summary>
+    public static readonly IReadOnlyList<TrainOption> All =
+    [
+        Of("--mode", "mode", "baseline, mixup (word-embedding mixup), tmix (hidden states) or senmix (pooled [CLS])", o => o.Mode, (o, v) => o with { Mode = v }),
+        Of("--epochs", "epochs", "Training epochs", o => o.Epochs, (o, v) => o with { Epochs = v }),
+        Of("--batch-size", "batch_size", "Training batch size", o => o.BatchSize, (o, v) => o with { BatchSize = v }),
+        Of("--eval-batch-size", "eval_batch_size", "Evaluation batch size", o => o.EvalBatchSize, (o, v) => o with { EvalBatchSize = v }),
+        Of("--lr", "learning_rate", "Peak learning rate (AdamW)", o => o.LearningRate, (o, v) => o with { LearningRate = v }),
+        Of("--warmup-ratio", "warmup_ratio", "Share of steps with linear warm-up before the linear decay", o => o.WarmupRatio, (o, v) => o with { WarmupRatio = v }),
+        Of("--weight-decay", "weight_decay", "AdamW weight decay (not on biases and LayerNorm weights)", o => o.WeightDecay, (o, v) => o with { WeightDecay = v }),
+        Of("--max-grad-norm", "max_grad_norm", "Clip the global gradient norm to this (0: no clipping)", o => o.MaxGradNorm, (o, v) => o with { MaxGradNorm = v }),
+        Of("--max-length", "max_length", "Truncate sequences to this many tokens, [CLS] and [SEP] included", o => o.MaxLength, (o, v) => o with { MaxLength = v }),
+        Of("--pad-to", "pad_to", "Pad every batch to this length instead of its longest sequence (a benchmark baseline)", o => o.PadTo, (o, v) => o with { PadTo = v }),
+        Of("--group-by-length", "group_by_length", "Batch sequences of similar length together (less padding)", o => o.GroupByLength, (o, v) => o with { GroupByLength = v }),
+        Of("--seed", "seed", "Seed of shuffling, mixing, dropout, splits and initialisation", o => o.Seed, (o, v) => o with { Seed = v }),
+        Of("--metric", "metric", "Validation metric that picks the best epoch: accuracy, f1, precision, recall, loss, ece", o => o.Metric, (o, v) => o with { Metric = v }),
+        Of("--alpha", "alpha", "λ ~ Beta(alpha, beta)", o => o.Alpha, (o, v) => o with { Alpha = v }),
+        Of("--beta", "beta", "λ ~ Beta(alpha, beta)", o => o.Beta, (o, v) => o with { Beta = v }),
+        Of("--lambda-per-example", "lambda_per_example", "Draw λ per example instead of per batch", o => o.LambdaPerExample, (o, v) => o with { LambdaPerExample = v }),
+        Of("--mix-prob", "mix_prob", "Share of batches that are mixed", o => o.MixProbability, (o, v) => o with { MixProbability = v }),
+        Of("--mix-layers", "mix_layers", "TMix: layers after which to mix, e.g. 7,9,12 (default: 7,9,12 scaled to the model's depth)", o => o.MixLayers, (o, v) => o with { MixLayers = v }),
+        Of("--train-size", "train_size", "Train on a seeded stratified subset of this many examples", o => o.TrainSize, (o, v) => o with { TrainSize = v }),
+        Of("--per-class", "per_class", "Train on a seeded subset of this many examples per class (few-shot)", o => o.PerClass, (o, v) => o with { PerClass = v }),
+        LoggingStepsOption,
+    ];
+
+    private static TrainOption<T> Of<T>(string name, string key, string description, Func<TrainOptions, T> get, Func<TrainOptions, T, TrainOptions> with) =>
+        new(name, key, description, get, with);
+
+    /// <summary>A mode as the command line and the run records spell it.</summary>
+    public static string ModeName(MixMode mode) => mode.ToString().ToLowerInvariant();
+
     /// <summary>The notebook's settings, for comparison with it: lr 8e-5, batch 32, 10 epochs, padding to 256, α = β = 1.</summary>
     public TrainOptions WithNotebookPreset() => this with { LearningRate = 8e-5f, BatchSize = 32, Epochs = 10, PadTo = 256, MaxLength = 256, Alpha = 1f, Beta = 1f };
 

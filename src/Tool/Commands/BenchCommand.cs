@@ -42,7 +42,7 @@ public static class BenchCommand
             catch (Exception e) when (e is ModelFormatException or CudaUnavailableException or ArgumentException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
-                return e is CudaUnavailableException ? SelfTestCommand.NoDevice : 2;
+                return e is CudaUnavailableException ? ErrorReport.NoDevice : ErrorReport.BadInput;
             }
         });
         return cmd;
@@ -145,7 +145,7 @@ public static class BenchCommand
             };
             File.WriteAllText(jsonPath, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
-        return 0;
+        return ErrorReport.Ok;
     }
 
     private static Dictionary<string, object> Summarise(string name, List<double> times, int batch, int seqLen, double flops)

@@ -2,7 +2,6 @@ using System.CommandLine;
 using MixupBert.Model.Bert;
 using MixupBert.Model.Experiments;
 using MixupBert.Model.Training;
-using Spectre.Console;
 
 namespace MixupBert.Tool.Commands;
 
@@ -35,59 +34,29 @@ public static class CompareCommand
                 sizeList = parse.GetValue(sizes)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(TrainSize.Parse).ToList();
                 if (parse.GetValue(seeds) < 1) throw new ArgumentException("--seeds must be at least 1");
             }
-            catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return TrainCommand.ExitBadInput; }
+            catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
             string dir = Path.GetFullPath(parse.GetValue(output) ?? Path.Combine("experiments", DateTime.Now.ToString("yyyyMMdd-HHmmss")));
-            var inputs = new RunInputs(parse.GetValue(set.Model)!, parse.GetValue(set.Dataset)!, parse.GetValue(set.Revision)!,
-                parse.GetValue(set.TextColumn)!, parse.GetValue(set.LabelColumn)!);
+            var inputs = set.ReadInputs(parse);
             var plan = ExperimentPlan.Plan(dir, modeList, parse.GetValue(seeds), sizeList, template);
             Console.WriteLine($"experiment {dir}: {plan.Count} runs ({modeList.Count} modes × {parse.GetValue(seeds)} seeds × {sizeList.Count} train sizes)");
             for (int i = 0; i < plan.Count; i++)
             {
                 var run = plan[i];
-                string status = ExperimentPlan.Status(run);
-                if (status == "finished") { Console.WriteLine($"[{i + 1}/{plan.Count}] {run.Size} seed {run.Seed} {ExperimentPlan.ModeName(run.Mode)}: finished, skipped"); continue; }
-                if (status == "new" && Directory.Exists(run.Folder)) Directory.Delete(run.Folder, recursive: true); // an interrupted first epoch: start over
-                Console.WriteLine($"[{i + 1}/{plan.Count}] {run.Size} seed {run.Seed} {ExperimentPlan.ModeName(run.Mode)}{(status == "started" ? ": resuming" : "")}");
-                int code = TrainCommand.Run(inputs, run.Options, run.Folder, resume: status == "started", parse.GetValue(set.Backend)!, parse.GetValue(set.Tf32)!, parse.GetValue(set.Threads));
-                if (code == TrainCommand.ExitInterrupted || (code == 0 && ConsoleInterrupt.Token.IsCancellationRequested))
+                var status = ExperimentPlan.Status(run);
+                if (status == RunStatus.Finished) { Console.WriteLine($"[{i + 1}/{plan.Count}] {run.Size} seed {run.Seed} {TrainOptions.ModeName(run.Mode)}: finished, skipped"); continue; }
+                if (status == RunStatus.New && Directory.Exists(run.Folder)) Directory.Delete(run.Folder, recursive: true); // an interrupted first epoch: start over
+                Console.WriteLine($"[{i + 1}/{plan.Count}] {run.Size} seed {run.Seed} {TrainOptions.ModeName(run.Mode)}{(status == RunStatus.Started ? ": resuming" : "")}");
+                int code = TrainCommand.Run(inputs, run.Options, run.Folder, resume: status == RunStatus.Started, parse.GetValue(set.Backend)!, parse.GetValue(set.Tf32)!, parse.GetValue(set.Threads));
+                if (code == ErrorReport.Interrupted || (code == ErrorReport.Ok && ConsoleInterrupt.Token.IsCancellationRequested))
                 {
                     Console.Error.WriteLine($"interrupted: run the same command with --output {dir} to continue");
-                    return TrainCommand.ExitInterrupted;
+                    return ErrorReport.Interrupted;
                 }
-                if (code != 0) return code;
+                if (code != ErrorReport.Ok) return code;
             }
-            if (parse.GetValue(noReport)) { Console.WriteLine($"grid finished; write the report with: mixup-bert report {dir}"); return 0; }
+            if (parse.GetValue(noReport)) { Console.WriteLine($"grid finished; write the report with: mixup-bert report {dir}"); return ErrorReport.Ok; }
             return ReportCommand.WriteAndShow(dir, "mixup-bert " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
         });
         return cmd;
-    }
-}
-
-/// <summary>`mixup-bert report EXPERIMENT_DIR`: report.md, runs.csv and figures from the finished runs.</summary>
-public static class ReportCommand
-{
-    public static Command Build()
-    {
-        var dir = new Argument<DirectoryInfo>("experiment") { Description = "An experiment folder written by compare" };
-        var cmd = new Command("report", "Write report.md, runs.csv and figures for an experiment folder") { dir };
-        cmd.SetAction(parse => WriteAndShow(parse.GetValue(dir)!.FullName, null));
-        return cmd;
-    }
-
-    public static int WriteAndShow(string dir, string? command)
-    {
-        Dictionary<string, List<ReportRow>> tables;
-        if (!Directory.Exists(dir)) { Console.Error.WriteLine($"error: {dir}: no such experiment folder"); return TrainCommand.ExitBadInput; }
-        try { tables = Report.Write(dir, command); }
-        catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return TrainCommand.ExitBadInput; }
-        foreach (var (size, rows) in tables)
-        {
-            var table = new Table().Title($"train size {size}");
-            foreach (var h in new[] { "mode", "runs", "test acc", "test F1", "test ECE", "best val acc", "Δ acc", "95% CI", "p" }) table.AddColumn(h);
-            foreach (var r in rows) table.AddRow(Markup.Escape(r.Mode), r.Runs.ToString(), r.TestAccuracy, r.TestF1, r.TestEce, r.BestValidationAccuracy, r.DeltaAccuracy, Markup.Escape(r.DeltaCi), r.PValue);
-            AnsiConsole.Write(table);
-        }
-        Console.WriteLine($"wrote {Path.Combine(dir, "report.md")}, runs.csv and figures/");
-        return 0;
     }
 }

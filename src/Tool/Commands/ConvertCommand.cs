@@ -49,12 +49,12 @@ public static class ConvertCommand
                 foreach (var f in new[] { "vocab.txt", "tokenizer_config.json", "special_tokens_map.json" })
                     if (File.Exists(Path.Combine(src, f)) && Path.GetFullPath(src) != Path.GetFullPath(dst)) File.Copy(Path.Combine(src, f), Path.Combine(dst, f), overwrite: true);
                 Console.WriteLine($"wrote {dst}/{BertCheckpoint.ConfigFile} and {dst}/{BertCheckpoint.WeightsFile} ({config.NumLabels} labels)");
-                return 0;
+                return ErrorReport.Ok;
             }
             catch (Exception e) when (e is ModelFormatException or ArgumentException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
-                return 2;
+                return ErrorReport.BadInput;
             }
         });
         return cmd;

@@ -24,7 +24,7 @@ public static class EnvCommand
                 Console.WriteLine($"gpu: {gpu.Name}, compute capability {gpu.ComputeCapability / 10}.{gpu.ComputeCapability % 10}, {gpu.TotalMemory / (1L << 30)} GiB");
             }
             catch (CudaUnavailableException e) { Console.WriteLine($"gpu: none usable ({e.Message})"); }
-            return 0;
+            return ErrorReport.Ok;
         });
         return cmd;
     }

@@ -32,16 +32,18 @@ public static class EvalPredictCommands
             // the metrics file's folder must exist before minutes of evaluation, not after
             if (parse.GetValue(json) is string jsonPath && Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is string jsonDir && !Directory.Exists(jsonDir))
                 throw new ArgumentException($"--json {jsonPath}: the folder {jsonDir} does not exist");
-            var args = ReadArgs(dir);
-            string ds = parse.GetValue(dataset) ?? Recorded<string>(args, dir, "dataset") ?? "cornell-movie-review-data/rotten_tomatoes";
-            string tc = parse.GetValue(textColumn) ?? Recorded<string>(args, dir, "text_column") ?? "text";
-            string lc = parse.GetValue(labelColumn) ?? Recorded<string>(args, dir, "label_column") ?? "label";
-            int maxLen = parse.GetValue(maxLength) ?? Recorded<int?>(args, dir, "max_length") ?? 128;
+            // defaults: the training run's (its args.json), else train's
+            var recorded = new RunFolder(dir).ReadArgs();
+            var (inputs, options) = (recorded?.Inputs ?? new RunInputs(), recorded?.Options ?? new TrainOptions());
+            string ds = parse.GetValue(dataset) ?? inputs.Dataset;
+            string tc = parse.GetValue(textColumn) ?? inputs.TextColumn;
+            string lc = parse.GetValue(labelColumn) ?? inputs.LabelColumn;
+            int maxLen = parse.GetValue(maxLength) ?? options.MaxLength;
             string which = parse.GetValue(split)!;
             var (config, parameters, _) = BertCheckpoint.Load(dir);
             using var hub = new HubClient(HubSettings.FromEnvironment());
             var files = Sources.ResolveDataset(ds, hub);
-            var data = TextClassificationData.Load(files, tc, lc, seed: Recorded<int?>(args, dir, "seed") ?? 42, labelNames: config.Id2Label);
+            var data = TextClassificationData.Load(files, tc, lc, seed: options.Seed, labelNames: config.Id2Label);
             var part = which switch
             {
                 "train" => data.Train, "validation" => data.Validation,
@@ -55,8 +57,8 @@ public static class EvalPredictCommands
             Console.Error.WriteLine($"backend: {engine.Backend} ({why})");
             var m = Evaluation.Run(engine, new Batcher(ids, part.Labels, config.NumLabels, encoder.PadId), part.Labels, parse.GetValue(batchSize));
             Console.WriteLine($"{which} ({m.Count} examples): loss {m.Loss:F4} accuracy {m.Accuracy:F4} f1 {m.F1:F4} precision {m.Precision:F4} recall {m.Recall:F4} ece {m.Ece:F4}");
-            if (parse.GetValue(json) is string path) RunFolder.WriteAtomic(path, RunFolder.Json(Trainer.MetricsJson(m)));
-            return 0;
+            if (parse.GetValue(json) is string path) RunFolder.WriteAtomic(path, RunJson.Write(m));
+            return ErrorReport.Ok;
         });
         return cmd;
     }
@@ -98,7 +100,7 @@ public static class EvalPredictCommands
                     Console.WriteLine(new JsonObject { ["text"] = chunk[i], ["label"] = config.Id2Label[best], ["probabilities"] = dist }.ToJsonString());
                 }
             }
-            return 0;
+            return ErrorReport.Ok;
         });
         return cmd;
     }
@@ -116,25 +118,6 @@ public static class EvalPredictCommands
             if (t is < 1 or > 1024) throw new ArgumentException($"--threads must be in 1..1024, not {t}");
             Kernels.Cpu.WorkerPool.ConfigureShared(t);
         }
-    }
-
-    /// <summary>The training run's args.json beside a checkpoint, if there is one.</summary>
-    private static JsonObject? ReadArgs(string dir)
-    {
-        string path = Path.Combine(dir, "args.json");
-        if (!File.Exists(path)) return null;
-        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new DataFormatException($"{path}: expected a JSON object"); }
-        catch (System.Text.Json.JsonException e) { throw new DataFormatException($"{path}: not valid JSON ({e.Message})", e); }
-    }
-
-    /// <summary>One value of args.json (absent: null); a value of the wrong type names the file and key.</summary>
-    private static T? Recorded<T>(JsonObject? args, string dir, string key)
-    {
-        if (args?[key] is not JsonNode node) return default;
-        var type = Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T);
-        if (node is JsonValue v && type == typeof(int) && v.TryGetValue<int>(out int i)) return (T)(object)i;
-        if (node is JsonValue w && type == typeof(string) && w.TryGetValue<string>(out var text)) return (T)(object)text;
-        throw new DataFormatException($"{Path.Combine(dir, "args.json")}: '{key}' should be {(type == typeof(int) ? "an integer" : "a string")}, not {node.ToJsonString()}");
     }
 
     private static IEnumerable<string> ReadLines(TextReader reader)

@@ -25,12 +25,12 @@ public static class InspectCommand
                 foreach (var n in report.Initialized) Console.WriteLine($"  initialised (not in the checkpoint) {n}");
                 foreach (var n in report.Ignored) Console.WriteLine($"  ignored  {n}");
                 foreach (var n in report.Unexpected) Console.WriteLine($"  unexpected (not used) {n}");
-                return 0;
+                return ErrorReport.Ok;
             }
             catch (ModelFormatException e)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
-                return 2;
+                return ErrorReport.BadInput;
             }
         });
         return cmd;

@@ -7,9 +7,6 @@ namespace MixupBert.Tool.Commands;
 /// <summary>`mixup-bert selftest --backend cuda`: every CUDA kernel and a whole training step against the CPU backend.</summary>
 public static class SelfTestCommand
 {
-    /// <summary>Exit code when there is no usable CUDA device (distinct from a failed check, 1).</summary>
-    public const int NoDevice = ErrorReport.NoDevice;
-
     public static Command Build()
     {
         var backend = new Option<string>("--backend") { Description = "The backend to check against the CPU reference (cuda)", DefaultValueFactory = _ => "cuda" };
@@ -20,14 +17,14 @@ public static class SelfTestCommand
             if (parse.GetValue(backend) != "cuda")
             {
                 Console.Error.WriteLine("selftest checks the cuda backend against the cpu backend, which is the reference; its own checks are in the test suite (dotnet test)");
-                return 2;
+                return ErrorReport.BadInput;
             }
             CudaGpu gpu;
             try { gpu = CudaGpu.Open(tf32: parse.GetValue(tf32)); }
             catch (CudaUnavailableException e)
             {
                 Console.Error.WriteLine($"no CUDA device: {e.Message}");
-                return NoDevice;
+                return ErrorReport.NoDevice;
             }
             using (gpu)
             {
@@ -40,7 +37,7 @@ public static class SelfTestCommand
                     Console.WriteLine($"{(r.Passed ? "PASS" : "FAIL")}  {r.Check,-34} {r.Seconds,6:F2} s  {r.Detail}");
                 }
                 Console.WriteLine($"selftest: {GpuSelfTest.Checks.Count - failed} passed, {failed} failed");
-                return failed == 0 ? 0 : 1;
+                return failed == 0 ? ErrorReport.Ok : ErrorReport.ChecksFailed;
             }
         });
         return cmd;

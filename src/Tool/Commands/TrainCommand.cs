@@ -11,8 +11,6 @@ namespace MixupBert.Tool.Commands;
 /// <summary>`mixup-bert train`: fine-tune a BERT classifier, with or without mixup.</summary>
 public static class TrainCommand
 {
-    public const int ExitBadInput = ErrorReport.BadInput, ExitNoDevice = ErrorReport.NoDevice, ExitDiverged = ErrorReport.Diverged, ExitInterrupted = ErrorReport.Interrupted;
-
     public static Command Build()
     {
         var set = new TrainOptionSet();
@@ -26,10 +24,9 @@ public static class TrainCommand
         {
             TrainOptions options;
             try { options = set.Read(parse); }
-            catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return ExitBadInput; }
-            var inputs = new RunInputs(parse.GetValue(set.Model)!, parse.GetValue(set.Dataset)!, parse.GetValue(set.Revision)!,
-                parse.GetValue(set.TextColumn)!, parse.GetValue(set.LabelColumn)!);
-            string folder = parse.GetValue(output) ?? Path.Combine("runs", $"{DateTime.Now:yyyyMMdd-HHmmss}-{options.Mode.ToString().ToLowerInvariant()}");
+            catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
+            var inputs = set.ReadInputs(parse);
+            string folder = parse.GetValue(output) ?? Path.Combine("runs", $"{DateTime.Now:yyyyMMdd-HHmmss}-{TrainOptions.ModeName(options.Mode)}");
             return Run(inputs, options, folder, parse.GetValue(resume), parse.GetValue(set.Backend)!, parse.GetValue(set.Tf32)!, parse.GetValue(set.Threads));
         });
         return cmd;
@@ -45,7 +42,7 @@ public static class TrainCommand
         catch (RunFolderException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return ExitBadInput;
+            return ErrorReport.BadInput;
         }
         using var heldLock = folderLock;
         if (run.HasState && !resume)
@@ -53,12 +50,12 @@ public static class TrainCommand
             Console.Error.WriteLine(run.Finished
                 ? $"error: {run.Path} already holds a finished run; choose another --output"
                 : $"error: {run.Path} already holds a run: continue it with --resume, or choose another --output");
-            return ExitBadInput;
+            return ErrorReport.BadInput;
         }
         if (resume && !run.HoldsRun)
         {
             Console.Error.WriteLine($"error: {run.Path} holds no run to resume (no args.json)");
-            return ExitBadInput;
+            return ErrorReport.BadInput;
         }
         var observer = sharedObserver ?? new ConsoleObserver(Path.Combine(run.Path, "train.log"));
         var cancel = ConsoleInterrupt.Token;
@@ -70,8 +67,9 @@ public static class TrainCommand
             if (resume)
             {
                 // a resumed run continues with the inputs and options it started with
-                (inputs, options, var recorded) = FineTuning.FromArgs(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(run.ArgsFile))!.AsObject());
-                labels = recorded;
+                var recorded = run.ReadArgs()!;
+                (inputs, options) = (recorded.Inputs, recorded.Options);
+                labels = recorded.Labels.Length > 0 ? recorded.Labels : null;
             }
             // a run that committed no checkpoint (stopped in its first epoch before any) starts over
             bool continuing = run.HasState;
@@ -92,37 +90,37 @@ public static class TrainCommand
             }
             var trainer = new Trainer(engine, prepared.Data, prepared.Train, prepared.Encoded, options, run, prepared.ModelFolder, observer);
             long totalSteps = (long)((prepared.Train.Count + options.BatchSize - 1) / options.BatchSize) * options.Epochs;
-            var summary = observer.WithProgress(totalSteps, () => trainer.Run(continuing, cancel));
-            if (summary.Completed)
+            var outcome = observer.WithProgress(totalSteps, () => trainer.Run(continuing, cancel));
+            if (outcome.Completed)
             {
-                observer.Line($"best epoch {summary.BestEpoch}: validation accuracy {summary.BestValidation.Accuracy:F4}" +
-                    (summary.Test != null ? $", test accuracy {summary.Test.Accuracy:F4} f1 {summary.Test.F1:F4} ece {summary.Test.Ece:F4}" : ""));
+                observer.Line($"best epoch {outcome.BestEpoch}: validation accuracy {outcome.BestValidation.Accuracy:F4}" +
+                    (outcome.Test != null ? $", test accuracy {outcome.Test.Accuracy:F4} f1 {outcome.Test.F1:F4} ece {outcome.Test.Ece:F4}" : ""));
                 observer.Line($"wrote {run.Path}");
-                return 0;
+                return ErrorReport.Ok;
             }
-            return summary.StopReason == "interrupted" ? ExitInterrupted : ExitDiverged;
+            return outcome.StopReason == TrainOutcome.Interrupted ? ErrorReport.Interrupted : ErrorReport.Diverged;
         }
         catch (Exception e) when (e is DataFormatException or ModelFormatException or HubException or ArgumentException or RunFolderException)
         {
             observer.Error(e.Message);
-            return ExitBadInput;
+            return ErrorReport.BadInput;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // a full disk, a read-only folder: the committed checkpoint is untouched, so the run can go on later
             TryRemoveTemporaries(run);
             observer.Error($"{e.Message} (run folder {run.Path}{(run.HasState ? "; its last saved state is intact: continue with --resume once the problem is fixed" : "")})");
-            return ExitBadInput;
+            return ErrorReport.BadInput;
         }
         catch (CudaUnavailableException e)
         {
             observer.Error($"no CUDA device: {e.Message} (use --backend cpu or auto)");
-            return ExitNoDevice;
+            return ErrorReport.NoDevice;
         }
         catch (OperationCanceledException)
         {
             observer.Error("interrupted before training started; nothing to resume");
-            return ExitInterrupted;
+            return ErrorReport.Interrupted;
         }
         finally
         {

@@ -1,0 +1,74 @@
+using System.Text.Json.Nodes;
+using MixupBert.Model.Data;
+
+namespace MixupBert.Model.Training;
+
+/// <summary>Where a run's inputs come from; the defaults are the command line's.</summary>
+public sealed record RunInputs(string Model = "google-bert/bert-base-cased", string Dataset = "cornell-movie-review-data/rotten_tomatoes",
+    string Revision = "main", string TextColumn = "text", string LabelColumn = "label");
+
+/// <summary>
+/// args.json: the inputs as given and as resolved, the labels, every option of <see cref="TrainOptions.All"/>
+/// and the backend; enough to rerun, what --resume continues with and where eval takes its defaults.
+/// Python reads it too, so its keys and their order stay as they are.
+/// </summary>
+public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDictionary<string, string> DatasetFiles, string[] Labels,
+    TrainOptions Options, int TrainExamples, string Backend)
+{
+    public JsonObject ToJson()
+    {
+        var o = new JsonObject
+        {
+            ["model"] = Inputs.Model, ["model_folder"] = ModelFolder, ["dataset"] = Inputs.Dataset, ["revision"] = Inputs.Revision,
+            ["dataset_files"] = new JsonObject(DatasetFiles.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["text_column"] = Inputs.TextColumn, ["label_column"] = Inputs.LabelColumn,
+            ["labels"] = new JsonArray(Labels.Select(l => (JsonNode)l).ToArray()),
+        };
+        foreach (var option in TrainOptions.All)
+        {
+            if (option == TrainOptions.LoggingStepsOption) o["train_examples"] = TrainExamples; // where args.json has always had it
+            o[option.Key] = option.ToJson(Options);
+        }
+        o["backend"] = Backend;
+        return o;
+    }
+
+    /// <summary>
+    /// The record in <paramref name="args"/> (read from <paramref name="file"/>). A key that is absent or
+    /// null takes its default, as in an args.json from before the option existed; a value of the wrong
+    /// type names the file and the key.
+    /// </summary>
+    public static RunArgs FromJson(JsonObject args, string file)
+    {
+        JsonNode? Given(string key) => args[key];
+        DataFormatException Wrong(string key, string kind) => new($"{file}: '{key}' should be {kind}, not {args[key]!.ToJsonString()}");
+        string Text(JsonNode? node, string key) => node is JsonValue v && v.TryGetValue(out string? s) ? s : throw Wrong(key, "a string");
+        string TextOr(string key, string fallback) => Given(key) is JsonNode n ? Text(n, key) : fallback;
+
+        var d = new RunInputs();
+        var inputs = new RunInputs(TextOr("model", d.Model), TextOr("dataset", d.Dataset), TextOr("revision", d.Revision),
+            TextOr("text_column", d.TextColumn), TextOr("label_column", d.LabelColumn));
+        var files = Given("dataset_files") switch
+        {
+            null => new Dictionary<string, string>(),
+            JsonObject f => f.ToDictionary(kv => kv.Key, kv => Text(kv.Value, "dataset_files")),
+            _ => throw Wrong("dataset_files", "an object"),
+        };
+        var labels = Given("labels") switch
+        {
+            null => [],
+            JsonArray a => a.Select(l => Text(l, "labels")).ToArray(),
+            _ => throw Wrong("labels", "a list of strings"),
+        };
+        var options = new TrainOptions();
+        foreach (var option in TrainOptions.All)
+            if (Given(option.Key) is JsonNode value) options = option.FromJson(options, value, file);
+        int trainExamples = Given("train_examples") switch
+        {
+            null => 0,
+            JsonValue v when v.TryGetValue(out int n) => n,
+            _ => throw Wrong("train_examples", "an integer"),
+        };
+        return new RunArgs(inputs, TextOr("model_folder", ""), files, labels, options, trainExamples, TextOr("backend", ""));
+    }
+}

@@ -1,0 +1,93 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace MixupBert.Model.Training;
+
+/// <summary>Per-bin counts, accuracy and mean confidence of a reliability diagram.</summary>
+public sealed record ReliabilityBins(int[] Count, double[] Accuracy, double[] Confidence);
+
+/// <summary>summary.json: the outcome of a finished run, written once at its end.</summary>
+public sealed record RunSummary(string Mode, string Metric, int BestEpoch, ClassificationMetrics Validation, ClassificationMetrics? Test,
+    double[] EpochSeconds, double TrainSamplesPerSecond, int TrainExamples, string Backend, string[] Labels,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ReliabilityBins? TestReliability = null);
+
+/// <summary>
+/// state/trainer_state.json, the manifest of the committed checkpoint: the trainer's counters (what the
+/// trainer saves), then the files of the checkpoint and their SHA-256 (what <see cref="RunFolder"/> adds
+/// when it commits them).
+/// </summary>
+public sealed record TrainerState(int EpochsCompleted, int BatchesInEpoch, long GlobalStep, int BestEpoch,
+    double? BestScore, // null before the first evaluation (JSON has no infinities)
+    ClassificationMetrics? BestValidation, double[] EpochSeconds, double EpochElapsedSeconds, double LossSum, int LossCount,
+    double LastGradNorm, double TrainSeconds, long TrainSamples,
+    string? Metric) // absent in states from before --metric was recorded
+{
+    public string? Parameters { get; init; }
+    public string? Optimizer { get; init; }
+    /// <summary>The best model's weights (relative to state/); null before the first epoch ended.</summary>
+    public string? Best { get; init; }
+    /// <summary>The length of metrics.jsonl at the commit; a resume cuts it back to this.</summary>
+    public long MetricsBytes { get; init; }
+    /// <summary>Every file the checkpoint names, in the order written; null in states of older versions.</summary>
+    [JsonPropertyName("sha256")]
+    public Dictionary<string, string>? Sha256 { get; init; }
+}
+
+/// <summary>A line of metrics.jsonl: the mean training loss since the previous such line.</summary>
+public sealed record TrainLossRecord(double Loss, double GradNorm, float LearningRate, double Epoch, long Step);
+
+/// <summary>A line of metrics.jsonl: an evaluation, its metrics' keys prefixed with the split ("eval_loss", "test_f1").</summary>
+public sealed record EvalRecord(string Prefix, ClassificationMetrics Metrics, int Epoch, long Step)
+{
+    public const string Validation = "eval", Test = "test";
+}
+
+/// <summary>The lines of metrics.jsonl, by kind.</summary>
+public sealed record MetricsLog(List<TrainLossRecord> TrainLoss, List<EvalRecord> Evaluations);
+
+/// <summary>
+/// How the run records are written as JSON: snake_case keys in the records' declaration order, the
+/// files indented, metrics.jsonl one compact object a line (Python's json.loads reads them all).
+/// </summary>
+public static class RunJson
+{
+    public static string Write(RunSummary summary) => JsonSerializer.Serialize(summary, RunJsonContext.Default.RunSummary);
+    public static string Write(TrainerState state) => JsonSerializer.Serialize(state, RunJsonContext.Default.TrainerState);
+    public static string Write(ClassificationMetrics metrics) => JsonSerializer.Serialize(metrics, RunJsonContext.Default.ClassificationMetrics);
+
+    public static RunSummary ReadSummary(string json) => JsonSerializer.Deserialize(json, RunJsonContext.Default.RunSummary)!;
+    public static TrainerState ReadTrainerState(string json) => JsonSerializer.Deserialize(json, RunJsonContext.Default.TrainerState)!;
+
+    public static string Line(TrainLossRecord r) => JsonSerializer.SerializeToNode(r, RunJsonContext.Default.TrainLossRecord)!.ToJsonString();
+
+    public static string Line(EvalRecord r)
+    {
+        var line = new JsonObject();
+        foreach (var (key, value) in JsonSerializer.SerializeToNode(r.Metrics, RunJsonContext.Default.ClassificationMetrics)!.AsObject())
+            line[$"{r.Prefix}_{key}"] = value?.DeepClone();
+        line["epoch"] = r.Epoch;
+        line["step"] = r.Step;
+        return line.ToJsonString();
+    }
+
+    /// <summary>One line of metrics.jsonl: a training-loss record (it has "loss") or an evaluation.</summary>
+    public static object ParseLine(string line)
+    {
+        var o = JsonNode.Parse(line)!.AsObject();
+        if (o.ContainsKey("loss")) return JsonSerializer.Deserialize(o, RunJsonContext.Default.TrainLossRecord)!;
+        string prefix = o.First(kv => kv.Key.EndsWith("_loss", StringComparison.Ordinal)).Key[..^"_loss".Length];
+        var metrics = new JsonObject();
+        foreach (var (key, value) in o)
+            if (key.StartsWith(prefix + "_", StringComparison.Ordinal)) metrics[key[(prefix.Length + 1)..]] = value?.DeepClone();
+        return new EvalRecord(prefix, JsonSerializer.Deserialize(metrics, RunJsonContext.Default.ClassificationMetrics)!,
+            o["epoch"]!.GetValue<int>(), o["step"]!.GetValue<long>());
+    }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(RunSummary))]
+[JsonSerializable(typeof(TrainerState))]
+[JsonSerializable(typeof(TrainLossRecord))]
+[JsonSerializable(typeof(ClassificationMetrics))]
+internal sealed partial class RunJsonContext : JsonSerializerContext;

@@ -1,0 +1,143 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json.Nodes;
+using MixupBert.Model.Data;
+using MixupBert.Model.Training;
+using static MixupBert.Tests.TestSupport;
+
+namespace MixupBert.Tests.Training;
+
+/// <summary>
+/// The run folder's typed records against files written by mixup-bert before they were typed
+/// (Fixtures/run-records: a finished tmix run with every optional option set, runs interrupted in
+/// their first and second epochs, and eval --json): each file is read into its record and written
+/// back byte for byte, so that existing run folders still resume, evaluate and report, and Python
+/// reads the same keys.
+/// </summary>
+public class RunRecordsTests
+{
+    private static string Fixtures
+    {
+        get
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "MixupBert.sln"))) return Path.Combine(dir.FullName, "tests", "Training", "Fixtures", "run-records");
+            throw new DirectoryNotFoundException("repository root not found above " + AppContext.BaseDirectory);
+        }
+    }
+
+    public static TheoryData<string> Runs => new() { "finished", "first-epoch", "second-epoch" };
+
+    [Theory, MemberData(nameof(Runs))]
+    public void ArgsJsonRoundTripsByteForByte(string name)
+    {
+        var fixture = new RunFolder(Path.Combine(Fixtures, name));
+        var copy = new RunFolder(TempDir());
+        copy.WriteArgs(fixture.ReadArgs()!);
+        Assert.Equal(File.ReadAllText(fixture.ArgsFile), File.ReadAllText(copy.ArgsFile));
+    }
+
+    [Theory, MemberData(nameof(Runs))]
+    public void TrainerStateRoundTripsByteForByte(string name)
+    {
+        string text = File.ReadAllText(new RunFolder(Path.Combine(Fixtures, name)).StateFile);
+        Assert.Equal(text, RunJson.Write(RunJson.ReadTrainerState(text)));
+    }
+
+    [Theory]
+    [InlineData("finished")]
+    [InlineData("second-epoch")]
+    public void MetricsLinesRoundTripByteForByte(string name)
+    {
+        foreach (var line in File.ReadAllLines(new RunFolder(Path.Combine(Fixtures, name)).MetricsFile))
+            Assert.Equal(line, RunJson.ParseLine(line) switch
+            {
+                TrainLossRecord loss => RunJson.Line(loss),
+                EvalRecord eval => RunJson.Line(eval),
+                var other => throw new InvalidOperationException($"unexpected record {other}"),
+            });
+    }
+
+    [Fact]
+    public void SummaryAndEvalJsonRoundTripByteForByte()
+    {
+        var fixture = new RunFolder(Path.Combine(Fixtures, "finished"));
+        var copy = new RunFolder(TempDir());
+        copy.WriteSummary(fixture.ReadSummary());
+        Assert.Equal(File.ReadAllText(fixture.SummaryFile), File.ReadAllText(copy.SummaryFile));
+
+        string eval = File.ReadAllText(Path.Combine(Fixtures, "eval.json"));
+        Assert.Equal(eval, RunJson.Write(RunJson.ReadSummary(File.ReadAllText(fixture.SummaryFile)).Validation));
+    }
+
+    [Fact]
+    public void TheRecordsReadWhatTheFilesSay()
+    {
+        var run = new RunFolder(Path.Combine(Fixtures, "finished"));
+        var args = run.ReadArgs()!;
+        Assert.Equal(new RunInputs(args.Inputs.Model, args.Inputs.Dataset), args.Inputs); // revision and columns at their defaults
+        Assert.Equal(["train", "validation", "test"], args.DatasetFiles.Keys);
+        Assert.Equal(["0", "1"], args.Labels);
+        var o = args.Options;
+        Assert.Equal((MixMode.TMix, 2, 8, 3e-4f, 0.1f, 32, 40, true, 7), (o.Mode, o.Epochs, o.BatchSize, o.LearningRate, o.WarmupRatio, o.MaxLength, o.PadTo, o.GroupByLength, o.Seed));
+        Assert.Equal([2, 4], o.MixLayers!);
+        Assert.Equal((true, (int?)null, (int?)12, 1), (o.LambdaPerExample, o.TrainSize, o.PerClass, o.LoggingSteps));
+        Assert.Equal((24, "cpu (2 threads)"), (args.TrainExamples, args.Backend));
+
+        var summary = run.ReadSummary();
+        Assert.Equal(("tmix", 1, 1066), (summary.Mode, summary.BestEpoch, summary.Test!.Count));
+        Assert.Equal(1059, summary.TestReliability!.Count[7]);
+
+        var log = run.ReadMetrics();
+        Assert.Equal([1L, 2, 3, 4, 5, 6], log.TrainLoss.Select(r => r.Step));
+        Assert.Equal([("eval", 1), ("eval", 2), ("test", 1)], log.Evaluations.Select(e => (e.Prefix, e.Epoch)));
+
+        var fresh = RunJson.ReadTrainerState(File.ReadAllText(new RunFolder(Path.Combine(Fixtures, "first-epoch")).StateFile));
+        Assert.Equal((0, 2, 2L, (double?)null, (string?)null), (fresh.EpochsCompleted, fresh.BatchesInEpoch, fresh.GlobalStep, fresh.BestScore, fresh.Best));
+        Assert.Equal(3, fresh.Sha256!.Count);
+    }
+
+    /// <summary>The learning rate is recorded as the float the step used (shortest float form), as before.</summary>
+    [Fact]
+    public void ATrainLossLineKeepsTheLearningRateAsAFloat() =>
+        Assert.Equal("{\"loss\":0.5,\"grad_norm\":1.25,\"learning_rate\":0.00024000001,\"epoch\":1.3333,\"step\":3}",
+            RunJson.Line(new TrainLossRecord(0.5, 1.25, 0.00024000001f, 1.3333, 3)));
+
+    [Fact]
+    public void AWrongTypeInArgsJsonNamesTheFileAndKey()
+    {
+        var dir = TempDir();
+        File.WriteAllText(Path.Combine(dir, "args.json"), "{\"epochs\": \"three\"}");
+        var e = Assert.Throws<DataFormatException>(() => new RunFolder(dir).ReadArgs());
+        Assert.Contains("args.json: 'epochs' should be an integer, not \"three\"", e.Message);
+    }
+
+    /// <summary>Every option of TrainOptions is in the table that the command line and args.json are built from.</summary>
+    [Fact]
+    public void TheOptionTableCoversEveryOption()
+    {
+        var properties = typeof(TrainOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite).ToList();
+        Assert.Equal(properties.Count, TrainOptions.All.Count);
+        Assert.Equal(TrainOptions.All.Count, TrainOptions.All.Select(o => o.Key).Distinct().Count());
+        // each entry reads and sets its own property: setting every option to a changed value changes each once
+        var changed = new TrainOptions();
+        foreach (var option in TrainOptions.All)
+        {
+            var before = changed;
+            changed = option.FromJson(changed, JsonNode.Parse(Changed(option, option.ToJson(changed))), "test");
+            Assert.NotEqual(option.ToJson(before)?.ToJsonString(), option.ToJson(changed)?.ToJsonString());
+        }
+        Assert.All(properties, p => Assert.NotEqual(Show(p.GetValue(new TrainOptions())), Show(p.GetValue(changed))));
+    }
+
+    /// <summary>Another valid value, as args.json text.</summary>
+    private static string Changed(TrainOption option, JsonNode? value) => value switch
+    {
+        null or JsonArray => option is TrainOption<int[]?> ? "[5]" : "3",
+        JsonValue v when v.TryGetValue(out bool b) => (!b).ToString().ToLowerInvariant(),
+        JsonValue v when v.TryGetValue(out string? s) => s == "mixup" ? "\"tmix\"" : "\"loss\"",
+        _ => (double.Parse(value.ToJsonString(), CultureInfo.InvariantCulture) + 1).ToString(CultureInfo.InvariantCulture),
+    };
+
+    private static string Show(object? value) => value is int[] a ? string.Join(",", a) : value?.ToString() ?? "null";
+}
