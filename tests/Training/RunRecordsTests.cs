@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text.Json.Nodes;
 using MixupBert.Model.Data;
+using MixupBert.Model.Bert;
 using MixupBert.Model.Training;
 using static MixupBert.Tests.TestSupport;
 

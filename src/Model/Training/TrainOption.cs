@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using MixupBert.Model.Bert;
 using MixupBert.Model.Data;
 
 namespace MixupBert.Model.Training;
