@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The profiling behind docs/perf.md's "Second round": per-op times of the all-MiniLM-L6-v2 forward,
 # the GEMM block-size sweep, the GEMM with its packing switched off, and inference interleaved with
-# ONNX Runtime. Usage: bash bench/profile/run.sh [ops|sweep|packing|ort]...  (default: all four).
+# ONNX Runtime; `blas` times the GEMM against OpenBLAS (libopenblas.so.0, Debian libopenblas0-pthread) at
+# BERT's shapes, `peak` the FMA peak against OpenBLAS's best GEMM rate.
+# Usage: bash bench/profile/run.sh [ops|sweep|packing|ort|blas|peak]...  (default: ops sweep packing ort).
+# OPENBLAS_CORETYPE (e.g. Haswell) picks OpenBLAS's kernel; its default here is Haswell.
 # To profile an older revision, run this script from a worktree of it:
 #   git worktree add /tmp/old 3f817df && cp -r bench/profile /tmp/old/bench/ && bash /tmp/old/bench/profile/run.sh ops
 # (the sweep and packing modes need the current Gemm.cs's constant names).
@@ -10,11 +13,7 @@ cd "$(dirname "$0")"
 # a copy of the GEMM with its block sizes as variables and switches to skip each part
 sed -e 's/^namespace MixupBert.Kernels.Cpu;/namespace MixupBert.Profile;\nusing MixupBert.Kernels.Cpu;/' \
     -e 's/public static unsafe class Gemm$/public static unsafe class TunableGemm/' \
-    -e 's/private const int KCMax = 1536;/public static int KCMax = 1536;/' \
-    -e 's/private const int MC = 64;/public static int MC = 64;/' \
-    -e 's/private const int PackedBFloats = 1 << 20;/public static int PackedBFloats = 1 << 20; public static int Skip;/' \
-    -e 's/GC.AllocateUninitializedArray<float>(MC \* KCMax, pinned: true)/GC.AllocateUninitializedArray<float>(1 << 20, pinned: true)/' \
-    -e 's/GC.AllocateUninitializedArray<float>(PackedBFloats + KCMax \* 32, pinned: true)/GC.AllocateUninitializedArray<float>(1 << 23, pinned: true)/' \
+    -e 's/public static readonly GemmBlocking Blocking = /public static int Skip; public static GemmBlocking Blocking = /' \
     -e 's/^\( *\)PackB(transB,/\1if ((Skip \& 1) == 0) PackB(transB,/' \
     -e 's/^\( *\)PackA(transA,/\1if ((Skip \& 2) == 0) PackA(transA,/' \
     -e 's/^\( *\)MicroTile(packedA/\1if ((Skip \& 4) == 0) MicroTile(packedA/' \
@@ -27,5 +26,6 @@ export MIXUP_BERT_SHARED=${MIXUP_BERT_SHARED:-$(cd ../../.. && pwd)/shared}
 # Runtime, which warms up first.
 for mode in ${@:-ops sweep packing ort}; do
   if [ "$mode" = ort ]; then dotnet bin/out/MixupBert.Profile.dll ort
+  elif [ "$mode" = blas ] || [ "$mode" = peak ]; then OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} DOTNET_TieredCompilation=0 dotnet bin/out/MixupBert.Profile.dll "$mode"
   else DOTNET_TieredCompilation=0 dotnet bin/out/MixupBert.Profile.dll "$mode"; fi
 done
