@@ -42,6 +42,7 @@ public class StepBenchmarks : IWork
     [GlobalSetup]
     public void Setup()
     {
+        IsaPath.Print();
         var (config, b, t) = Parse(Case);
         model = new BertClassifier(config, BertCheckpoint.RandomInit(config, 1));
         batch = new Batch(b, t, config.NumLabels);
