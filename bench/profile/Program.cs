@@ -151,7 +151,8 @@ void Ort()
 
 // The GEMM against OpenBLAS (cblas_sgemm, same threads) at BERT's linear-layer shapes, NT as
 // Linear.Forward calls it: rounds interleave the two, each a median of timed calls; the table gives
-// the median round, the spread of rounds and the median of the per-round speed ratios.
+// the median round, the spread of rounds and the median of the per-round speed ratios; a third
+// column times the GEMM as it was before issue 13 (run.sh writes Gemm.Before.cs from git).
 void Blas()
 {
     OpenBlas.SetThreads(WorkerPool.Shared.WorkerCount);
@@ -166,6 +167,7 @@ void Blas()
         }
     const int rounds = 5;
     var ours = shapes.Select(_ => new List<double>()).ToArray(); var theirs = shapes.Select(_ => new List<double>()).ToArray();
+    var before = shapes.Select(_ => new List<double>()).ToArray();
     var data = shapes.Select(s => { var r = new Random(1); return (Random(r, s.Item2 * s.Item4), Random(r, s.Item3 * s.Item4), new float[s.Item2 * s.Item3]); }).ToArray();
     for (int round = 0; round < rounds; round++)
         for (int s = 0; s < shapes.Count; s++)
@@ -174,17 +176,23 @@ void Blas()
             int reps = 2.0 * m * n * k > 5e9 ? 3 : 5;
             double flops = 2.0 * m * n * k;
             // the order alternates, so that neither always runs right after the other's cache state
-            for (int turn = 0; turn < 2; turn++)
-                if ((turn + round) % 2 == 0) ours[s].Add(flops / Median(() => Gemm.Multiply(false, true, m, n, k, a, k, b, k, c, n), reps, 1) / 1e6);
-                else theirs[s].Add(flops / Median(() => OpenBlas.Sgemm(false, true, m, n, k, a, k, b, k, c, n), reps, 1) / 1e6);
+            for (int turn = 0; turn < 3; turn++)
+                switch ((turn + round) % 3)
+                {
+                    case 0: ours[s].Add(flops / Median(() => Gemm.Multiply(false, true, m, n, k, a, k, b, k, c, n), reps, 1) / 1e6); break;
+                    case 1: theirs[s].Add(flops / Median(() => OpenBlas.Sgemm(false, true, m, n, k, a, k, b, k, c, n), reps, 1) / 1e6); break;
+                    default: before[s].Add(flops / Median(() => GemmBefore.Multiply(false, true, m, n, k, a, k, b, k, c, n), reps, 1) / 1e6); break;
+                }
         }
-    Console.WriteLine($"{"shape (NT)",-22} {"m×n×k",-16} {"ours GFLOP/s",20} {"OpenBLAS GFLOP/s",20} {"ratio (median, range)",24}");
+    Console.WriteLine($"{"shape (NT)",-22} {"m×n×k",-16} {"ours GFLOP/s",20} {"OpenBLAS GFLOP/s",20} {"ours/OpenBLAS",24} {"before GFLOP/s",20} {"ours/before",20}");
     for (int s = 0; s < shapes.Count; s++)
     {
         var (what, m, n, k) = shapes[s];
         var ratios = ours[s].Zip(theirs[s], (x, y) => x / y).OrderBy(x => x).ToArray();
         var o = ours[s].Order().ToArray(); var t = theirs[s].Order().ToArray();
-        Console.WriteLine($"{what,-22} {$"{m}×{n}×{k}",-16} {$"{o[rounds / 2]:F1} ({o[0]:F0}..{o[^1]:F0})",20} {$"{t[rounds / 2]:F1} ({t[0]:F0}..{t[^1]:F0})",20} {$"{ratios[rounds / 2]:F3} ({ratios[0]:F2}..{ratios[^1]:F2})",24}");
+        var w = before[s].Order().ToArray();
+        var gains = ours[s].Zip(before[s], (x, y) => x / y).OrderBy(x => x).ToArray();
+        Console.WriteLine($"{what,-22} {$"{m}×{n}×{k}",-16} {$"{o[rounds / 2]:F1} ({o[0]:F0}..{o[^1]:F0})",20} {$"{t[rounds / 2]:F1} ({t[0]:F0}..{t[^1]:F0})",20} {$"{ratios[rounds / 2]:F3} ({ratios[0]:F2}..{ratios[^1]:F2})",24} {$"{w[rounds / 2]:F1} ({w[0]:F0}..{w[^1]:F0})",20} {$"{gains[rounds / 2]:F3} ({gains[0]:F2}..{gains[^1]:F2})",20}");
     }
 }
 

@@ -19,6 +19,12 @@ sed -e 's/^namespace MixupBert.Kernels.Cpu;/namespace MixupBert.Profile;\nusing 
     -e 's/^\( *\)MicroTile(packedA/\1if ((Skip \& 4) == 0) MicroTile(packedA/' \
     -e 's/Activations.Gelu(/MixupBert.Kernels.Cpu.Activations.Gelu(/g' \
     ../../src/Kernels/Cpu/Gemm.cs > Gemm.Tunable.cs
+# the GEMM as it was before issue 13 (constant blocks kc 1536 × mc 64/MR·MR, scalar 6-row packing), for
+# the `blas` table's before/after column; BEFORE_REV picks another revision
+git show "${BEFORE_REV:-2350f35}:src/Kernels/Cpu/Gemm.cs" | sed \
+    -e 's/^namespace MixupBert.Kernels.Cpu;/namespace MixupBert.Profile;\nusing MixupBert.Kernels.Cpu;/' \
+    -e 's/public static unsafe class Gemm$/public static unsafe class GemmBefore/' \
+    -e 's/Activations.Gelu(/MixupBert.Kernels.Cpu.Activations.Gelu(/g' > Gemm.Before.cs
 if ! log=$(dotnet build -c Release -v q -o bin/out 2>&1); then echo "$log" >&2; exit 1; fi
 export MIXUP_BERT_SHARED=${MIXUP_BERT_SHARED:-$(cd ../../.. && pwd)/shared}
 # TieredCompilation off for the kernel measurements, so that every one compares fully optimised
