@@ -126,7 +126,9 @@ void Ort()
     };
     using var session = new InferenceSession(onnx.ToArray(), options);
     var (config, parameters, _) = BertCheckpoint.Load(miniLm);
-    foreach (int T in new[] { 64, 128 })
+    // ORT_SEQ=128 (or 64,128) picks the sequence lengths
+    var seqs = Environment.GetEnvironmentVariable("ORT_SEQ") is { Length: > 0 } list ? list.Split(',').Select(int.Parse).ToArray() : new[] { 64, 128 };
+    foreach (int T in seqs)
     {
         int B = 32, N = B * T;
         var model = new BertClassifier(config, parameters);

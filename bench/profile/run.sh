@@ -5,6 +5,7 @@
 # BERT's shapes, `peak` the FMA peak against OpenBLAS's best GEMM rate.
 # Usage: bash bench/profile/run.sh [ops|sweep|packing|ort|blas|peak]...  (default: ops sweep packing ort).
 # OPENBLAS_CORETYPE (e.g. Haswell) picks OpenBLAS's kernel; its default here is Haswell.
+# ORT_SEQ=128 (or 64,128, the default) picks the `ort` mode's sequence lengths.
 # To profile an older revision, run this script from a worktree of it:
 #   git worktree add /tmp/old 3f817df && cp -r bench/profile /tmp/old/bench/ && bash /tmp/old/bench/profile/run.sh ops
 # (the sweep and packing modes need the current Gemm.cs's constant names).
