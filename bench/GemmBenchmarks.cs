@@ -49,6 +49,7 @@ public class GemmBenchmarks : IWork
     [GlobalSetup]
     public void Setup()
     {
+        IsaPath.Print();
         (m, n, k, ta, tb) = Parse(Shape);
         var rng = new Random(1);
         a = Enumerable.Range(0, m * k).Select(_ => (float)rng.NextDouble()).ToArray();

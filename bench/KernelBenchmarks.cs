@@ -38,6 +38,7 @@ public class KernelBenchmarks : IWork
     [GlobalSetup]
     public void Setup()
     {
+        IsaPath.Print();
         var rng = new Random(1);
         float[] R(int n) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() - 0.5); return a; }
         x = R(N * C); y = new float[N * C]; dy = R(N * C); dx = new float[N * C]; g = R(C); beta = R(C); dg = new float[C]; db = new float[C];

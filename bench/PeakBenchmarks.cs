@@ -22,6 +22,9 @@ public class PeakBenchmarks : IWork
         _ => (2.0 * 4 * (64 << 20), "GB/s"), // read + write
     };
 
+    [GlobalSetup]
+    public void Setup() => IsaPath.Print();
+
     [Benchmark] public float FmaOneThread() => Fma(Iterations);
 
     [Benchmark]

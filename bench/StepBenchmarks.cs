@@ -42,6 +42,7 @@ public class StepBenchmarks : IWork
     [GlobalSetup]
     public void Setup()
     {
+        IsaPath.Print();
         var (config, b, t) = Parse(Case);
         model = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 1));
         var rng = new Random(2);

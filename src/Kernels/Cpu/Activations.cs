@@ -53,6 +53,27 @@ public static unsafe class Activations
         return x * p / q;
     }
 
+    /// <summary>The same rational erf on eight lanes (AVX2 + FMA): the same float operations as the
+    /// scalar <see cref="Erf(float)"/> with FMA, so each lane equals it bit for bit.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Erf(Vector256<float> x)
+    {
+        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-4f)), Vector256.Create(4f));
+        var x2 = x * x;
+        var p = Vector256.FusedMultiplyAdd(x2, Vector256.Create(A0), Vector256.Create(A1));
+        p = Vector256.FusedMultiplyAdd(x2, p, Vector256.Create(A2)); p = Vector256.FusedMultiplyAdd(x2, p, Vector256.Create(A3));
+        p = Vector256.FusedMultiplyAdd(x2, p, Vector256.Create(A4)); p = Vector256.FusedMultiplyAdd(x2, p, Vector256.Create(A5));
+        p = Vector256.FusedMultiplyAdd(x2, p, Vector256.Create(A6));
+        var q = Vector256.FusedMultiplyAdd(x2, Vector256.Create(B0), Vector256.Create(B1));
+        q = Vector256.FusedMultiplyAdd(x2, q, Vector256.Create(B2)); q = Vector256.FusedMultiplyAdd(x2, q, Vector256.Create(B3));
+        q = Vector256.FusedMultiplyAdd(x2, q, Vector256.Create(B4));
+        return x * p / q;
+    }
+
+    /// <summary>Whether the eight-lane path runs: AVX2 with hardware FMA, and no AVX-512 (which takes
+    /// sixteen at a time). Without FMA, .NET would emulate the fused operations in software.</summary>
+    private static bool Use256 => !Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported;
+
     /// <summary>gelu(x) = x · Φ(x) = ½ x (1 + erf(x/√2)).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Gelu(float x) => 0.5f * x * (1f + Erf(x * InvSqrt2));
@@ -67,8 +88,9 @@ public static unsafe class Activations
         public void Run(int begin, int end) => Gelu(X + begin, Y + begin, end - begin);
     }
 
-    /// <summary>y[i] = gelu(x[i]) for n elements, sixteen at a time with a scalar tail (the vector and
-    /// scalar paths do the same float operations, so an element's value does not depend on which).</summary>
+    /// <summary>y[i] = gelu(x[i]) for n elements, sixteen (AVX-512) or eight (AVX2) at a time with a
+    /// scalar tail (the vector and scalar paths do the same float operations, so an element's value
+    /// does not depend on which).</summary>
     public static void Gelu(float* x, float* y, int n)
     {
         int i = 0;
@@ -77,6 +99,12 @@ public static unsafe class Activations
             {
                 var v = Vector512.Load(x + i);
                 (Vector512.Create(0.5f) * v * (Vector512<float>.One + Erf(v * Vector512.Create(InvSqrt2)))).Store(y + i);
+            }
+        else if (Use256)
+            for (; i + 8 <= n; i += 8)
+            {
+                var v = Vector256.Load(x + i);
+                (Vector256.Create(0.5f) * v * (Vector256<float>.One + Erf(v * Vector256.Create(InvSqrt2)))).Store(y + i);
             }
         for (; i < n; i++) y[i] = Gelu(x[i]);
     }
@@ -94,6 +122,16 @@ public static unsafe class Activations
                     var cdf = Vector512.Create(0.5f) * (Vector512<float>.One + Erf(x * Vector512.Create(InvSqrt2)));
                     var pdf = Vector512.Create(InvSqrt2Pi) * Vector512.Exp(Vector512.Create(-0.5f) * x * x);
                     (Vector512.Load(DY + i) * (cdf + x * pdf)).Store(DX + i);
+                }
+            else if (Use256)
+                for (; i + 8 <= end; i += 8)
+                {
+                    // Vector256.Exp, like the AVX-512 path's Vector512.Exp, may differ from MathF.Exp
+                    // in the last bit (GeluVectorPathsMatchScalar bounds it)
+                    var x = Vector256.Load(X + i);
+                    var cdf = Vector256.Create(0.5f) * (Vector256<float>.One + Erf(x * Vector256.Create(InvSqrt2)));
+                    var pdf = Vector256.Create(InvSqrt2Pi) * Vector256.Exp(Vector256.Create(-0.5f) * x * x);
+                    (Vector256.Load(DY + i) * (cdf + x * pdf)).Store(DX + i);
                 }
             for (; i < end; i++) DX[i] = DY[i] * GeluGrad(X[i]);
         }

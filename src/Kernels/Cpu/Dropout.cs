@@ -39,8 +39,8 @@ public static unsafe class Dropout
 
     /// <summary>
     /// multipliers[i] = 1/(1 − p) where element offset + i is kept, 0 where dropped: the mask of
-    /// <see cref="Uniform"/>, sixteen elements at a time (integer hash and exact float conversion,
-    /// so it equals the scalar path bit for bit).
+    /// <see cref="Uniform"/>, sixteen (AVX-512) or eight (AVX2) elements at a time (integer hash and
+    /// exact float conversion, so it equals the scalar path bit for bit).
     /// </summary>
     public static void Multipliers(Span<float> multipliers, float p, uint key, uint offset)
     {
@@ -61,6 +61,22 @@ public static unsafe class Dropout
                 Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(u, threshold), keep, Vector512<float>.Zero).CopyTo(multipliers[i..]);
             }
         }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var lane = Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7);
+            var k = Vector256.Create(key);
+            var golden = Vector256.Create(0x9E3779B9u);
+            var threshold = Vector256.Create(p);
+            var keep = Vector256.Create(scale);
+            for (; i + 8 <= multipliers.Length; i += 8)
+            {
+                var h = Mix(((lane + Vector256.Create(offset + (uint)i)) ^ k));
+                h = Mix(h + golden + k);
+                // h >> 8 < 2^24 converts exactly through int (AVX2 has no unsigned conversion)
+                var u = Vector256.ConvertToSingle(Vector256.ShiftRightLogical(h, 8).AsInt32()) * Vector256.Create(1.0f / 16777216f);
+                Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(u, threshold), keep, Vector256<float>.Zero).CopyTo(multipliers[i..]);
+            }
+        }
         for (; i < multipliers.Length; i++) multipliers[i] = Uniform(key, offset + (uint)i) >= p ? scale : 0f;
     }
 
@@ -70,6 +86,15 @@ public static unsafe class Dropout
         h ^= Vector512.ShiftRightLogical(h, 16); h *= Vector512.Create(0x85EBCA6Bu);
         h ^= Vector512.ShiftRightLogical(h, 13); h *= Vector512.Create(0xC2B2AE35u);
         h ^= Vector512.ShiftRightLogical(h, 16);
+        return h;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> Mix(Vector256<uint> h)
+    {
+        h ^= Vector256.ShiftRightLogical(h, 16); h *= Vector256.Create(0x85EBCA6Bu);
+        h ^= Vector256.ShiftRightLogical(h, 13); h *= Vector256.Create(0xC2B2AE35u);
+        h ^= Vector256.ShiftRightLogical(h, 16);
         return h;
     }
 

@@ -19,17 +19,24 @@ public static unsafe class Gemm
     public static readonly int MR = Vector512.IsHardwareAccelerated ? 8 : Vector256.IsHardwareAccelerated ? 6 : 4;
     public static readonly int NR = Vector512.IsHardwareAccelerated ? 32 : Vector256.IsHardwareAccelerated ? 16 : 8;
     private const int MaxTile = 8 * 32; // the largest MR × NR: an edge tile's stack buffer
-    // Block sizes, tuned on Zen 4 (1 MiB L2) with the sweep in docs/perf.md. A deep block matters
-    // most: every block of depth kc ends in a load + store of the C tile, so K up to KCMax is one
-    // block (K = 384 … 1536 in BERT), deeper K is cut into equal blocks.
-    private const int KCMax = 1536;             // depth of a packed block
-    private const int PackedBFloats = 1 << 20;  // kc×nc of a packed B block: 4 MiB per worker (L3)
-    // Rows of A per block: 64 rounded down to whole MR-high panels (64 for MR 8, 60 for MR 6), so a
-    // block never pads a panel except at the matrix's last rows, and the packed block (rows padded up
-    // to MR) always fits MC × KCMax. (With MC 64 and MR 6 the padding to 66 rows once overflowed it.)
-    internal static readonly int MC = 64 / MR * MR;
 
-    // The pack buffers' sizes follow from the tile, never from one ISA's constants:
+    /// <summary>Which micro-kernel (and so which ISA path) this process's products run on.</summary>
+    public static string MicroKernel => Vector512.IsHardwareAccelerated ? "AVX-512 8×32"
+        : Vector256.IsHardwareAccelerated ? (Fma.IsSupported ? "AVX2+FMA 6×16" : "AVX 6×16 (no FMA)")
+        : System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported ? "NEON Vector128 4×8" : "Vector128 4×8";
+
+    // Block sizes from this machine's cache sizes (GemmBlocking.For: the rule and why). A deep block
+    // matters: every block of depth kc ends in a load + store of the C tile, so K up to kc is one
+    // block, deeper K is cut into equal blocks.
+    public static readonly GemmBlocking Blocking = GemmBlocking.For(MR, NR, CacheSizes.OfThisMachine);
+    private static int KCMax => Blocking.KC;
+    private static int PackedBFloats => Blocking.PackedBFloats;
+    // Rows of A per block: whole MR-high panels, so a block never pads a panel except at the matrix's
+    // last rows, and the packed block (rows padded up to MR) always fits MC × KCMax. (With MC 64 and
+    // MR 6 the padding to 66 rows once overflowed it.)
+    internal static int MC => Blocking.MC;
+
+    // The pack buffers' sizes follow from the tile and the blocking, never from one ISA's constants:
     // packed A is at most RoundUp(mc, MR) ≤ MC rows × kc ≤ KCMax;
     // packed B is at most RoundUp(nc, NR) × kc, where nc ≤ max(NR, PackedBFloats / kc rounded to NR).
     internal static int PackedAFloatsMax => MC * KCMax;
@@ -125,8 +132,8 @@ public static unsafe class Gemm
         float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate, Epilogue epilogue)
     {
         int mr = MR, nr = NR;
-        var bufA = packA ??= new GuardedBuffer(PackedAFloatsMax);
-        var bufB = packB ??= new GuardedBuffer(PackedBFloatsMax);
+        var bufA = packA = Fitting(packA, PackedAFloatsMax);
+        var bufB = packB = Fitting(packB, PackedBFloatsMax);
         if (k == 0)
         {
             for (int i = r0; i < r1; i++)
@@ -181,6 +188,10 @@ public static unsafe class Gemm
         }
     }
 
+    /// <summary>The thread's pack buffer, or a new one where it is missing or smaller than the blocking needs.</summary>
+    private static GuardedBuffer Fitting(GuardedBuffer? buffer, int floats) =>
+        buffer != null && buffer.Capacity >= floats ? buffer : new GuardedBuffer(floats);
+
     private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 
     /// <summary>Packs op(A)[i0..i0+mc, p0..p0+kc] into MR-high panels: panel[p*MR + r], zero-padded.</summary>
@@ -196,6 +207,10 @@ public static unsafe class Gemm
                 int p = 0;
                 if (Avx.IsSupported && rows == 8 && mr == 8)
                     for (; p + 8 <= kc; p += 8) Transpose8x8(src + p, lda, panel + p * 8, 8);
+                else if (Avx.IsSupported && rows == 6 && mr == 6)
+                    // p + 8 < kc: each step's last store runs 2 floats past its 8 columns, into the
+                    // next column's slots, which the next step or the scalar tail then writes
+                    for (; p + 8 < kc; p += 8) Transpose6x8(src + p, lda, panel + p * 6);
                 for (int r = 0; r < rows; r++)
                     for (int q = p; q < kc; q++) panel[q * mr + r] = src[(long)r * lda + q];
             }
@@ -206,6 +221,7 @@ public static unsafe class Gemm
                     float* src = a + (long)(p0 + p) * lda + i0 + ir;
                     float* d = panel + p * mr;
                     if (rows == 8 && mr == 8) Vector256.Store(Vector256.Load(src), d);
+                    else if (rows == 6 && mr == 6) { Vector128.Store(Vector128.Load(src), d); *(long*)(d + 4) = *(long*)(src + 4); }
                     else for (int r = 0; r < rows; r++) d[r] = src[r];
                 }
             }
@@ -281,6 +297,34 @@ public static unsafe class Gemm
         Avx.Store(dst + 5L * ldDst, Avx.Permute2x128(u1, u5, 0x31));
         Avx.Store(dst + 6L * ldDst, Avx.Permute2x128(u2, u6, 0x31));
         Avx.Store(dst + 7L * ldDst, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    /// <summary>The AVX2 panel's packing step: 6 rows × 8 columns of A (rows ld apart) to 8 columns of 6
+    /// at dst, dst + 6, … Each column is stored as 8 floats, the last two of them (zeros) landing on the
+    /// next column's first two slots, so the caller stores the columns in order and leaves at least
+    /// one column after the last step for the next step or its scalar tail to write.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose6x8(float* src, int ldSrc, float* dst)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ldSrc);
+        var r2 = Avx.LoadVector256(src + 2L * ldSrc); var r3 = Avx.LoadVector256(src + 3L * ldSrc);
+        var r4 = Avx.LoadVector256(src + 4L * ldSrc); var r5 = Avx.LoadVector256(src + 5L * ldSrc);
+        var zero = Vector256<float>.Zero; // rows 6 and 7, which the panel does not have
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, zero, 0x44); var u5 = Avx.Shuffle(t4, zero, 0xEE);
+        var u6 = Avx.Shuffle(t5, zero, 0x44); var u7 = Avx.Shuffle(t5, zero, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + 6, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 12, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 18, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 24, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 30, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 36, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 42, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>One MR×NR tile: full tiles go straight to C, edge tiles through a stack buffer.</summary>

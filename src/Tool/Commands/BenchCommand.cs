@@ -73,6 +73,10 @@ public static class BenchCommand
         var (engine, why) = Backends.Create(backend, config, parameters, tf32);
         using var _engine = engine;
         Console.WriteLine($"backend: {engine.Backend} ({why})");
+        // the ISA path that ran: on a machine without AVX-512 (or with it switched off) the figures
+        // are those of another micro-kernel and are not comparable with AVX-512 ones
+        string? isaPath = engine is CpuBertEngine ? $"GEMM micro-kernel {Kernels.Cpu.Gemm.MicroKernel}; caches {Kernels.Cpu.CacheSizes.OfThisMachine}; GEMM blocking {Kernels.Cpu.Gemm.Blocking}" : null;
+        if (isaPath != null) Console.WriteLine($"cpu path: {isaPath}");
         Console.WriteLine($"model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, heads {config.NumAttentionHeads}, intermediate {config.IntermediateSize}; batch {batch} × {seqLen} tokens");
 
         var rng = new Random(7);
@@ -122,7 +126,7 @@ public static class BenchCommand
             string share = peak is double p ? $" {gflops / p * 100,7:F1}%" : "";
             Console.WriteLine($"{r["case"],-18} {(double)r["median_s"],14:F4} {$"{(double)r["min_s"]:F4}..{(double)r["max_s"]:F4}",18} {(double)r["samples_per_s"],10:F1} {(double)r["tokens_per_s"],10:F0} {gflops,10:F1}{share}");
         }
-        if (peak != null) Console.WriteLine($"FMA peak of this machine, measured now on {Kernels.Cpu.WorkerPool.Shared.WorkerCount} threads: {peak:F1} GFLOP/s");
+        if (peak != null) Console.WriteLine($"FMA peak of this machine ({Kernels.Cpu.MachinePeak.Describe()}), measured now on {Kernels.Cpu.WorkerPool.Shared.WorkerCount} threads: {peak:F1} GFLOP/s");
         var baseline = results.FirstOrDefault(r => (string)r["case"] == "train baseline");
         if (baseline != null)
             foreach (var r in results.Where(r => ((string)r["case"]).StartsWith("train ") && r != baseline))
@@ -142,6 +146,8 @@ public static class BenchCommand
                 ["backend"] = engine.Backend, ["batch"] = batch, ["seq_len"] = seqLen, ["layers"] = config.NumHiddenLayers,
                 ["hidden"] = config.HiddenSize, ["tf32"] = tf32Text, ["results"] = list,
                 ["threads"] = Kernels.Cpu.WorkerPool.Shared.WorkerCount, ["cpu_fma_peak_gflops"] = peak,
+                ["cpu_gemm_micro_kernel"] = engine is CpuBertEngine ? Kernels.Cpu.Gemm.MicroKernel : null,
+                ["cpu_fma_peak_loop"] = engine is CpuBertEngine ? Kernels.Cpu.MachinePeak.Describe() : null,
             };
             File.WriteAllText(jsonPath, doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
