@@ -13,13 +13,17 @@ set -euo pipefail
 cd "$(dirname "$0")"
 # a copy of the GEMM with its block sizes as variables and switches to skip each part
 sed -e 's/^namespace MixupBert.Kernels.Cpu;/namespace MixupBert.Profile;\nusing MixupBert.Kernels.Cpu;/' \
-    -e 's/public static unsafe class Gemm$/public static unsafe class TunableGemm/' \
+    -e 's/public static unsafe partial class Gemm$/public static unsafe partial class TunableGemm/' \
     -e 's/public static readonly GemmBlocking Blocking = /public static int Skip; public static GemmBlocking Blocking = /' \
     -e 's/^\( *\)PackB(transB,/\1if ((Skip \& 1) == 0) PackB(transB,/' \
     -e 's/^\( *\)PackA(transA,/\1if ((Skip \& 2) == 0) PackA(transA,/' \
     -e 's/^\( *\)MicroTile(packedA/\1if ((Skip \& 4) == 0) MicroTile(packedA/' \
     -e 's/Activations.Gelu(/MixupBert.Kernels.Cpu.Activations.Gelu(/g' \
     ../../src/Kernels/Cpu/Gemm.cs > Gemm.Tunable.cs
+# its packing half (GemmPacking.cs), under the same class name
+sed -e 's/^namespace MixupBert.Kernels.Cpu;/namespace MixupBert.Profile;\nusing MixupBert.Kernels.Cpu;/' \
+    -e 's/public static unsafe partial class Gemm$/public static unsafe partial class TunableGemm/' \
+    ../../src/Kernels/Cpu/GemmPacking.cs > GemmPacking.Tunable.cs
 # the GEMM as it was before issue 13 (constant blocks kc 1536 × mc 64/MR·MR, scalar 6-row packing), for
 # the `blas` table's before/after column; BEFORE_REV picks another revision
 git show "${BEFORE_REV:-2350f35}:src/Kernels/Cpu/Gemm.cs" | sed \
