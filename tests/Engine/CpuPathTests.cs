@@ -42,6 +42,33 @@ public class CpuPathTests
         Assert.Equal(CacheSizes.Fallback, CacheSizes.Read(Path.Combine(root, "gone")));
     }
 
+    /// <summary>A CPUID instruction that answers from a recorded register dump (leaf, subleaf) → registers; zeros elsewhere.</summary>
+    private static Func<int, int, (int, int, int, int)> RecordedCpuId(params (uint Leaf, int Sub, uint Eax, uint Ebx, uint Ecx, uint Edx)[] dump) =>
+        (leaf, sub) => dump.Where(r => r.Leaf == (uint)leaf && r.Sub == sub).Select(r => ((int)r.Eax, (int)r.Ebx, (int)r.Ecx, (int)r.Edx)).FirstOrDefault();
+
+    [Fact]
+    public void CacheSizesFromIntelsDeterministicCacheLeaf()
+    {
+        // Skylake-SP's leaf 4: L1d 8 ways × 64 B × 64 sets, L2 16 × 64 × 1024, L3 11 × 64 × 49152; its
+        // L1i is given 16 ways (64 KiB, not the real 32 KiB) so that counting it as L1 would show
+        var intel = RecordedCpuId((0, 0, 0x16, 0, 0, 0), (0x80000000, 0, 0x80000008, 0, 0, 0),
+            (4, 0, 0x1C004121, 0x01C0003F, 0x3F, 0), (4, 1, 0x1C004122, 0x03C0003F, 0x3F, 0),
+            (4, 2, 0x1C004143, 0x03C0003F, 0x3FF, 0), (4, 3, 0x1C03C163, 0x0280003F, 0xBFFF, 0));
+        Assert.Equal(new CacheSizes(32 << 10, 1 << 20, 11 * 64 * 49152, true), CacheSizes.FromCpuId(intel));
+    }
+
+    [Fact]
+    public void CacheSizesFromAmdsLegacyLeavesWhereTheHypervisorHidesTheOthers()
+    {
+        // the development machine (AMD EPYC, Zen 5, under KVM; no sysfs cache folder): leaves 4 and
+        // 0x8000001D are empty, 0x80000005/6 say L1d 48 KiB, L2 1 MiB, L3 1016 × 512 KiB
+        var zen5 = RecordedCpuId((0, 0, 0xD, 0x68747541, 0x444D4163, 0x69746E65), (0x80000000, 0, 0x80000021, 0, 0, 0),
+            (0x80000005, 0, 0xFF60FF40, 0xFF60FF40, 0x300C0140, 0x20080140), (0x80000006, 0, 0x40802040, 0x60804040, 0x04006140, 0x0FE09140));
+        Assert.Equal(new CacheSizes(48 << 10, 1 << 20, 1016L * (512 << 10), true), CacheSizes.FromCpuId(zen5));
+        // a CPUID that describes no cache at all leaves the fallback
+        Assert.Equal(CacheSizes.Fallback, CacheSizes.FromCpuId(RecordedCpuId((0, 0, 1, 0, 0, 0))));
+    }
+
     [Fact]
     public void BlockingKeepsZen4sTunedAvx512BlocksAndFitsZen3sL2()
     {
