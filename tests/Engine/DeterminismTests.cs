@@ -60,10 +60,19 @@ public class DeterminismTests
         }
         for (int i = 1; i <= 3; i++) { Step(big, i); Step(small, i); } // warm-up: JIT, thread-static scratch
         // counted on the threads that run the step (the caller and the pool's workers), not on the
-        // runtime's own background threads (tiered JIT, timers), which allocate when they like
-        long callerBefore = GC.GetAllocatedBytesForCurrentThread(), workersBefore = WorkerPool.Shared.WorkerAllocatedBytes;
-        for (int i = 4; i <= 6; i++) { Step(big, i); Step(small, i); }
-        long caller = GC.GetAllocatedBytesForCurrentThread() - callerBefore, workers = WorkerPool.Shared.WorkerAllocatedBytes - workersBefore;
-        Assert.True(caller + workers == 0, $"six training steps allocated {caller} bytes on the calling thread and {workers} on the pool's workers");
+        // runtime's own background threads (tiered JIT, timers), which allocate when they like. The
+        // runtime may still allocate a few bytes on the caller once, when a method's tier-up lands
+        // inside a window (seen once in a loaded full-suite run: 24 bytes); an allocation in the step
+        // itself happens in every window, so the step passes when any of five windows allocates nothing.
+        var windows = new List<string>();
+        for (int window = 0; window < 5; window++)
+        {
+            long callerBefore = GC.GetAllocatedBytesForCurrentThread(), workersBefore = WorkerPool.Shared.WorkerAllocatedBytes;
+            for (int i = 4; i <= 6; i++) { Step(big, i); Step(small, i); }
+            long caller = GC.GetAllocatedBytesForCurrentThread() - callerBefore, workers = WorkerPool.Shared.WorkerAllocatedBytes - workersBefore;
+            if (caller + workers == 0) return;
+            windows.Add($"{caller} bytes on the calling thread and {workers} on the pool's workers");
+        }
+        Assert.Fail("every window of six training steps allocated: " + string.Join("; ", windows));
     }
 }
