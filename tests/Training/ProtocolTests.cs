@@ -97,6 +97,26 @@ public class ProtocolTests
     }
 
     [Fact]
+    public void AnOlderExperimentReadsAsOneLearningRateAndOneAlpha()
+    {
+        // a run from before --min-steps, lr and α axes (its summary.json has no epochs), in the old {size}/seed-{s}/{mode} layout
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "MixupBert.sln"))) root = root.Parent!;
+        string fixture = Path.Combine(root.FullName, "tests", "Training", "Fixtures", "run-records", "finished");
+        string experiment = TestSupport.TempDir(), folder = Path.Combine(experiment, "12-per-class", "seed-7", "tmix");
+        Directory.CreateDirectory(folder);
+        foreach (var f in new[] { "args.json", "summary.json", "metrics.jsonl" }) File.Copy(Path.Combine(fixture, f), Path.Combine(folder, f));
+        Assert.DoesNotContain("\"epochs\"", File.ReadAllText(Path.Combine(folder, "summary.json")));
+        var run = Assert.Single(ExperimentRuns.Read(experiment));
+        Assert.Equal(("12-per-class/seed-7/tmix", "tmix", 2, 3e-4f, (float?)1f, (float?)1f), (run.Name, run.Mode, run.Epochs, run.LearningRate, run.Alpha, run.Beta));
+        var outcome = Report.Write(experiment);
+        Assert.Equal((0, 0), (outcome.Missing.Count, outcome.Planned)); // no plan files: nothing known to be missing
+        var row = Assert.Single(outcome.Tables["12-per-class"]);
+        Assert.Equal(("tmix", "1", "0.0003", 1), (row.Mode, row.Alpha, row.LearningRate, row.Runs));
+        Assert.Contains("\"12-per-class/seed-7/tmix\"", File.ReadAllText(Path.Combine(experiment, "runs.csv")));
+    }
+
+    [Fact]
     public void MinStepsGivesSmallTrainSetsMoreEpochs()
     {
         var o = new TrainOptions { Epochs = 3, MinSteps = 100 };
