@@ -101,9 +101,11 @@ public class CompareTests
         Assert.Contains("## Missing runs", File.ReadAllText(Path.Combine(sharded, "report.md")));
         foreach (var k in new[] { "3/3", "2/3" })
         {
-            var shard = Cli.Run(env, TinyGrid(model, sharded, "--shard", k));
+            string[] extra = k == "2/3" ? ["--shard", k, "--report"] : ["--shard", k];
+            var shard = Cli.Run(env, TinyGrid(model, sharded, extra));
             Assert.True(shard.ExitCode == 0, shard.All);
         }
+        Assert.Contains("All 12 planned runs are here.", File.ReadAllText(Path.Combine(sharded, "report.md"))); // the last shard was told to report
         Assert.Equal(["all.json"], Directory.GetFiles(Path.Combine(whole, "plan")).Select(Path.GetFileName));
         Assert.Equal(3, Directory.GetFiles(Path.Combine(sharded, "plan")).Length);
         var merged = Cli.Run(env, "report", sharded);
@@ -138,6 +140,26 @@ public class CompareTests
         var result = Cli.Run(new Dictionary<string, string?>(), ["compare", "--output", Path.Combine(TempDir(), "exp"), .. options.Split(' ')]);
         Assert.True(result.ExitCode == 2, result.All);
         Assert.Contains("error: " + message, result.Stderr);
+    }
+
+    /// <summary>
+    /// --devices on a machine without a usable GPU: two workers prepare their runs at once (threads of one
+    /// process), each fails at its device with exit 3 and its console lines prefixed, and no further run
+    /// starts. (The runs themselves on real GPUs are not exercised here.)
+    /// </summary>
+    [Fact]
+    public void DevicesWithoutAGpuStopAfterTheRunsUnderWay()
+    {
+        try { using var gpu = MixupBert.Kernels.Cuda.CudaGpu.Open(); return; } // a GPU here: this test is about its absence
+        catch (MixupBert.Kernels.Cuda.CudaUnavailableException) { }
+        var model = Cli.TinyModelRepo(TempDir());
+        var env = new Dictionary<string, string?> { ["HF_HUB_OFFLINE"] = "1", ["HF_HUB_CACHE"] = TempDir() };
+        string output = Path.Combine(TempDir(), "exp");
+        var result = Cli.Run(env, TinyGrid(model, output, "--devices", "0,1").Select(a => a == "cpu" ? "cuda" : a).ToArray());
+        Assert.True(result.ExitCode == 3, result.All);
+        Assert.Matches(@"\[gpu [01]\] 8-per-class/seed-42/baseline-lr0.001: error: no CUDA device", result.Stderr);
+        Assert.Matches(@"(10|11) of 12 runs were not started", result.Stderr);
+        Assert.Empty(Directory.EnumerateFiles(output, "summary.json", SearchOption.AllDirectories));
     }
 
     [Fact]
