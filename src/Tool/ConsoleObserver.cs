@@ -12,13 +12,18 @@ namespace MixupBert.Tool;
 public sealed class ConsoleObserver : ITrainingObserver, IDisposable
 {
     private readonly StreamWriter? log;
-    private readonly bool live = !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+    private readonly bool live;
+    private readonly string prefix;
     private readonly Stopwatch sinceLine = Stopwatch.StartNew();
     private readonly Stopwatch total = Stopwatch.StartNew();
     private ProgressTask? task;
 
-    public ConsoleObserver(string? logFile)
+    /// <param name="consolePrefix">Set where several runs share the console (compare --devices): their lines
+    /// on the console start with it, and none shows a live bar.</param>
+    public ConsoleObserver(string? logFile, string? consolePrefix = null)
     {
+        prefix = consolePrefix ?? "";
+        live = consolePrefix == null && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
         if (logFile != null)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(logFile)!);
@@ -30,13 +35,13 @@ public sealed class ConsoleObserver : ITrainingObserver, IDisposable
     {
         log?.WriteLine($"{DateTime.Now:yyyy-MM-dd HH:mm:ss} {text}");
         if (live) AnsiConsole.MarkupLine(Markup.Escape(text));
-        else Console.WriteLine(text);
+        else Console.WriteLine(prefix + text);
     }
 
     public void Error(string text)
     {
         log?.WriteLine($"{DateTime.Now:yyyy-MM-dd HH:mm:ss} error: {text}");
-        Console.Error.WriteLine($"error: {text}");
+        Console.Error.WriteLine($"{prefix}error: {text}");
     }
 
     public void Message(string text) => Line(text);

@@ -30,7 +30,7 @@ public class CompareTests
         var model = Cli.TinyModelRepo(TempDir());
         string dataset = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
         string[] Args(string output) => ["compare", "--model", model, "--dataset", dataset, "--modes", "baseline,mixup", "--seeds", "2",
-            "--train-sizes", "8/class,48", "--epochs", "2", "--batch-size", "8", "--max-length", "24", "--logging-steps", "1",
+            "--train-sizes", "8/class,48", "--epochs", "2", "--min-steps", "6", "--batch-size", "8", "--max-length", "24", "--logging-steps", "1",
             "--lr", "1e-3", "--threads", "2", "--backend", "cpu", "--output", output];
         var env = new Dictionary<string, string?> { ["HF_HUB_OFFLINE"] = "1", ["HF_HUB_CACHE"] = TempDir() };
 
@@ -48,15 +48,22 @@ public class CompareTests
         Assert.True(resumed.ExitCode == 0, resumed.All);
         Assert.Contains("finished, skipped", resumed.Stdout);
 
-        // every run's metrics are those of the uninterrupted grid
-        string Strip(string csv) => string.Join('\n', csv.Split('\n').Select(l => string.Join(',', l.Split(',').Take(11))));
-        Assert.Equal(Strip(File.ReadAllText(Path.Combine(whole, "runs.csv"))), Strip(File.ReadAllText(Path.Combine(split, "runs.csv"))));
-        Assert.Equal(9, File.ReadAllLines(Path.Combine(split, "runs.csv")).Length); // header + 2 modes × 2 seeds × 2 sizes
+        // every run's metrics are those of the uninterrupted grid: runs.csv has no timing and relative folders
+        Assert.Equal(File.ReadAllText(Path.Combine(whole, "runs.csv")), File.ReadAllText(Path.Combine(split, "runs.csv")));
+        var lines = File.ReadAllLines(Path.Combine(split, "runs.csv"));
+        Assert.Equal(9, lines.Length); // header + 2 modes × 2 seeds × 2 sizes
+        Assert.StartsWith("size,train_examples,mode,alpha,beta,lr,seed,epochs,", lines[0]);
+        // --min-steps 6: 16 examples in batches of 8 are 2 steps per epoch, so 3 epochs; 48 are 6 steps, so --epochs 2
+        Assert.All(lines.Skip(1), l => Assert.Equal(l.StartsWith("8-per-class,", StringComparison.Ordinal) ? "3" : "2", l.Split(',')[7]));
+        Assert.Contains("\"epochs\": 3", File.ReadAllText(Path.Combine(split, "8-per-class", "seed-42", "mixup", "summary.json")));
+        Assert.Contains("\"steps\": 6", File.ReadAllText(Path.Combine(split, "8-per-class", "seed-42", "mixup", "summary.json")));
+        Assert.Contains("\"min_steps\": 6", File.ReadAllText(Path.Combine(split, "48", "seed-43", "baseline", "args.json")));
 
         var report = File.ReadAllText(Path.Combine(split, "report.md"));
         Assert.Contains("## Train size: 8-per-class (16 examples)", report);
         Assert.Contains("## Train size: 48 (48 examples)", report);
-        Assert.Contains("| mixup | 2 |", report);
+        Assert.Contains("| mixup | 1 | 0.001 | 2 |", report);
+        Assert.Contains("All 8 planned runs are here.", report);
         foreach (var png in new[] { "loss-48.png", "validation-accuracy-48.png", "validation-loss-8-per-class.png", "reliability-48-mixup.png", "few-shot.png" })
         {
             using var bitmap = SKBitmap.Decode(Path.Combine(split, "figures", png));
@@ -66,5 +73,100 @@ public class CompareTests
             for (int y = 0; y < bitmap.Height; y += 7) for (int x = 0; x < bitmap.Width; x += 7) colours.Add(bitmap.GetPixel(x, y));
             Assert.True(colours.Count > 5, $"{png} is blank");
         }
+    }
+
+    private static string[] TinyGrid(string model, string output, params string[] more) =>
+        ["compare", "--model", model, "--dataset", Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main"),
+         "--modes", "baseline,mixup", "--seeds", "2", "--train-sizes", "8/class", "--epochs", "1", "--batch-size", "8", "--max-length", "24",
+         "--lrs", "1e-3,3e-3", "--alphas", "0.5,2", "--threads", "2", "--backend", "cpu", "--output", output, .. more];
+
+    [Fact]
+    public void ShardsOfAGridGiveTheRunsCsvOfTheWholeGrid()
+    {
+        var model = Cli.TinyModelRepo(TempDir());
+        var env = new Dictionary<string, string?> { ["HF_HUB_OFFLINE"] = "1", ["HF_HUB_CACHE"] = TempDir() };
+        string whole = Path.Combine(TempDir(), "exp");
+        var full = Cli.Run(env, TinyGrid(model, whole));
+        Assert.True(full.ExitCode == 0, full.All);
+        Assert.Contains("12 runs", full.Stdout); // 2 seeds × 2 lrs × (baseline + mixup at 2 α)
+
+        string sharded = Path.Combine(TempDir(), "exp");
+        var first = Cli.Run(env, TinyGrid(model, sharded, "--shard", "1/3"));
+        Assert.True(first.ExitCode == 0, first.All);
+        Assert.Contains("shard 1/3: 4 of them", first.Stdout);
+        Assert.False(File.Exists(Path.Combine(sharded, "report.md")), "a shard wrote a report without --report");
+        var partial = Cli.Run(env, "report", sharded);
+        Assert.True(partial.ExitCode == 0, partial.All);
+        Assert.Contains("8 of 12 planned runs are missing", partial.Stdout);
+        Assert.Contains("## Missing runs", File.ReadAllText(Path.Combine(sharded, "report.md")));
+        foreach (var k in new[] { "3/3", "2/3" })
+        {
+            string[] extra = k == "2/3" ? ["--shard", k, "--report"] : ["--shard", k];
+            var shard = Cli.Run(env, TinyGrid(model, sharded, extra));
+            Assert.True(shard.ExitCode == 0, shard.All);
+        }
+        Assert.Contains("All 12 planned runs are here.", File.ReadAllText(Path.Combine(sharded, "report.md"))); // the last shard was told to report
+        Assert.Equal(["all.json"], Directory.GetFiles(Path.Combine(whole, "plan")).Select(Path.GetFileName));
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(sharded, "plan")).Length);
+        var merged = Cli.Run(env, "report", sharded);
+        Assert.True(merged.ExitCode == 0, merged.All);
+        Assert.DoesNotContain("missing", merged.Stdout);
+
+        byte[] csv = File.ReadAllBytes(Path.Combine(whole, "runs.csv"));
+        Assert.Equal(csv, File.ReadAllBytes(Path.Combine(sharded, "runs.csv")));
+        var lines = File.ReadAllLines(Path.Combine(whole, "runs.csv"));
+        Assert.Equal(13, lines.Length);
+        Assert.Equal(6, lines.Count(l => l.Contains(",true,", StringComparison.Ordinal))); // 3 cells × 2 seeds at their chosen lr
+        Assert.Contains(lines, l => l.StartsWith("8-per-class,16,mixup,0.5,0.5,0.003,42,1,", StringComparison.Ordinal)); // β follows α
+        var report = File.ReadAllText(Path.Combine(sharded, "report.md"));
+        Assert.Contains("Learning rate, chosen on validation", report);
+        Assert.Contains("| mixup | 2 | ", report);
+        Assert.Contains("p (Holm)", report);
+        Assert.True(File.Exists(Path.Combine(sharded, "figures", "reliability-8-per-class-mixup-alpha0.5.png")));
+    }
+
+    [Theory]
+    [InlineData("--shard 3/2", "--shard 3/2: K must be in 1..N")]
+    [InlineData("--lrs 1e-4,abc", "--lrs: 'abc' is not a number")]
+    [InlineData("--alphas 0", "--alphas: 0 is not positive")]
+    [InlineData("--lrs 1e-4 --lr 2e-5", "--lr and --lrs exclude each other")]
+    [InlineData("--alphas 1,2 --alpha 2", "--alpha and --alphas exclude each other")]
+    [InlineData("--devices 0,x --backend cuda", "--devices: 'x' is not a device number")]
+    [InlineData("--devices 0 --backend cpu", "--devices runs on CUDA devices")]
+    [InlineData("--min-steps -3", "--min-steps must be in 0..10000000")]
+    [InlineData("--shard 1/2 --report --no-report", "--report and --no-report exclude each other")]
+    public void BadGridOptionsAreRefusedWithTheOptionNamed(string options, string message)
+    {
+        var result = Cli.Run(new Dictionary<string, string?>(), ["compare", "--output", Path.Combine(TempDir(), "exp"), .. options.Split(' ')]);
+        Assert.True(result.ExitCode == 2, result.All);
+        Assert.Contains("error: " + message, result.Stderr);
+    }
+
+    /// <summary>
+    /// --devices on a machine without a usable GPU: two workers prepare their runs at once (threads of one
+    /// process), each fails at its device with exit 3 and its console lines prefixed, and no further run
+    /// starts. (The runs themselves on real GPUs are not exercised here.)
+    /// </summary>
+    [Fact]
+    public void DevicesWithoutAGpuStopAfterTheRunsUnderWay()
+    {
+        try { using var gpu = MixupBert.Kernels.Cuda.CudaGpu.Open(); return; } // a GPU here: this test is about its absence
+        catch (MixupBert.Kernels.Cuda.CudaUnavailableException) { }
+        var model = Cli.TinyModelRepo(TempDir());
+        var env = new Dictionary<string, string?> { ["HF_HUB_OFFLINE"] = "1", ["HF_HUB_CACHE"] = TempDir() };
+        string output = Path.Combine(TempDir(), "exp");
+        var result = Cli.Run(env, TinyGrid(model, output, "--devices", "0,1").Select(a => a == "cpu" ? "cuda" : a).ToArray());
+        Assert.True(result.ExitCode == 3, result.All);
+        Assert.Matches(@"\[gpu [01]\] 8-per-class/seed-42/baseline-lr0.001: error: no CUDA device", result.Stderr);
+        Assert.Matches(@"(10|11) of 12 runs were not started", result.Stderr);
+        Assert.Empty(Directory.EnumerateFiles(output, "summary.json", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void AShardNeedsAnOutputFolder()
+    {
+        var result = Cli.Run(new Dictionary<string, string?>(), "compare", "--shard", "1/2");
+        Assert.True(result.ExitCode == 2, result.All);
+        Assert.Contains("error: --shard needs --output", result.Stderr);
     }
 }

@@ -35,7 +35,16 @@ public class RunRecordsTests
         var fixture = new RunFolder(Path.Combine(Fixtures, name));
         var copy = new RunFolder(TempDir());
         copy.WriteArgs(fixture.ReadArgs()!);
-        Assert.Equal(File.ReadAllText(fixture.ArgsFile), File.ReadAllText(copy.ArgsFile));
+        string original = File.ReadAllText(fixture.ArgsFile), written = File.ReadAllText(copy.ArgsFile);
+        // an option added after the fixture was written (--min-steps) reads as its default and is written as its
+        // own line with that default; without those lines the file is the fixture byte for byte
+        foreach (var option in TrainOptions.All.Where(o => !original.Contains($"\"{o.Key}\":", StringComparison.Ordinal)))
+        {
+            string line = $"  \"{option.Key}\": {option.ToJson(new TrainOptions())?.ToJsonString() ?? "null"},\n";
+            Assert.Contains(line, written);
+            written = written.Replace(line, "");
+        }
+        Assert.Equal(original, written);
     }
 
     [Theory, MemberData(nameof(Runs))]

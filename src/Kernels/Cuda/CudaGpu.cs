@@ -13,14 +13,17 @@ public sealed unsafe class CudaGpu : IGpu
     private readonly Dictionary<string, nint> kernels = new(StringComparer.Ordinal);
     private bool disposed;
 
+    /// <summary>The device ordinal it was opened with (CUDA_VISIBLE_DEVICES numbering).</summary>
+    public int Ordinal { get; }
     public string Name { get; }
     public int ComputeCapability { get; }
     public long TotalMemory { get; }
     public IGpuBlas Blas { get; }
     public bool Tf32 { get; }
 
-    private CudaGpu(int device, nint context, nint stream, nint module, nint blasHandle, string name, int cc, long memory, bool tf32)
+    private CudaGpu(int ordinal, int device, nint context, nint stream, nint module, nint blasHandle, string name, int cc, long memory, bool tf32)
     {
+        Ordinal = ordinal;
         this.device = device; this.context = context; this.stream = stream; this.module = module; this.blasHandle = blasHandle;
         Name = name; ComputeCapability = cc; TotalMemory = memory; Tf32 = tf32;
         Blas = new CuBlasGemm(blasHandle, tf32);
@@ -50,7 +53,7 @@ public sealed unsafe class CudaGpu : IGpu
         if (status != 0) throw new CudaUnavailableException($"the CUDA driver did not initialise (cuInit returned {status}): no usable GPU");
         CudaDriver.Check(CudaDriver.cuDeviceGetCount(out int count), "cuDeviceGetCount");
         if (count == 0) throw new CudaUnavailableException("the CUDA driver reports no device");
-        if (ordinal >= count) throw new CudaUnavailableException($"device {ordinal} asked for, {count} present");
+        if (ordinal < 0 || ordinal >= count) throw new CudaUnavailableException($"device {ordinal} asked for, {count} present");
         CudaDriver.Check(CudaDriver.cuDeviceGet(out int dev, ordinal), "cuDeviceGet");
         byte* nameBuf = stackalloc byte[256];
         CudaDriver.Check(CudaDriver.cuDeviceGetName(nameBuf, 256, dev), "cuDeviceGetName");
@@ -69,7 +72,7 @@ public sealed unsafe class CudaGpu : IGpu
         CuBlas.Check(CuBlas.cublasSetStream(blas, stream), "cublasSetStream");
         bool useTf32 = tf32 ?? major >= 8;
         CuBlas.Check(CuBlas.cublasSetMathMode(blas, useTf32 ? CuBlas.Tf32TensorOpMath : CuBlas.DefaultMath), "cublasSetMathMode");
-        return new CudaGpu(dev, ctx, stream, module, blas, name, major * 10 + minor, (long)total, useTf32);
+        return new CudaGpu(ordinal, dev, ctx, stream, module, blas, name, major * 10 + minor, (long)total, useTf32);
     }
 
     public nint Alloc(long bytes)

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using MixupBert.Model.Bert;
 using MixupBert.Model.Training;
 
@@ -24,28 +26,98 @@ public readonly record struct TrainSize(int? Total, int? PerClass)
 /// <summary>Where a run of the grid stands.</summary>
 public enum RunStatus { New, Started, Finished }
 
-/// <summary>One run of the grid and its folder.</summary>
-public sealed record PlannedRun(TrainSize Size, int Seed, MixMode Mode, string Folder, TrainOptions Options);
+/// <summary>One run of the grid and its folder (<paramref name="Name"/>: the folder relative to the experiment, '/'-separated).</summary>
+public sealed record PlannedRun(TrainSize Size, int Seed, MixMode Mode, string Name, string Folder, TrainOptions Options);
 
 /// <summary>
-/// The grid of `compare`: every mode × seed × train size, with identical settings per seed (the same
-/// subset, initialisation of new heads, shuffling and dropout masks for every mode), one folder each:
-/// {experiment}/{size}/seed-{seed}/{mode}.
+/// The axes of a grid. <paramref name="LearningRates"/> and <paramref name="Alphas"/> are null when the
+/// grid has no such axis (every run takes the template's --lr and --alpha, and the folders keep the
+/// layout of grids from before these axes). With an α axis, β follows α (λ ~ Beta(α, α), symmetric as
+/// the notebook's α = β) unless <paramref name="FixedBeta"/> holds. Baseline has no α: it runs once per
+/// train size, seed and learning rate.
+/// </summary>
+public sealed record Grid(IReadOnlyList<TrainSize> Sizes, int Seeds, IReadOnlyList<MixMode> Modes,
+    IReadOnlyList<float>? LearningRates = null, IReadOnlyList<float>? Alphas = null, bool FixedBeta = false);
+
+/// <summary>
+/// The grid of `compare`: train size × seed × learning rate × mode × α, with identical settings per
+/// seed (the same subset, initialisation of new heads, shuffling and dropout masks for every mode), one
+/// folder each: {experiment}/{size}/seed-{seed}/{mode}[-alpha{α}][-lr{lr}] (the suffixes only for the
+/// axes the grid has).
 /// </summary>
 public static class ExperimentPlan
 {
-    public static List<PlannedRun> Plan(string experimentDir, IReadOnlyList<MixMode> modes, int seeds, IReadOnlyList<TrainSize> sizes, TrainOptions template)
+    public static List<PlannedRun> Plan(string experimentDir, Grid grid, TrainOptions template)
     {
         var runs = new List<PlannedRun>();
-        foreach (var size in sizes)
-            for (int i = 0; i < seeds; i++)
+        foreach (var size in grid.Sizes)
+            for (int i = 0; i < grid.Seeds; i++)
             {
                 int seed = template.Seed + i;
-                foreach (var mode in modes)
-                    runs.Add(new PlannedRun(size, seed, mode, Path.Combine(experimentDir, size.Name, $"seed-{seed}", TrainOptions.ModeName(mode)),
-                        template with { Mode = mode, Seed = seed, TrainSize = size.Total, PerClass = size.PerClass }));
+                foreach (float? lr in Axis(grid.LearningRates))
+                    foreach (var mode in grid.Modes)
+                        foreach (float? alpha in mode == MixMode.Baseline ? Axis(null) : Axis(grid.Alphas))
+                        {
+                            var options = template with { Mode = mode, Seed = seed, TrainSize = size.Total, PerClass = size.PerClass };
+                            if (lr is float l) options = options with { LearningRate = l };
+                            if (alpha is float a) options = options with { Alpha = a, Beta = grid.FixedBeta ? template.Beta : a };
+                            string name = $"{size.Name}/seed-{seed}/{TrainOptions.ModeName(mode)}" +
+                                (alpha is float a2 ? $"-alpha{Number(a2)}" : "") + (lr is float l2 ? $"-lr{Number(l2)}" : "");
+                            runs.Add(new PlannedRun(size, seed, mode, name, Path.Combine([experimentDir, .. name.Split('/')]), options));
+                        }
             }
         return runs;
+    }
+
+    /// <summary>An axis's values, or the single null of an axis the grid does not have.</summary>
+    private static IEnumerable<float?> Axis(IReadOnlyList<float>? values) => values?.Select(x => (float?)x) ?? new float?[] { null };
+
+    /// <summary>A number as folder names and reports write it: the shortest form that reads back the same float (2e-05, 0.2, 1).</summary>
+    public static string Number(float x) => x.ToString("R", CultureInfo.InvariantCulture).ToLowerInvariant();
+
+    /// <summary>
+    /// Shard <paramref name="shard"/> of <paramref name="count"/> (1-based): the runs whose index in the plan is
+    /// shard − 1 modulo count. The plan's order is a function of the grid's options alone, so every machine
+    /// given the same options computes the same shares, which are disjoint and together the whole grid,
+    /// whatever order runs finish in; round robin spreads the sizes and modes evenly over the shards.
+    /// </summary>
+    public static List<PlannedRun> Shard(IReadOnlyList<PlannedRun> plan, int shard, int count) =>
+        plan.Where((_, i) => i % count == shard - 1).ToList();
+
+    /// <summary>Parses --shard K/N.</summary>
+    public static (int Shard, int Count) ParseShard(string text)
+    {
+        var parts = text.Split('/');
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int k)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+            throw new ArgumentException($"--shard '{text}' is not K/N (shard K of N, e.g. 1/4)");
+        if (n < 1 || k < 1 || k > n) throw new ArgumentException($"--shard {text}: K must be in 1..N (shard {k} of {n} does not exist; the first is 1/{Math.Max(n, 1)})");
+        return (k, n);
+    }
+
+    /// <summary>Parses a comma-separated list of positive finite numbers, e.g. --lrs 2e-5,5e-5,1e-4; duplicates are dropped.</summary>
+    public static List<float> ParsePositiveNumbers(string option, string text)
+    {
+        var list = new List<float>();
+        foreach (var item in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!float.TryParse(item, NumberStyles.Float, CultureInfo.InvariantCulture, out float x))
+                throw new ArgumentException($"{option}: '{item}' is not a number");
+            if (!float.IsFinite(x)) throw new ArgumentException($"{option}: '{item}' is not a finite number (float32)");
+            if (x <= 0) throw new ArgumentException($"{option}: {item} is not positive (every value must be > 0)");
+            if (!list.Contains(x)) list.Add(x);
+        }
+        return list;
+    }
+
+    /// <summary>Parses --devices 0,1,...: CUDA device ordinals; a device listed twice gets two workers.</summary>
+    public static List<int> ParseDevices(string text)
+    {
+        var list = new List<int>();
+        foreach (var item in text.Split(',', StringSplitOptions.TrimEntries))
+            list.Add(int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out int d) && d < 1024 ? d
+                : throw new ArgumentException($"--devices: '{item}' is not a device number (0, 1, ...)"));
+        return list;
     }
 
     /// <summary>Finished: it has a summary; Started: a committed checkpoint to resume; else New.</summary>
@@ -53,5 +125,36 @@ public static class ExperimentPlan
     {
         var folder = new RunFolder(run.Folder);
         return folder.Finished ? RunStatus.Finished : folder.HasState ? RunStatus.Started : RunStatus.New;
+    }
+
+    /// <summary>Where a compare invocation records the grid it planned (every run, its shard's or not): plan/all.json,
+    /// or plan/shard-K-of-N.json for a shard, so that shards writing into one folder never write the same file.</summary>
+    public static string PlanFile(string experimentDir, (int Shard, int Count)? shard) =>
+        Path.Combine(experimentDir, "plan", shard is var (k, n) ? $"shard-{k}-of-{n}.json" : "all.json");
+
+    public static void WritePlan(string file, IEnumerable<PlannedRun> runs, string command)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        var json = new JsonObject { ["command"] = command, ["runs"] = new JsonArray(runs.Select(r => (JsonNode)r.Name).ToArray()) };
+        RunFolder.WriteAtomic(file, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    /// <summary>Every run that some compare invocation planned in this folder (the union of plan/*.json); empty
+    /// for an experiment from before plan files.</summary>
+    public static SortedSet<string> ReadPlanned(string experimentDir)
+    {
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        string dir = Path.Combine(experimentDir, "plan");
+        if (!Directory.Exists(dir)) return names;
+        foreach (var file in Directory.EnumerateFiles(dir, "*.json"))
+        {
+            try
+            {
+                if (JsonNode.Parse(File.ReadAllText(file))?["runs"] is JsonArray runs)
+                    foreach (var r in runs) if (r is JsonValue v && v.TryGetValue(out string? s)) names.Add(s);
+            }
+            catch (JsonException e) { throw new ArgumentException($"{file}: not a plan file ({e.Message})"); }
+        }
+        return names;
     }
 }

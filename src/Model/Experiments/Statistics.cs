@@ -37,4 +37,23 @@ public static class Statistics
         else p = 2 * (1 - StudentT.CDF(0, 1, s.N - 1, Math.Abs(s.Mean / se)));
         return new Paired(s.Mean, s.Mean - tCrit * se, s.Mean + tCrit * se, p, s.N);
     }
+
+    /// <summary>
+    /// Holm's step-down adjustment (Holm 1979) of a family of p-values, in the order given: with the
+    /// m values sorted ascending, p(i) becomes max over j ≤ i of min(1, (m − j + 1)·p(j)). Rejecting where
+    /// the adjusted value is below α controls the family-wise error rate at α. NaN entries (no test) stay
+    /// NaN and are not counted in m.
+    /// </summary>
+    public static double[] Holm(IReadOnlyList<double> p)
+    {
+        var adjusted = p.Select(_ => double.NaN).ToArray();
+        var order = Enumerable.Range(0, p.Count).Where(i => !double.IsNaN(p[i])).OrderBy(i => p[i]).ThenBy(i => i).ToArray();
+        double running = 0;
+        for (int j = 0; j < order.Length; j++)
+        {
+            running = Math.Max(running, Math.Min(1, (order.Length - j) * p[order[j]]));
+            adjusted[order[j]] = running;
+        }
+        return adjusted;
+    }
 }

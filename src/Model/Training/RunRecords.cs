@@ -10,7 +10,15 @@ public sealed record ReliabilityBins(int[] Count, double[] Accuracy, double[] Co
 /// <summary>summary.json: the outcome of a finished run, written once at its end.</summary>
 public sealed record RunSummary(string Mode, string Metric, int BestEpoch, ClassificationMetrics Validation, ClassificationMetrics? Test,
     double[] EpochSeconds, double TrainSamplesPerSecond, int TrainExamples, string Backend, string[] Labels,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ReliabilityBins? TestReliability = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ReliabilityBins? TestReliability = null)
+{
+    /// <summary>The epochs trained: --epochs, or more where --min-steps asked for more steps; null in summaries from before it.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Epochs { get; init; }
+    /// <summary>The optimizer steps of the run (epochs × batches per epoch); null in summaries from before --min-steps.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? Steps { get; init; }
+}
 
 /// <summary>
 /// state/trainer_state.json, the manifest of the committed checkpoint: the trainer's counters (what the

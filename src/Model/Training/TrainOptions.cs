@@ -7,6 +7,8 @@ public sealed record TrainOptions
 {
     public MixMode Mode { get; init; } = MixMode.Mixup;
     public int Epochs { get; init; } = 3;
+    /// <summary>At least this many optimizer steps: a small train set gets more epochs (0: --epochs only).</summary>
+    public int MinSteps { get; init; }
     public int BatchSize { get; init; } = 32;
     public int EvalBatchSize { get; init; } = 64;
     public float LearningRate { get; init; } = 5e-5f;
@@ -41,6 +43,7 @@ public sealed record TrainOptions
     [
         Of("--mode", "mode", "baseline, mixup (word-embedding mixup), tmix (hidden states) or senmix (pooled [CLS])", o => o.Mode, (o, v) => o with { Mode = v }),
         Of("--epochs", "epochs", "Training epochs", o => o.Epochs, (o, v) => o with { Epochs = v }),
+        Of("--min-steps", "min_steps", "At least this many optimizer steps: epochs = max(--epochs, ceil(N / steps per epoch)) (0: --epochs only)", o => o.MinSteps, (o, v) => o with { MinSteps = v }),
         Of("--batch-size", "batch_size", "Training batch size", o => o.BatchSize, (o, v) => o with { BatchSize = v }),
         Of("--eval-batch-size", "eval_batch_size", "Evaluation batch size", o => o.EvalBatchSize, (o, v) => o with { EvalBatchSize = v }),
         Of("--lr", "learning_rate", "Peak learning rate (AdamW)", o => o.LearningRate, (o, v) => o with { LearningRate = v }),
@@ -68,6 +71,11 @@ public sealed record TrainOptions
     /// <summary>A mode as the command line and the run records spell it.</summary>
     public static string ModeName(MixMode mode) => mode.ToString().ToLowerInvariant();
 
+    /// <summary>The epochs a run trains: --epochs, or more where --min-steps asks for more optimizer steps
+    /// than --epochs gives at <paramref name="stepsPerEpoch"/> (the batches of an epoch).</summary>
+    public int EffectiveEpochs(int stepsPerEpoch) =>
+        MinSteps <= 0 || stepsPerEpoch <= 0 ? Epochs : Math.Max(Epochs, (MinSteps + stepsPerEpoch - 1) / stepsPerEpoch);
+
     /// <summary>The notebook's settings, for comparison with it: lr 8e-5, batch 32, 10 epochs, padding to 256, α = β = 1.</summary>
     public TrainOptions WithNotebookPreset() => this with { LearningRate = 8e-5f, BatchSize = 32, Epochs = 10, PadTo = 256, MaxLength = 256, Alpha = 1f, Beta = 1f };
 
@@ -78,6 +86,7 @@ public sealed record TrainOptions
         void Check(bool ok, string message) { if (!ok) throw new ArgumentException(message); }
         const int MaxBatch = 1 << 16, MaxTokens = 1 << 16;
         Check(Epochs is >= 1 and <= 100_000, $"--epochs must be in 1..100000, not {Epochs}");
+        Check(MinSteps is >= 0 and <= 10_000_000, $"--min-steps must be in 0..10000000, not {MinSteps}");
         Check(BatchSize is >= 1 and <= MaxBatch, $"--batch-size must be in 1..{MaxBatch}, not {BatchSize}");
         Check(EvalBatchSize is >= 1 and <= MaxBatch, $"--eval-batch-size must be in 1..{MaxBatch}, not {EvalBatchSize}");
         Check(LearningRate > 0 && float.IsFinite(LearningRate), $"--lr must be a positive finite number, not {LearningRate}");

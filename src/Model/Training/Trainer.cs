@@ -53,23 +53,24 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         }
     }
 
-    /// <summary>The batches, the mixing and the learning-rate schedule of the whole run.</summary>
-    private sealed record Plan(Batcher Batcher, MixSampler Sampler, long TotalSteps, long WarmupSteps);
+    /// <summary>The batches, the mixing and the learning-rate schedule of the whole run; Epochs is
+    /// --epochs or more, where --min-steps asks for more steps (<see cref="TrainOptions.EffectiveEpochs"/>).</summary>
+    private sealed record Plan(Batcher Batcher, MixSampler Sampler, int Epochs, long TotalSteps, long WarmupSteps);
 
     public TrainOutcome Run(bool resume, CancellationToken cancel)
     {
         var plan = PlanRun();
         var at = new Progress();
         float[] bestParameters = new float[engine.Layout.Size];
-        if (resume) Restore(at, bestParameters, plan.TotalSteps);
+        if (resume) Restore(at, bestParameters, plan);
 
         string? stopReason = null;
-        while (at.Epoch < options.Epochs && stopReason == null)
+        while (at.Epoch < plan.Epochs && stopReason == null)
         {
             stopReason = TrainEpoch(at, plan, cancel);
             if (stopReason == null) EndEpoch(at, bestParameters);
         }
-        return Finish(at, bestParameters, stopReason);
+        return Finish(at, bestParameters, stopReason, plan);
     }
 
     private Plan PlanRun()
@@ -77,18 +78,21 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         var config = engine.Config;
         var batcher = new Batcher(encoded.Train, train.Labels, config.NumLabels, encoded.PadId);
         int stepsPerEpoch = batcher.BatchCount(options.BatchSize);
-        long totalSteps = (long)stepsPerEpoch * options.Epochs;
+        int epochs = options.EffectiveEpochs(stepsPerEpoch);
+        if (epochs != options.Epochs)
+            observer.Message($"{epochs} epochs instead of --epochs {options.Epochs}: --min-steps {options.MinSteps} at {stepsPerEpoch} steps per epoch");
+        long totalSteps = (long)stepsPerEpoch * epochs;
         long warmupSteps = (long)Math.Ceiling(options.WarmupRatio * totalSteps);
         var sampler = new MixSampler(options.Mode, options.Alpha, options.Beta, options.LambdaPerExample, options.MixProbability,
             options.MixLayers ?? MixSampler.DefaultTMixLayers(config.NumHiddenLayers));
-        return new Plan(batcher, sampler, totalSteps, warmupSteps);
+        return new Plan(batcher, sampler, epochs, totalSteps, warmupSteps);
     }
 
     /// <summary>Trains the rest of the current epoch; returns why it stopped before the end (Ctrl-C, a
     /// non-finite loss), or null.</summary>
     private string? TrainEpoch(Progress at, Plan plan, CancellationToken cancel)
     {
-        var (batcher, sampler, totalSteps, warmupSteps) = plan;
+        var (batcher, sampler, _, totalSteps, warmupSteps) = plan;
         var order = batcher.Order(options.Seed, at.Epoch, shuffle: true, options.GroupByLength, options.BatchSize);
         var clock = Stopwatch.StartNew();
         if (at.BatchInEpoch == 0) { at.LossSum = 0; at.LossCount = 0; at.LastNorm = 0; at.EpochElapsed = 0; }
@@ -151,7 +155,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
     }
 
     /// <summary>Says why a run stopped; for a finished one, tests the best model and writes summary.json.</summary>
-    private TrainOutcome Finish(Progress at, float[] bestParameters, string? stopReason)
+    private TrainOutcome Finish(Progress at, float[] bestParameters, string? stopReason, Plan plan)
     {
         if (stopReason != null) observer.Message(stopReason == TrainOutcome.Interrupted
             ? (at.Step > 0 ? $"interrupted at step {at.Step}: saved in {run.Path}; continue with --resume" : "interrupted before the first step: nothing to save")
@@ -164,7 +168,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         else if (data.Test == null) observer.Message("the dataset has no test split: no test evaluation");
         var outcome = new TrainOutcome(at.BestEpoch, at.BestMetrics, test, at.EpochSeconds.ToArray(),
             at.TrainSeconds > 0 ? at.TrainSamples / at.TrainSeconds : 0, stopReason == null, stopReason);
-        if (stopReason == null) WriteSummary(outcome, testReliability);
+        if (stopReason == null) WriteSummary(outcome, testReliability, plan);
         return outcome;
     }
 
@@ -193,7 +197,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
     }
 
     /// <summary>Continues from the committed checkpoint: the same step, the same place in the epoch's order.</summary>
-    private void Restore(Progress at, float[] bestParameters, long totalSteps)
+    private void Restore(Progress at, float[] bestParameters, Plan plan)
     {
         var saved = run.LoadState(engine.Config);
         if (saved.Trainer.Metric is string metric && metric != options.Metric)
@@ -202,8 +206,8 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         saved.Best?.CopyTo(bestParameters, 0);
         at.Restore(saved.Trainer);
         run.RestoreToState(engine.Config, saved, tokenizerFolder);
-        observer.Message($"resuming at step {at.Step} of {totalSteps} (epoch {at.Epoch + 1}, after {at.BatchInEpoch} of its batches)");
-        if (at.Epoch >= options.Epochs) observer.Message("all epochs were already completed");
+        observer.Message($"resuming at step {at.Step} of {plan.TotalSteps} (epoch {at.Epoch + 1}, after {at.BatchInEpoch} of its batches)");
+        if (at.Epoch >= plan.Epochs) observer.Message("all epochs were already completed");
     }
 
     /// <summary>HF's get_linear_schedule_with_warmup at optimizer step <paramref name="step"/> (0-based).</summary>
@@ -220,8 +224,8 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         return Evaluation.Run(engine, batcher, labels, options.EvalBatchSize, options.PadTo);
     }
 
-    private void WriteSummary(TrainOutcome s, ReliabilityBins? bins) => run.WriteSummary(new RunSummary(
+    private void WriteSummary(TrainOutcome s, ReliabilityBins? bins, Plan plan) => run.WriteSummary(new RunSummary(
         TrainOptions.ModeName(options.Mode), options.Metric, s.BestEpoch, s.BestValidation, s.Test,
         s.EpochSeconds.Select(x => Math.Round(x, 3)).ToArray(), Math.Round(s.TrainSamplesPerSecond, 2), train.Count,
-        engine.Backend, engine.Config.Id2Label.ToArray(), bins));
+        engine.Backend, engine.Config.Id2Label.ToArray(), bins) { Epochs = plan.Epochs, Steps = plan.TotalSteps });
 }

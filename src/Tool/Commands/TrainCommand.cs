@@ -32,9 +32,11 @@ public static class TrainCommand
         return cmd;
     }
 
-    /// <summary>One run, start to end; returns the exit code. Used by `compare` for each of its runs too.</summary>
+    /// <summary>One run, start to end; returns the exit code. Used by `compare` for each of its runs too:
+    /// with --devices, several at once on threads of one process, each on its CUDA <paramref name="device"/>,
+    /// its console lines prefixed with <paramref name="consolePrefix"/> and no live progress bar.</summary>
     public static int Run(RunInputs inputs, TrainOptions options, string folder, bool resume, string backend, string tf32, int? threads,
-        ConsoleObserver? sharedObserver = null)
+        ConsoleObserver? sharedObserver = null, int device = 0, string? consolePrefix = null)
     {
         var run = new RunFolder(folder);
         IDisposable folderLock;
@@ -57,7 +59,7 @@ public static class TrainCommand
             Console.Error.WriteLine($"error: {run.Path} holds no run to resume (no args.json)");
             return ErrorReport.BadInput;
         }
-        var observer = sharedObserver ?? new ConsoleObserver(Path.Combine(run.Path, "train.log"));
+        var observer = sharedObserver ?? new ConsoleObserver(Path.Combine(run.Path, "train.log"), consolePrefix);
         var cancel = ConsoleInterrupt.Token;
         try
         {
@@ -77,7 +79,7 @@ public static class TrainCommand
                 observer.Line($"{run.Path} holds a run with no saved checkpoint: starting it over{(resume ? " with its recorded options" : "")}");
             var prepared = FineTuning.Prepare(inputs, options, hub, observer.Line, labels, cancel);
             bool? useTf32 = tf32 switch { "on" => true, "off" => false, "auto" => null, _ => throw new ArgumentException($"--tf32 must be on, off or auto, not '{tf32}'") };
-            var (engine, why) = Backends.Create(backend, prepared.Config, prepared.Parameters, useTf32);
+            var (engine, why) = Backends.Create(backend, prepared.Config, prepared.Parameters, useTf32, device);
             using var _ = engine;
             observer.Line($"backend: {engine.Backend} ({why})");
             if (engine.Backend.StartsWith("cpu", StringComparison.Ordinal))
@@ -89,7 +91,8 @@ public static class TrainCommand
                 run.WriteArgs(FineTuning.Args(inputs, options, prepared, engine.Backend));
             }
             var trainer = new Trainer(engine, prepared.Data, prepared.Train, prepared.Encoded, options, run, prepared.ModelFolder, observer);
-            long totalSteps = (long)((prepared.Train.Count + options.BatchSize - 1) / options.BatchSize) * options.Epochs;
+            int stepsPerEpoch = (prepared.Train.Count + options.BatchSize - 1) / options.BatchSize;
+            long totalSteps = (long)stepsPerEpoch * options.EffectiveEpochs(stepsPerEpoch);
             var outcome = observer.WithProgress(totalSteps, () => trainer.Run(continuing, cancel));
             if (outcome.Completed)
             {

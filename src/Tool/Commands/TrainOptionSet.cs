@@ -58,6 +58,11 @@ public sealed class TrainOptionSet
         return o;
     }
 
+    /// <summary>Whether the training option named <paramref name="name"/> (e.g. "--lr") was given on the command line
+    /// (not its default, not a preset's value).</summary>
+    public bool Given(ParseResult parse, string name) =>
+        parse.GetResult(training.Single(b => b.Spec.Name == name).Cli) is OptionResult r && !r.Implicit;
+
     public static MixMode ParseMode(string mode) => mode switch
     {
         "baseline" => MixMode.Baseline, "mixup" => MixMode.Mixup, "tmix" => MixMode.TMix, "senmix" => MixMode.SenMix,
