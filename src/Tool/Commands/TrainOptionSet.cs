@@ -60,8 +60,8 @@ public sealed class TrainOptionSet
 
     public static MixMode ParseMode(string mode) => mode switch
     {
-        "baseline" => MixMode.Baseline, "mixup" => MixMode.Mixup, "tmix" => MixMode.TMix, "senmix" => MixMode.SenMix,
-        _ => throw new ArgumentException($"unknown --mode '{mode}' (baseline, mixup, tmix or senmix)"),
+        "baseline" => MixMode.Baseline, "mixup" => MixMode.Mixup, "tmix" => MixMode.TMix, "senmix" => MixMode.SenMix, "ssmix" => MixMode.SsMix,
+        _ => throw new ArgumentException($"unknown --mode '{mode}' (baseline, mixup, tmix, senmix or ssmix)"),
     };
 
     private static int[]? ParseLayers(string? layers) => layers?.Split(',', StringSplitOptions.RemoveEmptyEntries)
