@@ -10,6 +10,7 @@
 //   kernels/pooling.cuh        src/Kernels/Cpu/FirstToken.cs    src/Kernels/Cuda/FirstToken.cs
 //   kernels/mixup.cuh          src/Kernels/Cpu/Mixup.cs         src/Kernels/Cuda/Mixup.cs
 //   kernels/cross_entropy.cuh  src/Kernels/Cpu/CrossEntropy.cs  src/Kernels/Cuda/CrossEntropy.cs
+//   kernels/rownorm.cuh        src/Kernels/Cpu/RowNorm.cs       src/Kernels/Cuda/RowNorm.cs
 //   kernels/adamw.cuh          src/Kernels/Cpu/AdamW.cs         src/Kernels/Cuda/AdamW.cs
 //   kernels/common.cuh         reductions and the dropout hash they share
 //
@@ -34,4 +35,5 @@
 #include "kernels/pooling.cuh"
 #include "kernels/mixup.cuh"
 #include "kernels/cross_entropy.cuh"
+#include "kernels/rownorm.cuh"
 #include "kernels/adamw.cuh"

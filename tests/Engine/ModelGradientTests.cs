@@ -81,6 +81,7 @@ public class ModelGradientTests
     public static TheoryData<MixSite, int> MixSites => new()
     {
         { MixSite.WordEmbeddings, 0 }, { MixSite.Hidden, 1 }, { MixSite.Hidden, 2 }, { MixSite.Pooled, 0 },
+        { MixSite.Tokens, 0 }, // ssmix's step: its tokens were mixed before, the loss alone reads partner and λ
     };
 
     [Theory]

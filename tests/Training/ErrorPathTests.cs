@@ -24,6 +24,9 @@ public class ErrorPathTests
     [InlineData("--batch-size", "2147483647")] // lr became 0, then SIGSEGV
     [InlineData("--epochs", "0")]
     [InlineData("--max-length", "1")]
+    [InlineData("--ssmix-span", "0")]
+    [InlineData("--ssmix-span", "1.5")]
+    [InlineData("--ssmix-span", "NaN")]
     public void TrainOptionOutOfRangeIsRefusedBeforeAnythingIsWritten(string option, string value)
     {
         var output = Path.Combine(TestSupport.TempDir(), "run");

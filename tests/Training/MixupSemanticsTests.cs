@@ -14,6 +14,7 @@ public class MixupSemanticsTests
     [InlineData(MixSite.WordEmbeddings, 0)]
     [InlineData(MixSite.Hidden, 1)]
     [InlineData(MixSite.Pooled, 0)]
+    [InlineData(MixSite.Tokens, 0)]
     public void LambdaOneIsExactlyTheBaselineStep(MixSite site, int layer)
     {
         var config = TinyConfig(labels: 3, dropout: 0.1f);

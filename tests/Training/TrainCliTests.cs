@@ -126,19 +126,39 @@ public class TrainCliTests
     }
 
     [Fact]
+    public void TrainsWithSsMixAndRecordsItsSpan()
+    {
+        var repoRoot = TempDir();
+        var modelDir = Cli.TinyModelRepo(repoRoot);
+        string dataset = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
+        using var server = new MirrorServer(repoRoot, Path.Combine(SharedDir, "hf"));
+        string output = Path.Combine(TempDir(), "run");
+        var r = Cli.Run(Env(server.Endpoint, TempDir()), ["train", "--model", modelDir, "--dataset", dataset, "--mode", "ssmix", "--ssmix-span", "0.2", "--logging-steps", "1", "--output", output, .. Small]);
+        Assert.True(r.ExitCode == 0, r.All);
+        var args = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "args.json")))!;
+        Assert.Equal("ssmix", args["mode"]!.GetValue<string>());
+        Assert.Equal(0.2f, args["ssmix_span"]!.GetValue<float>());
+        var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "summary.json")))!;
+        Assert.Equal("ssmix", summary["mode"]!.GetValue<string>());
+        var losses = File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).Where(x => x["loss"] != null).ToList();
+        Assert.NotEmpty(losses);
+        Assert.All(losses, x => Assert.True(double.IsFinite(x["loss"]!.GetValue<double>())));
+    }
+
+    [Fact]
     public void BenchTimesEveryModeInterleavedAndReportsTheShareOfPeak()
     {
         var modelDir = Cli.TinyModelRepo(TempDir());
         string json = Path.Combine(TempDir(), "bench.json");
         var r = Cli.Run(new Dictionary<string, string?>(), "bench", "--model", modelDir, "--random-init", "--backend", "cpu", "--batch-size", "4", "--seq-len", "8",
-            "--mode", "baseline,mixup,tmix,senmix", "--steps", "3", "--warmup", "1", "--json", json);
+            "--mode", "baseline,mixup,tmix,senmix,ssmix", "--steps", "3", "--warmup", "1", "--json", json);
         Assert.True(r.ExitCode == 0, r.All);
-        foreach (var mode in new[] { "mixup", "tmix", "senmix" }) Assert.Contains($"overhead of {mode} over baseline", r.Stdout);
+        foreach (var mode in new[] { "mixup", "tmix", "senmix", "ssmix" }) Assert.Contains($"overhead of {mode} over baseline", r.Stdout);
         Assert.Contains("FMA peak of this machine", r.Stdout);
         var doc = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
         Assert.True((double)doc["cpu_fma_peak_gflops"]! > 0);
         var results = doc["results"]!.AsArray();
-        Assert.Equal(new[] { "train baseline", "train mixup", "train tmix", "train senmix", "inference" }, results.Select(x => (string)x!["case"]!));
+        Assert.Equal(new[] { "train baseline", "train mixup", "train tmix", "train senmix", "train ssmix", "inference" }, results.Select(x => (string)x!["case"]!));
         foreach (var x in results)
         {
             Assert.Equal(3, (int)x!["steps"]!);

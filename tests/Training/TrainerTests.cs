@@ -29,27 +29,29 @@ public class TrainerTests
 
     private static readonly TrainOptions Options = new() { Mode = MixMode.Mixup, Epochs = 3, BatchSize = 8, LearningRate = 1e-3f, Seed = 1, LoggingSteps = 2, WarmupRatio = 0.1f };
 
-    private static TrainOutcome Train(string folder, bool resume, Func<IBertEngine, IBertEngine>? wrap = null, Action<long>? onStep = null, CancellationToken cancel = default)
+    private static TrainOutcome Train(string folder, bool resume, Func<IBertEngine, IBertEngine>? wrap = null, Action<long>? onStep = null, CancellationToken cancel = default,
+        MixMode mode = MixMode.Mixup)
     {
         var config = TinyConfig(labels: 2, dropout: 0.1f);
         var (data, encoded) = Synthetic(3);
         using var engine = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 4));
         var e = wrap?.Invoke(engine) ?? engine;
-        return new Trainer(e, data, data.Train, encoded, Options, new RunFolder(folder), TempDir(), new Observer(onStep)).Run(resume, cancel);
+        return new Trainer(e, data, data.Train, encoded, Options with { Mode = mode }, new RunFolder(folder), TempDir(), new Observer(onStep)).Run(resume, cancel);
     }
 
     [Theory]
-    [InlineData(7, 1, 3)] // in the middle of epoch 2 of 3 (4 steps an epoch)
-    [InlineData(2, 0, 2)] // in epoch 1, before any epoch completed
-    [InlineData(8, 2, 0)] // at the end of epoch 2: nothing more to save than the epoch's checkpoint
-    public void AResumedRunEndsExactlyAsAnUninterruptedOne(int stopAfterStep, int epochsCompleted, int batchesInEpoch)
+    [InlineData(7, 1, 3, MixMode.Mixup)] // in the middle of epoch 2 of 3 (4 steps an epoch)
+    [InlineData(2, 0, 2, MixMode.Mixup)] // in epoch 1, before any epoch completed
+    [InlineData(8, 2, 0, MixMode.Mixup)] // at the end of epoch 2: nothing more to save than the epoch's checkpoint
+    [InlineData(7, 1, 3, MixMode.SsMix)] // ssmix: its saliency pass and spans are functions of the saved state, seed and step
+    public void AResumedRunEndsExactlyAsAnUninterruptedOne(int stopAfterStep, int epochsCompleted, int batchesInEpoch, MixMode mode)
     {
         string a = TempDir(), b = TempDir();
-        var full = Train(a, resume: false);
+        var full = Train(a, resume: false, mode: mode);
         Assert.True(full.Completed);
 
         using var cancel = new CancellationTokenSource();
-        var stopped = Train(b, resume: false, onStep: s => { if (s == stopAfterStep) cancel.Cancel(); }, cancel: cancel.Token);
+        var stopped = Train(b, resume: false, onStep: s => { if (s == stopAfterStep) cancel.Cancel(); }, cancel: cancel.Token, mode: mode);
         Assert.False(stopped.Completed);
         Assert.Equal("interrupted", stopped.StopReason);
         var state = JsonNode.Parse(File.ReadAllText(Path.Combine(b, "state", "trainer_state.json")))!;
@@ -57,7 +59,7 @@ public class TrainerTests
         Assert.Equal(batchesInEpoch, state["batches_in_epoch"]!.GetValue<int>());
         Assert.Equal(stopAfterStep, state["global_step"]!.GetValue<long>()); // saved at the step where it stopped
 
-        var resumed = Train(b, resume: true);
+        var resumed = Train(b, resume: true, mode: mode);
         Assert.True(resumed.Completed);
         Assert.Equal(full.BestEpoch, resumed.BestEpoch);
         Assert.Equal(full.BestValidation, resumed.BestValidation);
@@ -79,6 +81,7 @@ public class TrainerTests
         }
         public double Evaluate(Batch batch, Span<float> p) => inner.Evaluate(batch, p);
         public double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step) => inner.ForwardBackward(batch, mix, seed, step);
+        public void TokenSaliency(Batch batch, ulong seed, long step, Span<float> saliency) => inner.TokenSaliency(batch, seed, step, saliency);
         public void CopyLogits(Span<float> d) => inner.CopyLogits(d);
         public void CopyGradients(Span<float> d) => inner.CopyGradients(d);
         public void CopyParameters(Span<float> d) => inner.CopyParameters(d);

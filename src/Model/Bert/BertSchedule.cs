@@ -22,8 +22,13 @@ public static class BertSchedule
     /// <summary>SenMix: the pooled [CLS] vectors.</summary>
     public static bool MixesPooled(Mix? mix) => mix is { Site: MixSite.Pooled };
 
-    /// <summary>Whether any layer attends with the union of both examples' masks.</summary>
-    public static bool NeedsUnionMask(Mix? mix) => mix is { Site: not MixSite.Pooled };
+    /// <summary>SSMix: the token ids were mixed on the host (<see cref="SpanMix"/>) before the batch
+    /// reached the engine; the network mixes nothing, the loss alone reads partner and λ.</summary>
+    public static bool MixesTokens(Mix? mix) => mix is { Site: MixSite.Tokens };
+
+    /// <summary>Whether any layer attends with the union of both examples' masks (an ssmix example
+    /// keeps its own positions and mask).</summary>
+    public static bool NeedsUnionMask(Mix? mix) => mix is { Site: MixSite.WordEmbeddings or MixSite.Hidden };
 
     /// <summary>Layer l attends with the union mask once its input is mixed: every layer for word
     /// mixing, the layers from the mixing point on for tmix.</summary>
@@ -69,6 +74,8 @@ public sealed class BertActivations<T>
 {
     public readonly int MaxBatch, MaxSeqLen;
     public readonly T MaskUnion, EmbSum, EmbLn, EmbMean, EmbRstd, EmbOut, MixedHidden;
+    /// <summary>[N] the token saliency of <see cref="IBertEngine.TokenSaliency"/> (ssmix).</summary>
+    public readonly T Saliency;
     public readonly LayerActivations<T>[] Layers;
     public readonly T Cls, PooledPre, Pooled, PooledMixed, PooledDrop, Logits, Probs, Losses;
     // backward scratch, shared by all layers
@@ -81,7 +88,7 @@ public sealed class BertActivations<T>
         MaxBatch = maxBatch; MaxSeqLen = maxSeqLen;
         long n = (long)maxBatch * maxSeqLen, C = config.HiddenSize, I = config.IntermediateSize, L = config.NumLabels, bc = maxBatch * C;
         long probs = (long)maxBatch * config.NumAttentionHeads * maxSeqLen * maxSeqLen;
-        MaskUnion = alloc(n);
+        MaskUnion = alloc(n); Saliency = alloc(n);
         EmbSum = alloc(n * C); EmbLn = alloc(n * C); EmbMean = alloc(n); EmbRstd = alloc(n); EmbOut = alloc(n * C); MixedHidden = alloc(n * C);
         Layers = new LayerActivations<T>[config.NumHiddenLayers];
         for (int l = 0; l < Layers.Length; l++) Layers[l] = new LayerActivations<T>(alloc, n, C, I, probs);

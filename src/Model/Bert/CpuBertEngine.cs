@@ -134,6 +134,20 @@ public sealed class CpuBertEngine : IBertEngine
     /// <summary>Adds ∂loss/∂θ of the last training forward into <see cref="Gradients"/>.</summary>
     public void Backward()
     {
+        float[] gEmbeddings = BackwardToEmbeddings();
+        var (batch, mix) = (last.Batch!, last.Mix);
+        var c = Config; var lo = Layout;
+        int B = batch.BatchSize, T = batch.SeqLen, C = c.HiddenSize;
+        bool mixWords = BertSchedule.MixesWords(mix);
+        Embedding.Backward(gEmbeddings, batch.InputIds, batch.TokenTypeIds, G(lo.WordEmbeddings, c.VocabSize * C), G(lo.PositionEmbeddings, c.MaxPositionEmbeddings * C),
+            G(lo.TypeEmbeddings, c.TypeVocabSize * C), B, T, C, mixWords ? mix!.Partner : default, mixWords ? mix!.Lambda : default);
+    }
+
+    /// <summary>The backward down to the embeddings: adds ∂loss/∂θ of every tensor but the three
+    /// embedding tables into <see cref="Gradients"/> and returns the buffer that holds ∂loss/∂e [N, C],
+    /// e = word + position + type embedding of each token (the input of the embeddings' LayerNorm).</summary>
+    private float[] BackwardToEmbeddings()
+    {
         if (!last.Training || act == null) throw new InvalidOperationException("Backward needs a preceding Forward with training: true");
         var c = Config; var a = act; var lo = Layout;
         var (batch, mix, _, keys, pHidden, pAttn, pCls) = last;
@@ -187,12 +201,10 @@ public sealed class CpuBertEngine : IBertEngine
             }
         }
 
-        // embeddings: dropout → LayerNorm → scatter-add into the tables
+        // embeddings: dropout → LayerNorm (→ the scatter-add into the tables, in Backward)
         if (pHidden > 0f) Dropout.Backward(gOut.AsSpan(0, N * C), gOut, pHidden, keys.Embeddings, accumulate: false);
         LayerNorm.Backward(gOut, a.EmbSum, a.EmbMean, a.EmbRstd, P(lo.EmbLnGamma, C), gTmp, G(lo.EmbLnGamma, C), G(lo.EmbLnBeta, C), N, C);
-        bool mixWords = BertSchedule.MixesWords(mix);
-        Embedding.Backward(gTmp, batch.InputIds, batch.TokenTypeIds, G(lo.WordEmbeddings, c.VocabSize * C), G(lo.PositionEmbeddings, c.MaxPositionEmbeddings * C),
-            G(lo.TypeEmbeddings, c.TypeVocabSize * C), B, T, C, mixWords ? partner : default, mixWords ? lambda : default);
+        return gTmp;
     }
 
     // ---------------------------------------------------------------------------------------
@@ -204,6 +216,15 @@ public sealed class CpuBertEngine : IBertEngine
         double loss = Forward(batch, training: true, seed, step, mix);
         Backward();
         return loss;
+    }
+
+    public void TokenSaliency(Batch batch, ulong seed, long step, Span<float> saliency)
+    {
+        int n = batch.BatchSize * batch.SeqLen;
+        if (saliency.Length < n) throw new ArgumentException($"token saliency: {saliency.Length} floats for {n} tokens");
+        Forward(batch, training: true, seed, step);
+        RowNorm.Forward(BackwardToEmbeddings(), saliency, n, Config.HiddenSize);
+        ZeroGradients(); // the parameter gradients were scratch: nothing of this pass reaches an optimizer step
     }
 
     public StepResult TrainStep(Batch batch, Mix? mix, float learningRate, long step, ulong seed, in OptimizerSettings o)

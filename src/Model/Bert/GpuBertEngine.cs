@@ -169,6 +169,17 @@ public sealed class GpuBertEngine : IBertEngine
 
     private void Backward()
     {
+        nint gEmbeddings = BackwardToEmbeddings();
+        var c = Config; var lo = Layout;
+        bool mixWords = BertSchedule.MixesWords(mix);
+        Embedding.Backward(g, gEmbeddings, Ids, TypeIds, G(lo.WordEmbeddings), G(lo.PositionEmbeddings), G(lo.TypeEmbeddings), B, T, c.HiddenSize,
+            mixWords ? Partner : 0, mixWords ? Lambda : 0);
+    }
+
+    /// <summary>CpuBertEngine.BackwardToEmbeddings: every gradient but the embedding tables'; returns
+    /// the buffer holding ∂loss/∂e [N, C] at the input of the embeddings' LayerNorm.</summary>
+    private nint BackwardToEmbeddings()
+    {
         var c = Config; var a = act!; var lo = Layout; var m = mix;
         int N = B * T, C = c.HiddenSize, I = c.IntermediateSize, H = c.NumAttentionHeads, L = c.NumLabels;
         long NC = (long)N * C, BC = (long)B * C;
@@ -218,12 +229,10 @@ public sealed class GpuBertEngine : IBertEngine
             }
         }
 
-        // embeddings: dropout → LayerNorm → scatter-add into the tables
+        // embeddings: dropout → LayerNorm (→ the scatter-add into the tables, in Backward)
         if (pHidden > 0f) Dropout.Backward(g, gOut, gOut, NC, pHidden, keys.Embeddings, false);
         LayerNorm.Backward(g, gOut, a.EmbSum, a.EmbMean, a.EmbRstd, P(lo.EmbLnGamma), gTmp, G(lo.EmbLnGamma), G(lo.EmbLnBeta), N, C);
-        bool mixWords = BertSchedule.MixesWords(m);
-        Embedding.Backward(g, gTmp, Ids, TypeIds, G(lo.WordEmbeddings), G(lo.PositionEmbeddings), G(lo.TypeEmbeddings), B, T, C,
-            mixWords ? Partner : 0, mixWords ? Lambda : 0);
+        return gTmp;
     }
 
     // ---------------------------------------------------------------------------------------
@@ -235,6 +244,16 @@ public sealed class GpuBertEngine : IBertEngine
         Forward(batch, training: true, seed, step, m);
         Backward();
         return DownloadStats().Loss;
+    }
+
+    public void TokenSaliency(Batch batch, ulong seed, long step, Span<float> saliency)
+    {
+        int n = batch.BatchSize * batch.SeqLen;
+        if (saliency.Length < n) throw new ArgumentException($"token saliency: {saliency.Length} floats for {n} tokens");
+        Forward(batch, training: true, seed, step, null);
+        RowNorm.Forward(g, BackwardToEmbeddings(), act!.Saliency, n, Config.HiddenSize);
+        gpu.Fill32(gradients, 0, Layout.Size); // the parameter gradients were scratch (as on the CPU)
+        gpu.CopyToHost(saliency[..n], act.Saliency);
     }
 
     public StepResult TrainStep(Batch batch, Mix? m, float learningRate, long step, ulong seed, in OptimizerSettings o)

@@ -22,6 +22,16 @@ public interface IBertEngine : IDisposable
     /// AdamW step at <paramref name="learningRate"/>; <paramref name="step"/> counts from 1.</summary>
     StepResult TrainStep(Batch batch, Mix? mix, float learningRate, long step, ulong seed, in OptimizerSettings optimizer);
 
+    /// <summary>
+    /// SSMix's token saliency: saliency[b, t] = ‖∂L/∂e[b, t]‖₂, where e[b, t] is the sum of the word,
+    /// position and type embeddings of token t of example b (the input of the embeddings' LayerNorm:
+    /// the same gradient as its word-embedding row) and L the batch's mean cross-entropy with its own
+    /// labels, unmixed, dropout on with the masks of <paramref name="seed"/> and <paramref name="step"/>
+    /// as in a training step. One forward and backward (the parameter gradients on the way are scratch,
+    /// zeroed again: nothing reaches an optimizer step); the op is RowNorm on both backends.
+    /// </summary>
+    void TokenSaliency(Batch batch, ulong seed, long step, Span<float> saliency);
+
     /// <summary>A plain forward (no dropout, no mixing): fills probabilities [B, L], returns the mean loss.</summary>
     double Evaluate(Batch batch, Span<float> probabilities);
 

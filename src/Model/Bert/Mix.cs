@@ -1,7 +1,7 @@
 namespace MixupBert.Model.Bert;
 
 /// <summary>Which augmentation a training run uses.</summary>
-public enum MixMode { Baseline, Mixup, TMix, SenMix }
+public enum MixMode { Baseline, Mixup, TMix, SenMix, SsMix }
 
 /// <summary>Where in the network a mixed batch interpolates each example with its partner.</summary>
 public enum MixSite
@@ -12,12 +12,20 @@ public enum MixSite
     Hidden,
     /// <summary>The pooled [CLS] vector, before the classifier (mode "senmix").</summary>
     Pooled,
+    /// <summary>
+    /// The input token ids (mode "ssmix"): a span of the partner's tokens is copied into the example on
+    /// the host (<see cref="SpanMix"/>) before the engine sees the batch, so the engines mix nothing in
+    /// the network and only the loss reads the partner's label and λ (the share of its own tokens the
+    /// example kept). As drawn by <see cref="MixSampler"/>, before any span is chosen, λ is 1.
+    /// </summary>
+    Tokens,
 }
 
 /// <summary>
 /// How one batch is mixed: example b is interpolated with example Partner[b] of the same batch with
 /// weight Lambda[b] on itself, at <see cref="Site"/> (after encoder layer <see cref="Layer"/>, 1-based,
-/// for <see cref="MixSite.Hidden"/>); its loss is λ·CE(y_b) + (1−λ)·CE(y_partner). Where each engine
+/// for <see cref="MixSite.Hidden"/>; nowhere in the network for <see cref="MixSite.Tokens"/>, whose
+/// tokens were mixed before); its loss is λ·CE(y_b) + (1−λ)·CE(y_partner). Where each engine
 /// applies it is <see cref="BertSchedule"/>; the ops are Kernels' Mixup and Embedding.
 /// </summary>
 public sealed record Mix(MixSite Site, int[] Partner, float[] Lambda, int Layer = 0)
@@ -34,7 +42,8 @@ public sealed record Mix(MixSite Site, int[] Partner, float[] Lambda, int Layer 
 
 /// <summary>
 /// Draws the mix of a batch: a random permutation of the batch as partners and λ ~ Beta(α, β), one
-/// per batch or one per example; a share <see cref="Probability"/> of batches is mixed at all.
+/// per batch or one per example (ssmix: no λ drawn, see <see cref="MixSite.Tokens"/>); a share
+/// <see cref="Probability"/> of batches is mixed at all.
 /// </summary>
 public sealed class MixSampler(MixMode mode, float alpha = 1f, float beta = 1f, bool perExample = false, float probability = 1f, IReadOnlyList<int>? tmixLayers = null)
 {
@@ -49,6 +58,12 @@ public sealed class MixSampler(MixMode mode, float alpha = 1f, float beta = 1f, 
         var partner = Enumerable.Range(0, batch).ToArray();
         rng.Shuffle(partner);
         var lambda = new float[batch];
+        if (Mode == MixMode.SsMix)
+        {
+            // ssmix's λ follows from the spans SpanMix chooses later: until then every example keeps all its tokens
+            Array.Fill(lambda, 1f);
+            return new Mix(MixSite.Tokens, partner, lambda);
+        }
         float shared = (float)Beta(rng, alpha, beta);
         for (int b = 0; b < batch; b++) lambda[b] = perExample ? (float)Beta(rng, alpha, beta) : shared;
         return Mode switch

@@ -43,6 +43,7 @@ internal static class EngineChecks
         "tmix" => new Mix(MixSite.Hidden, [1, 0, 3, 2], [0.6f, 0.4f, 0.9f, 0f], Layer: 1),
         "tmix-last" => new Mix(MixSite.Hidden, [3, 2, 1, 0], [0.6f, 0.4f, 0.9f, 0.1f], Layer: 2),
         "senmix" => new Mix(MixSite.Pooled, [2, 3, 0, 1], [0.3f, 0.8f, 0.5f, 0.5f]),
+        "ssmix" => new Mix(MixSite.Tokens, [2, 3, 0, 1], [0.75f, 1f, 0.5f, 0.9f]),
         _ => null,
     };
 
@@ -80,6 +81,25 @@ internal static class EngineChecks
             double scale = Math.Sqrt(TensorPrimitives.SumOfSquares(e) / t.Length) + 1e-12;
             c.Close(e, a, ReductionRel, ReductionRel * scale, $"gradient {t.Name}");
         }
+    }
+
+    /// <summary>SSMix's saliency pass (dropout on) on both backends: the token saliency, and the
+    /// parameter gradients it used as scratch zeroed again.</summary>
+    public static void TokenSaliency(Checker c, SelfTestDevice d)
+    {
+        var config = Small(0.1f);
+        var init = BertCheckpoint.RandomInit(config, 23);
+        var batch = SomeBatch(config, batch: 4, seqLen: 9, seed: 24);
+        using var cpu = new CpuBertEngine(config, (float[])init.Clone());
+        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone());
+        var sc = new float[4 * 9]; var sg = new float[4 * 9];
+        cpu.TokenSaliency(batch, seed: 5, step: 3, sc);
+        gpu.TokenSaliency(batch, seed: 5, step: 3, sg);
+        c.True(TensorPrimitives.Min(sc.AsSpan(0, 9)) > 0f, "every token of the full first example has a positive saliency");
+        c.Close(sc, sg, ReductionRel, ReductionRel * TensorPrimitives.Max(sc), "saliency (row_norm_forward of the embeddings' gradient)");
+        var grads = new float[gpu.Layout.Size];
+        gpu.CopyGradients(grads);
+        c.True(TensorPrimitives.MaxMagnitude(grads) == 0f, "the saliency pass leaves no parameter gradient");
     }
 
     /// <summary>Three AdamW steps (dropout on, clipping active, one mixup batch) on both backends.</summary>

@@ -6,7 +6,8 @@ namespace MixupBert.Model.Diagnostics;
 /// The CUDA backend checked against the CPU backend on one device: every op of kernels.cu on fresh
 /// random inputs of awkward sizes (not multiples of 32, a batch of 1, sequences of length 1 and
 /// 512) (<see cref="OpChecks"/>), one whole training step of a small BERT in each mixup mode (loss,
-/// logits, every gradient tensor) and three AdamW steps with clipping (<see cref="EngineChecks"/>).
+/// logits, every gradient tensor), ssmix's token saliency and three AdamW steps with clipping
+/// (<see cref="EngineChecks"/>).
 /// `mixup-bert selftest --backend cuda` runs it on a GPU; the tests run it on the CUDA shim, so CI
 /// executes the same checks on the CPU. Tolerances: 1e-5 relative for elementwise ops, 1e-4 for
 /// anything that reduces.
@@ -48,6 +49,8 @@ public static class GpuSelfTest
         new("mixup 3x7", (c, d) => OpChecks.Mixup(c, d, 3, 7)),
         new("mixup 4x1", (c, d) => OpChecks.Mixup(c, d, 4, 1)),
         new("first token 3x7", (c, d) => OpChecks.FirstToken(c, d, 3, 7)),
+        new("row norm 1x1", (c, d) => OpChecks.RowNorm(c, d, 1, 1)),
+        new("row norm 37x300", (c, d) => OpChecks.RowNorm(c, d, 37, 300)),
         new("clip and adamw", OpChecks.ClipAndAdamW),
         new("train step baseline", (c, d) => EngineChecks.TrainStep(c, d, "baseline")),
         new("train step dropout", (c, d) => EngineChecks.TrainStep(c, d, "dropout")),
@@ -55,6 +58,8 @@ public static class GpuSelfTest
         new("train step tmix", (c, d) => EngineChecks.TrainStep(c, d, "tmix")),
         new("train step tmix-last", (c, d) => EngineChecks.TrainStep(c, d, "tmix-last")),
         new("train step senmix", (c, d) => EngineChecks.TrainStep(c, d, "senmix")),
+        new("train step ssmix", (c, d) => EngineChecks.TrainStep(c, d, "ssmix")),
+        new("token saliency", EngineChecks.TokenSaliency),
         new("three adamw steps", EngineChecks.ThreeAdamWSteps),
     ];
 

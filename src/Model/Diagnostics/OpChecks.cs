@@ -227,6 +227,17 @@ internal static class OpChecks
         c.Exact(hidden, d.Down(dhidden, hidden.Length), "first_token_backward");
     }
 
+    public static void RowNorm(Checker c, SelfTestDevice d, int rows, int cols)
+    {
+        var rng = new Random(rows * 7 + cols);
+        var x = Random(rng, rows * cols, 2f);
+        var y = new float[rows];
+        Cpu.RowNorm.Forward(x, y, rows, cols);
+        nint dy = d.Empty(rows);
+        Cuda.RowNorm.Forward(d.Context, d.Up(x), dy, rows, cols);
+        c.Close(y, d.Down(dy, rows), ReductionRel, ReductionAbs, "row_norm_forward");
+    }
+
     public static void ClipAndAdamW(Checker c, SelfTestDevice d)
     {
         var rng = new Random(4);

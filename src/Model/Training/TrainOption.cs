@@ -64,5 +64,5 @@ public sealed class TrainOption<T>(string name, string key, string description, 
 
     private static string Kind(Type type) =>
         type == typeof(int) ? "an integer" : type == typeof(float) ? "a number" : type == typeof(bool) ? "true or false"
-        : type == typeof(MixMode) ? "a mode (baseline, mixup, tmix or senmix)" : type == typeof(int[]) ? "a list of integers" : "a string";
+        : type == typeof(MixMode) ? "a mode (baseline, mixup, tmix, senmix or ssmix)" : type == typeof(int[]) ? "a list of integers" : "a string";
 }

@@ -30,6 +30,8 @@ public sealed record TrainOptions
     public int? TrainSize { get; init; }
     public int? PerClass { get; init; }
     public int LoggingSteps { get; init; } = 50;
+    /// <summary>SSMix's span: a share of each example's tokens ([CLS] and [SEP] left out), at least one token.</summary>
+    public float SsMixSpan { get; init; } = SpanMix.DefaultSpan;
 
     /// <summary>The last option (declared first: static fields are set in order): --help lists --preset, and args.json records train_examples, just before it.</summary>
     public static readonly TrainOption<int> LoggingStepsOption = Of("--logging-steps", "logging_steps",
@@ -41,7 +43,7 @@ public sealed record TrainOptions
     /// </summary>
     public static readonly IReadOnlyList<TrainOption> All =
     [
-        Of("--mode", "mode", "baseline, mixup (word-embedding mixup), tmix (hidden states) or senmix (pooled [CLS])", o => o.Mode, (o, v) => o with { Mode = v }),
+        Of("--mode", "mode", "baseline, mixup (word-embedding mixup), tmix (hidden states), senmix (pooled [CLS]) or ssmix (saliency-based span mixup of token ids)", o => o.Mode, (o, v) => o with { Mode = v }),
         Of("--epochs", "epochs", "Training epochs", o => o.Epochs, (o, v) => o with { Epochs = v }),
         Of("--min-steps", "min_steps", "At least this many optimizer steps: epochs = max(--epochs, ceil(N / steps per epoch)) (0: --epochs only)", o => o.MinSteps, (o, v) => o with { MinSteps = v }),
         Of("--batch-size", "batch_size", "Training batch size", o => o.BatchSize, (o, v) => o with { BatchSize = v }),
@@ -62,6 +64,7 @@ public sealed record TrainOptions
         Of("--mix-layers", "mix_layers", "TMix: layers after which to mix, e.g. 7,9,12 (default: 7,9,12 scaled to the model's depth)", o => o.MixLayers, (o, v) => o with { MixLayers = v }),
         Of("--train-size", "train_size", "Train on a seeded stratified subset of this many examples", o => o.TrainSize, (o, v) => o with { TrainSize = v }),
         Of("--per-class", "per_class", "Train on a seeded subset of this many examples per class (few-shot)", o => o.PerClass, (o, v) => o with { PerClass = v }),
+        Of("--ssmix-span", "ssmix_span", "SSMix: the replaced span as a share of each example's tokens, [CLS] and [SEP] left out, at least one token (the paper's 0.1)", o => o.SsMixSpan, (o, v) => o with { SsMixSpan = v }),
         LoggingStepsOption,
     ];
 
@@ -103,6 +106,7 @@ public sealed record TrainOptions
         Check(LoggingSteps >= 1, "--logging-steps must be at least 1");
         Check(PadTo is null || (PadTo >= MaxLength && PadTo <= MaxTokens), $"--pad-to must be in --max-length..{MaxTokens}");
         Check(MixLayers is null || MixLayers.All(k => k >= 1), "--mix-layers are layer numbers from 1");
+        Check(SsMixSpan > 0 && SsMixSpan <= 1, $"--ssmix-span must be in (0, 1] (a share of each example's tokens), not {SsMixSpan}");
         _ = new ClassificationMetrics(0, 0, 0, 0, 0, 0, 0).Get(Metric);
     }
 }

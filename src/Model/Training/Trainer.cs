@@ -109,7 +109,10 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
             var batch = batcher.Make(order.AsSpan(start, Math.Min(options.BatchSize, order.Length - start)), options.PadTo);
             var mix = sampler.Sample(batch.BatchSize, new Random(MixSampler.StableSeed(options.Seed, at.Step, 0x313)));
             float lr = LearningRate(at.Step, warmupSteps, totalSteps);
-            var result = engine.TrainStep(batch, mix, lr, at.Step + 1, (ulong)options.Seed, optimizer);
+            var stepBatch = batch;
+            // ssmix: the saliency pass (the step's own dropout masks), then the span-mixed batch beside the unmixed one
+            if (BertSchedule.MixesTokens(mix)) (stepBatch, mix) = SpanMix.Apply(engine, batch, mix!, options.SsMixSpan, (ulong)options.Seed, at.Step + 1);
+            var result = engine.TrainStep(stepBatch, mix, lr, at.Step + 1, (ulong)options.Seed, optimizer);
             at.Step++;
             if (!double.IsFinite(result.Loss) || !double.IsFinite(result.GradNorm)) return Diverged(at, result.Loss);
             at.BatchInEpoch++;

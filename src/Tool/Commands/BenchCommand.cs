@@ -23,7 +23,7 @@ public static class BenchCommand
         var randomInit = new Option<bool>("--random-init") { Description = "Random weights from the config (speed does not depend on the values)" };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per step", DefaultValueFactory = _ => 32 };
         var seqLen = new Option<int>("--seq-len") { Description = "Tokens per example (every token real: no padding)", DefaultValueFactory = _ => 128 };
-        var modes = new Option<string>("--mode") { Description = "Comma-separated modes to time: baseline, mixup, tmix, senmix", DefaultValueFactory = _ => "baseline,mixup" };
+        var modes = new Option<string>("--mode") { Description = "Comma-separated modes to time: baseline, mixup, tmix, senmix, ssmix", DefaultValueFactory = _ => "baseline,mixup" };
         var backend = new Option<string>("--backend") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
         var steps = new Option<int>("--steps") { Description = "Timed steps per mode", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps first", DefaultValueFactory = _ => 3 };
@@ -91,8 +91,8 @@ public static class BenchCommand
         // and their ratio stays fair.
         var modes = modeNames.Select(name => name switch
         {
-            "baseline" => MixMode.Baseline, "mixup" => MixMode.Mixup, "tmix" => MixMode.TMix, "senmix" => MixMode.SenMix,
-            _ => throw new ArgumentException($"unknown mode '{name}' (baseline, mixup, tmix, senmix)"),
+            "baseline" => MixMode.Baseline, "mixup" => MixMode.Mixup, "tmix" => MixMode.TMix, "senmix" => MixMode.SenMix, "ssmix" => MixMode.SsMix,
+            _ => throw new ArgumentException($"unknown mode '{name}' (baseline, mixup, tmix, senmix, ssmix)"),
         }).ToArray();
         var samplers = modes.Select(m => new MixSampler(m, tmixLayers: MixSampler.DefaultTMixLayers(config.NumHiddenLayers))).ToArray();
         var times = modes.Select(_ => new List<double>()).ToArray();
@@ -105,7 +105,10 @@ public static class BenchCommand
                 int m = (j + round) % modes.Length;
                 var mix = samplers[m].Sample(batch, rng);
                 var sw = Stopwatch.StartNew();
-                engine.TrainStep(b, mix, 1e-5f, ++step, 1, new OptimizerSettings());
+                var stepBatch = b;
+                // ssmix's step, timed whole: the saliency pass, the spans, the step on the unmixed and mixed rows
+                if (BertSchedule.MixesTokens(mix)) (stepBatch, mix) = SpanMix.Apply(engine, b, mix!, SpanMix.DefaultSpan, 1, step + 1);
+                engine.TrainStep(stepBatch, mix, 1e-5f, ++step, 1, new OptimizerSettings());
                 if (round >= warmup) times[m].Add(sw.Elapsed.TotalSeconds);
             }
             var swi = Stopwatch.StartNew();
@@ -113,7 +116,10 @@ public static class BenchCommand
             if (round >= warmup) inferTimes.Add(swi.Elapsed.TotalSeconds);
         }
         var results = new List<Dictionary<string, object>>();
-        for (int m = 0; m < modes.Length; m++) results.Add(Summarise($"train {modeNames[m]}", times[m], batch, seqLen, flopsTrain));
+        // FLOPs per step: ssmix's saliency pass is a forward and backward of the batch, its step one of twice the batch
+        for (int m = 0; m < modes.Length; m++)
+            results.Add(Summarise($"train {modeNames[m]}", times[m], batch, seqLen, modes[m] == MixMode.SsMix
+                ? BertFlops.TrainingStep(config, batch, seqLen) + BertFlops.TrainingStep(config, 2 * batch, seqLen) : flopsTrain));
         results.Add(Summarise("inference", inferTimes, batch, seqLen, flopsInfer));
 
         // on the CPU, the share of the machine's measured FMA peak (Kernels.Cpu.MachinePeak)

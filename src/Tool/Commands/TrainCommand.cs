@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MixupBert.Kernels.Cpu;
 using MixupBert.Kernels.Cuda;
+using MixupBert.Model.Bert;
 using MixupBert.Model.Data;
 using MixupBert.Model.Hub;
 using MixupBert.Model.Training;
@@ -83,7 +84,7 @@ public static class TrainCommand
             using var _ = engine;
             observer.Line($"backend: {engine.Backend} ({why})");
             if (engine.Backend.StartsWith("cpu", StringComparison.Ordinal))
-                ModelSize.RequireTrainingFits(prepared.Config, options.BatchSize, Math.Min(options.PadTo ?? options.MaxLength, prepared.Config.MaxPositionEmbeddings),
+                ModelSize.RequireTrainingFits(prepared.Config, SpanMix.StepRows(options.Mode, options.BatchSize), Math.Min(options.PadTo ?? options.MaxLength, prepared.Config.MaxPositionEmbeddings),
                     Path.Combine(prepared.ModelFolder, "config.json"));
             if (!continuing)
             {

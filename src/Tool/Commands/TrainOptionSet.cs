@@ -63,11 +63,10 @@ public sealed class TrainOptionSet
     public bool Given(ParseResult parse, string name) =>
         parse.GetResult(training.Single(b => b.Spec.Name == name).Cli) is OptionResult r && !r.Implicit;
 
-    public static MixMode ParseMode(string mode) => mode switch
-    {
-        "baseline" => MixMode.Baseline, "mixup" => MixMode.Mixup, "tmix" => MixMode.TMix, "senmix" => MixMode.SenMix,
-        _ => throw new ArgumentException($"unknown --mode '{mode}' (baseline, mixup, tmix or senmix)"),
-    };
+    /// <summary>A mode by its command-line name (<see cref="TrainOptions.ModeName"/> of each <see cref="MixMode"/>).</summary>
+    public static MixMode ParseMode(string mode) =>
+        Enum.GetValues<MixMode>().Where(m => TrainOptions.ModeName(m) == mode).Select(m => (MixMode?)m).FirstOrDefault()
+        ?? throw new ArgumentException($"unknown --mode '{mode}' ({string.Join(", ", Enum.GetValues<MixMode>().Select(TrainOptions.ModeName))})");
 
     private static int[]? ParseLayers(string? layers) => layers?.Split(',', StringSplitOptions.RemoveEmptyEntries)
         .Select(s => int.TryParse(s, out int k) ? k : throw new ArgumentException($"--mix-layers: '{s}' is not a layer number")).ToArray();
