@@ -149,6 +149,10 @@ public class ProtocolTests
         Assert.Equal((0.2f, 0.2f, 1e-4f, 8), (mix.Options.Alpha, mix.Options.Beta, mix.Options.LearningRate, mix.Options.Seed)); // β follows α
         Assert.Equal(1f, ExperimentPlan.Plan("/e", grid with { FixedBeta = true }, template).Single(r => r.Name == mix.Name).Options.Beta);
         Assert.Contains(plan, r => r.Name == "all/seed-8/baseline-lr2e-05");
+        // ssmix draws no λ (its spans set it): like baseline, once per size, seed and lr, not once per α
+        var withSsMix = ExperimentPlan.Plan("/e", grid with { Modes = [MixMode.Baseline, MixMode.SsMix] }, template);
+        Assert.Equal(2 * 2 * 2 * 2, withSsMix.Count);
+        Assert.Contains(withSsMix, r => r.Name == "all/seed-8/ssmix-lr0.0001");
 
         // shards: disjoint, together the plan, the same from any plan computed independently
         var shards = Enumerable.Range(1, 5).Select(k => ExperimentPlan.Shard(plan, k, 5)).ToList();

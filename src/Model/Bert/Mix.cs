@@ -50,6 +50,10 @@ public sealed class MixSampler(MixMode mode, float alpha = 1f, float beta = 1f, 
     public MixMode Mode { get; } = mode;
     public float Probability { get; } = probability;
 
+    /// <summary>Whether a mode draws λ ~ Beta(α, β), so that α and β matter (not baseline, which does not
+    /// mix, nor ssmix, whose λ is the share of tokens its spans keep).</summary>
+    public static bool DrawsLambda(MixMode mode) => mode is not (MixMode.Baseline or MixMode.SsMix);
+
     /// <summary>The mix for a batch of <paramref name="batch"/> examples, or null to train it plainly.</summary>
     public Mix? Sample(int batch, Random rng)
     {

@@ -33,7 +33,7 @@ public sealed record PlannedRun(TrainSize Size, int Seed, MixMode Mode, string N
 /// The axes of a grid. <paramref name="LearningRates"/> and <paramref name="Alphas"/> are null when the
 /// grid has no such axis (every run takes the template's --lr and --alpha, and the folders keep the
 /// layout of grids from before these axes). With an α axis, β follows α (λ ~ Beta(α, α), symmetric as
-/// the notebook's α = β) unless <paramref name="FixedBeta"/> holds. Baseline has no α: it runs once per
+/// the notebook's α = β) unless <paramref name="FixedBeta"/> holds. Baseline and ssmix have no α (<see cref="MixSampler.DrawsLambda"/>): each runs once per
 /// train size, seed and learning rate.
 /// </summary>
 public sealed record Grid(IReadOnlyList<TrainSize> Sizes, int Seeds, IReadOnlyList<MixMode> Modes,
@@ -56,7 +56,7 @@ public static class ExperimentPlan
                 int seed = template.Seed + i;
                 foreach (float? lr in Axis(grid.LearningRates))
                     foreach (var mode in grid.Modes)
-                        foreach (float? alpha in mode == MixMode.Baseline ? Axis(null) : Axis(grid.Alphas))
+                        foreach (float? alpha in MixSampler.DrawsLambda(mode) ? Axis(grid.Alphas) : Axis(null))
                         {
                             var options = template with { Mode = mode, Seed = seed, TrainSize = size.Total, PerClass = size.PerClass };
                             if (lr is float l) options = options with { LearningRate = l };
