@@ -36,7 +36,7 @@ public static class ExperimentRuns
             var args = run.ReadArgs() ?? throw new FileNotFoundException($"{run.ArgsFile}: no such file; a finished run has one", run.ArgsFile);
             var metrics = run.ReadMetrics();
             var o = args.Options;
-            bool mixes = summary.Mode != TrainOptions.ModeName(MixMode.Baseline);
+            bool mixes = MixSampler.DrawsLambda(o.Mode); // α and β matter (not baseline, not ssmix)
             runs.Add(new RunResult(folder, Path.GetRelativePath(experimentDir, folder).Replace('\\', '/'), summary.Mode, o.Seed,
                 new TrainSize(o.TrainSize, o.PerClass).Name, summary.TrainExamples, o.LearningRate, mixes ? o.Alpha : null, mixes ? o.Beta : null,
                 summary.Epochs ?? o.Epochs, summary.BestEpoch, summary.Metric, summary.Validation, summary.Test, summary.EpochSeconds, metrics.TrainLoss,
