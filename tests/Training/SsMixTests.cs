@@ -124,6 +124,7 @@ public class SsMixTests
         public Model.Weights.BertConfig Config => throw new NotSupportedException();
         public BertLayout Layout => throw new NotSupportedException();
         public StepResult TrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o) => throw new NotSupportedException();
+        public void Reserve(int batchSize, int seqLen) { }
         public double Evaluate(Batch batch, Span<float> p) => throw new NotSupportedException();
         public double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step) => throw new NotSupportedException();
         public void CopyLogits(Span<float> d) => throw new NotSupportedException();

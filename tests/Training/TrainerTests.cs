@@ -79,6 +79,7 @@ public class TrainerTests
             var r = inner.TrainStep(batch, mix, lr, step, seed, o);
             return step >= atStep ? r with { Loss = double.NaN } : r;
         }
+        public void Reserve(int batchSize, int seqLen) => inner.Reserve(batchSize, seqLen);
         public double Evaluate(Batch batch, Span<float> p) => inner.Evaluate(batch, p);
         public double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step) => inner.ForwardBackward(batch, mix, seed, step);
         public void TokenSaliency(Batch batch, ulong seed, long step, Span<float> saliency) => inner.TokenSaliency(batch, seed, step, saliency);

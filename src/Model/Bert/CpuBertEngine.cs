@@ -258,6 +258,8 @@ public sealed class CpuBertEngine : IBertEngine
         if (!vIn.IsEmpty) vIn.CopyTo(v);
     }
 
+    public void Reserve(int batchSize, int seqLen) => EnsureActivations(batchSize, seqLen);
+
     /// <summary>Activations for the largest batch seen so far; smaller batches reuse them.</summary>
     private BertActivations<float[]> EnsureActivations(int batch, int seqLen)
     {

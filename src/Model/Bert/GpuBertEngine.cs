@@ -81,6 +81,8 @@ public sealed class GpuBertEngine : IBertEngine
         gpu.CopyToDevice<float>(up.Floats, hostFloats.AsSpan(0, n + B));
     }
 
+    public void Reserve(int batchSize, int seqLen) => EnsureActivations(batchSize, seqLen);
+
     /// <summary>Device buffers for the largest batch seen (the same inventory as the CPU's).</summary>
     private BertActivations<nint> EnsureActivations(int batch, int seqLen)
     {

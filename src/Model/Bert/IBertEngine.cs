@@ -32,6 +32,14 @@ public interface IBertEngine : IDisposable
     /// </summary>
     void TokenSaliency(Batch batch, ulong seed, long step, Span<float> saliency);
 
+    /// <summary>
+    /// Allocates the activations for batches of up to <paramref name="batchSize"/> rows of
+    /// <paramref name="seqLen"/> tokens now. Without it they grow with the largest batch seen, and with
+    /// dynamic padding every longer batch reallocated them all: fresh pages, faulted in one by one
+    /// (on the CPU as much system time as compute), and a device allocation on the GPU.
+    /// </summary>
+    void Reserve(int batchSize, int seqLen);
+
     /// <summary>A plain forward (no dropout, no mixing): fills probabilities [B, L], returns the mean loss.</summary>
     double Evaluate(Batch batch, Span<float> probabilities);
 

@@ -11,6 +11,9 @@ public sealed class Batcher(int[][] ids, int[] labels, int numLabels, int padId)
 {
     public int Count => ids.Length;
 
+    /// <summary>The longest row's length: the widest batch this batcher makes, unless padTo is longer.</summary>
+    public int LongestRow { get; } = ids.Length == 0 ? 0 : ids.Max(r => r.Length);
+
     /// <summary>The example order of one epoch.</summary>
     public int[] Order(int seed, int epoch, bool shuffle, bool groupByLength, int batchSize)
     {
@@ -26,6 +29,23 @@ public sealed class Batcher(int[][] ids, int[] labels, int numLabels, int padId)
                 int len = Math.Min(mega, order.Length - start);
                 Array.Sort(order, start, len, Comparer<int>.Create((a, b) => ids[b].Length.CompareTo(ids[a].Length)));
             }
+        }
+        return order;
+    }
+
+    /// <summary>Every example, longest first; equal lengths keep their order (a stable sort, so the
+    /// order is a function of the data alone).</summary>
+    public int[] OrderByLength()
+    {
+        var order = Enumerable.Range(0, ids.Length).ToArray();
+        var lengths = order.Select(r => -ids[r].Length).ToArray();
+        Array.Sort(lengths, order); // not stable by itself: ties are put back in index order below
+        for (int start = 0; start < order.Length;)
+        {
+            int end = start + 1;
+            while (end < order.Length && lengths[end] == lengths[start]) end++;
+            Array.Sort(order, start, end - start);
+            start = end;
         }
         return order;
     }

@@ -85,7 +85,19 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         long warmupSteps = (long)Math.Ceiling(options.WarmupRatio * totalSteps);
         var sampler = new MixSampler(options.Mode, options.Alpha, options.Beta, options.LambdaPerExample, options.MixProbability,
             options.MixLayers ?? MixSampler.DefaultTMixLayers(config.NumHiddenLayers));
+        ReserveActivations();
         return new Plan(batcher, sampler, epochs, totalSteps, warmupSteps);
+    }
+
+    /// <summary>The activations for the widest batch of the run (a training step's rows or an
+    /// evaluation batch, at the longest example of any split), allocated once before the first step.</summary>
+    private void ReserveActivations()
+    {
+        static int Longest(int[][]? rows) => rows == null || rows.Length == 0 ? 0 : rows.Max(r => r.Length);
+        int evalRows = Math.Min(options.EvalBatchSize, Math.Max(encoded.Validation.Length, encoded.Test?.Length ?? 0));
+        int rows = Math.Max(SpanMix.StepRows(options.Mode, Math.Min(options.BatchSize, encoded.Train.Length)), evalRows);
+        int seqLen = Math.Max(options.PadTo ?? 0, Math.Max(Longest(encoded.Train), Math.Max(Longest(encoded.Validation), Longest(encoded.Test))));
+        if (seqLen > 0) engine.Reserve(rows, seqLen);
     }
 
     /// <summary>Trains the rest of the current epoch; returns why it stopped before the end (Ctrl-C, a
@@ -188,12 +200,17 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         return (test, testReliability);
     }
 
+    // host copies of the state for SaveState, allocated once: fresh arrays every epoch cost as much
+    // system time (page faults) as the copies themselves
+    private float[]? savedParameters, savedM, savedV;
+
     private void SaveState(Progress p, bool newBest)
     {
         var config = engine.Config;
-        var parameters = new float[engine.Layout.Size];
+        var parameters = savedParameters ??= new float[engine.Layout.Size];
+        var m = savedM ??= new float[parameters.Length];
+        var v = savedV ??= new float[parameters.Length];
         engine.CopyParameters(parameters);
-        var m = new float[parameters.Length]; var v = new float[parameters.Length];
         engine.CopyOptimizerState(m, v);
         run.SaveState(config, parameters, m, v, newBest, p.ToState(options.Metric), tokenizerFolder);
         p.CommittedStep = p.Step;

@@ -79,7 +79,7 @@ public static class ModelSize
         long available = availableBytes ?? AvailableBytes;
         if (needed > available)
             throw new ArgumentException($"{source}: training needs {Gib(needed)} ({Gib(16 * parameters)} for weights, gradients and Adam moments, " +
-                $"{Gib(activations)} of activations for a batch of {batch} × {seqLen} tokens) but {Gib(available)} of memory is available: lower --batch-size or --max-length");
+                $"{Gib(activations)} of activations for a batch of {batch} × {seqLen} tokens) but {Gib(available)} of memory is available: lower --batch-size, --eval-batch-size or --max-length");
     }
 
     private static string Count(long n) => n == long.MaxValue ? "more than 9.2e18" : n.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);

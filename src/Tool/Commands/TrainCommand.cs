@@ -84,7 +84,8 @@ public static class TrainCommand
             using var _ = engine;
             observer.Line($"backend: {engine.Backend} ({why})");
             if (engine.Backend.StartsWith("cpu", StringComparison.Ordinal))
-                ModelSize.RequireTrainingFits(prepared.Config, SpanMix.StepRows(options.Mode, options.BatchSize), Math.Min(options.PadTo ?? options.MaxLength, prepared.Config.MaxPositionEmbeddings),
+                // the widest batch: a training step's rows, or an evaluation batch (the activations are shared)
+                ModelSize.RequireTrainingFits(prepared.Config, Math.Max(SpanMix.StepRows(options.Mode, options.BatchSize), options.EvalBatchSize), Math.Min(options.PadTo ?? options.MaxLength, prepared.Config.MaxPositionEmbeddings),
                     Path.Combine(prepared.ModelFolder, "config.json"));
             if (!continuing)
             {
