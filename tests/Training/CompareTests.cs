@@ -125,6 +125,30 @@ public class CompareTests
         Assert.True(File.Exists(Path.Combine(sharded, "figures", "reliability-8-per-class-mixup-alpha0.5.png")));
     }
 
+    [Fact]
+    public void AFinishedRunMadeWithOtherSettingsIsNotReusedByAnotherGrid()
+    {
+        var model = Cli.TinyModelRepo(TempDir());
+        var env = new Dictionary<string, string?> { ["HF_HUB_OFFLINE"] = "1", ["HF_HUB_CACHE"] = TempDir() };
+        string output = Path.Combine(TempDir(), "exp");
+        string[] Grid(string epochs) => ["compare", "--model", model, "--dataset", Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main"),
+            "--modes", "baseline", "--seeds", "1", "--train-sizes", "8/class", "--epochs", epochs, "--batch-size", "8", "--max-length", "24",
+            "--threads", "2", "--backend", "cpu", "--no-report", "--output", output];
+        var first = Cli.Run(env, Grid("1"));
+        Assert.True(first.ExitCode == 0, first.All);
+        string summary = Path.Combine(output, "8-per-class", "seed-42", "baseline", "summary.json");
+        byte[] before = File.ReadAllBytes(summary);
+
+        var other = Cli.Run(env, Grid("2"));
+        Assert.True(other.ExitCode == 2, other.All);
+        Assert.Contains(Path.Combine(output, "8-per-class", "seed-42", "baseline") + " holds a run made with other settings than this grid's: --epochs 1 (planned: 2)", other.Stderr);
+        Assert.Equal(before, File.ReadAllBytes(summary)); // nothing lost
+
+        var same = Cli.Run(env, Grid("1"));
+        Assert.True(same.ExitCode == 0, same.All);
+        Assert.Contains("seed-42/baseline: finished, skipped", same.Stdout);
+    }
+
     [Theory]
     [InlineData("--shard 3/2", "--shard 3/2: K must be in 1..N")]
     [InlineData("--lrs 1e-4,abc", "--lrs: 'abc' is not a number")]

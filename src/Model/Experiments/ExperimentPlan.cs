@@ -127,6 +127,32 @@ public static class ExperimentPlan
         return folder.Finished ? RunStatus.Finished : folder.HasState ? RunStatus.Started : RunStatus.New;
     }
 
+    /// <summary>
+    /// How a run folder that already holds a run (finished or started) differs from what the grid plans
+    /// for it: the inputs and every option that changes the result (all but --logging-steps), as
+    /// "--epochs 3 (planned: 5)"; empty when they agree or the folder holds no args.json. A finished
+    /// run is reused by its folder's name alone, so a grid given other options in the same --output
+    /// would otherwise mix runs made two ways.
+    /// </summary>
+    public static List<string> Differences(PlannedRun run, RunInputs inputs)
+    {
+        var differences = new List<string>();
+        if (new RunFolder(run.Folder).ReadArgs() is not RunArgs recorded) return differences;
+        void Compare(string name, string? was, string? planned)
+        {
+            if (was != planned) differences.Add($"{name} {was ?? "(none)"} (planned: {planned ?? "(none)"})");
+        }
+        Compare("--model", recorded.Inputs.Model, inputs.Model);
+        Compare("--dataset", recorded.Inputs.Dataset, inputs.Dataset);
+        Compare("--revision", recorded.Inputs.Revision, inputs.Revision);
+        Compare("--text-column", recorded.Inputs.TextColumn, inputs.TextColumn);
+        Compare("--label-column", recorded.Inputs.LabelColumn, inputs.LabelColumn);
+        foreach (var option in TrainOptions.All)
+            if (option != TrainOptions.LoggingStepsOption)
+                Compare(option.Name, option.ToJson(recorded.Options)?.ToJsonString(), option.ToJson(run.Options)?.ToJsonString());
+        return differences;
+    }
+
     /// <summary>Where a compare invocation records the grid it planned (every run, its shard's or not): plan/all.json,
     /// or plan/shard-K-of-N.json for a shard, so that shards writing into one folder never write the same file.</summary>
     public static string PlanFile(string experimentDir, (int Shard, int Count)? shard) =>

@@ -96,6 +96,12 @@ public static class CompareCommand
     private static int RunOne(PlannedRun run, string progress, RunInputs inputs, TrainOptionSet set, ParseResult parse, string backend, int device = 0, string? prefix = null)
     {
         var status = ExperimentPlan.Status(run);
+        if (status != RunStatus.New && ExperimentPlan.Differences(run, inputs) is { Count: > 0 } differences)
+        {
+            Console.Error.WriteLine($"error: {run.Folder} holds a run made with other settings than this grid's: {string.Join(", ", differences)}. " +
+                "Its results would be mixed with the grid's: give another --output, or remove that folder to rerun it");
+            return ErrorReport.BadInput;
+        }
         if (status == RunStatus.Finished) { Console.WriteLine($"{progress} {run.Name}: finished, skipped"); return ErrorReport.Ok; }
         if (status == RunStatus.New && Directory.Exists(run.Folder)) Directory.Delete(run.Folder, recursive: true); // an interrupted first epoch: start over
         Console.WriteLine($"{progress} {run.Name}{(status == RunStatus.Started ? ": resuming" : "")}{(prefix != null ? $" on device {device}" : "")}");
