@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
-# The device check of the CUDA backend (issue 4), for one call on the lent GPU machine:
+# The device check of the CUDA backend (issues 4 and 12), for one call on the lent GPU machine:
 #   bash bench/gpu/prepare.sh                # here, first
-#   device run, carry [".devcheck"]:  bash bench/gpu/check.sh
-# 1. mixup-bert selftest --backend cuda: every kernel and a training step against the CPU backend;
+#   device run, carry [".devcheck"], timeout_s 540:  bash bench/gpu/check.sh
+# Stages, each timestamped; the script exits non-zero when any stage failed (listing which):
+# 1. selftest: every kernel and a training step against the CPU backend;
 # 2. transformers loads a checkpoint the tool wrote, without missing or unexpected keys;
 # 3. throughput at bert-base-cased's shape (random weights, batch 32 × 128), baseline and mixup,
-#    fp32 and TF32, against PyTorch's BertForSequenceClassification in the same call.
-# Full logs go to $OUT (or ./check-out); the table comes last. Without a GPU it stops after
-# step 1 with selftest's "no CUDA device" (exit code 3).
+#    training and inference, ours in fp32 and TF32, GPU memory from the driver (cuMemGetInfo);
+# 4. PyTorch's BertForSequenceClassification in the same call: fp32, TF32, and bf16 autocast with
+#    SDPA attention and fused AdamW (issue 12's peer), with the driver's memory figure;
+# 5. one real rotten_tomatoes epoch (8530 examples, dynamic padding) at bert-base's shape.
+# Full logs go to $OUT (or ./check-out); the summary table comes last. Without a GPU it stops
+# after stage 1 with selftest's "no CUDA device" (exit code 3).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-$PWD/check-out}
 mkdir -p "$out"
 tool=.devcheck/tool/mixup-bert
 [ -x "$tool" ] || { echo "no $tool: run bench/gpu/prepare.sh first and carry .devcheck" >&2; exit 2; }
+failed=()
+# stage NAME LOG COMMAND...: runs COMMAND with its output shown and kept in $out/LOG, timed
+stage() {
+  local name=$1 log=$2; shift 2
+  echo "[$(date -u +%T)] == $name"
+  local t0=$SECONDS
+  "$@" 2>&1 | tee "$out/$log"
+  local status=${PIPESTATUS[0]}
+  echo "[$(date -u +%T)] == $name: exit $status after $((SECONDS - t0)) s"
+  [ "$status" -eq 0 ] || failed+=("$name (exit $status)")
+  return "$status"
+}
 nvidia-smi -L 2>&1 | tee "$out/gpu.txt"
 
 # cuBLAS: the system toolkit's, or the one PyTorch's wheels bring
@@ -21,36 +37,56 @@ for d in /usr/local/cuda/lib64 $(python3 -c 'import nvidia, os; print(" ".join(o
   if ls "$d"/libcublas.so.1[123] >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"; echo "cuBLAS from $d" | tee -a "$out/gpu.txt"; break; fi
 done
 
-echo "== selftest"
-"$tool" selftest --backend cuda 2>&1 | tee "$out/selftest.txt"
-status=${PIPESTATUS[0]}
-[ "$status" -eq 3 ] && { echo "no GPU here: stopping after the self-test"; exit 3; }
+stage selftest selftest.txt "$tool" selftest --backend cuda
+[ "${failed[*]:-}" = "selftest (exit 3)" ] && { echo "no GPU here: stopping after the self-test"; exit 3; }
 
-echo "== transformers loads the tool's checkpoint"
-python3 bench/gpu/hf_load_check.py .devcheck/tiny-classifier 2>&1 | tee "$out/hf_load.txt"
+stage "transformers loads the tool's checkpoint" hf_load.txt python3 bench/gpu/hf_load_check.py .devcheck/tiny-classifier
 
-echo "== throughput, bert-base-cased shape, batch 32 x 128"
 for tf32 in off on; do
-  "$tool" bench --backend cuda --model .devcheck/bert-base-cased/config.json --batch-size 32 --seq-len 128 \
-    --mode baseline,mixup --steps 20 --warmup 5 --tf32 "$tf32" --json "$out/ours-tf32-$tf32.json" 2>&1 | tee "$out/ours-tf32-$tf32.txt"
+  stage "ours, bert-base shape 32 x 128, tf32 $tf32" "ours-tf32-$tf32.txt" "$tool" bench --backend cuda --model .devcheck/bert-base-cased/config.json \
+    --batch-size 32 --seq-len 128 --mode baseline,mixup --steps 20 --warmup 5 --tf32 "$tf32" --json "$out/ours-tf32-$tf32.json"
 done
-python3 bench/gpu/torch_bench.py --config .devcheck/bert-base-cased/config.json --batch-size 32 --seq-len 128 \
-  --steps 20 --warmup 5 --json "$out/torch.json" 2>&1 | tee "$out/torch.txt"
+stage "PyTorch, bert-base shape 32 x 128, fp32/tf32/bf16-AMP+SDPA+fused AdamW" torch.txt python3 bench/gpu/torch_bench.py \
+  --config .devcheck/bert-base-cased/config.json --batch-size 32 --seq-len 128 --steps 20 --warmup 5 --json "$out/torch.json"
+
+# a real epoch: bert-base-cased's shape (random weights, made here: 440 MB is too much to carry;
+# MiniLM's uncased vocabulary, so vocab_size 30522)
+stage "random bert-base-shaped checkpoint" random-init.txt "$tool" convert --model .devcheck/bert-base-vocab --random-init \
+  --labels neg,pos --output .devcheck/bert-base-random
+cp .devcheck/bert-base-vocab/vocab.txt .devcheck/bert-base-vocab/tokenizer_config.json .devcheck/bert-base-random/ 2>/dev/null
+stage "real rotten_tomatoes epoch, bert-base shape, dynamic padding" epoch.txt "$tool" train --backend cuda \
+  --model .devcheck/bert-base-random --dataset .devcheck/rotten_tomatoes --mode baseline --epochs 1 --batch-size 32 \
+  --output "$out/epoch-run"
+[ -f "$out/epoch-run/summary.json" ] && cp "$out/epoch-run/summary.json" "$out/epoch-summary.json"
+rm -rf "$out/epoch-run"
 
 python3 - "$out" <<'PY'
 import json, os, sys
 out = sys.argv[1]
-torch = json.load(open(os.path.join(out, "torch.json")))
-print("\n== summary (samples/s, median of timed steps; ratio = mixup-bert / PyTorch)")
-print(f"{'case':<22}{'mixup-bert':>12}{'PyTorch':>12}{'ratio':>8}")
-for tf32 in ("off", "on"):
-    path = os.path.join(out, f"ours-tf32-{tf32}.json")
-    if not os.path.exists(path): continue
-    ours = {r["case"]: r for r in json.load(open(path))["results"]}
-    for mode in ("baseline", "mixup"):
-        o = ours.get(f"train {mode}"); t = torch.get(f"train {mode} tf32={tf32}")
-        if o and t: print(f"{'train ' + mode + ' ' + ('tf32' if tf32 == 'on' else 'fp32'):<22}{o['samples_per_s']:>12.1f}{t['samples_per_s']:>12.1f}{o['samples_per_s'] / t['samples_per_s']:>8.2f}")
-    o = ours.get("inference"); t = torch.get(f"inference tf32={tf32}")
-    if o and t: print(f"{'inference ' + ('tf32' if tf32 == 'on' else 'fp32'):<22}{o['samples_per_s']:>12.1f}{t['samples_per_s']:>12.1f}{o['samples_per_s'] / t['samples_per_s']:>8.2f}")
+def load(name):
+    path = os.path.join(out, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+torch = load("torch.json") or {}
+print("\n== summary (samples/s, median of timed steps; ratio = mixup-bert / PyTorch at the same precision)")
+print(f"{'case':<24}{'mixup-bert':>12}{'PyTorch':>12}{'ratio':>8}")
+for tf32, precision in (("off", "fp32"), ("on", "tf32")):
+    ours = load(f"ours-tf32-{tf32}.json")
+    results = {r["case"]: r for r in ours["results"]} if ours else {}
+    for case in ("train baseline", "train mixup", "inference"):
+        o, t = results.get(case), torch.get(f"{case} {precision}")
+        cell = lambda r: f"{r['samples_per_s']:>12.1f}" if r else f"{'-':>12}"
+        print(f"{case + ' ' + precision:<24}{cell(o)}{cell(t)}{o['samples_per_s'] / t['samples_per_s'] if o and t else float('nan'):>8.2f}")
+    if ours: print(f"{'GPU memory ' + precision + ' (MiB)':<24}{ours.get('gpu_memory_used_mib') or '-':>12}{(torch.get('memory ' + precision) or {}).get('driver_used_mib', '-'):>12}")
+for case in ("train baseline", "train mixup", "inference"):
+    t = torch.get(f"{case} bf16")
+    if t: print(f"{case + ' bf16':<24}{'(none yet)':>12}{t['samples_per_s']:>12.1f}")
+m = torch.get("memory bf16")
+if m: print(f"{'GPU memory bf16 (MiB)':<24}{'-':>12}{m['driver_used_mib']:>12}")
+epoch = load("epoch-summary.json")
+if epoch: print(f"real epoch, bert-base shape, fp32/TF32 auto: {epoch.get('epoch_seconds')} s ({epoch.get('train_samples_per_second')} samples/s)")
 PY
-exit "$status"
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "FAILED stages: ${failed[*]}"
+  exit 1
+fi
+echo "all stages passed"

@@ -28,6 +28,7 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(Library)] public static partial int cuModuleGetFunction(out nint function, nint module, [MarshalAs(UnmanagedType.LPUTF8Str)] string name);
     [LibraryImport(Library)] public static partial int cuLaunchKernel(nint function, uint gx, uint gy, uint gz, uint bx, uint by, uint bz, uint sharedBytes, nint stream, void** args, void** extra);
     [LibraryImport(Library, EntryPoint = "cuMemAlloc_v2")] public static partial int cuMemAlloc(out nint pointer, nuint bytes);
+    [LibraryImport(Library, EntryPoint = "cuMemGetInfo_v2")] public static partial int cuMemGetInfo(out nuint free, out nuint total);
     [LibraryImport(Library, EntryPoint = "cuMemFree_v2")] public static partial int cuMemFree(nint pointer);
     [LibraryImport(Library, EntryPoint = "cuMemcpyHtoDAsync_v2")] public static partial int cuMemcpyHtoDAsync(nint destination, void* source, nuint bytes, nint stream);
     [LibraryImport(Library, EntryPoint = "cuMemcpyDtoHAsync_v2")] public static partial int cuMemcpyDtoHAsync(void* destination, nint source, nuint bytes, nint stream);

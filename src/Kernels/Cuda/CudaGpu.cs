@@ -29,6 +29,18 @@ public sealed unsafe class CudaGpu : IGpu
         Blas = new CuBlasGemm(blasHandle, tf32);
     }
 
+    /// <summary>
+    /// Device memory in use as the driver counts it (cuMemGetInfo: total − free), what nvidia-smi shows:
+    /// every allocation of every process on the device, contexts included, not this process's host
+    /// working set. Compared with PyTorch's torch.cuda.mem_get_info, the same figure.
+    /// </summary>
+    public long DriverMemoryUsed()
+    {
+        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+        CudaDriver.Check(CudaDriver.cuMemGetInfo(out nuint free, out nuint total), "cuMemGetInfo");
+        return (long)(total - free);
+    }
+
     /// <summary>The embedded fatbin of kernels.cu, or null when the build had no nvcc.</summary>
     public static byte[]? EmbeddedKernels()
     {

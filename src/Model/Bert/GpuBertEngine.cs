@@ -30,6 +30,8 @@ public sealed class GpuBertEngine : IBertEngine
     private float[] hostFloats = [];
 
     public string Backend => $"cuda ({gpu.Name})";
+    /// <summary>The device it runs on (for the driver's memory figures in bench).</summary>
+    public IGpu Gpu => gpu;
     public BertConfig Config { get; }
     public BertLayout Layout { get; }
 

@@ -98,6 +98,7 @@ public static class BenchCommand
         var times = modes.Select(_ => new List<double>()).ToArray();
         var inferTimes = new List<double>();
         long step = 0;
+        long gpuMemory = 0; // the driver's figure (cuMemGetInfo), its highest after any round
         for (int round = 0; round < warmup + steps; round++)
         {
             for (int j = 0; j < modes.Length; j++)
@@ -114,6 +115,7 @@ public static class BenchCommand
             var swi = Stopwatch.StartNew();
             engine.Evaluate(b, probs);
             if (round >= warmup) inferTimes.Add(swi.Elapsed.TotalSeconds);
+            if (engine is GpuBertEngine { Gpu: CudaGpu cuda }) gpuMemory = Math.Max(gpuMemory, cuda.DriverMemoryUsed());
         }
         var results = new List<Dictionary<string, object>>();
         // FLOPs per step: ssmix's saliency pass is a forward and backward of the batch, its step one of twice the batch
@@ -137,7 +139,9 @@ public static class BenchCommand
         if (baseline != null)
             foreach (var r in results.Where(r => ((string)r["case"]).StartsWith("train ") && r != baseline))
                 Console.WriteLine($"overhead of {((string)r["case"])[6..]} over baseline: {((double)r["median_s"] / (double)baseline["median_s"] - 1) * 100:F1}% (median step time ratio)");
-        Console.WriteLine($"peak working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20)} MiB");
+        long hostPeak = Process.GetCurrentProcess().PeakWorkingSet64;
+        if (gpuMemory > 0) Console.WriteLine($"GPU memory in use (the driver's cuMemGetInfo, all processes, as nvidia-smi counts): {gpuMemory / (1 << 20)} MiB at its highest");
+        Console.WriteLine($"peak working set of this process (host memory): {hostPeak / (1 << 20)} MiB");
         if (jsonPath != null)
         {
             var list = new JsonArray();
@@ -151,6 +155,7 @@ public static class BenchCommand
             {
                 ["backend"] = engine.Backend, ["batch"] = batch, ["seq_len"] = seqLen, ["layers"] = config.NumHiddenLayers,
                 ["hidden"] = config.HiddenSize, ["tf32"] = tf32Text, ["results"] = list,
+                ["gpu_memory_used_mib"] = gpuMemory > 0 ? gpuMemory / (1 << 20) : null, ["host_peak_working_set_mib"] = hostPeak / (1 << 20),
                 ["threads"] = Kernels.Cpu.WorkerPool.Shared.WorkerCount, ["cpu_fma_peak_gflops"] = peak,
                 ["cpu_gemm_micro_kernel"] = engine is CpuBertEngine ? Kernels.Cpu.Gemm.MicroKernel : null,
                 ["cpu_fma_peak_loop"] = engine is CpuBertEngine ? Kernels.Cpu.MachinePeak.Describe() : null,
