@@ -4,9 +4,9 @@
 #include "common.cuh"
 
 // partial[block] = Σ x² over a grid-stride share. Launch with a fixed grid so the order is fixed.
-extern "C" __global__ void squared_norm_partial(float* partial, const float* x, long n) {
+extern "C" __global__ void squared_norm_partial(float* partial, const float* x, int64_t n) {
     float acc = 0.0f;
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) acc += x[i] * x[i];
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) acc += x[i] * x[i];
     float total = block_sum(acc);
     if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
@@ -24,11 +24,11 @@ extern "C" __global__ void global_norm_clip(float* stats, const float* partial, 
 
 // torch.optim.AdamW on one tensor, the gradient first scaled by the clip factor *clip (clip 0: none).
 // step_size = lr / (1 − β1ᵗ), inv_sqrt_bc2 = 1 / √(1 − β2ᵗ).
-extern "C" __global__ void adamw_update(float* params, const float* grads, float* m, float* v, long n, float lr,
+extern "C" __global__ void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr,
                                         float beta1, float beta2, float eps, float weight_decay, float step_size,
                                         float inv_sqrt_bc2, const float* clip) {
     float scale = clip != 0 ? *clip : 1.0f;
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         float g = grads[i] * scale;
         float mi = beta1 * m[i] + (1.0f - beta1) * g;
         float vi = beta2 * v[i] + (1.0f - beta2) * g * g;

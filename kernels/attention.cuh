@@ -7,11 +7,11 @@
 // qkv [B, T, 3C] → q, k, v [B, H, T, d]. grid-stride over B·T·C.
 extern "C" __global__ void attention_split_heads(floatX* q, floatX* k, floatX* v, const floatX* qkv, int B, int T, int C, int H) {
     int d = C / H;
-    long n = (long)B * T * C;
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
-        int c = (int)(i % C); long bt = i / C; int t = (int)(bt % T), b = (int)(bt / T);
+    int64_t n = (int64_t)B * T * C;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int c = (int)(i % C); int64_t bt = i / C; int t = (int)(bt % T), b = (int)(bt / T);
         int h = c / d, j = c % d;
-        long dst = (((long)b * H + h) * T + t) * d + j;
+        int64_t dst = (((int64_t)b * H + h) * T + t) * d + j;
         const floatX* src = qkv + bt * 3 * C + c;
         q[dst] = src[0]; k[dst] = src[C]; v[dst] = src[2 * C];
     }
@@ -21,11 +21,11 @@ extern "C" __global__ void attention_split_heads(floatX* q, floatX* k, floatX* v
 extern "C" __global__ void attention_split_heads_backward(floatX* dqkv, const floatX* dq, const floatX* dk, const floatX* dv,
                                                           int B, int T, int C, int H) {
     int d = C / H;
-    long n = (long)B * T * C;
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
-        int c = (int)(i % C); long bt = i / C; int t = (int)(bt % T), b = (int)(bt / T);
+    int64_t n = (int64_t)B * T * C;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int c = (int)(i % C); int64_t bt = i / C; int t = (int)(bt % T), b = (int)(bt / T);
         int h = c / d, j = c % d;
-        long src = (((long)b * H + h) * T + t) * d + j;
+        int64_t src = (((int64_t)b * H + h) * T + t) * d + j;
         floatX* dst = dqkv + bt * 3 * C + c;
         dst[0] = dq[src]; dst[C] = dk[src]; dst[2 * C] = dv[src];
     }
@@ -34,11 +34,11 @@ extern "C" __global__ void attention_split_heads_backward(floatX* dqkv, const fl
 // ctx_heads [B, H, T, d] → ctx [B, T, C] (merge = 1), or back (merge = 0, for the backward).
 extern "C" __global__ void attention_merge_heads(floatX* ctx, floatX* ctx_heads, int B, int T, int C, int H, int merge) {
     int d = C / H;
-    long n = (long)B * T * C;
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
-        int c = (int)(i % C); long bt = i / C; int t = (int)(bt % T), b = (int)(bt / T);
+    int64_t n = (int64_t)B * T * C;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int c = (int)(i % C); int64_t bt = i / C; int t = (int)(bt % T), b = (int)(bt / T);
         int h = c / d, j = c % d;
-        long hi = (((long)b * H + h) * T + t) * d + j;
+        int64_t hi = (((int64_t)b * H + h) * T + t) * d + j;
         if (merge) ctx[i] = ctx_heads[hi]; else ctx_heads[hi] = ctx[i];
     }
 }
@@ -49,12 +49,12 @@ extern "C" __global__ void attention_merge_heads(floatX* ctx, floatX* ctx_heads,
 extern "C" __global__ void attention_softmax_forward(floatX* probs, const floatX* scores, const float* key_mask,
                                                      int B, int H, int T, float scale) {
     int lane = threadIdx.x % WARP;
-    long row = (long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    bool valid = row < (long)B * H * T;
-    long r = valid ? row : 0;
-    int b = (int)(r / ((long)H * T));
+    int64_t row = (int64_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    bool valid = row < (int64_t)B * H * T;
+    int64_t r = valid ? row : 0;
+    int b = (int)(r / ((int64_t)H * T));
     const floatX* s = scores + r * T;
-    const float* mask = key_mask + (long)b * T;
+    const float* mask = key_mask + (int64_t)b * T;
     float mx = -INFINITY;
     for (int j = lane; j < T; j += WARP) if (mask[j] != 0.0f) mx = fmaxf(mx, s[j]);
     mx = warp_max(mx);
@@ -71,9 +71,9 @@ extern "C" __global__ void attention_softmax_forward(floatX* probs, const floatX
 extern "C" __global__ void attention_softmax_backward(floatX* dscores, const floatX* probs, const floatX* dprobs,
                                                       int B, int H, int T, float scale) {
     int lane = threadIdx.x % WARP;
-    long row = (long)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    bool valid = row < (long)B * H * T;
-    long r = valid ? row : 0;
+    int64_t row = (int64_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    bool valid = row < (int64_t)B * H * T;
+    int64_t r = valid ? row : 0;
     const floatX* p = probs + r * T;
     const floatX* dp = dprobs + r * T;
     float dot = 0.0f;

@@ -1,6 +1,10 @@
 // common.cuh: what every op family shares: the activation type, warp and block sums, dropout's
 // counter-based hash, and the in-order sum of per-chunk partials that keeps reductions deterministic.
 #pragma once
+#include <stdint.h>
+
+// Index math that can pass 2^31 (B·T·C, B·H·T·T) is int64_t, never `long`: `long` is 32 bits on
+// Windows (LLP64), and the host passes every 64-bit kernel argument in an 8-byte slot.
 
 // Activations are float32 (floatX) now; the type is named so that a bf16 build with float32
 // master weights can change it in one place.
@@ -51,6 +55,6 @@ extern "C" __global__ void add_chunk_partials(float* out, const float* partial, 
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
     float acc = out[c];
-    for (int k = 0; k < chunks; k++) acc += partial[(long)k * stride + c];
+    for (int k = 0; k < chunks; k++) acc += partial[(int64_t)k * stride + c];
     out[c] = acc;
 }

@@ -9,7 +9,7 @@ extern "C" __global__ void cross_entropy_forward(float* losses, floatX* probs, f
                                                  const int* labels, const int* partner, const float* lambda, int B, int L) {
     int b = blockIdx.x * blockDim.x + threadIdx.x;
     if (b >= B) return;
-    const floatX* z = logits + (long)b * L;
+    const floatX* z = logits + (int64_t)b * L;
     float mx = -INFINITY;
     for (int c = 0; c < L; c++) mx = fmaxf(mx, z[c]);
     float sum = 0.0f;
@@ -22,8 +22,8 @@ extern "C" __global__ void cross_entropy_forward(float* losses, floatX* probs, f
         float t = (c == ya ? l : 0.0f) + (c == yb ? 1.0f - l : 0.0f);
         float logp = z[c] - log_sum;
         float p = expf(logp);
-        probs[(long)b * L + c] = p;
-        if (dlogits != 0) dlogits[(long)b * L + c] = (p - t) * scale;
+        probs[(int64_t)b * L + c] = p;
+        if (dlogits != 0) dlogits[(int64_t)b * L + c] = (p - t) * scale;
         loss -= t * logp;
     }
     losses[b] = loss;

@@ -11,13 +11,13 @@ extern "C" __global__ void embedding_forward(floatX* out, const int* ids, const 
                                              const float* pos, const float* type, const int* partner, const float* lambda,
                                              int B, int T, int C) {
     int n = blockIdx.x, b = n / T, t = n % T;
-    const float* w = word + (long)ids[n] * C;
-    const float* p = pos + (long)t * C;
-    const float* y = type + (long)type_ids[n] * C;
-    floatX* o = out + (long)n * C;
+    const float* w = word + (int64_t)ids[n] * C;
+    const float* p = pos + (int64_t)t * C;
+    const float* y = type + (int64_t)type_ids[n] * C;
+    floatX* o = out + (int64_t)n * C;
     if (partner != 0) {
         float l = lambda[b];
-        const float* w2 = word + (long)ids[partner[b] * T + t] * C;
+        const float* w2 = word + (int64_t)ids[partner[b] * T + t] * C;
         for (int c = threadIdx.x; c < C; c += blockDim.x) o[c] = (l * w[c] + (1.0f - l) * w2[c] + p[c]) + y[c];
     } else {
         for (int c = threadIdx.x; c < C; c += blockDim.x) o[c] = (w[c] + p[c]) + y[c];
@@ -32,16 +32,16 @@ extern "C" __global__ void embedding_backward(float* dword, float* dpos, float* 
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;   // no barrier in this kernel
     for (int n = 0; n < B * T; n++) {
-        float g = dout[(long)n * C + c];
+        float g = dout[(int64_t)n * C + c];
         int b = n / T, t = n % T;
         if (partner != 0) {
             float l = lambda[b];
-            dword[(long)ids[n] * C + c] += l * g;
-            dword[(long)ids[partner[b] * T + t] * C + c] += (1.0f - l) * g;
+            dword[(int64_t)ids[n] * C + c] += l * g;
+            dword[(int64_t)ids[partner[b] * T + t] * C + c] += (1.0f - l) * g;
         } else {
-            dword[(long)ids[n] * C + c] += g;
+            dword[(int64_t)ids[n] * C + c] += g;
         }
-        dpos[(long)t * C + c] += g;
-        dtype[(long)type_ids[n] * C + c] += g;
+        dpos[(int64_t)t * C + c] += g;
+        dtype[(int64_t)type_ids[n] * C + c] += g;
     }
 }

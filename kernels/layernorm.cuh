@@ -9,14 +9,14 @@ extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float
                                              const floatX* x, const floatX* residual, const float* gamma,
                                              const float* beta, int N, int C, float eps, float p, unsigned int key) {
     int row = blockIdx.x;
-    const floatX* xr = x + (long)row * C;
-    floatX* s = sum_out != 0 ? sum_out + (long)row * C : 0;
+    const floatX* xr = x + (int64_t)row * C;
+    floatX* s = sum_out != 0 ? sum_out + (int64_t)row * C : 0;
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     float local = 0.0f;
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
         float v = xr[c];
-        if (p > 0.0f) v = dropout_uniform(key, (unsigned int)(row * C + c)) >= p ? v * scale : 0.0f;
-        if (residual != 0) v += residual[(long)row * C + c];
+        if (p > 0.0f) v = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)c) >= p ? v * scale : 0.0f;
+        if (residual != 0) v += residual[(int64_t)row * C + c];
         if (s != 0) s[c] = v;
         local += v;
     }
@@ -27,7 +27,7 @@ extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float
     float var = block_sum(local) / C;
     float rstd = 1.0f / sqrtf(var + eps);
     for (int c = threadIdx.x; c < C; c += blockDim.x)
-        out[(long)row * C + c] = fmaf((src[c] - mean) * rstd, gamma[c], beta[c]);
+        out[(int64_t)row * C + c] = fmaf((src[c] - mean) * rstd, gamma[c], beta[c]);
     if (threadIdx.x == 0) { mean_out[row] = mean; rstd_out[row] = rstd; }
 }
 
@@ -35,8 +35,8 @@ extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float
 extern "C" __global__ void layernorm_backward_input(floatX* dx, const floatX* dy, const floatX* x, const float* mean,
                                                     const float* rstd, const float* gamma, int N, int C, int accumulate) {
     int row = blockIdx.x;
-    const floatX* dyr = dy + (long)row * C;
-    const floatX* xr = x + (long)row * C;
+    const floatX* dyr = dy + (int64_t)row * C;
+    const floatX* xr = x + (int64_t)row * C;
     float mu = mean[row], rs = rstd[row];
     float sg = 0.0f, sgx = 0.0f;
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
@@ -50,7 +50,7 @@ extern "C" __global__ void layernorm_backward_input(floatX* dx, const floatX* dy
         float g = dyr[c] * gamma[c];
         float xhat = (xr[c] - mu) * rs;
         float v = rs * (g - mean_g - xhat * mean_gx);
-        long i = (long)row * C + c;
+        int64_t i = (int64_t)row * C + c;
         dx[i] = accumulate ? dx[i] + v : v;
     }
 }
@@ -64,11 +64,11 @@ extern "C" __global__ void layernorm_backward_params_partial(float* partial, con
     float dg = 0.0f, db = 0.0f;
     int r1 = min(N, (chunk + 1) * 64);
     for (int r = chunk * 64; r < r1; r++) {
-        float g = dy[(long)r * C + c];
-        float xhat = (x[(long)r * C + c] - mean[r]) * rstd[r];
+        float g = dy[(int64_t)r * C + c];
+        float xhat = (x[(int64_t)r * C + c] - mean[r]) * rstd[r];
         dg = fmaf(g, xhat, dg);
         db += g;
     }
-    partial[((long)chunk * 2) * C + c] = dg;
-    partial[((long)chunk * 2 + 1) * C + c] = db;
+    partial[((int64_t)chunk * 2) * C + c] = dg;
+    partial[((int64_t)chunk * 2 + 1) * C + c] = db;
 }

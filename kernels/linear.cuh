@@ -6,8 +6,8 @@
 
 // y[r, c] += bias[c]. grid-stride over rows·cols.
 extern "C" __global__ void add_bias(floatX* y, const float* bias, int rows, int cols) {
-    long n = (long)rows * cols;
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+    int64_t n = (int64_t)rows * cols;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
         y[i] += bias[i % cols];
 }
 
@@ -17,6 +17,6 @@ extern "C" __global__ void column_sum_partial(float* partial, const floatX* x, i
     if (c >= cols) return;
     float acc = 0.0f;
     int r1 = min(rows, (chunk + 1) * 64);
-    for (int r = chunk * 64; r < r1; r++) acc += x[(long)r * cols + c];
-    partial[(long)chunk * cols + c] = acc;
+    for (int r = chunk * 64; r < r1; r++) acc += x[(int64_t)r * cols + c];
+    partial[(int64_t)chunk * cols + c] = acc;
 }

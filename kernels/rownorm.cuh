@@ -6,7 +6,7 @@
 // y[r] = sqrt(Σ_c x[r, c]²). grid: N blocks (one row each); block: multiple of 32.
 extern "C" __global__ void row_norm_forward(float* y, const floatX* x, int N, int C) {
     int row = blockIdx.x;
-    const floatX* xr = x + (long)row * C;
+    const floatX* xr = x + (int64_t)row * C;
     float local = 0.0f;
     for (int c = threadIdx.x; c < C; c += blockDim.x) { float v = xr[c]; local += v * v; }
     float total = block_sum(local);   // every thread of the block reaches it
