@@ -37,3 +37,25 @@ extern "C" __global__ void adamw_update(float* params, const float* grads, float
         m[i] = mi; v[i] = vi;
     }
 }
+
+// torch.optim.AdamW over many tensors in one launch (the multi-tensor apply of llm.c and apex):
+// block k updates elements [ranges[2k], ranges[2k+1]) of one tensor, with weight decay
+// decays[k]·weight_decay (decays[k] is 1 or 0: HF's no-decay groups); when clear_grads, each gradient
+// is zeroed after its use, so the next step needs no separate pass to clear them. grid: the table's blocks.
+extern "C" __global__ void adamw_update_tensors(float* params, float* grads, float* m, float* v, const int64_t* ranges,
+                                                const float* decays, float lr, float beta1, float beta2, float eps,
+                                                float weight_decay, float step_size, float inv_sqrt_bc2,
+                                                const float* clip, int clear_grads) {
+    int64_t begin = ranges[2 * (int64_t)blockIdx.x], end = ranges[2 * (int64_t)blockIdx.x + 1];
+    float decay = 1.0f - lr * weight_decay * decays[blockIdx.x];
+    float scale = clip != 0 ? *clip : 1.0f;
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+        float g = grads[i] * scale;
+        float mi = beta1 * m[i] + (1.0f - beta1) * g;
+        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+        float p = params[i] * decay;
+        params[i] = p - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+        m[i] = mi; v[i] = vi;
+        if (clear_grads) grads[i] = 0.0f;
+    }
+}

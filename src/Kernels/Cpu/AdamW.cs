@@ -48,6 +48,26 @@ public static unsafe class AdamW
         }
     }
 
+    /// <summary>A parameter tensor as the optimizer sees it: where it lies in the flat buffers, and
+    /// whether weight decay applies (not to biases and LayerNorm weights, HF's no-decay groups).</summary>
+    public readonly record struct Tensor(long Offset, long Length, bool Decay);
+
+    /// <summary>
+    /// One AdamW step on every tensor (h.WeightDecay for those that decay, 0 for the others), the
+    /// gradient scaled by <paramref name="clip"/>; when <paramref name="clearGradients"/>, each
+    /// tensor's gradient is zeroed after its update. The GPU does it in one launch (Cuda.AdamW.StepTensors).
+    /// </summary>
+    public static void StepTensors(Span<float> param, Span<float> grad, Span<float> m, Span<float> v, ReadOnlySpan<Tensor> tensors,
+        in Hyper h, float clip, bool clearGradients)
+    {
+        foreach (var t in tensors)
+        {
+            int o = checked((int)t.Offset), n = checked((int)t.Length);
+            Step(param.Slice(o, n), grad.Slice(o, n), m.Slice(o, n), v.Slice(o, n), t.Decay ? h : h with { WeightDecay = 0f }, clip);
+            if (clearGradients) grad.Slice(o, n).Clear();
+        }
+    }
+
     /// <summary>torch.nn.utils.clip_grad_norm_'s factor: min(1, maxNorm / (‖g‖ + 1e-6)), 1 when maxNorm is 0
     /// (no clipping); norm is ‖g‖ before clipping. Σ g² in double, in fixed chunks.</summary>
     public static float GlobalNormClip(ReadOnlySpan<float> grad, float maxNorm, out double norm)

@@ -14,6 +14,53 @@ public static class AdamW
         g.Launch("global_norm_clip", new KernelArgs().Ptr(stats).Ptr(part).Int(NormBlocks).Float(maxNorm), new Dim3(1), new Dim3(32));
     }
 
+    /// <summary>Elements per block of <see cref="StepTensors"/>: 16 per thread.</summary>
+    public const int ElementsPerBlock = GpuContext.Threads * 16;
+
+    /// <summary>
+    /// The block table of <see cref="StepTensors"/>, made once per model: each tensor cut into blocks
+    /// of at most <see cref="ElementsPerBlock"/> elements, so that one launch covers every tensor and
+    /// no block spans two (their weight decay differs).
+    /// </summary>
+    public sealed class TensorBlocks : IDisposable
+    {
+        private readonly IGpu gpu;
+        public nint Ranges { get; }
+        public nint Decays { get; }
+        public int Count { get; }
+
+        public TensorBlocks(IGpu gpu, ReadOnlySpan<Cpu.AdamW.Tensor> tensors)
+        {
+            this.gpu = gpu;
+            var ranges = new List<long>(); var decays = new List<float>();
+            foreach (var t in tensors)
+                for (long begin = t.Offset; begin < t.Offset + t.Length; begin += ElementsPerBlock)
+                {
+                    ranges.Add(begin); ranges.Add(Math.Min(begin + ElementsPerBlock, t.Offset + t.Length));
+                    decays.Add(t.Decay ? 1f : 0f);
+                }
+            Count = decays.Count;
+            Ranges = gpu.Alloc(Math.Max(ranges.Count, 1) * 8L);
+            Decays = gpu.Alloc(Math.Max(decays.Count, 1) * 4L);
+            gpu.CopyToDevice<long>(Ranges, ranges.ToArray());
+            gpu.CopyToDevice<float>(Decays, decays.ToArray());
+        }
+
+        public void Dispose() { gpu.Free(Ranges); gpu.Free(Decays); }
+    }
+
+    /// <summary>Cpu.AdamW.StepTensors in one launch: every tensor of <paramref name="blocks"/>, the gradient
+    /// scaled by *clip (clip 0: none) and, when <paramref name="clearGradients"/>, zeroed after use.</summary>
+    public static void StepTensors(GpuContext g, TensorBlocks blocks, nint param, nint grad, nint m, nint v, in Cpu.AdamW.Hyper h, nint clip, bool clearGradients)
+    {
+        if (blocks.Count == 0) return;
+        double bc1 = 1 - Math.Pow(h.Beta1, h.Step), bc2 = 1 - Math.Pow(h.Beta2, h.Step);
+        g.Launch("adamw_update_tensors", new KernelArgs().Ptr(param).Ptr(grad).Ptr(m).Ptr(v).Ptr(blocks.Ranges).Ptr(blocks.Decays)
+            .Float(h.LearningRate).Float(h.Beta1).Float(h.Beta2).Float(h.Epsilon).Float(h.WeightDecay).Float((float)(h.LearningRate / bc1))
+            .Float((float)(1 / Math.Sqrt(bc2))).Ptr(clip).Int(clearGradients ? 1 : 0),
+            new Dim3((uint)blocks.Count), new Dim3(GpuContext.Threads));
+    }
+
     /// <summary>One AdamW step on one tensor, the gradient scaled by *clip (clip 0: no clipping).</summary>
     public static void Step(GpuContext g, nint param, nint grad, nint m, nint v, long n, in Cpu.AdamW.Hyper h, nint clip)
     {

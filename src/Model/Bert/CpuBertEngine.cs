@@ -27,9 +27,12 @@ public sealed class CpuBertEngine : IBertEngine
         if (parameters.Length != Layout.Size) throw new ArgumentException($"parameters have {parameters.Length} floats; the config needs {Layout.Size}");
         Parameters = parameters;
         Gradients = BertLayout.Allocate(Layout.Size);
+        adamTensors = Layout.Tensors.Select(t => new AdamW.Tensor(t.Offset, t.Length, t.WeightDecay)).ToArray();
         m = BertLayout.Allocate(Layout.Size);
         v = BertLayout.Allocate(Layout.Size);
     }
+
+    private readonly AdamW.Tensor[] adamTensors;
 
     public string Backend => $"cpu ({WorkerPool.Shared.WorkerCount} threads)";
     public BertConfig Config { get; }
@@ -231,11 +234,10 @@ public sealed class CpuBertEngine : IBertEngine
     {
         double loss = ForwardBackward(batch, mix, seed, step);
         float clip = AdamW.GlobalNormClip(Gradients, o.MaxGradNorm, out double norm);
-        foreach (var t in Layout.Tensors)
-        {
-            var hyper = new AdamW.Hyper(learningRate, o.Beta1, o.Beta2, o.Epsilon, t.WeightDecay ? o.WeightDecay : 0f, step);
-            AdamW.Step(Parameters.AsSpan(t.Offset, t.Length), Gradients.AsSpan(t.Offset, t.Length), m.AsSpan(t.Offset, t.Length), v.AsSpan(t.Offset, t.Length), hyper, clip);
-        }
+        // the gradients are cleared at the start of the next pass (ZeroGradients), as callers of Forward
+        // and Backward expect, not here as the GPU's one launch does
+        AdamW.StepTensors(Parameters, Gradients, m, v, adamTensors, new AdamW.Hyper(learningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, step),
+            clip, clearGradients: false);
         return new StepResult(loss, norm);
     }
 

@@ -47,6 +47,19 @@ public sealed class GpuBertEngine : IBertEngine
         stats = Fixed(4);
         gpu.CopyToDevice<float>(parameters, initialParameters);
         gpu.Fill32(adamM, 0, Layout.Size); gpu.Fill32(adamV, 0, Layout.Size); gpu.Fill32(gradients, 0, Layout.Size);
+        gradientsClear = true;
+        adamBlocks = new AdamW.TensorBlocks(gpu, Layout.Tensors.Select(t => new Kernels.Cpu.AdamW.Tensor(t.Offset, t.Length, t.WeightDecay)).ToArray());
+    }
+
+    // AdamW updates every tensor in one launch and clears the gradients as it goes: the next step
+    // then skips its own pass over them (gradientsClear says whether they are all zero now)
+    private readonly AdamW.TensorBlocks adamBlocks;
+    private bool gradientsClear;
+
+    private void ClearGradients()
+    {
+        if (!gradientsClear) gpu.Fill32(gradients, 0, Layout.Size);
+        gradientsClear = true;
     }
 
     private static nint At(nint p, long floats) => p + (nint)(floats * 4);
@@ -244,9 +257,10 @@ public sealed class GpuBertEngine : IBertEngine
 
     public double ForwardBackward(Batch batch, Mix? m, ulong seed, long step)
     {
-        gpu.Fill32(gradients, 0, Layout.Size);
+        ClearGradients();
         Forward(batch, training: true, seed, step, m);
         Backward();
+        gradientsClear = false;
         return DownloadStats().Loss;
     }
 
@@ -255,21 +269,23 @@ public sealed class GpuBertEngine : IBertEngine
         int n = batch.BatchSize * batch.SeqLen;
         if (saliency.Length < n) throw new ArgumentException($"token saliency: {saliency.Length} floats for {n} tokens");
         Forward(batch, training: true, seed, step, null);
+        gradientsClear = false; // the backward below adds into them
         RowNorm.Forward(g, BackwardToEmbeddings(), act!.Saliency, n, Config.HiddenSize);
-        gpu.Fill32(gradients, 0, Layout.Size); // the parameter gradients were scratch (as on the CPU)
+        ClearGradients(); // the parameter gradients were scratch (as on the CPU)
         gpu.CopyToHost(saliency[..n], act.Saliency);
     }
 
     public StepResult TrainStep(Batch batch, Mix? m, float learningRate, long step, ulong seed, in OptimizerSettings o)
     {
-        gpu.Fill32(gradients, 0, Layout.Size);
+        ClearGradients();
         Forward(batch, training: true, seed, step, m);
         Backward();
+        gradientsClear = false;
         // the clip factor stays on the device, where AdamW reads it
         AdamW.GlobalNormClip(g, gradients, Layout.Size, o.MaxGradNorm, stats);
-        foreach (var t in Layout.Tensors)
-            AdamW.Step(g, P(t.Offset), G(t.Offset), At(adamM, t.Offset), At(adamV, t.Offset), t.Length,
-                new Hyper(learningRate, o.Beta1, o.Beta2, o.Epsilon, t.WeightDecay ? o.WeightDecay : 0f, step), At(stats, 2));
+        AdamW.StepTensors(g, adamBlocks, parameters, gradients, adamM, adamV,
+            new Hyper(learningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, step), At(stats, 2), clearGradients: true);
+        gradientsClear = true;
         return DownloadStats();
     }
 
@@ -307,6 +323,7 @@ public sealed class GpuBertEngine : IBertEngine
     public void Dispose()
     {
         g.Dispose();
+        adamBlocks.Dispose();
         foreach (var p in batchAllocations) gpu.Free(p);
         foreach (var p in fixedAllocations) gpu.Free(p);
         batchAllocations.Clear(); fixedAllocations.Clear();

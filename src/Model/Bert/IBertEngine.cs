@@ -47,6 +47,8 @@ public interface IBertEngine : IDisposable
     double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step);
 
     void CopyLogits(Span<float> destination);
+    /// <summary>The parameter gradients of the last ForwardBackward. After a TrainStep they are not
+    /// defined: the GPU's optimizer launch clears them as it goes.</summary>
     void CopyGradients(Span<float> destination);
     void CopyParameters(Span<float> destination);
     void CopyOptimizerState(Span<float> m, Span<float> v);

@@ -52,6 +52,7 @@ public static class GpuSelfTest
         new("row norm 1x1", (c, d) => OpChecks.RowNorm(c, d, 1, 1)),
         new("row norm 37x300", (c, d) => OpChecks.RowNorm(c, d, 37, 300)),
         new("clip and adamw", OpChecks.ClipAndAdamW),
+        new("adamw over tensors", OpChecks.AdamWOverTensors),
         new("train step baseline", (c, d) => EngineChecks.TrainStep(c, d, "baseline")),
         new("train step dropout", (c, d) => EngineChecks.TrainStep(c, d, "dropout")),
         new("train step mixup", (c, d) => EngineChecks.TrainStep(c, d, "mixup")),

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Cpu = MixupBert.Kernels.Cpu;
 using Cuda = MixupBert.Kernels.Cuda;
 using static MixupBert.Model.Diagnostics.GpuSelfTest;
@@ -257,5 +258,31 @@ internal static class OpChecks
         c.Close(p, d.Down(dp, n), ElementwiseRel, ElementwiseAbs, "adamw_update params");
         c.Close(m, d.Down(dm, n), ElementwiseRel, ElementwiseAbs, "adamw_update m");
         c.Close(v, d.Down(dv, n), ElementwiseRel, ElementwiseAbs, "adamw_update v");
+    }
+
+    /// <summary>AdamW over several tensors in one launch: blocks that end inside a tensor and at its end,
+    /// decay and no-decay tensors side by side, a one-element tensor; the gradients cleared after use.</summary>
+    public static void AdamWOverTensors(Checker c, SelfTestDevice d)
+    {
+        Cpu.AdamW.Tensor[] tensors = [new(0, 1000, true), new(1000, 3, false), new(1003, Cuda.AdamW.ElementsPerBlock + 5, true), new(1003 + Cuda.AdamW.ElementsPerBlock + 5, 1, false)];
+        int n = (int)(tensors[^1].Offset + tensors[^1].Length);
+        var rng = new Random(9);
+        var p = Random(rng, n); var m = new float[n]; var v = new float[n];
+        nint dp = d.Up(p), dg = d.Empty(n), dm = d.Zeros(n), dv = d.Zeros(n), clip = d.Up([0.75f]);
+        using var blocks = new Cuda.AdamW.TensorBlocks(d.Gpu, tensors);
+        c.True(blocks.Count == 5, $"the block table cuts the tensors into 1 + 1 + 2 + 1 blocks, not {blocks.Count}");
+        for (int t = 1; t <= 3; t++)
+        {
+            var g = Random(rng, n, 0.5f);
+            d.Gpu.CopyToDevice<float>(dg, g);
+            var h = new Cpu.AdamW.Hyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, t);
+            Cpu.AdamW.StepTensors(p, g, m, v, tensors, h, 0.75f, clearGradients: true);
+            Cuda.AdamW.StepTensors(d.Context, blocks, dp, dg, dm, dv, h, clip, clearGradients: true);
+            c.True(TensorPrimitives.MaxMagnitude(g) == 0f, "the CPU cleared the gradients");
+        }
+        c.Close(p, d.Down(dp, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors params");
+        c.Close(m, d.Down(dm, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors m");
+        c.Close(v, d.Down(dv, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors v");
+        c.True(TensorPrimitives.MaxMagnitude(d.Down(dg, n)) == 0f, "adamw_update_tensors cleared the gradients");
     }
 }
