@@ -24,24 +24,26 @@ extern "C" __global__ void embedding_forward(floatX* out, const int* ids, const 
     }
 }
 
-// Scatter-adds dout into the tables' gradients. Each thread owns one channel and walks every token
-// in order: no races and a fixed summation order. grid: ceil(C / block) blocks.
-extern "C" __global__ void embedding_backward(float* dword, float* dpos, float* dtype, const floatX* dout,
-                                              const int* ids, const int* type_ids, const int* partner, const float* lambda,
-                                              int B, int T, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;   // no barrier in this kernel
-    for (int n = 0; n < B * T; n++) {
-        float g = dout[(int64_t)n * C + c];
-        int b = n / T, t = n % T;
-        if (partner != 0) {
-            float l = lambda[b];
-            dword[(int64_t)ids[n] * C + c] += l * g;
-            dword[(int64_t)ids[partner[b] * T + t] * C + c] += (1.0f - l) * g;
-        } else {
-            dword[(int64_t)ids[n] * C + c] += g;
-        }
-        dpos[(int64_t)t * C + c] += g;
-        dtype[(int64_t)type_ids[n] * C + c] += g;
-    }
+// The backward in parallel and still deterministic, as llm.c's encoder backward: the host sorts the
+// batch's (row, token, weight) entries into one bucket per table row (Cuda.Embedding.Buckets), entries
+// in the CPU's order (token by token, an example's own word before its partner's), and one thread per
+// (bucket, channel) adds them in that order, so no two threads add into the same element.
+// dtable[rows[k], c] += Σ_{e in bucket k} weights[e]·dout[tokens[e], c]. grid: (buckets, ceil(C / block)).
+extern "C" __global__ void embedding_backward_rows(float* dtable, const floatX* dout, const int* rows, const int* starts,
+                                                   const int* tokens, const float* weights, int C) {
+    int k = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float* out = dtable + (int64_t)rows[k] * C + c;
+    float acc = *out;
+    for (int e = starts[k]; e < starts[k + 1]; e++) acc += weights[e] * dout[(int64_t)tokens[e] * C + c];
+    *out = acc;
+}
+
+// dpos[t, c] += Σ_b dout[b, t, c], examples in order. grid: (T, ceil(C / block)).
+extern "C" __global__ void embedding_backward_positions(float* dpos, const floatX* dout, int B, int T, int C) {
+    int t = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float acc = dpos[(int64_t)t * C + c];
+    for (int b = 0; b < B; b++) acc += dout[((int64_t)b * T + t) * C + c];
+    dpos[(int64_t)t * C + c] = acc;
 }

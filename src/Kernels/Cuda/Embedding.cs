@@ -8,8 +8,124 @@ public static class Embedding
         => g.Launch("embedding_forward", new KernelArgs().Ptr(output).Ptr(ids).Ptr(typeIds).Ptr(word).Ptr(position).Ptr(type)
             .Ptr(partner).Ptr(lambda).Int(batch).Int(seqLen).Int(channels), new Dim3((uint)(batch * seqLen)), new Dim3(GpuContext.RowThreads));
 
-    public static void Backward(GpuContext g, nint dOutput, nint ids, nint typeIds, nint dWord, nint dPosition, nint dType,
-        int batch, int seqLen, int channels, nint partner = 0, nint lambda = 0)
-        => g.Launch("embedding_backward", new KernelArgs().Ptr(dWord).Ptr(dPosition).Ptr(dType).Ptr(dOutput).Ptr(ids).Ptr(typeIds)
-            .Ptr(partner).Ptr(lambda).Int(batch).Int(seqLen).Int(channels), new Dim3((uint)((channels + 127) / 128)), new Dim3(128));
+    /// <summary>
+    /// Cpu.Embedding.Backward: the word and type rows from the buckets the host made of this batch
+    /// (<see cref="Buckets.Build"/>), the positions column by column; three launches, each thread
+    /// owning its elements, so the result is deterministic.
+    /// </summary>
+    public static void Backward(GpuContext g, nint dOutput, Buckets buckets, nint dWord, nint dPosition, nint dType, int batch, int seqLen, int channels)
+    {
+        uint columnBlocks = (uint)((channels + 127) / 128);
+        foreach (var (table, set) in new[] { (dWord, buckets.Words), (dType, buckets.Types) })
+            if (set.Count > 0)
+                g.Launch("embedding_backward_rows", new KernelArgs().Ptr(table).Ptr(dOutput).Ptr(set.Rows).Ptr(set.Starts).Ptr(set.Tokens)
+                    .Ptr(set.Weights).Int(channels), new Dim3((uint)set.Count, columnBlocks), new Dim3(128));
+        g.Launch("embedding_backward_positions", new KernelArgs().Ptr(dPosition).Ptr(dOutput).Int(batch).Int(seqLen).Int(channels),
+            new Dim3((uint)seqLen, columnBlocks), new Dim3(128));
+    }
+
+    /// <summary>One table's buckets on the device: Count rows; bucket k adds entries [Starts[k], Starts[k+1]).</summary>
+    public readonly record struct BucketSet(int Count, nint Rows, nint Starts, nint Tokens, nint Weights);
+
+    /// <summary>
+    /// The batch's gradient entries sorted into one bucket per table row, on the host (as llm.c's
+    /// encoder backward does), then uploaded: for every token n, its own word row with weight λ_b (1
+    /// unmixed) and, when words are mixed, its partner's word row with weight 1 − λ_b; its type row
+    /// with weight 1. Within a bucket the entries keep the CPU's order (n ascending, own before
+    /// partner), the order of Cpu.Embedding.Backward's additions. Host and device buffers grow to the
+    /// largest batch and are reused.
+    /// </summary>
+    public sealed class Buckets(IGpu gpu) : IDisposable
+    {
+        private long[] keys = [];
+        private int[] hostInts = [];
+        private float[] hostWeights = [];
+        private nint deviceInts, deviceFloats;
+        private int capacity; // entries per table
+
+        public BucketSet Words { get; private set; }
+        public BucketSet Types { get; private set; }
+
+        /// <param name="wordRows">the word table's rows; <paramref name="typeRows"/> the type table's: every id
+        /// must name one (the kernel writes through them), checked as Cpu.Embedding checks them.</param>
+        public void Build(ReadOnlySpan<int> ids, ReadOnlySpan<int> typeIds, int batch, int seqLen, int wordRows, int typeRows,
+            ReadOnlySpan<int> partner = default, ReadOnlySpan<float> lambda = default)
+        {
+            int n = batch * seqLen;
+            bool mixed = !partner.IsEmpty;
+            if (ids.Length < n || typeIds.Length < n) throw new ArgumentException("embedding backward: fewer ids than tokens");
+            if (mixed && (partner.Length < batch || lambda.Length < batch || partner[..batch].ContainsAnyExceptInRange(0, batch - 1)))
+                throw new ArgumentException($"embedding: partner and λ need one entry per example, each partner inside the batch of {batch}");
+            if (ids[..n].ContainsAnyExceptInRange(0, wordRows - 1))
+                throw new ArgumentException($"embedding: a token id is outside the word table's {wordRows} rows");
+            if (typeIds[..n].ContainsAnyExceptInRange(0, typeRows - 1))
+                throw new ArgumentException($"embedding: a token type id is outside the type table's {typeRows} rows");
+            int entries = mixed ? 2 * n : n;
+            Grow(entries);
+            // a set's ints: rows [capacity] | starts [capacity + 1] | tokens [capacity]
+            int setInts = 3 * capacity + 1;
+            // words: key = row << 32 | (2n + 0 own, 2n + 1 partner), so a sort orders by row, then CPU order
+            for (int t = 0; t < n; t++)
+            {
+                int b = t / seqLen;
+                keys[mixed ? 2 * t : t] = ((long)ids[t] << 32) | (uint)(mixed ? 2 * t : t);
+                if (mixed) keys[2 * t + 1] = ((long)ids[partner[b] * seqLen + t % seqLen] << 32) | (uint)(2 * t + 1);
+            }
+            var wordInts = hostInts.AsSpan(0, setInts);
+            int words = Bucketize(keys.AsSpan(0, entries), wordInts);
+            var wordTokens = wordInts.Slice(2 * capacity + 1, entries);
+            for (int i = 0; i < entries; i++)
+            {
+                int e = wordTokens[i], token = mixed ? e >> 1 : e;
+                wordTokens[i] = token;
+                hostWeights[i] = !mixed ? 1f : (e & 1) == 0 ? lambda[token / seqLen] : 1f - lambda[token / seqLen];
+            }
+            for (int t = 0; t < n; t++) keys[t] = ((long)typeIds[t] << 32) | (uint)t;
+            int types = Bucketize(keys.AsSpan(0, n), hostInts.AsSpan(setInts, setInts));
+            hostWeights.AsSpan(capacity, n).Fill(1f);
+            gpu.CopyToDevice<int>(deviceInts, hostInts.AsSpan(0, 2 * setInts));
+            gpu.CopyToDevice<float>(deviceFloats, hostWeights.AsSpan(0, 2 * capacity));
+            Words = Set(words, deviceInts, GpuContext.At(deviceFloats, 0));
+            Types = Set(types, GpuContext.At(deviceInts, setInts), GpuContext.At(deviceFloats, capacity));
+        }
+
+        /// <summary>Sorts the keys (row, entry) and writes the set's rows, starts and, per sorted entry, the
+        /// entry's number (the caller turns it into a token and a weight); returns the bucket count.</summary>
+        private int Bucketize(Span<long> sorted, Span<int> ints)
+        {
+            sorted.Sort();
+            var rows = ints[..capacity]; var starts = ints.Slice(capacity, capacity + 1); var entries = ints.Slice(2 * capacity + 1, capacity);
+            int count = 0;
+            for (int i = 0; i < sorted.Length; i++)
+            {
+                int row = (int)(sorted[i] >> 32);
+                if (count == 0 || rows[count - 1] != row) { rows[count] = row; starts[count] = i; count++; }
+                entries[i] = (int)(uint)sorted[i];
+            }
+            starts[count] = sorted.Length;
+            return count;
+        }
+
+        private BucketSet Set(int count, nint ints, nint weights) =>
+            new(count, ints, GpuContext.At(ints, capacity), GpuContext.At(ints, 2 * capacity + 1), weights);
+
+        private void Grow(int entries)
+        {
+            if (entries <= capacity) return;
+            Dispose();
+            capacity = entries;
+            keys = new long[capacity];
+            hostInts = new int[2 * (3 * capacity + 1)];
+            hostWeights = new float[2 * capacity];
+            deviceInts = gpu.Alloc(hostInts.Length * 4L);
+            deviceFloats = gpu.Alloc(hostWeights.Length * 4L);
+        }
+
+        public void Dispose()
+        {
+            if (deviceInts != 0) gpu.Free(deviceInts);
+            if (deviceFloats != 0) gpu.Free(deviceFloats);
+            deviceInts = deviceFloats = 0;
+        }
+    }
 }

@@ -24,6 +24,8 @@ public sealed class GpuBertEngine : IBertEngine
     private Attention.Scratch scratch;
     private int B, T;
     private Mix? mix;
+    private Batch? current; // the batch of the last forward: the embedding backward buckets its ids on the host
+    private readonly Embedding.Buckets embeddingBuckets;
     private float pHidden, pAttn, pCls;
     private DropoutKeys keys;
     private int[] hostInts = [];
@@ -48,6 +50,7 @@ public sealed class GpuBertEngine : IBertEngine
         gpu.CopyToDevice<float>(parameters, initialParameters);
         gpu.Fill32(adamM, 0, Layout.Size); gpu.Fill32(adamV, 0, Layout.Size); gpu.Fill32(gradients, 0, Layout.Size);
         gradientsClear = true;
+        embeddingBuckets = new Embedding.Buckets(gpu);
         adamBlocks = new AdamW.TensorBlocks(gpu, Layout.Tensors.Select(t => new Kernels.Cpu.AdamW.Tensor(t.Offset, t.Length, t.WeightDecay)).ToArray());
     }
 
@@ -119,7 +122,7 @@ public sealed class GpuBertEngine : IBertEngine
     {
         var c = Config; var lo = Layout;
         batch.Validate(c, m);
-        B = batch.BatchSize; T = batch.SeqLen;
+        B = batch.BatchSize; T = batch.SeqLen; current = batch;
         var a = EnsureActivations(B, T);
         mix = m;
         keys = new DropoutKeys(seed, step);
@@ -189,8 +192,10 @@ public sealed class GpuBertEngine : IBertEngine
         nint gEmbeddings = BackwardToEmbeddings();
         var c = Config; var lo = Layout;
         bool mixWords = BertSchedule.MixesWords(mix);
-        Embedding.Backward(g, gEmbeddings, Ids, TypeIds, G(lo.WordEmbeddings), G(lo.PositionEmbeddings), G(lo.TypeEmbeddings), B, T, c.HiddenSize,
-            mixWords ? Partner : 0, mixWords ? Lambda : 0);
+        var batch = current!;
+        embeddingBuckets.Build(batch.InputIds, batch.TokenTypeIds, B, T, c.VocabSize, c.TypeVocabSize,
+            mixWords ? mix!.Partner.AsSpan(0, B) : default, mixWords ? mix!.Lambda.AsSpan(0, B) : default);
+        Embedding.Backward(g, gEmbeddings, embeddingBuckets, G(lo.WordEmbeddings), G(lo.PositionEmbeddings), G(lo.TypeEmbeddings), B, T, c.HiddenSize);
     }
 
     /// <summary>CpuBertEngine.BackwardToEmbeddings: every gradient but the embedding tables'; returns
@@ -324,6 +329,7 @@ public sealed class GpuBertEngine : IBertEngine
     {
         g.Dispose();
         adamBlocks.Dispose();
+        embeddingBuckets.Dispose();
         foreach (var p in batchAllocations) gpu.Free(p);
         foreach (var p in fixedAllocations) gpu.Free(p);
         batchAllocations.Clear(); fixedAllocations.Clear();

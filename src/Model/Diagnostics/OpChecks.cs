@@ -44,7 +44,9 @@ internal static class OpChecks
         var dw = Random(rng, word.Length); var dp = Random(rng, pos.Length); var dt = Random(rng, type.Length); // accumulate onto existing values
         nint gdw = d.Up(dw), gdp = d.Up(dp), gdt = d.Up(dt);
         Cpu.Embedding.Backward(g, ids, types, dw, dp, dt, batch, seqLen, channels, partner, lambda);
-        Cuda.Embedding.Backward(d.Context, d.Up(g), dIds, dTypes, gdw, gdp, gdt, batch, seqLen, channels, dPartner, dLambda);
+        using var buckets = new Cuda.Embedding.Buckets(d.Gpu);
+        buckets.Build(ids, types, batch, seqLen, vocab, 2, partner, lambda);
+        Cuda.Embedding.Backward(d.Context, d.Up(g), buckets, gdw, gdp, gdt, batch, seqLen, channels);
         c.Close(dw, d.Down(gdw, dw.Length), ReductionRel, ReductionAbs, "embedding_backward word");
         c.Close(dp, d.Down(gdp, dp.Length), ReductionRel, ReductionAbs, "embedding_backward position");
         c.Close(dt, d.Down(gdt, dt.Length), ReductionRel, ReductionAbs, "embedding_backward type");
