@@ -131,20 +131,24 @@ public class CompareTests
         var model = Cli.TinyModelRepo(TempDir());
         var env = new Dictionary<string, string?> { ["HF_HUB_OFFLINE"] = "1", ["HF_HUB_CACHE"] = TempDir() };
         string output = Path.Combine(TempDir(), "exp");
-        string[] Grid(string epochs) => ["compare", "--model", model, "--dataset", Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main"),
-            "--modes", "baseline", "--seeds", "1", "--train-sizes", "8/class", "--epochs", epochs, "--batch-size", "8", "--max-length", "24",
-            "--threads", "2", "--backend", "cpu", "--no-report", "--output", output];
-        var first = Cli.Run(env, Grid("1"));
+        string[] Grid(string sizes, string epochs, params string[] more) => ["compare", "--model", model, "--dataset", Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main"),
+            "--modes", "baseline", "--seeds", "1", "--train-sizes", sizes, "--epochs", epochs, "--batch-size", "8", "--max-length", "24",
+            "--threads", "2", "--backend", "cpu", "--no-report", "--output", output, .. more];
+        var first = Cli.Run(env, Grid("8/class", "1"));
         Assert.True(first.ExitCode == 0, first.All);
         string summary = Path.Combine(output, "8-per-class", "seed-42", "baseline", "summary.json");
-        byte[] before = File.ReadAllBytes(summary);
+        byte[] before = File.ReadAllBytes(summary), plan = File.ReadAllBytes(Path.Combine(output, "plan", "all.json"));
 
-        var other = Cli.Run(env, Grid("2"));
+        // the conflicting run comes second in the plan: nothing of the grid may run before the refusal
+        var other = Cli.Run(env, Grid("4/class,8/class", "2"));
         Assert.True(other.ExitCode == 2, other.All);
-        Assert.Contains(Path.Combine(output, "8-per-class", "seed-42", "baseline") + " holds a run made with other settings than this grid's: --epochs 1 (planned: 2)", other.Stderr);
+        Assert.Contains(Path.Combine(output, "8-per-class", "seed-42", "baseline") + ": --epochs 1 (planned: 2)", other.Stderr);
+        Assert.False(Directory.Exists(Path.Combine(output, "4-per-class")), "a run of the refused grid ran");
         Assert.Equal(before, File.ReadAllBytes(summary)); // nothing lost
+        Assert.Equal(plan, File.ReadAllBytes(Path.Combine(output, "plan", "all.json")));
 
-        var same = Cli.Run(env, Grid("1"));
+        // options that cannot change a baseline run (λ's Beta, SSMix's span) do not make it differ
+        var same = Cli.Run(env, Grid("8/class", "1", "--alpha", "2", "--ssmix-span", "0.3"));
         Assert.True(same.ExitCode == 0, same.All);
         Assert.Contains("seed-42/baseline: finished, skipped", same.Stdout);
     }

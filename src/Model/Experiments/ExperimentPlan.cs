@@ -148,10 +148,32 @@ public static class ExperimentPlan
         Compare("--text-column", recorded.Inputs.TextColumn, inputs.TextColumn);
         Compare("--label-column", recorded.Inputs.LabelColumn, inputs.LabelColumn);
         foreach (var option in TrainOptions.All)
-            if (option != TrainOptions.LoggingStepsOption)
+            if (Matters(option, run.Mode))
                 Compare(option.Name, option.ToJson(recorded.Options)?.ToJsonString(), option.ToJson(run.Options)?.ToJsonString());
         return differences;
     }
+
+    /// <summary>Whether an option can change a run of this mode: --logging-steps changes no result; the
+    /// mixing options mean nothing to baseline, λ's Beta(α, β) nothing to ssmix, TMix's layers and
+    /// SSMix's span nothing to the other modes. So a grid that adds ssmix with another --ssmix-span
+    /// still continues the baseline runs already there.</summary>
+    private static bool Matters(TrainOption option, MixMode mode) => option.Key switch
+    {
+        "logging_steps" => false,
+        "alpha" or "beta" or "lambda_per_example" => MixSampler.DrawsLambda(mode),
+        "mix_prob" => mode != MixMode.Baseline,
+        "mix_layers" => mode == MixMode.TMix,
+        "ssmix_span" => mode == MixMode.SsMix,
+        _ => true,
+    };
+
+    /// <summary>Every planned run whose folder already holds a run made otherwise (<see cref="Differences"/>),
+    /// as "folder: differences"; checked for the whole grid before anything runs or the plan file is written.</summary>
+    public static List<string> Conflicts(IEnumerable<PlannedRun> plan, RunInputs inputs) =>
+        plan.Where(r => Status(r) != RunStatus.New)
+            .Select(r => (r.Folder, Differences: Differences(r, inputs)))
+            .Where(x => x.Differences.Count > 0)
+            .Select(x => $"{x.Folder}: {string.Join(", ", x.Differences)}").ToList();
 
     /// <summary>Where a compare invocation records the grid it planned (every run, its shard's or not): plan/all.json,
     /// or plan/shard-K-of-N.json for a shard, so that shards writing into one folder never write the same file.</summary>

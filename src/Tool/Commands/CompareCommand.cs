@@ -79,6 +79,20 @@ public static class CompareCommand
             Console.WriteLine($"experiment {dir}: {plan.Count} runs ({grid.Modes.Count} modes × {grid.Seeds} seeds × {grid.Sizes.Count} train sizes" +
                 (grid.LearningRates != null ? $" × {grid.LearningRates.Count} lrs" : "") + (grid.Alphas != null ? $"; {grid.Alphas.Count} α for the mixing modes" : "") + ")" +
                 (share is var (k2, n2) ? $"; shard {k2}/{n2}: {mine.Count} of them" : ""));
+            // a folder of the grid holding a run made otherwise is refused before anything runs or the
+            // plan is written: the whole grid is checked, so every shard refuses alike
+            try
+            {
+                var conflicts = ExperimentPlan.Conflicts(plan, inputs);
+                if (conflicts.Count > 0)
+                {
+                    Console.Error.WriteLine($"error: {conflicts.Count} run folder(s) of this grid hold runs made with other settings than the grid's " +
+                        "(their results would be mixed with the grid's): give another --output, or remove those folders to rerun them:");
+                    foreach (var conflict in conflicts) Console.Error.WriteLine($"  {conflict}");
+                    return ErrorReport.BadInput;
+                }
+            }
+            catch (Model.Data.DataFormatException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
             try { ExperimentPlan.WritePlan(ExperimentPlan.PlanFile(dir, share), plan, command); } // the whole grid: report lists what no shard has finished
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Console.Error.WriteLine($"error: {dir}: {e.Message}"); return ErrorReport.BadInput; }
 
