@@ -263,9 +263,9 @@ public sealed class GpuBertEngine : IBertEngine
     public double ForwardBackward(Batch batch, Mix? m, ulong seed, long step)
     {
         ClearGradients();
+        gradientsClear = false; // from here the backward adds into them (also if it stops half-way)
         Forward(batch, training: true, seed, step, m);
         Backward();
-        gradientsClear = false;
         return DownloadStats().Loss;
     }
 
@@ -273,8 +273,8 @@ public sealed class GpuBertEngine : IBertEngine
     {
         int n = batch.BatchSize * batch.SeqLen;
         if (saliency.Length < n) throw new ArgumentException($"token saliency: {saliency.Length} floats for {n} tokens");
-        Forward(batch, training: true, seed, step, null);
         gradientsClear = false; // the backward below adds into them
+        Forward(batch, training: true, seed, step, null);
         RowNorm.Forward(g, BackwardToEmbeddings(), act!.Saliency, n, Config.HiddenSize);
         ClearGradients(); // the parameter gradients were scratch (as on the CPU)
         gpu.CopyToHost(saliency[..n], act.Saliency);
@@ -283,9 +283,9 @@ public sealed class GpuBertEngine : IBertEngine
     public StepResult TrainStep(Batch batch, Mix? m, float learningRate, long step, ulong seed, in OptimizerSettings o)
     {
         ClearGradients();
+        gradientsClear = false; // from here the backward adds into them (also if it stops half-way)
         Forward(batch, training: true, seed, step, m);
         Backward();
-        gradientsClear = false;
         // the clip factor stays on the device, where AdamW reads it
         AdamW.GlobalNormClip(g, gradients, Layout.Size, o.MaxGradNorm, stats);
         AdamW.StepTensors(g, adamBlocks, parameters, gradients, adamM, adamV,
