@@ -151,6 +151,13 @@ public class CompareTests
         var same = Cli.Run(env, Grid("8/class", "1", "--alpha", "2", "--ssmix-span", "0.3"));
         Assert.True(same.ExitCode == 0, same.All);
         Assert.Contains("seed-42/baseline: finished, skipped", same.Stdout);
+
+        // a second grid into the same folder adds its runs to the plan: report knows both grids' runs
+        var more = Cli.Run(env, Grid("4/class", "1"));
+        Assert.True(more.ExitCode == 0, more.All);
+        var report = Cli.Run(env, "report", output);
+        Assert.True(report.ExitCode == 0, report.All);
+        Assert.Contains("All 2 planned runs are here.", File.ReadAllText(Path.Combine(output, "report.md")));
     }
 
     [Theory]

@@ -180,10 +180,32 @@ public static class ExperimentPlan
     public static string PlanFile(string experimentDir, (int Shard, int Count)? shard) =>
         Path.Combine(experimentDir, "plan", shard is var (k, n) ? $"shard-{k}-of-{n}.json" : "all.json");
 
+    /// <summary>Records a grid in its plan file. A file already there (another grid run into the same
+    /// folder, e.g. more modes or sizes added later) keeps its runs: the file lists the union, in the order
+    /// first planned, and the commands that planned them, so that report knows every planned run.</summary>
     public static void WritePlan(string file, IEnumerable<PlannedRun> runs, string command)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        var json = new JsonObject { ["command"] = command, ["runs"] = new JsonArray(runs.Select(r => (JsonNode)r.Name).ToArray()) };
+        var names = new List<string>(); var commands = new List<string>();
+        if (File.Exists(file))
+        {
+            try
+            {
+                var old = JsonNode.Parse(File.ReadAllText(file));
+                if (old?["runs"] is JsonArray oldRuns) names.AddRange(oldRuns.Select(r => r?.GetValue<string>()).OfType<string>());
+                if (old?["commands"] is JsonArray oldCommands) commands.AddRange(oldCommands.Select(c => c?.GetValue<string>()).OfType<string>());
+                else if (old?["command"]?.GetValue<string>() is string oldCommand) commands.Add(oldCommand);
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException) { throw new ArgumentException($"{file}: not a plan file ({e.Message})"); }
+        }
+        var known = new HashSet<string>(names, StringComparer.Ordinal);
+        names.AddRange(runs.Select(r => r.Name).Where(known.Add));
+        if (!commands.Contains(command)) commands.Add(command);
+        var json = new JsonObject
+        {
+            ["command"] = command, ["commands"] = new JsonArray(commands.Select(c => (JsonNode)c).ToArray()),
+            ["runs"] = new JsonArray(names.Select(n => (JsonNode)n).ToArray()),
+        };
         RunFolder.WriteAtomic(file, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 

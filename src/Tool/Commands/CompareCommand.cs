@@ -95,6 +95,7 @@ public static class CompareCommand
             catch (Model.Data.DataFormatException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
             try { ExperimentPlan.WritePlan(ExperimentPlan.PlanFile(dir, share), plan, command); } // the whole grid: report lists what no shard has finished
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Console.Error.WriteLine($"error: {dir}: {e.Message}"); return ErrorReport.BadInput; }
+            catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
 
             int code = deviceList == null ? RunInOrder(mine, inputs, set, parse, backend) : RunOnDevices(mine, deviceList, inputs, set, parse, backend);
             if (code == ErrorReport.Interrupted) Console.Error.WriteLine($"interrupted: run the same command with --output {dir} to continue");
