@@ -124,7 +124,10 @@ public static class ReportFigures
 
     private static IEnumerable<Color> Palette()
     {
-        Color[] c = { Colors.Black, Colors.OrangeRed, Colors.SteelBlue, Colors.ForestGreen, Colors.Purple, Colors.Brown };
+        // twelve distinct colours: a full grid has eleven cells per train size (baseline, mixup, tmix and
+        // senmix at three α, ssmix), and six made baseline and ssmix both black
+        Color[] c = { Colors.Black, Colors.OrangeRed, Colors.SteelBlue, Colors.ForestGreen, Colors.Purple, Colors.Brown,
+                      Colors.GoldenRod, Colors.DeepPink, Colors.Teal, Colors.Gray, Colors.Navy, Colors.Olive };
         for (int i = 0; ; i++) yield return c[i % c.Length];
     }
 }
