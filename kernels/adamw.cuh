@@ -22,22 +22,6 @@ extern "C" __global__ void global_norm_clip(float* stats, const float* partial, 
     stats[2] = max_norm > 0.0f ? fminf(1.0f, max_norm / (norm + 1e-6f)) : 1.0f;
 }
 
-// torch.optim.AdamW on one tensor, the gradient first scaled by the clip factor *clip (clip 0: none).
-// step_size = lr / (1 − β1ᵗ), inv_sqrt_bc2 = 1 / √(1 − β2ᵗ).
-extern "C" __global__ void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr,
-                                        float beta1, float beta2, float eps, float weight_decay, float step_size,
-                                        float inv_sqrt_bc2, const float* clip) {
-    float scale = clip != 0 ? *clip : 1.0f;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float g = grads[i] * scale;
-        float mi = beta1 * m[i] + (1.0f - beta1) * g;
-        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-        float p = params[i] * (1.0f - lr * weight_decay);
-        params[i] = p - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
-        m[i] = mi; v[i] = vi;
-    }
-}
-
 // torch.optim.AdamW over many tensors in one launch (the multi-tensor apply of llm.c and apex):
 // block k updates elements [ranges[2k], ranges[2k+1]) of one tensor, with weight decay
 // decays[k]·weight_decay (decays[k] is 1 or 0: HF's no-decay groups); when clear_grads, each gradient

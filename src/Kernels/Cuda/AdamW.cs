@@ -60,13 +60,4 @@ public static class AdamW
             .Float((float)(1 / Math.Sqrt(bc2))).Ptr(clip).Int(clearGradients ? 1 : 0),
             new Dim3((uint)blocks.Count), new Dim3(GpuContext.Threads));
     }
-
-    /// <summary>One AdamW step on one tensor, the gradient scaled by *clip (clip 0: no clipping).</summary>
-    public static void Step(GpuContext g, nint param, nint grad, nint m, nint v, long n, in Cpu.AdamW.Hyper h, nint clip)
-    {
-        double bc1 = 1 - Math.Pow(h.Beta1, h.Step), bc2 = 1 - Math.Pow(h.Beta2, h.Step);
-        g.Launch("adamw_update", new KernelArgs().Ptr(param).Ptr(grad).Ptr(m).Ptr(v).Long(n).Float(h.LearningRate).Float(h.Beta1).Float(h.Beta2)
-            .Float(h.Epsilon).Float(h.WeightDecay).Float((float)(h.LearningRate / bc1)).Float((float)(1 / Math.Sqrt(bc2))).Ptr(clip),
-            new Dim3((uint)Math.Clamp((n + GpuContext.Threads - 1) / GpuContext.Threads, 1, 8192)), new Dim3(GpuContext.Threads));
-    }
 }

@@ -16,10 +16,14 @@ public static class Embedding
     public static void Backward(GpuContext g, nint dOutput, Buckets buckets, nint dWord, nint dPosition, nint dType, int batch, int seqLen, int channels)
     {
         uint columnBlocks = (uint)((channels + 127) / 128);
-        foreach (var (table, set) in new[] { (dWord, buckets.Words), (dType, buckets.Types) })
+        void Rows(nint table, BucketSet set)
+        {
             if (set.Count > 0)
                 g.Launch("embedding_backward_rows", new KernelArgs().Ptr(table).Ptr(dOutput).Ptr(set.Rows).Ptr(set.Starts).Ptr(set.Tokens)
                     .Ptr(set.Weights).Int(channels), new Dim3((uint)set.Count, columnBlocks), new Dim3(128));
+        }
+        Rows(dWord, buckets.Words);
+        Rows(dType, buckets.Types);
         g.Launch("embedding_backward_positions", new KernelArgs().Ptr(dPosition).Ptr(dOutput).Int(batch).Int(seqLen).Int(channels),
             new Dim3((uint)seqLen, columnBlocks), new Dim3(128));
     }

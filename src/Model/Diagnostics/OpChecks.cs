@@ -251,15 +251,17 @@ internal static class OpChecks
         Cuda.AdamW.GlobalNormClip(d.Context, dg, n, 1f, stats);
         c.Close([(float)norm, clip], d.Down(stats, 3).AsSpan(1, 2), ReductionRel, ReductionAbs, "squared_norm_partial + global_norm_clip");
         c.True(clip < 1f, "the check means clipping to act");
+        // one tensor through the engine's one-launch update, the clip factor read on the device
+        using var blocks = new Cuda.AdamW.TensorBlocks(d.Gpu, [new Cpu.AdamW.Tensor(0, n, true)]);
         for (int t = 1; t <= 3; t++)
         {
             var h = new Cpu.AdamW.Hyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, t);
             Cpu.AdamW.Step(p, g, m, v, h, clip);
-            Cuda.AdamW.Step(d.Context, dp, dg, dm, dv, n, h, stats + 8);
+            Cuda.AdamW.StepTensors(d.Context, blocks, dp, dg, dm, dv, h, stats + 8, clearGradients: false);
         }
-        c.Close(p, d.Down(dp, n), ElementwiseRel, ElementwiseAbs, "adamw_update params");
-        c.Close(m, d.Down(dm, n), ElementwiseRel, ElementwiseAbs, "adamw_update m");
-        c.Close(v, d.Down(dv, n), ElementwiseRel, ElementwiseAbs, "adamw_update v");
+        c.Close(p, d.Down(dp, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors params");
+        c.Close(m, d.Down(dm, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors m");
+        c.Close(v, d.Down(dv, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors v");
     }
 
     /// <summary>AdamW over several tensors in one launch: blocks that end inside a tensor and at its end,
