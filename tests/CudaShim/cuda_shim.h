@@ -1,8 +1,8 @@
 // cuda_shim.h: just enough of CUDA to compile kernels.cu with a host C++ compiler and run it on
 // the CPU, so that CI (which has no GPU) executes the real kernel code.
 //
-// A launch runs its blocks one after another; the threads of a block are real OS threads, so
-// __syncthreads() is a barrier across them and __shared__ (a function-local static here) is shared
+// A launch runs its blocks one after another; the threads of a block are fibers (shim_runtime.cpp),
+// so __syncthreads() is a barrier across them and __shared__ (a function-local static here) is shared
 // by exactly one block at a time. Warp shuffles exchange values through a per-block array between
 // two barriers, which is why kernels.cu calls them from uniform control flow only.
 #pragma once

@@ -1,26 +1,60 @@
-// The shim's launch machinery: one OS thread per CUDA thread of a block, a barrier for
-// __syncthreads, and a block-wide exchange array for warp shuffles.
+// The shim's launch machinery. The threads of a block are fibers on the calling OS thread: each
+// runs until it reaches __syncthreads() (or the end of the block), then the next one runs; a round
+// ends when every thread has reached the barrier, so none passes barrier k before all have reached
+// it, which is CUDA's rule. A fiber is started once per launch (makecontext) and loops over the
+// blocks; switches are _setjmp/_longjmp, which make no system call (swapcontext saves the signal
+// mask, a system call per switch). One launch runs on one core, in a fixed order: deterministic.
+// Warp shuffles exchange values through a per-block array between two barriers, which is why
+// kernels.cu calls them from uniform control flow only.
 #include "cuda_shim.h"
-#include <barrier>
+#include <csetjmp>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
+#include <memory>
 #include <mutex>
-#include <thread>
+#include <ucontext.h>
 #include <vector>
 
 thread_local ShimThreadState shim_state;
 
 namespace {
-std::barrier<>* block_barrier = nullptr;
+constexpr size_t StackBytes = 256 * 1024;  // untouched pages are never faulted in
+
+struct Fiber {
+    jmp_buf resume;                   // where it continues when the scheduler next runs it
+    ucontext_t start;
+    std::unique_ptr<char[]> stack;
+    dim3 thread;
+    bool block_done = false;
+};
+
 float exchange[1024];
-std::mutex launch_mutex;  // __shared__ statics allow one launch at a time
+std::mutex launch_mutex;              // one launch at a time: __shared__ statics, and the state below
+std::vector<Fiber> fibers;            // reused across launches
+jmp_buf scheduler;
+Fiber* current = nullptr;
+const std::function<void()>* kernel_body = nullptr;
+
+void yield_to_scheduler() {
+    if (_setjmp(current->resume) == 0) _longjmp(scheduler, 1);
+}
+
+// A fiber's life: one block after another, until the launch ends (then it is simply never resumed).
+void fiber_main() {
+    for (;;) {
+        (*kernel_body)();
+        current->block_done = true;
+        yield_to_scheduler();
+    }
+}
 
 unsigned int linear_thread() {
     return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
 }
 }  // namespace
 
-void __syncthreads() { block_barrier->arrive_and_wait(); }
-
+void __syncthreads() { yield_to_scheduler(); }
 float __shfl_xor_sync(unsigned int, float v, int lane_mask) {
     unsigned int t = linear_thread();
     exchange[t] = v;
@@ -44,24 +78,46 @@ float __shfl_down_sync(unsigned int, float v, int delta) {
 void shim_run(dim3 grid, dim3 block, const std::function<void()>& body) {
     std::lock_guard<std::mutex> lock(launch_mutex);
     unsigned int threads = block.x * block.y * block.z;
-    std::barrier<> barrier((std::ptrdiff_t)threads);
-    block_barrier = &barrier;
-    std::vector<std::thread> pool;
-    pool.reserve(threads);
+    if (fibers.size() < threads) fibers.resize(threads);
+    kernel_body = &body;
+    shim_state.block_dim = block;
+    shim_state.grid_dim = grid;
     for (unsigned int t = 0; t < threads; t++) {
-        pool.emplace_back([&, t] {
-            shim_state.block_dim = block;
-            shim_state.grid_dim = grid;
-            shim_state.thread = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
-            for (unsigned int bz = 0; bz < grid.z; bz++)
-                for (unsigned int by = 0; by < grid.y; by++)
-                    for (unsigned int bx = 0; bx < grid.x; bx++) {
-                        shim_state.block = dim3{bx, by, bz};
-                        body();
-                        barrier.arrive_and_wait();  // the next block starts when this one is done
-                    }
-        });
+        Fiber& f = fibers[t];
+        if (!f.stack) f.stack = std::make_unique<char[]>(StackBytes);
+        getcontext(&f.start);
+        f.start.uc_stack.ss_sp = f.stack.get();
+        f.start.uc_stack.ss_size = StackBytes;
+        f.start.uc_link = nullptr;
+        makecontext(&f.start, fiber_main, 0);
+        f.thread = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
     }
-    for (auto& th : pool) th.join();
-    block_barrier = nullptr;
+    bool started = false;
+    for (unsigned int bz = 0; bz < grid.z; bz++)
+        for (unsigned int by = 0; by < grid.y; by++)
+            for (unsigned int bx = 0; bx < grid.x; bx++) {
+                shim_state.block = dim3{bx, by, bz};
+                for (unsigned int t = 0; t < threads; t++) fibers[t].block_done = false;
+                for (;;) {  // one round: every thread runs to its next barrier, or to the end of the block
+                    unsigned int finished = 0;
+                    for (unsigned int t = 0; t < threads; t++) {
+                        Fiber& f = fibers[t];
+                        current = &f;
+                        shim_state.thread = f.thread;
+                        if (_setjmp(scheduler) == 0) {
+                            if (!started) { ucontext_t here; swapcontext(&here, &f.start); }  // first entry: a fresh stack
+                            else _longjmp(f.resume, 1);
+                        }
+                        finished += f.block_done;
+                    }
+                    started = true;
+                    if (finished == threads) break;
+                    if (finished != 0) {
+                        std::fprintf(stderr, "cuda shim: %u of %u threads ended their block while the others wait at __syncthreads()\n", finished, threads);
+                        std::abort();
+                    }
+                }
+            }
+    current = nullptr;
+    kernel_body = nullptr;
 }
