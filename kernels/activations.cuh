@@ -23,7 +23,7 @@ __device__ __forceinline__ float erf_approx(float x) {
 extern "C" __global__ void bias_gelu_forward(floatX* y, floatX* pre, const float* bias, int rows, int cols) {
     int64_t n = (int64_t)rows * cols;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float v = pre[i] + bias[i % cols];
+        float v = (float)pre[i] + bias[i % cols];
         pre[i] = v;
         y[i] = 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f));
     }
@@ -32,19 +32,19 @@ extern "C" __global__ void bias_gelu_forward(floatX* y, floatX* pre, const float
 // dx = dy · (Φ(x) + x·φ(x)); dx may be dy.
 extern "C" __global__ void gelu_backward(floatX* dx, const floatX* x, const floatX* dy, int64_t n) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float v = x[i];
+        float v = (float)x[i];
         float cdf = 0.5f * (1.0f + erf_approx(v * 0.70710678118654752f));
         float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
+        dx[i] = (float)dy[i] * (cdf + v * pdf);
     }
 }
 
 extern "C" __global__ void tanh_forward(floatX* y, const floatX* x, int64_t n) {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) y[i] = tanhf(x[i]);
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) y[i] = tanhf((float)x[i]);
 }
 
 // dx = dy · (1 − y²), from the forward's output.
 extern "C" __global__ void tanh_backward(floatX* dx, const floatX* y, const floatX* dy, int64_t n) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        dx[i] = (float)dy[i] * (1.0f - (float)y[i] * (float)y[i]);
 }

@@ -25,8 +25,10 @@ extern "C" __global__ void global_norm_clip(float* stats, const float* partial, 
 // torch.optim.AdamW over many tensors in one launch (the multi-tensor apply of llm.c and apex):
 // block k updates elements [ranges[2k], ranges[2k+1]) of one tensor, with weight decay
 // decays[k]·weight_decay (decays[k] is 1 or 0: HF's no-decay groups); when clear_grads, each gradient
-// is zeroed after its use, so the next step needs no separate pass to clear them. grid: the table's blocks.
-extern "C" __global__ void adamw_update_tensors(float* params, float* grads, float* m, float* v, const int64_t* ranges,
+// is zeroed after its use, so the next step needs no separate pass to clear them. params_x, when not 0,
+// receives the new parameters rounded to floatX: the copy the bf16 GEMMs read (the float32 params stay
+// the master weights, as in torch.autocast). grid: the table's blocks.
+extern "C" __global__ void adamw_update_tensors(float* params, floatX* params_x, float* grads, float* m, float* v, const int64_t* ranges,
                                                 const float* decays, float lr, float beta1, float beta2, float eps,
                                                 float weight_decay, float step_size, float inv_sqrt_bc2,
                                                 const float* clip, int clear_grads) {
@@ -38,8 +40,15 @@ extern "C" __global__ void adamw_update_tensors(float* params, float* grads, flo
         float mi = beta1 * m[i] + (1.0f - beta1) * g;
         float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
         float p = params[i] * decay;
-        params[i] = p - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+        p -= step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+        params[i] = p;
+        if (params_x != 0) params_x[i] = p;
         m[i] = mi; v[i] = vi;
         if (clear_grads) grads[i] = 0.0f;
     }
+}
+
+// y = x rounded to floatX: the bf16 copy of the parameters after they are loaded. grid-stride over n.
+extern "C" __global__ void copy_to_floatx(floatX* y, const float* x, int64_t n) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) y[i] = x[i];
 }

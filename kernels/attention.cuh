@@ -56,15 +56,15 @@ extern "C" __global__ void attention_softmax_forward(floatX* probs, const floatX
     const floatX* s = scores + r * T;
     const float* mask = key_mask + (int64_t)b * T;
     float mx = -INFINITY;
-    for (int j = lane; j < T; j += WARP) if (mask[j] != 0.0f) mx = fmaxf(mx, s[j]);
+    for (int j = lane; j < T; j += WARP) if (mask[j] != 0.0f) mx = fmaxf(mx, (float)s[j]);
     mx = warp_max(mx);
     float sum = 0.0f;
-    for (int j = lane; j < T; j += WARP) if (mask[j] != 0.0f) sum += expf((s[j] - mx) * scale);
+    for (int j = lane; j < T; j += WARP) if (mask[j] != 0.0f) sum += expf(((float)s[j] - mx) * scale);
     sum = warp_sum(sum);
     float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
     if (valid)
         for (int j = lane; j < T; j += WARP)
-            probs[r * T + j] = mask[j] != 0.0f ? expf((s[j] - mx) * scale) * inv : 0.0f;
+            probs[r * T + j] = mask[j] != 0.0f ? expf(((float)s[j] - mx) * scale) * inv : 0.0f;
 }
 
 // dscores = P ⊙ (dP − Σ_j P·dP) · scale; dscores may be dprobs. One warp per row.
@@ -77,11 +77,11 @@ extern "C" __global__ void attention_softmax_backward(floatX* dscores, const flo
     const floatX* p = probs + r * T;
     const floatX* dp = dprobs + r * T;
     float dot = 0.0f;
-    for (int j = lane; j < T; j += WARP) dot += p[j] * dp[j];
+    for (int j = lane; j < T; j += WARP) dot += (float)p[j] * (float)dp[j];
     dot = warp_sum(dot);
     if (valid)
         for (int j = lane; j < T; j += WARP) {
-            float v = (dp[j] - dot) * p[j] * scale;
+            float v = ((float)dp[j] - dot) * (float)p[j] * scale;
             dscores[r * T + j] = v;
         }
 }

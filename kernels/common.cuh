@@ -6,9 +6,18 @@
 // Index math that can pass 2^31 (B·T·C, B·H·T·T) is int64_t, never `long`: `long` is 32 bits on
 // Windows (LLP64), and the host passes every 64-bit kernel argument in an 8-byte slot.
 
-// Activations are float32 (floatX) now; the type is named so that a bf16 build with float32
-// master weights can change it in one place.
+// floatX is the type of activations and their gradients: float32, or bfloat16 when kernels.cu is
+// compiled with -DMIXUP_BF16 (a second module, src/Kernels/Kernels.csproj). Parameters, their
+// gradients, Adam's moments and every statistic (LayerNorm's mean and rstd, softmax's max and sum,
+// cross-entropy, norms) stay float32, and every kernel computes in float32: a floatX is converted
+// once when loaded and rounded once when stored, always written out as (float)x, never mixed into
+// arithmetic with a float (bf16 arithmetic would round each step, and bf16·float is ambiguous).
+#ifdef MIXUP_BF16
+#include <cuda_bf16.h>
+typedef __nv_bfloat16 floatX;
+#else
 typedef float floatX;
+#endif
 
 #define WARP 32
 

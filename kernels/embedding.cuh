@@ -35,7 +35,7 @@ extern "C" __global__ void embedding_backward_rows(float* dtable, const floatX* 
     if (c >= C) return;
     float* out = dtable + (int64_t)rows[k] * C + c;
     float acc = *out;
-    for (int e = starts[k]; e < starts[k + 1]; e++) acc += weights[e] * dout[(int64_t)tokens[e] * C + c];
+    for (int e = starts[k]; e < starts[k + 1]; e++) acc += weights[e] * (float)dout[(int64_t)tokens[e] * C + c];
     *out = acc;
 }
 
@@ -44,6 +44,6 @@ extern "C" __global__ void embedding_backward_positions(float* dpos, const float
     int t = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= C) return;
     float acc = dpos[(int64_t)t * C + c];
-    for (int b = 0; b < B; b++) acc += dout[((int64_t)b * T + t) * C + c];
+    for (int b = 0; b < B; b++) acc += (float)dout[((int64_t)b * T + t) * C + c];
     dpos[(int64_t)t * C + c] = acc;
 }

@@ -16,18 +16,18 @@ extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
         float v = xr[c];
         if (p > 0.0f) v = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)c) >= p ? v * scale : 0.0f;
-        if (residual != 0) v += residual[(int64_t)row * C + c];
-        if (s != 0) s[c] = v;
+        if (residual != 0) v += (float)residual[(int64_t)row * C + c];
+        if (s != 0) { s[c] = v; v = s[c]; }   // the statistics of the sum as stored (rounded, in bf16)
         local += v;
     }
     float mean = block_sum(local) / C;
     const floatX* src = s != 0 ? s : xr;   // each thread reads back only what it wrote
     local = 0.0f;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) { float d = src[c] - mean; local += d * d; }
+    for (int c = threadIdx.x; c < C; c += blockDim.x) { float d = (float)src[c] - mean; local += d * d; }
     float var = block_sum(local) / C;
     float rstd = 1.0f / sqrtf(var + eps);
     for (int c = threadIdx.x; c < C; c += blockDim.x)
-        out[(int64_t)row * C + c] = fmaf((src[c] - mean) * rstd, gamma[c], beta[c]);
+        out[(int64_t)row * C + c] = fmaf(((float)src[c] - mean) * rstd, gamma[c], beta[c]);
     if (threadIdx.x == 0) { mean_out[row] = mean; rstd_out[row] = rstd; }
 }
 
@@ -40,18 +40,18 @@ extern "C" __global__ void layernorm_backward_input(floatX* dx, const floatX* dy
     float mu = mean[row], rs = rstd[row];
     float sg = 0.0f, sgx = 0.0f;
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        float g = dyr[c] * gamma[c];
-        float xhat = (xr[c] - mu) * rs;
+        float g = (float)dyr[c] * gamma[c];
+        float xhat = ((float)xr[c] - mu) * rs;
         sg += g; sgx += g * xhat;
     }
     float mean_g = block_sum(sg) / C;
     float mean_gx = block_sum(sgx) / C;
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        float g = dyr[c] * gamma[c];
-        float xhat = (xr[c] - mu) * rs;
+        float g = (float)dyr[c] * gamma[c];
+        float xhat = ((float)xr[c] - mu) * rs;
         float v = rs * (g - mean_g - xhat * mean_gx);
         int64_t i = (int64_t)row * C + c;
-        dx[i] = accumulate ? dx[i] + v : v;
+        dx[i] = accumulate ? (float)dx[i] + v : v;
     }
 }
 
@@ -64,8 +64,8 @@ extern "C" __global__ void layernorm_backward_params_partial(float* partial, con
     float dg = 0.0f, db = 0.0f;
     int r1 = min(N, (chunk + 1) * 64);
     for (int r = chunk * 64; r < r1; r++) {
-        float g = dy[(int64_t)r * C + c];
-        float xhat = (x[(int64_t)r * C + c] - mean[r]) * rstd[r];
+        float g = (float)dy[(int64_t)r * C + c];
+        float xhat = ((float)x[(int64_t)r * C + c] - mean[r]) * rstd[r];
         dg = fmaf(g, xhat, dg);
         db += g;
     }

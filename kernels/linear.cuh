@@ -8,7 +8,7 @@
 extern "C" __global__ void add_bias(floatX* y, const float* bias, int rows, int cols) {
     int64_t n = (int64_t)rows * cols;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        y[i] += bias[i % cols];
+        y[i] = (float)y[i] + bias[i % cols];
 }
 
 // partial[chunk][c] = Σ over the chunk's 64 rows of x[r, c], in order. grid: (ceil(C / block), chunks).
@@ -17,6 +17,6 @@ extern "C" __global__ void column_sum_partial(float* partial, const floatX* x, i
     if (c >= cols) return;
     float acc = 0.0f;
     int r1 = min(rows, (chunk + 1) * 64);
-    for (int r = chunk * 64; r < r1; r++) acc += x[(int64_t)r * cols + c];
+    for (int r = chunk * 64; r < r1; r++) acc += (float)x[(int64_t)r * cols + c];
     partial[(int64_t)chunk * cols + c] = acc;
 }

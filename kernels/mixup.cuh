@@ -11,7 +11,7 @@ extern "C" __global__ void mixup_forward(floatX* y, const floatX* x, const int* 
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int b = (int)(i / per); int64_t off = i % per;
         float l = lambda[b];
-        y[i] = l * x[i] + (1.0f - l) * x[(int64_t)partner[b] * per + off];
+        y[i] = l * (float)x[i] + (1.0f - l) * (float)x[(int64_t)partner[b] * per + off];
     }
 }
 
@@ -24,7 +24,7 @@ extern "C" __global__ void mixup_backward(floatX* dx, const floatX* dy, const in
         int e = (int)(i / per); int64_t off = i % per;
         float acc = 0.0f;
         for (int b = 0; b < B; b++) {
-            float l = lambda[b], g = dy[(int64_t)b * per + off];
+            float l = lambda[b], g = (float)dy[(int64_t)b * per + off];
             if (b == e) acc += l * g;
             if (partner[b] == e) acc += (1.0f - l) * g;
         }

@@ -16,6 +16,6 @@ extern "C" __global__ void first_token_backward(floatX* dhidden, const floatX* d
     int64_t n = (int64_t)B * T * C;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int c = (int)(i % C); int64_t bt = i / C; int t = (int)(bt % T), b = (int)(bt / T);
-        dhidden[i] = t == 0 ? dfirst[(int64_t)b * C + c] : 0.0f;
+        dhidden[i] = t == 0 ? (float)dfirst[(int64_t)b * C + c] : 0.0f;
     }
 }

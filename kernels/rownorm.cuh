@@ -8,7 +8,7 @@ extern "C" __global__ void row_norm_forward(float* y, const floatX* x, int N, in
     int row = blockIdx.x;
     const floatX* xr = x + (int64_t)row * C;
     float local = 0.0f;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) { float v = xr[c]; local += v * v; }
+    for (int c = threadIdx.x; c < C; c += blockDim.x) { float v = (float)xr[c]; local += v * v; }
     float total = block_sum(local);   // every thread of the block reaches it
     if (threadIdx.x == 0) y[row] = sqrtf(total);
 }

@@ -5,32 +5,32 @@ using MixupBert.Model.Weights;
 
 namespace MixupBert.Tool;
 
-/// <summary>Picks the compute backend for --backend auto|cpu|cuda and says why.</summary>
+/// <summary>Picks the compute backend for --backend auto|cpu|cuda and --precision auto|fp32|tf32|bf16, and says why.</summary>
 public static class Backends
 {
     public static readonly string[] Names = { "auto", "cpu", "cuda" };
 
-    /// <summary>Creates the engine; <paramref name="tf32"/> null = the GPU's default (on for Ampere and newer);
-    /// <paramref name="device"/> the CUDA device ordinal (compare --devices), unused on the CPU.</summary>
-    public static (IBertEngine Engine, string Why) Create(string backend, BertConfig config, float[] parameters, bool? tf32 = null, int device = 0)
+    public const string PrecisionHelp =
+        "GPU arithmetic: fp32, tf32 (float32 storage, TF32 tensor-core GEMMs), bf16 (bfloat16 activations and GEMMs, float32 master weights, " +
+        "gradients and optimizer state) or auto (tf32 on Ampere and newer, else fp32). The CPU computes in fp32 only";
+
+    /// <summary>Creates the engine. <paramref name="precision"/>: auto, fp32, tf32 or bf16 (only auto and fp32
+    /// on the CPU); <paramref name="device"/> the CUDA device ordinal (compare --devices), unused on the CPU.</summary>
+    public static (IBertEngine Engine, string Why) Create(string backend, BertConfig config, float[] parameters, string precision = "auto", int device = 0)
     {
+        Precision? asked = precision == "auto" ? null : DTypes.Parse(precision); // throws ArgumentException naming the choices
         switch (backend)
         {
             case "cpu":
+                RequireCpuPrecision(asked, "--backend cpu");
                 return (new CpuBertEngine(config, parameters), "--backend cpu");
             case "cuda":
-                {
-                    var gpu = CudaGpu.Open(device, tf32); // throws CudaUnavailableException with the reason
-                    return (new GpuBertEngine(gpu, config, parameters), $"--backend cuda: {Describe(gpu)}");
-                }
+                return OnGpu(config, parameters, asked, device, "--backend cuda");
             case "auto":
-                try
-                {
-                    var gpu = CudaGpu.Open(device, tf32);
-                    return (new GpuBertEngine(gpu, config, parameters), $"auto picked cuda: {Describe(gpu)}");
-                }
+                try { return OnGpu(config, parameters, asked, device, "auto picked cuda"); }
                 catch (CudaUnavailableException e)
                 {
+                    RequireCpuPrecision(asked, $"auto picked cpu ({e.Message})");
                     return (new CpuBertEngine(config, parameters), $"auto picked cpu ({WorkerPool.Shared.WorkerCount} threads): {e.Message}");
                 }
             default:
@@ -38,6 +38,30 @@ public static class Backends
         }
     }
 
-    private static string Describe(CudaGpu gpu) =>
-        $"device {gpu.Ordinal}: {gpu.Name}, compute capability {gpu.ComputeCapability / 10}.{gpu.ComputeCapability % 10}, {gpu.TotalMemory / (1L << 30)} GiB, TF32 {(gpu.Tf32 ? "on" : "off")}";
+    private static void RequireCpuPrecision(Precision? asked, string why)
+    {
+        if (asked is Precision p && p != Precision.Fp32)
+            throw new ArgumentException($"--precision {p.Name()} needs a CUDA GPU; {why}, and the CPU computes in fp32 only");
+    }
+
+    private static (IBertEngine, string) OnGpu(BertConfig config, float[] parameters, Precision? asked, int device, string why)
+    {
+        // TF32 math matters to float32 GEMMs only; under bf16 every GEMM has bf16 operands
+        var gpu = CudaGpu.Open(device, asked switch { Precision.Fp32 => false, Precision.Tf32 => true, _ => null }); // throws CudaUnavailableException with the reason
+        try
+        {
+            var precision = asked ?? (gpu.Tf32 ? Precision.Tf32 : Precision.Fp32);
+            if (precision == Precision.Bf16 && !gpu.SupportsBf16)
+                throw new CudaUnavailableException($"--precision bf16 needs compute capability 8.0 (Ampere) or newer; {gpu.Name} has {gpu.ComputeCapability / 10}.{gpu.ComputeCapability % 10}");
+            return (new GpuBertEngine(gpu, config, parameters, precision.Activations()), $"{why}: {Describe(gpu, precision)}");
+        }
+        catch
+        {
+            gpu.Dispose();
+            throw;
+        }
+    }
+
+    private static string Describe(CudaGpu gpu, Precision precision) =>
+        $"device {gpu.Ordinal}: {gpu.Name}, compute capability {gpu.ComputeCapability / 10}.{gpu.ComputeCapability % 10}, {gpu.TotalMemory / (1L << 30)} GiB, precision {precision.Name()}";
 }

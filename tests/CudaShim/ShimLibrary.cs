@@ -8,13 +8,14 @@ namespace MixupBert.Tests.CudaShim;
 /// <summary>
 /// Builds kernels.cu for the CPU: generates a launcher per kernel (the driver API's void** argument
 /// convention, so the backend launches shim kernels exactly as it launches GPU kernels), compiles
-/// kernels.cu + launchers + the shim runtime with g++, and loads the result. Built once per test run.
+/// kernels.cu + launchers + the shim runtime with g++, and loads the result. Built once per test run
+/// for each activation type: float32, and bfloat16 (-DMIXUP_BF16, as nvcc builds kernels_bf16.fatbin).
 /// </summary>
 public static partial class ShimLibrary
 {
-    private static readonly Lazy<nint> handle = new(Build);
+    private static readonly Lazy<nint> handle = new(() => Build(bf16: false)), handleBf16 = new(() => Build(bf16: true));
 
-    public static nint Handle => handle.Value;
+    public static nint Handle(Kernels.Cuda.DType activations) => activations == Kernels.Cuda.DType.BF16 ? handleBf16.Value : handle.Value;
 
     public static string RepoRoot
     {
@@ -50,7 +51,7 @@ public static partial class ShimLibrary
         return list;
     }
 
-    private static nint Build()
+    private static nint Build(bool bf16)
     {
         string root = RepoRoot;
         string kernelsPath = Path.Combine(root, "kernels.cu");
@@ -77,7 +78,7 @@ public static partial class ShimLibrary
         string lib = Path.Combine(outDir, "libkernels_shim.so");
         string cxx = Environment.GetEnvironmentVariable("CXX") ?? "g++";
         var psi = new ProcessStartInfo(cxx,
-            $"-std=c++20 -O1 -fPIC -shared -pthread -I \"{shimDir}\" -include cuda_shim.h -o \"{lib}\" \"{launchers}\" \"{Path.Combine(shimDir, "shim_runtime.cpp")}\"")
+            $"-std=c++20 -O1 -U_FORTIFY_SOURCE -fPIC -shared -pthread {(bf16 ? "-DMIXUP_BF16 " : "")}-I \"{shimDir}\" -include cuda_shim.h -o \"{lib}\" \"{launchers}\" \"{Path.Combine(shimDir, "shim_runtime.cpp")}\"")
         { RedirectStandardError = true, RedirectStandardOutput = true };
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {cxx}");
         string err = p.StandardError.ReadToEnd();

@@ -50,14 +50,22 @@ public static class AdamW
     }
 
     /// <summary>Cpu.AdamW.StepTensors in one launch: every tensor of <paramref name="blocks"/>, the gradient
-    /// scaled by *clip (clip 0: none) and, when <paramref name="clearGradients"/>, zeroed after use.</summary>
-    public static void StepTensors(GpuContext g, TensorBlocks blocks, nint param, nint grad, nint m, nint v, in Cpu.AdamW.Hyper h, nint clip, bool clearGradients)
+    /// scaled by *clip (clip 0: none) and, when <paramref name="clearGradients"/>, zeroed after use.
+    /// <paramref name="paramX"/>, when not 0, receives the new parameters in the activations' type (the
+    /// bf16 copy the GEMMs read).</summary>
+    public static void StepTensors(GpuContext g, TensorBlocks blocks, nint param, nint grad, nint m, nint v, in Cpu.AdamW.Hyper h, nint clip, bool clearGradients,
+        nint paramX = 0)
     {
         if (blocks.Count == 0) return;
         double bc1 = 1 - Math.Pow(h.Beta1, h.Step), bc2 = 1 - Math.Pow(h.Beta2, h.Step);
-        g.Launch("adamw_update_tensors", new KernelArgs().Ptr(param).Ptr(grad).Ptr(m).Ptr(v).Ptr(blocks.Ranges).Ptr(blocks.Decays)
+        g.Launch("adamw_update_tensors", new KernelArgs().Ptr(param).Ptr(paramX).Ptr(grad).Ptr(m).Ptr(v).Ptr(blocks.Ranges).Ptr(blocks.Decays)
             .Float(h.LearningRate).Float(h.Beta1).Float(h.Beta2).Float(h.Epsilon).Float(h.WeightDecay).Float((float)(h.LearningRate / bc1))
             .Float((float)(1 / Math.Sqrt(bc2))).Ptr(clip).Int(clearGradients ? 1 : 0),
             new Dim3((uint)blocks.Count), new Dim3(GpuContext.Threads));
     }
+
+    /// <summary>paramX = param in the activations' type: the GEMMs' copy of the weights, made when the
+    /// parameters are loaded (afterwards <see cref="StepTensors"/> keeps it current).</summary>
+    public static void CopyToActivations(GpuContext g, nint param, nint paramX, long n)
+        => g.Elementwise("copy_to_floatx", new KernelArgs().Ptr(paramX).Ptr(param).Long(n), n);
 }

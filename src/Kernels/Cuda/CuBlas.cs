@@ -12,7 +12,7 @@ internal static unsafe partial class CuBlas
     public const int OpN = 0, OpT = 1;
     public const int DefaultMath = 0, Tf32TensorOpMath = 3;
     public const int ComputeF32 = 68, ComputeF32FastTf32 = 77; // cublasComputeType_t
-    public const int DataR32F = 0;                             // cudaDataType CUDA_R_32F
+    public const int DataR32F = 0, DataR16BF = 14;             // cudaDataType CUDA_R_32F, CUDA_R_16BF
     public const int GemmDefault = -1;                         // cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT
 
     [LibraryImport(Library, EntryPoint = "cublasCreate_v2")] public static partial int cublasCreate(out nint handle);
@@ -42,17 +42,24 @@ internal static unsafe partial class CuBlas
 /// <summary>
 /// Row-major GEMMs on cuBLAS, which is column-major: a row-major X is a column-major Xᵀ, so
 /// C = op(A)·op(B) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, i.e. with the operands swapped.
-/// TF32 tensor-op math (cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_TF32) when enabled.
+/// float32 GEMMs use TF32 tensor-op math (cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_TF32) when enabled;
+/// GEMMs with bfloat16 operands run on bf16 tensor cores with float32 accumulation (CUBLAS_COMPUTE_32F),
+/// their output bfloat16 or float32 (the weight gradients).
 /// </summary>
 internal sealed unsafe class CuBlasGemm(nint handle, bool tf32) : IGpuBlas
 {
     public bool Tf32 { get; } = tf32;
 
-    public void Gemm(bool transA, bool transB, int m, int n, int k, nint a, int lda, nint b, int ldb, nint c, int ldc, bool accumulate)
+    private static int Data(DType t) => t == DType.BF16 ? CuBlas.DataR16BF : CuBlas.DataR32F;
+
+    public void Gemm(bool transA, bool transB, int m, int n, int k, nint a, int lda, nint b, int ldb, nint c, int ldc, bool accumulate, GemmTypes types)
     {
         float alpha = 1f, beta = accumulate ? 1f : 0f;
         int opA = transA ? CuBlas.OpT : CuBlas.OpN, opB = transB ? CuBlas.OpT : CuBlas.OpN;
-        if (Tf32)
+        if (types != GemmTypes.F32)
+            CuBlas.Check(CuBlas.cublasGemmEx(handle, opB, opA, n, m, k, &alpha, b, Data(types.Operands), ldb, a, Data(types.Operands), lda,
+                &beta, c, Data(types.Output), ldc, CuBlas.ComputeF32, CuBlas.GemmDefault), "cublasGemmEx (bf16)");
+        else if (Tf32)
             CuBlas.Check(CuBlas.cublasGemmEx(handle, opB, opA, n, m, k, &alpha, b, CuBlas.DataR32F, ldb, a, CuBlas.DataR32F, lda,
                 &beta, c, CuBlas.DataR32F, ldc, CuBlas.ComputeF32FastTf32, CuBlas.GemmDefault), "cublasGemmEx");
         else
@@ -60,11 +67,15 @@ internal sealed unsafe class CuBlasGemm(nint handle, bool tf32) : IGpuBlas
     }
 
     public void GemmStridedBatched(bool transA, bool transB, int m, int n, int k, nint a, int lda, long strideA,
-        nint b, int ldb, long strideB, nint c, int ldc, long strideC, int batch, bool accumulate)
+        nint b, int ldb, long strideB, nint c, int ldc, long strideC, int batch, bool accumulate, GemmTypes types)
     {
         float alpha = 1f, beta = accumulate ? 1f : 0f;
         int opA = transA ? CuBlas.OpT : CuBlas.OpN, opB = transB ? CuBlas.OpT : CuBlas.OpN;
-        if (Tf32)
+        if (types != GemmTypes.F32)
+            CuBlas.Check(CuBlas.cublasGemmStridedBatchedEx(handle, opB, opA, n, m, k, &alpha, b, Data(types.Operands), ldb, strideB,
+                a, Data(types.Operands), lda, strideA, &beta, c, Data(types.Output), ldc, strideC, batch, CuBlas.ComputeF32, CuBlas.GemmDefault),
+                "cublasGemmStridedBatchedEx (bf16)");
+        else if (Tf32)
             CuBlas.Check(CuBlas.cublasGemmStridedBatchedEx(handle, opB, opA, n, m, k, &alpha, b, CuBlas.DataR32F, ldb, strideB,
                 a, CuBlas.DataR32F, lda, strideA, &beta, c, CuBlas.DataR32F, ldc, strideC, batch, CuBlas.ComputeF32FastTf32, CuBlas.GemmDefault),
                 "cublasGemmStridedBatchedEx");

@@ -9,8 +9,8 @@ namespace MixupBert.Kernels.Cuda;
 public sealed unsafe class CudaGpu : IGpu
 {
     private readonly int device;
-    private readonly nint context, stream, module, blasHandle;
-    private readonly Dictionary<string, nint> kernels = new(StringComparer.Ordinal);
+    private readonly nint context, stream, module, moduleBf16, blasHandle;
+    private readonly Dictionary<(string, DType), nint> kernels = new();
     private bool disposed;
 
     /// <summary>The device ordinal it was opened with (CUDA_VISIBLE_DEVICES numbering).</summary>
@@ -21,10 +21,10 @@ public sealed unsafe class CudaGpu : IGpu
     public IGpuBlas Blas { get; }
     public bool Tf32 { get; }
 
-    private CudaGpu(int ordinal, int device, nint context, nint stream, nint module, nint blasHandle, string name, int cc, long memory, bool tf32)
+    private CudaGpu(int ordinal, int device, nint context, nint stream, nint module, nint moduleBf16, nint blasHandle, string name, int cc, long memory, bool tf32)
     {
         Ordinal = ordinal;
-        this.device = device; this.context = context; this.stream = stream; this.module = module; this.blasHandle = blasHandle;
+        this.device = device; this.context = context; this.stream = stream; this.module = module; this.moduleBf16 = moduleBf16; this.blasHandle = blasHandle;
         Name = name; ComputeCapability = cc; TotalMemory = memory; Tf32 = tf32;
         Blas = new CuBlasGemm(blasHandle, tf32);
     }
@@ -41,10 +41,14 @@ public sealed unsafe class CudaGpu : IGpu
         return (long)(total - free);
     }
 
-    /// <summary>The embedded fatbin of kernels.cu, or null when the build had no nvcc.</summary>
-    public static byte[]? EmbeddedKernels()
+    /// <summary>Whether the device computes in bfloat16 on tensor cores (compute capability 8.0, Ampere, and newer).</summary>
+    public bool SupportsBf16 => ComputeCapability >= 80;
+
+    /// <summary>The embedded fatbin of kernels.cu (float32 activations, or bfloat16 ones when
+    /// <paramref name="activations"/> is BF16), or null when the build had no nvcc.</summary>
+    public static byte[]? EmbeddedKernels(DType activations = DType.F32)
     {
-        using var s = typeof(CudaGpu).Assembly.GetManifestResourceStream("kernels.fatbin");
+        using var s = typeof(CudaGpu).Assembly.GetManifestResourceStream(activations == DType.BF16 ? "kernels_bf16.fatbin" : "kernels.fatbin");
         if (s == null) return null;
         var bytes = new byte[s.Length];
         s.ReadExactly(bytes);
@@ -76,15 +80,18 @@ public sealed unsafe class CudaGpu : IGpu
         CudaDriver.Check(CudaDriver.cuDevicePrimaryCtxRetain(out nint ctx, dev), "cuDevicePrimaryCtxRetain");
         CudaDriver.Check(CudaDriver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
         CudaDriver.Check(CudaDriver.cuStreamCreate(out nint stream, 0), "cuStreamCreate");
-        nint module;
+        nint module, moduleBf16 = 0;
         fixed (byte* p = image) CudaDriver.Check(CudaDriver.cuModuleLoadData(out module, p), "cuModuleLoadData(kernels.fatbin)");
+        var imageBf16 = EmbeddedKernels(DType.BF16);
+        if (imageBf16 != null && major >= 8)
+            fixed (byte* p = imageBf16) CudaDriver.Check(CudaDriver.cuModuleLoadData(out moduleBf16, p), "cuModuleLoadData(kernels_bf16.fatbin)");
         nint blas;
         try { CuBlas.Check(CuBlas.cublasCreate(out blas), "cublasCreate"); }
         catch (DllNotFoundException e) { throw new CudaUnavailableException("cuBLAS not found (looked for libcublas.so.13, .12, .11; set CUDA_HOME or LD_LIBRARY_PATH)", e); }
         CuBlas.Check(CuBlas.cublasSetStream(blas, stream), "cublasSetStream");
         bool useTf32 = tf32 ?? major >= 8;
         CuBlas.Check(CuBlas.cublasSetMathMode(blas, useTf32 ? CuBlas.Tf32TensorOpMath : CuBlas.DefaultMath), "cublasSetMathMode");
-        return new CudaGpu(ordinal, dev, ctx, stream, module, blas, name, major * 10 + minor, (long)total, useTf32);
+        return new CudaGpu(ordinal, dev, ctx, stream, module, moduleBf16, blas, name, major * 10 + minor, (long)total, useTf32);
     }
 
     public nint Alloc(long bytes)
@@ -122,11 +129,13 @@ public sealed unsafe class CudaGpu : IGpu
         if (count > 0) CudaDriver.Check(CudaDriver.cuMemsetD32Async(destination, value, (nuint)count, stream), "cuMemsetD32Async");
     }
 
-    public nint Kernel(string name)
+    public nint Kernel(string name, DType activations)
     {
-        if (kernels.TryGetValue(name, out nint f)) return f;
-        CudaDriver.Check(CudaDriver.cuModuleGetFunction(out f, module, name), $"cuModuleGetFunction({name})");
-        kernels[name] = f;
+        if (kernels.TryGetValue((name, activations), out nint f)) return f;
+        nint m = activations == DType.BF16 ? moduleBf16 : module;
+        if (m == 0) throw new CudaUnavailableException($"bf16 needs compute capability 8.0 or newer and kernels_bf16.fatbin in this build; {Name} has {ComputeCapability / 10}.{ComputeCapability % 10}");
+        CudaDriver.Check(CudaDriver.cuModuleGetFunction(out f, m, name), $"cuModuleGetFunction({name}, {activations})");
+        kernels[(name, activations)] = f;
         return f;
     }
 
@@ -142,6 +151,7 @@ public sealed unsafe class CudaGpu : IGpu
         disposed = true;
         CuBlas.cublasDestroy(blasHandle);
         CudaDriver.cuModuleUnload(module);
+        if (moduleBf16 != 0) CudaDriver.cuModuleUnload(moduleBf16);
         CudaDriver.cuStreamDestroy(stream);
         CudaDriver.cuDevicePrimaryCtxRelease(device);
     }

@@ -17,9 +17,22 @@ public sealed class GpuContext : IDisposable
     private nint partial;
     private long partialFloats;
 
-    public GpuContext(IGpu gpu) => Gpu = gpu;
+    /// <param name="activations">The type of activations and their gradients: the kernels come from
+    /// the module built for it, and GEMMs over activations take it as their operand type.</param>
+    public GpuContext(IGpu gpu, DType activations = DType.F32)
+    {
+        Gpu = gpu;
+        Activations = activations;
+        ActivationGemm = new GemmTypes(activations, activations);
+        WeightGradientGemm = new GemmTypes(activations, DType.F32);
+    }
 
     public IGpu Gpu { get; }
+    public DType Activations { get; }
+    /// <summary>A GEMM from activations (and the weights' activation-typed copy) to activations.</summary>
+    public GemmTypes ActivationGemm { get; }
+    /// <summary>A GEMM from activations to a float32 weight gradient.</summary>
+    public GemmTypes WeightGradientGemm { get; }
 
     internal static nint At(nint p, long floats) => p + (nint)(floats * 4);
 
@@ -28,7 +41,7 @@ public sealed class GpuContext : IDisposable
     /// <summary>Launches kernel <paramref name="name"/> of kernels.cu.</summary>
     internal void Launch(string name, KernelArgs args, Dim3 grid, Dim3 block)
     {
-        if (!kernels.TryGetValue(name, out nint f)) kernels[name] = f = Gpu.Kernel(name);
+        if (!kernels.TryGetValue(name, out nint f)) kernels[name] = f = Gpu.Kernel(name, Activations);
         args.Launch(Gpu, f, grid, block);
     }
 

@@ -18,20 +18,22 @@ public interface IGpu : IDisposable
     void CopyToHost<T>(Span<T> destination, nint source) where T : unmanaged;
     /// <summary>Sets count 32-bit words to value (0 for zeroing floats).</summary>
     void Fill32(nint destination, uint value, long count);
-    /// <summary>A handle of the kernel with this name in kernels.cu.</summary>
-    nint Kernel(string name);
+    /// <summary>A handle of the kernel with this name in kernels.cu, from the module built for
+    /// activations of type <paramref name="activations"/> (float32, or bfloat16: -DMIXUP_BF16).</summary>
+    nint Kernel(string name, DType activations);
     /// <summary>Launches a kernel; args points to one pointer per kernel parameter, as cuLaunchKernel.</summary>
     unsafe void Launch(nint kernel, Dim3 grid, Dim3 block, void** args);
     IGpuBlas Blas { get; }
 }
 
-/// <summary>Row-major GEMMs on device memory: C = op(A)·op(B) (+ C when accumulating).</summary>
+/// <summary>Row-major GEMMs on device memory: C = op(A)·op(B) (+ C when accumulating), operands and
+/// output of the given types, always accumulated in float32.</summary>
 public interface IGpuBlas
 {
-    void Gemm(bool transA, bool transB, int m, int n, int k, nint a, int lda, nint b, int ldb, nint c, int ldc, bool accumulate);
+    void Gemm(bool transA, bool transB, int m, int n, int k, nint a, int lda, nint b, int ldb, nint c, int ldc, bool accumulate, GemmTypes types);
 
     void GemmStridedBatched(bool transA, bool transB, int m, int n, int k, nint a, int lda, long strideA,
-        nint b, int ldb, long strideB, nint c, int ldc, long strideC, int batch, bool accumulate);
+        nint b, int ldb, long strideB, nint c, int ldc, long strideC, int batch, bool accumulate, GemmTypes types);
 }
 
 /// <summary>

@@ -48,26 +48,29 @@ public readonly record struct DropoutKeys(ulong Seed, long Step)
 }
 
 /// <summary>What one encoder layer keeps from its forward for its backward ([N = B·T] rows); T is a
-/// host array on the CPU and a device pointer on the GPU.</summary>
-public sealed class LayerActivations<T>(Func<long, T> alloc, long n, long c, long i, long probs)
+/// host array on the CPU and a device pointer on the GPU. <paramref name="alloc"/> allocates
+/// activations (bf16 on the GPU under mixed precision), <paramref name="allocStat"/> the float32
+/// statistics (LayerNorm's mean and rstd).</summary>
+public sealed class LayerActivations<T>(Func<long, T> alloc, Func<long, T> allocStat, long n, long c, long i, long probs)
 {
     public readonly T Qkv = alloc(checked(n * 3 * c));   // [N, 3C] projections
     public readonly T Probs = alloc(probs);     // [B, H, T, T] softmax (pre-dropout)
     public readonly T Ctx = alloc(n * c);       // [N, C] attention output, heads merged
     public readonly T Ln1Sum = alloc(n * c);    // [N, C] x + dropout(attention output projection)
-    public readonly T Ln1Mean = alloc(n), Ln1Rstd = alloc(n);
+    public readonly T Ln1Mean = allocStat(n), Ln1Rstd = allocStat(n);
     public readonly T H1 = alloc(n * c);        // [N, C] LN1 output
     public readonly T Fc1 = alloc(checked(n * i));       // [N, I] pre-activation
     public readonly T Gelu = alloc(checked(n * i));      // [N, I]
     public readonly T Ln2Sum = alloc(n * c);    // [N, C] h1 + dropout(fc2)
-    public readonly T Ln2Mean = alloc(n), Ln2Rstd = alloc(n);
+    public readonly T Ln2Mean = allocStat(n), Ln2Rstd = allocStat(n);
     public readonly T Out = alloc(n * c);       // [N, C] layer output
 }
 
 /// <summary>
 /// Every forward activation and backward scratch buffer of BertForSequenceClassification, sized for
 /// MaxBatch × MaxSeqLen tokens and reused by every smaller batch: the one inventory both engines
-/// allocate (float[] on the CPU, device pointers on the GPU). Sizes are checked for overflow: the
+/// allocate (float[] on the CPU, device pointers on the GPU; the float32 statistics, masks, class
+/// probabilities and losses through allocStat, the rest through alloc). Sizes are checked for overflow: the
 /// memory check (ModelSize.ActivationBytes) counts this inventory for configs read from disk.
 /// </summary>
 public sealed class BertActivations<T>
@@ -81,19 +84,20 @@ public sealed class BertActivations<T>
     // backward scratch, shared by all layers
     public readonly T GOut, GH1, GTmp, GI, GQkv, GCtx, GLogits, GPooled, GPooledPre, GCls;
 
-    public BertActivations(BertConfig config, int maxBatch, int maxSeqLen, Func<long, T> alloc)
+    public BertActivations(BertConfig config, int maxBatch, int maxSeqLen, Func<long, T> alloc, Func<long, T>? allocStat = null)
     {
+        allocStat ??= alloc;
         checked
         {
         MaxBatch = maxBatch; MaxSeqLen = maxSeqLen;
         long n = (long)maxBatch * maxSeqLen, C = config.HiddenSize, I = config.IntermediateSize, L = config.NumLabels, bc = maxBatch * C;
         long probs = (long)maxBatch * config.NumAttentionHeads * maxSeqLen * maxSeqLen;
-        MaskUnion = alloc(n); Saliency = alloc(n);
-        EmbSum = alloc(n * C); EmbLn = alloc(n * C); EmbMean = alloc(n); EmbRstd = alloc(n); EmbOut = alloc(n * C); MixedHidden = alloc(n * C);
+        MaskUnion = allocStat(n); Saliency = allocStat(n);
+        EmbSum = alloc(n * C); EmbLn = alloc(n * C); EmbMean = allocStat(n); EmbRstd = allocStat(n); EmbOut = alloc(n * C); MixedHidden = alloc(n * C);
         Layers = new LayerActivations<T>[config.NumHiddenLayers];
-        for (int l = 0; l < Layers.Length; l++) Layers[l] = new LayerActivations<T>(alloc, n, C, I, probs);
+        for (int l = 0; l < Layers.Length; l++) Layers[l] = new LayerActivations<T>(alloc, allocStat, n, C, I, probs);
         Cls = alloc(bc); PooledPre = alloc(bc); Pooled = alloc(bc); PooledMixed = alloc(bc); PooledDrop = alloc(bc);
-        Logits = alloc(maxBatch * L); Probs = alloc(maxBatch * L); Losses = alloc(maxBatch);
+        Logits = alloc(maxBatch * L); Probs = allocStat(maxBatch * L); Losses = allocStat(maxBatch);
         GOut = alloc(n * C); GH1 = alloc(n * C); GTmp = alloc(n * C); GI = alloc(n * I); GQkv = alloc(n * C * 3); GCtx = alloc(n * C);
         GLogits = alloc(maxBatch * L); GPooled = alloc(bc); GPooledPre = alloc(bc); GCls = alloc(bc);
         }

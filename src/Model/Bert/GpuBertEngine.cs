@@ -10,14 +10,17 @@ namespace MixupBert.Model.Bert;
 /// MixupBert.Kernels.Cpu's ops), following the same <see cref="BertSchedule"/>. Weights, gradients,
 /// Adam moments and activations stay on the device for the whole run; per step the host sends token
 /// ids, type ids, masks, labels, partners and λ (two copies) and reads back the loss and the gradient
-/// norm (one copy).
+/// norm (one copy). Under bf16 (<see cref="DType.BF16"/> activations) the activations and the GEMMs'
+/// copy of the weights are bfloat16 (AdamW rounds each new weight into that copy as it writes the
+/// float32 master); everything else stays float32.
 /// </summary>
 public sealed class GpuBertEngine : IBertEngine
 {
     private readonly IGpu gpu;
     private readonly GpuContext g;
     private readonly List<nint> fixedAllocations = new(), batchAllocations = new();
-    private readonly nint parameters, gradients, adamM, adamV, stats;
+    private readonly nint parameters, parametersX, gradients, adamM, adamV, stats;
+    private readonly DType activations;
     private readonly float[] hostStats = new float[3];
     private BertActivations<nint>? act;
     private Uploads up;
@@ -31,23 +34,27 @@ public sealed class GpuBertEngine : IBertEngine
     private int[] hostInts = [];
     private float[] hostFloats = [];
 
-    public string Backend => $"cuda ({gpu.Name})";
+    public string Backend => activations == DType.BF16 ? $"cuda ({gpu.Name}, bf16)" : $"cuda ({gpu.Name})";
     /// <summary>The device it runs on (for the driver's memory figures in bench).</summary>
     public IGpu Gpu => gpu;
     public BertConfig Config { get; }
     public BertLayout Layout { get; }
 
-    public GpuBertEngine(IGpu gpu, BertConfig config, float[] initialParameters)
+    /// <param name="activations">F32, or BF16 for mixed precision (kernels.cu's bf16 module).</param>
+    public GpuBertEngine(IGpu gpu, BertConfig config, float[] initialParameters, DType activations = DType.F32)
     {
         this.gpu = gpu;
-        g = new GpuContext(gpu);
+        this.activations = activations;
+        g = new GpuContext(gpu, activations);
         Config = config;
         Layout = new BertLayout(config);
         if (initialParameters.Length != Layout.Size) throw new ArgumentException($"parameters have {initialParameters.Length} floats; the config needs {Layout.Size}");
         nint Fixed(long floats) { nint p = gpu.Alloc(floats * 4); fixedAllocations.Add(p); return p; }
         parameters = Fixed(Layout.Size); gradients = Fixed(Layout.Size); adamM = Fixed(Layout.Size); adamV = Fixed(Layout.Size);
         stats = Fixed(4);
+        if (activations == DType.BF16) { parametersX = gpu.Alloc((long)Layout.Size * 2); fixedAllocations.Add(parametersX); }
         gpu.CopyToDevice<float>(parameters, initialParameters);
+        RefreshParametersX();
         gpu.Fill32(adamM, 0, Layout.Size); gpu.Fill32(adamV, 0, Layout.Size); gpu.Fill32(gradients, 0, Layout.Size);
         gradientsClear = true;
         embeddingBuckets = new Embedding.Buckets(gpu);
@@ -68,6 +75,13 @@ public sealed class GpuBertEngine : IBertEngine
     private static nint At(nint p, long floats) => p + (nint)(floats * 4);
     private nint P(int offset) => At(parameters, offset);
     private nint G(int offset) => At(gradients, offset);
+    /// <summary>A weight matrix as the GEMMs read it: the float32 master, or its bf16 copy.</summary>
+    private nint W(int offset) => parametersX != 0 ? parametersX + (nint)offset * 2 : P(offset);
+
+    private void RefreshParametersX()
+    {
+        if (parametersX != 0) AdamW.CopyToActivations(g, parameters, parametersX, Layout.Size);
+    }
 
     // ---------------------------------------------------------------------------------------
     // per-step uploads: [ids N | type ids N | labels B | partner B] and [mask N | λ B], each in one copy
@@ -109,10 +123,11 @@ public sealed class GpuBertEngine : IBertEngine
         batchAllocations.Clear();
         int mb = Math.Max(batch, act?.MaxBatch ?? 0), mt = Math.Max(seqLen, act?.MaxSeqLen ?? 0);
         nint Alloc(long floats) { nint p = gpu.Alloc(Math.Max(floats, 1) * 4); batchAllocations.Add(p); return p; }
+        nint AllocX(long elements) { nint p = gpu.Alloc(Math.Max(elements, 1) * activations.Size()); batchAllocations.Add(p); return p; }
         long n = (long)mb * mt;
         up = new Uploads(Alloc(2 * n + 2 * mb), Alloc(n + mb));
-        scratch = Attention.Scratch.Allocate(Alloc, n * Config.HiddenSize, (long)mb * Config.NumAttentionHeads * mt * mt);
-        return act = new BertActivations<nint>(Config, mb, mt, Alloc);
+        scratch = Attention.Scratch.Allocate(AllocX, n * Config.HiddenSize, (long)mb * Config.NumAttentionHeads * mt * mt);
+        return act = new BertActivations<nint>(Config, mb, mt, AllocX, Alloc);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -147,13 +162,13 @@ public sealed class GpuBertEngine : IBertEngine
             nint mask = BertSchedule.UsesUnionMask(m, l) ? a.MaskUnion : Mask;
 
             // h1 = LN1(x + dropout(attention output projection(attention(qkv(x)))))
-            Linear.Forward(g, x, P(w.QkvWeight), P(w.QkvBias), s.Qkv, N, C, 3 * C);
+            Linear.Forward(g, x, W(w.QkvWeight), P(w.QkvBias), s.Qkv, N, C, 3 * C);
             Attention.Forward(g, s.Qkv, mask, s.Probs, s.Ctx, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
-            Linear.Forward(g, s.Ctx, P(w.AttnOutWeight), P(w.AttnOutBias), a.GTmp, N, C, C);
+            Linear.Forward(g, s.Ctx, W(w.AttnOutWeight), P(w.AttnOutBias), a.GTmp, N, C, C);
             LayerNorm.DropoutResidualForward(g, a.GTmp, x, P(w.Ln1Gamma), P(w.Ln1Beta), s.Ln1Sum, s.H1, s.Ln1Mean, s.Ln1Rstd, N, C, c.LayerNormEps, pHidden, keys.AttentionOutput(l));
             // out = LN2(h1 + dropout(fc2(gelu(fc1(h1)))))
-            Linear.ForwardGelu(g, s.H1, P(w.Fc1Weight), P(w.Fc1Bias), s.Fc1, s.Gelu, N, C, I);
-            Linear.Forward(g, s.Gelu, P(w.Fc2Weight), P(w.Fc2Bias), a.GTmp, N, I, C);
+            Linear.ForwardGelu(g, s.H1, W(w.Fc1Weight), P(w.Fc1Bias), s.Fc1, s.Gelu, N, C, I);
+            Linear.Forward(g, s.Gelu, W(w.Fc2Weight), P(w.Fc2Bias), a.GTmp, N, I, C);
             LayerNorm.DropoutResidualForward(g, a.GTmp, s.H1, P(w.Ln2Gamma), P(w.Ln2Beta), s.Ln2Sum, s.Out, s.Ln2Mean, s.Ln2Rstd, N, C, c.LayerNormEps, pHidden, keys.FeedForwardOutput(l));
         }
 
@@ -165,11 +180,11 @@ public sealed class GpuBertEngine : IBertEngine
             encoded = a.MixedHidden;
         }
         FirstToken.Forward(g, encoded, a.Cls, B, T, C);
-        Linear.Forward(g, a.Cls, P(lo.PoolerWeight), P(lo.PoolerBias), a.PooledPre, B, C, C);
+        Linear.Forward(g, a.Cls, W(lo.PoolerWeight), P(lo.PoolerBias), a.PooledPre, B, C, C);
         Activations.TanhForward(g, a.PooledPre, a.Pooled, (long)B * C);
         if (BertSchedule.MixesPooled(m)) Mixup.Forward(g, a.Pooled, Partner, Lambda, a.PooledMixed, B, 1, C);
         if (pCls > 0f) Dropout.Forward(g, PooledMixedOrPlain, a.PooledDrop, (long)B * C, pCls, keys.Classifier(c.NumHiddenLayers));
-        Linear.Forward(g, ClassifierInput, P(lo.ClassifierWeight), P(lo.ClassifierBias), a.Logits, B, C, L);
+        Linear.Forward(g, ClassifierInput, W(lo.ClassifierWeight), P(lo.ClassifierBias), a.Logits, B, C, L);
         CrossEntropy.Forward(g, a.Logits, Labels, Partner, Lambda, a.Probs, a.Losses, training ? a.GLogits : 0, B, L);
         CrossEntropy.Mean(g, a.Losses, B, stats);
     }
@@ -207,12 +222,12 @@ public sealed class GpuBertEngine : IBertEngine
         long NC = (long)N * C, BC = (long)B * C;
 
         // logits → classifier → dropout → (senmix) → tanh → pooler → [CLS]
-        Linear.Backward(g, a.GLogits, ClassifierInput, P(lo.ClassifierWeight), a.GPooled, G(lo.ClassifierWeight), G(lo.ClassifierBias), B, C, L);
+        Linear.Backward(g, a.GLogits, ClassifierInput, W(lo.ClassifierWeight), a.GPooled, G(lo.ClassifierWeight), G(lo.ClassifierBias), B, C, L);
         if (pCls > 0f) Dropout.Backward(g, a.GPooled, a.GPooled, BC, pCls, keys.Classifier(c.NumHiddenLayers), false);
         nint gPooled = a.GPooled;
         if (BertSchedule.MixesPooled(m)) { Mixup.Backward(g, a.GPooled, Partner, Lambda, a.GCls, B, 1, C); gPooled = a.GCls; }
         Activations.TanhBackward(g, a.Pooled, gPooled, a.GPooledPre, BC);
-        Linear.Backward(g, a.GPooledPre, a.Cls, P(lo.PoolerWeight), a.GCls, G(lo.PoolerWeight), G(lo.PoolerBias), B, C, C);
+        Linear.Backward(g, a.GPooledPre, a.Cls, W(lo.PoolerWeight), a.GCls, G(lo.PoolerWeight), G(lo.PoolerBias), B, C, C);
         nint gOut = a.GOut, gTmp = a.GTmp;
         FirstToken.Backward(g, a.GCls, gOut, B, T, C);
         if (BertSchedule.MixesEncoderOutput(m, c.NumHiddenLayers))
@@ -231,17 +246,17 @@ public sealed class GpuBertEngine : IBertEngine
             LayerNorm.Backward(g, gOut, s.Ln2Sum, s.Ln2Mean, s.Ln2Rstd, P(w.Ln2Gamma), a.GH1, G(w.Ln2Gamma), G(w.Ln2Beta), N, C);
             nint gFc2 = a.GH1;
             if (pHidden > 0f) { Dropout.Backward(g, a.GH1, gTmp, NC, pHidden, keys.FeedForwardOutput(l), false); gFc2 = gTmp; }
-            Linear.Backward(g, gFc2, s.Gelu, P(w.Fc2Weight), a.GI, G(w.Fc2Weight), G(w.Fc2Bias), N, I, C);
+            Linear.Backward(g, gFc2, s.Gelu, W(w.Fc2Weight), a.GI, G(w.Fc2Weight), G(w.Fc2Bias), N, I, C);
             Activations.GeluBackward(g, s.Fc1, a.GI, a.GI, (long)N * I);
-            Linear.Backward(g, a.GI, s.H1, P(w.Fc1Weight), a.GH1, G(w.Fc1Weight), G(w.Fc1Bias), N, C, I, accumulateDx: true);
+            Linear.Backward(g, a.GI, s.H1, W(w.Fc1Weight), a.GH1, G(w.Fc1Weight), G(w.Fc1Bias), N, C, I, accumulateDx: true);
 
             // h1 = LN1(x + dropout(attention output projection(attention(qkv(x)))))
             LayerNorm.Backward(g, a.GH1, s.Ln1Sum, s.Ln1Mean, s.Ln1Rstd, P(w.Ln1Gamma), gOut, G(w.Ln1Gamma), G(w.Ln1Beta), N, C);
             nint gProj = gOut;
             if (pHidden > 0f) { Dropout.Backward(g, gOut, gTmp, NC, pHidden, keys.AttentionOutput(l), false); gProj = gTmp; }
-            Linear.Backward(g, gProj, s.Ctx, P(w.AttnOutWeight), a.GCtx, G(w.AttnOutWeight), G(w.AttnOutBias), N, C, C);
+            Linear.Backward(g, gProj, s.Ctx, W(w.AttnOutWeight), a.GCtx, G(w.AttnOutWeight), G(w.AttnOutBias), N, C, C);
             Attention.Backward(g, a.GCtx, s.Qkv, s.Probs, a.GQkv, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
-            Linear.Backward(g, a.GQkv, x, P(w.QkvWeight), gOut, G(w.QkvWeight), G(w.QkvBias), N, C, 3 * C, accumulateDx: true);
+            Linear.Backward(g, a.GQkv, x, W(w.QkvWeight), gOut, G(w.QkvWeight), G(w.QkvBias), N, C, 3 * C, accumulateDx: true);
 
             if (BertSchedule.MixesLayerInput(m, l))
             {
@@ -289,7 +304,7 @@ public sealed class GpuBertEngine : IBertEngine
         // the clip factor stays on the device, where AdamW reads it
         AdamW.GlobalNormClip(g, gradients, Layout.Size, o.MaxGradNorm, stats);
         AdamW.StepTensors(g, adamBlocks, parameters, gradients, adamM, adamV,
-            new Hyper(learningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, step), At(stats, 2), clearGradients: true);
+            new Hyper(learningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, step), At(stats, 2), clearGradients: true, paramX: parametersX);
         gradientsClear = true;
         return DownloadStats();
     }
@@ -308,7 +323,14 @@ public sealed class GpuBertEngine : IBertEngine
         return loss;
     }
 
-    public void CopyLogits(Span<float> destination) => gpu.CopyToHost(destination[..(B * Config.NumLabels)], act!.Logits);
+    public void CopyLogits(Span<float> destination)
+    {
+        int n = B * Config.NumLabels;
+        if (activations == DType.F32) { gpu.CopyToHost(destination[..n], act!.Logits); return; }
+        Span<ushort> bits = n <= 1024 ? stackalloc ushort[n] : new ushort[n];
+        gpu.CopyToHost(bits, act!.Logits);
+        BFloat16.ToFloat(bits, destination);
+    }
     public void CopyGradients(Span<float> destination) => gpu.CopyToHost(destination[..Layout.Size], gradients);
     public void CopyParameters(Span<float> destination) => gpu.CopyToHost(destination[..Layout.Size], parameters);
 
@@ -323,6 +345,7 @@ public sealed class GpuBertEngine : IBertEngine
         gpu.CopyToDevice(parameters, p[..Layout.Size]);
         if (!m.IsEmpty) gpu.CopyToDevice(adamM, m[..Layout.Size]);
         if (!v.IsEmpty) gpu.CopyToDevice(adamV, v[..Layout.Size]);
+        RefreshParametersX();
     }
 
     public void Dispose()

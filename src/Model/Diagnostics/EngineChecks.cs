@@ -6,9 +6,24 @@ using static MixupBert.Model.Diagnostics.GpuSelfTest;
 namespace MixupBert.Model.Diagnostics;
 
 /// <summary>The two engines on the same small BERT: one training step in each mode (loss, logits,
-/// every gradient tensor), and three AdamW steps with dropout, clipping and a mixed batch.</summary>
+/// every gradient tensor), and three AdamW steps with dropout, clipping and a mixed batch. On bf16
+/// activations the GPU engine is compared with the float32 CPU engine tensor by tensor, norm-wise
+/// (<see cref="StepRel"/>): a step rounds every activation, so no single element is bound tightly.
+/// These checks are for the wiring (which buffer, which type, which weight copy: a mistake there is
+/// an error of order 1); bf16's precision is bound op by op in <see cref="OpChecks"/>.</summary>
 internal static class EngineChecks
 {
+    /// <summary>A whole bf16 training step against float32: 16u (6%) of each tensor's norm. Measured on the
+    /// shim: at most 11.5u, on the value bias gradient (a sum over all tokens that cancels).</summary>
+    public const double StepRel = 16 * Bf16U;
+
+    /// <summary>Close elementwise (float32) or norm-wise (bf16).</summary>
+    private static void Compare(Checker c, SelfTestDevice d, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double rel, double abs, string what)
+    {
+        if (d.Activations == Kernels.Cuda.DType.BF16) c.CloseNorm(expected, actual, StepRel, 0, what);
+        else c.Close(expected, actual, rel, abs, what);
+    }
+
     /// <summary>A small BERT: 2 layers, hidden 32, 4 heads, 3 labels.</summary>
     private static BertConfig Small(float dropout) => new()
     {
@@ -57,13 +72,13 @@ internal static class EngineChecks
         var batch = SomeBatch(config, batch: 4, seqLen: 9, seed: 22);
         var mix = MixFor(mode);
         using var cpu = new CpuBertEngine(config, (float[])init.Clone());
-        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone());
+        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations);
         double lossCpu = cpu.ForwardBackward(batch, mix, seed: 5, step: 3);
         double lossGpu = gpu.ForwardBackward(batch, mix, seed: 5, step: 3);
-        c.Close([(float)lossCpu], [(float)lossGpu], ReductionRel, 0, "loss");
+        Compare(c, d, [(float)lossCpu], [(float)lossGpu], ReductionRel, 0, "loss");
         var logitsCpu = new float[4 * 3]; var logitsGpu = new float[4 * 3];
         cpu.CopyLogits(logitsCpu); gpu.CopyLogits(logitsGpu);
-        c.Close(logitsCpu, logitsGpu, ReductionRel, ReductionAbs, "logits");
+        Compare(c, d, logitsCpu, logitsGpu, ReductionRel, ReductionAbs, "logits");
         var gc = new float[cpu.Layout.Size]; var gg = new float[cpu.Layout.Size];
         cpu.CopyGradients(gc); gpu.CopyGradients(gg);
         foreach (var t in cpu.Layout.Tensors)
@@ -74,12 +89,13 @@ internal static class EngineChecks
                 // exactly 0 in exact arithmetic (softmax ignores a per-query constant): both sides hold
                 // rounding residue only, far below the query bias gradient just before it
                 double q = Math.Sqrt(TensorPrimitives.SumOfSquares(gc.AsSpan(t.Offset - t.Length, t.Length)) / t.Length);
-                c.True(TensorPrimitives.MaxMagnitude(a) < 1e-4 * q, $"gradient {t.Name} should vanish");
+                double residue = d.Activations == Kernels.Cuda.DType.BF16 ? StepRel : 1e-4;
+                c.True(TensorPrimitives.MaxMagnitude(a) < residue * q, $"gradient {t.Name} should vanish");
                 continue;
             }
             // a gradient is a sum of many terms: the absolute floor scales with the tensor's size
             double scale = Math.Sqrt(TensorPrimitives.SumOfSquares(e) / t.Length) + 1e-12;
-            c.Close(e, a, ReductionRel, ReductionRel * scale, $"gradient {t.Name}");
+            Compare(c, d, e, a, ReductionRel, ReductionRel * scale, $"gradient {t.Name}");
         }
     }
 
@@ -91,12 +107,12 @@ internal static class EngineChecks
         var init = BertCheckpoint.RandomInit(config, 23);
         var batch = SomeBatch(config, batch: 4, seqLen: 9, seed: 24);
         using var cpu = new CpuBertEngine(config, (float[])init.Clone());
-        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone());
+        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations);
         var sc = new float[4 * 9]; var sg = new float[4 * 9];
         cpu.TokenSaliency(batch, seed: 5, step: 3, sc);
         gpu.TokenSaliency(batch, seed: 5, step: 3, sg);
         c.True(TensorPrimitives.Min(sc.AsSpan(0, 9)) > 0f, "every token of the full first example has a positive saliency");
-        c.Close(sc, sg, ReductionRel, ReductionRel * TensorPrimitives.Max(sc), "saliency (row_norm_forward of the embeddings' gradient)");
+        Compare(c, d, sc, sg, ReductionRel, ReductionRel * TensorPrimitives.Max(sc), "saliency (row_norm_forward of the embeddings' gradient)");
         var grads = new float[gpu.Layout.Size];
         gpu.CopyGradients(grads);
         c.True(TensorPrimitives.MaxMagnitude(grads) == 0f, "the saliency pass leaves no parameter gradient");
@@ -108,7 +124,7 @@ internal static class EngineChecks
         var config = Small(0.1f) with { Id2Label = ["a", "b"] };
         var init = BertCheckpoint.RandomInit(config, 31);
         using var cpu = new CpuBertEngine(config, (float[])init.Clone());
-        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone());
+        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations);
         var settings = new OptimizerSettings(MaxGradNorm: 0.5f);
         for (int step = 1; step <= 3; step++)
         {
@@ -116,7 +132,8 @@ internal static class EngineChecks
             var mix = step == 2 ? new Mix(MixSite.WordEmbeddings, [2, 0, 1], [0.3f, 0.6f, 0.9f]) : null;
             var rc = cpu.TrainStep(batch, mix, 1e-3f, step, 7, settings);
             var rg = gpu.TrainStep(batch, mix, 1e-3f, step, 7, settings);
-            c.Close([(float)rc.Loss, (float)rc.GradNorm], [(float)rg.Loss, (float)rg.GradNorm], ReductionRel, 0, $"step {step} loss and gradient norm");
+            Compare(c, d, [(float)rc.Loss], [(float)rg.Loss], ReductionRel, 0, $"step {step} loss");
+            Compare(c, d, [(float)rc.GradNorm], [(float)rg.GradNorm], ReductionRel, 0, $"step {step} gradient norm");
             c.True(rc.GradNorm > settings.MaxGradNorm, "the check means clipping to act");
         }
         var pc = new float[cpu.Layout.Size]; var pg = new float[pc.Length];
@@ -127,6 +144,14 @@ internal static class EngineChecks
         // on any two implementations: they are left out of this comparison
         foreach (var t in cpu.Layout.Tensors.Where(t => !IsKeyBias(t.Name)))
         {
+            if (d.Activations == Kernels.Cuda.DType.BF16)
+            {
+                // Adam's first steps move each weight by about ±lr whatever its gradient's size, so where a
+                // gradient is below bf16's noise the step's sign is noise: the weights are not comparable,
+                // the first moment (linear in the gradients) is
+                c.CloseNorm(mc.AsSpan(t.Offset, t.Length), mg.AsSpan(t.Offset, t.Length), StepRel, 0, $"{t.Name} Adam first moment");
+                continue;
+            }
             c.Close(pc.AsSpan(t.Offset, t.Length), pg.AsSpan(t.Offset, t.Length), ReductionRel, 1e-6, $"{t.Name} after three AdamW steps");
             c.Close(mc.AsSpan(t.Offset, t.Length), mg.AsSpan(t.Offset, t.Length), 1e-3, 1e-7, $"{t.Name} Adam first moment");
         }

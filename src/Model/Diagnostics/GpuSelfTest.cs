@@ -1,4 +1,6 @@
+using System.Numerics.Tensors;
 using MixupBert.Kernels.Cuda;
+using static MixupBert.Model.Diagnostics.GpuSelfTest;
 
 namespace MixupBert.Model.Diagnostics;
 
@@ -9,24 +11,37 @@ namespace MixupBert.Model.Diagnostics;
 /// logits, every gradient tensor), ssmix's token saliency and three AdamW steps with clipping
 /// (<see cref="EngineChecks"/>).
 /// `mixup-bert selftest --backend cuda` runs it on a GPU; the tests run it on the CUDA shim, so CI
-/// executes the same checks on the CPU. Tolerances: 1e-5 relative for elementwise ops, 1e-4 for
-/// anything that reduces.
+/// executes the same checks on the CPU. Float32 tolerances: 1e-5 relative for elementwise ops, 1e-4
+/// for anything that reduces. The bf16 checks (the same ops and engine on bfloat16 activations, against
+/// the float32 CPU backend on the same bf16-exact inputs) allow what bf16 rounding explains: with
+/// u = 2⁻⁸, the largest relative error of one rounding to bfloat16, 2u for an op that rounds its
+/// output once, 4u (plus 4u of the output's RMS, for sums that cancel) for an op that also rounds an
+/// intermediate it stores, and 8u of the tensor's norm for a whole training step (see
+/// <see cref="SelfTestDevice"/>).
 /// </summary>
 public static class GpuSelfTest
 {
     public const double ElementwiseRel = 1e-5, ElementwiseAbs = 1e-6;
     public const double ReductionRel = 1e-4, ReductionAbs = 1e-5;
+    public static readonly Tolerance Float32Elementwise = new(ElementwiseRel, ElementwiseAbs), Float32Reduction = new(ReductionRel, ReductionAbs);
+    /// <summary>bfloat16's unit roundoff: round-to-nearest moves a value by at most 2⁻⁸ of itself.</summary>
+    public const double Bf16U = 1.0 / 256;
 
     public sealed record Result(string Check, bool Passed, string Detail, double Seconds);
 
-    /// <summary>One named check: runs the same work on both backends and compares.</summary>
-    public sealed record Check(string Name, Action<Checker, SelfTestDevice> Run)
+    /// <summary>One named check: runs the same work on both backends and compares, with activations
+    /// of type <paramref name="Activations"/> on the GPU side.</summary>
+    public sealed record Check(string Name, Action<Checker, SelfTestDevice> Run, Kernels.Cuda.DType Activations = Kernels.Cuda.DType.F32)
     {
         public override string ToString() => Name;
     }
 
-    /// <summary>The checks, in the order they run.</summary>
-    public static readonly IReadOnlyList<Check> Checks =
+    /// <summary>The checks, in the order they run: float32, then the same again on bf16 activations.</summary>
+    public static readonly IReadOnlyList<Check> Checks = Float32Checks().Concat(Float32Checks()
+        .Where(c => !c.Name.StartsWith("train step", StringComparison.Ordinal) || c.Name is "train step baseline" or "train step dropout" or "train step mixup" or "train step ssmix")
+        .Select(c => c with { Name = "bf16 " + c.Name, Activations = Kernels.Cuda.DType.BF16 })).ToList();
+
+    private static IEnumerable<Check> Float32Checks() =>
     [
         new("embedding 3x7x37", (c, d) => OpChecks.Embedding(c, d, 3, 7, 37, mixed: false)),
         new("embedding 1x1x33", (c, d) => OpChecks.Embedding(c, d, 1, 1, 33, mixed: false)),
@@ -64,6 +79,9 @@ public static class GpuSelfTest
         new("three adamw steps", EngineChecks.ThreeAdamWSteps),
     ];
 
+    /// <summary>The checks a device can run: the bf16 ones need bf16 tensor cores (compute capability 8.0+).</summary>
+    public static IEnumerable<Check> ChecksFor(bool bf16) => Checks.Where(c => bf16 || c.Activations == Kernels.Cuda.DType.F32);
+
     /// <summary>Runs one check on <paramref name="gpu"/> (everything it allocates is freed again).</summary>
     public static Result Run(Check check, IGpu gpu)
     {
@@ -71,7 +89,7 @@ public static class GpuSelfTest
         var c = new Checker();
         try
         {
-            using var d = new SelfTestDevice(gpu);
+            using var d = new SelfTestDevice(gpu, check.Activations);
             check.Run(c, d);
         }
         catch (Exception e)
@@ -91,6 +109,26 @@ public sealed class Checker
     public string Summary => $"worst {worst:F3}× the tolerance ({worstWhat})";
 
     public void Fail(string message) => Failure ??= message;
+
+    /// <summary>|expected − actual| ≤ t.Abs + t.RmsAbs·rms(expected) + t.Rel·|expected| elementwise.</summary>
+    public void Close(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, Tolerance t, string what)
+    {
+        double rms = t.RmsAbs > 0 && expected.Length > 0 ? Math.Sqrt(TensorPrimitives.SumOfSquares(expected) / expected.Length) : 0;
+        Close(expected, actual, t.Rel, t.Abs + t.RmsAbs * rms, what);
+    }
+
+    /// <summary>‖expected − actual‖₂ ≤ rel·‖expected‖₂ + abs (a whole tensor's error, for results that
+    /// went through many bf16 roundings); NaN on either side fails.</summary>
+    public void CloseNorm(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double rel, double abs, string what)
+    {
+        if (expected.Length != actual.Length) { Fail($"{what}: {expected.Length} vs {actual.Length} elements"); return; }
+        double err = 0, norm = 0;
+        for (int i = 0; i < expected.Length; i++) { double e = (double)expected[i] - actual[i]; err += e * e; norm += (double)expected[i] * expected[i]; }
+        err = Math.Sqrt(err); norm = Math.Sqrt(norm);
+        double ratio = double.IsNaN(err) ? double.PositiveInfinity : err / (rel * norm + abs);
+        if (ratio > worst) { worst = ratio; worstWhat = what; }
+        if (!(ratio <= 1.0)) Fail($"{what}: ‖GPU − CPU‖ = {err:G3}, ‖CPU‖ = {norm:G3} ({ratio:F2}× the tolerance)");
+    }
 
     /// <summary>|expected − actual| ≤ abs + rel·|expected| elementwise; NaN on either side fails.</summary>
     public void Close(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double rel, double abs, string what)
@@ -112,14 +150,67 @@ public sealed class Checker
     public void True(bool condition, string what) { if (!condition) Fail(what); }
 }
 
-/// <summary>A device with helpers to move check data in and out; frees everything on dispose.</summary>
+/// <summary>A tolerance: |e − a| ≤ Abs + RmsAbs·rms(expected) + Rel·|e|.</summary>
+public readonly record struct Tolerance(double Rel, double Abs, double RmsAbs = 0);
+
+/// <summary>A device with helpers to move check data in and out; frees everything on dispose. Up, Down,
+/// Empty and Zeros move float32 buffers (parameters, gradients, statistics); UpX, DownX and EmptyX
+/// move activations, in <see cref="Activations"/>' type. Under bf16 every random input is rounded to
+/// bf16 first (<see cref="Exact"/>), so that both backends start from the same values.</summary>
 public sealed class SelfTestDevice : IDisposable
 {
     private readonly List<nint> owned = new();
     public IGpu Gpu { get; }
     public GpuContext Context { get; }
+    public DType Activations { get; }
+    private bool Bf16 => Activations == DType.BF16;
 
-    public SelfTestDevice(IGpu gpu) { Gpu = gpu; Context = new GpuContext(gpu); }
+    public SelfTestDevice(IGpu gpu, DType activations = DType.F32) { Gpu = gpu; Activations = activations; Context = new GpuContext(gpu, activations); }
+
+    /// <summary>An op that rounds its output once (bf16: 2u).</summary>
+    public Tolerance Elementwise => Bf16 ? new(2 * Bf16U, ElementwiseAbs) : new(ElementwiseRel, ElementwiseAbs);
+    /// <summary>An op that reduces, or stores an intermediate it reads again (bf16: 4u, and 4u of the RMS).</summary>
+    public Tolerance Reduction => Bf16 ? new(4 * Bf16U, ReductionAbs, 4 * Bf16U) : new(ReductionRel, ReductionAbs);
+
+    /// <summary>a, rounded in place to the activations' type (unchanged under float32); returns a.</summary>
+    public float[] Exact(float[] a)
+    {
+        if (Bf16) for (int i = 0; i < a.Length; i++) a[i] = BFloat16.Round(a[i]);
+        return a;
+    }
+
+    public nint AllocX(long n) { nint p = Gpu.Alloc(Math.Max(n, 1) * Activations.Size()); owned.Add(p); return p; }
+
+    /// <summary>Activations up: the values must already be exact in that type (see <see cref="Exact"/>).</summary>
+    public nint UpX(float[] host)
+    {
+        if (!Bf16) return Up(host);
+        var bits = new ushort[host.Length];
+        BFloat16.FromFloat(host, bits);
+        for (int i = 0; i < host.Length; i++)
+            if (BFloat16.ToFloat(bits[i]) != host[i] && !float.IsNaN(host[i])) throw new ArgumentException($"UpX: element {i} ({host[i]}) is not exact in bf16");
+        nint p = AllocX(host.Length);
+        Gpu.CopyToDevice<ushort>(p, bits);
+        return p;
+    }
+
+    /// <summary>Activations a kernel must overwrite entirely: NaN first.</summary>
+    public nint EmptyX(long n)
+    {
+        if (!Bf16) return Empty(n);
+        nint p = AllocX(n + 1);
+        Gpu.Fill32(p, 0x7FC07FC0u, (n + 1) / 2);
+        return p;
+    }
+
+    public float[] DownX(nint p, long n)
+    {
+        if (!Bf16) return Down(p, n);
+        var bits = new ushort[n]; var a = new float[n];
+        Gpu.CopyToHost<ushort>(bits, p);
+        BFloat16.ToFloat(bits, a);
+        return a;
+    }
 
     public nint Alloc(long n) { nint p = Gpu.Alloc(Math.Max(n, 1) * 4); owned.Add(p); return p; }
     public nint Up(float[] host) { nint p = Alloc(host.Length); Gpu.CopyToDevice<float>(p, host); return p; }

@@ -9,14 +9,18 @@ namespace MixupBert.Model.Diagnostics;
 /// One check per op family: the CPU op (Cpu.X.Forward) and its CUDA launcher of the same name
 /// (Cuda.X.Forward) on the same random inputs, outputs compared within the stated tolerances.
 /// Gradient outputs start from random values where the op accumulates, NaN where it overwrites.
+/// On bf16 activations the inputs are bf16-exact on both sides, so an output the kernel computes and
+/// stores in float32 from them (weight and table gradients, norms, the loss, AdamW) keeps the float32
+/// tolerance; only what is stored as bf16 gets bf16's (<see cref="SelfTestDevice"/>).
 /// </summary>
 internal static class OpChecks
 {
-    private static float[] Random(Random rng, int n, float scale = 1f)
+    /// <summary>Uniform in [−scale, scale], exact in the device's activation type (both sides see the same inputs).</summary>
+    private static float[] Random(SelfTestDevice d, Random rng, int n, float scale = 1f)
     {
         var a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
-        return a;
+        return d.Exact(a);
     }
 
     /// <summary>Partners and λ for a batch: a rotation, λ = 1 for example 0 (the unmixed edge case).</summary>
@@ -28,7 +32,7 @@ internal static class OpChecks
     {
         var rng = new Random(batch * 1000 + seqLen);
         int n = batch * seqLen, vocab = 23;
-        var word = Random(rng, vocab * channels); var pos = Random(rng, seqLen * channels); var type = Random(rng, 2 * channels);
+        var word = Random(d, rng, vocab * channels); var pos = Random(d, rng, seqLen * channels); var type = Random(d, rng, 2 * channels);
         var ids = Enumerable.Range(0, n).Select(_ => rng.Next(vocab)).ToArray();
         var types = Enumerable.Range(0, n).Select(_ => rng.Next(2)).ToArray();
         var (partner, lambda) = mixed ? SomeMix(rng, batch) : (Array.Empty<int>(), Array.Empty<float>());
@@ -36,175 +40,176 @@ internal static class OpChecks
 
         var expected = new float[n * channels];
         Cpu.Embedding.Forward(ids, types, word, pos, type, expected, batch, seqLen, channels, partner, lambda);
-        nint dOut = d.Empty(n * channels);
+        nint dOut = d.EmptyX(n * channels);
         Cuda.Embedding.Forward(d.Context, dIds, dTypes, d.Up(word), d.Up(pos), d.Up(type), dOut, batch, seqLen, channels, dPartner, dLambda);
-        c.Close(expected, d.Down(dOut, n * channels), ElementwiseRel, ElementwiseAbs, "embedding_forward");
+        c.Close(expected, d.DownX(dOut, n * channels), d.Elementwise, "embedding_forward");
 
-        var g = Random(rng, n * channels);
-        var dw = Random(rng, word.Length); var dp = Random(rng, pos.Length); var dt = Random(rng, type.Length); // accumulate onto existing values
+        var g = Random(d, rng, n * channels);
+        var dw = Random(d, rng, word.Length); var dp = Random(d, rng, pos.Length); var dt = Random(d, rng, type.Length); // accumulate onto existing values
         nint gdw = d.Up(dw), gdp = d.Up(dp), gdt = d.Up(dt);
         Cpu.Embedding.Backward(g, ids, types, dw, dp, dt, batch, seqLen, channels, partner, lambda);
         using var buckets = new Cuda.Embedding.Buckets(d.Gpu);
         buckets.Build(ids, types, batch, seqLen, vocab, 2, partner, lambda);
-        Cuda.Embedding.Backward(d.Context, d.Up(g), buckets, gdw, gdp, gdt, batch, seqLen, channels);
-        c.Close(dw, d.Down(gdw, dw.Length), ReductionRel, ReductionAbs, "embedding_backward word");
-        c.Close(dp, d.Down(gdp, dp.Length), ReductionRel, ReductionAbs, "embedding_backward position");
-        c.Close(dt, d.Down(gdt, dt.Length), ReductionRel, ReductionAbs, "embedding_backward type");
+        Cuda.Embedding.Backward(d.Context, d.UpX(g), buckets, gdw, gdp, gdt, batch, seqLen, channels);
+        c.Close(dw, d.Down(gdw, dw.Length), Float32Reduction, "embedding_backward word");
+        c.Close(dp, d.Down(gdp, dp.Length), Float32Reduction, "embedding_backward position");
+        c.Close(dt, d.Down(gdt, dt.Length), Float32Reduction, "embedding_backward type");
     }
 
     public static void LayerNorm(Checker c, SelfTestDevice d, int rows, int cols, float p, bool residual)
     {
         var rng = new Random(rows + cols);
-        var x = Random(rng, rows * cols, 3f); var r = Random(rng, rows * cols); var gamma = Random(rng, cols); var beta = Random(rng, cols);
+        var x = Random(d, rng, rows * cols, 3f); var r = Random(d, rng, rows * cols); var gamma = Random(d, rng, cols); var beta = Random(d, rng, cols);
         uint key = Cpu.Dropout.Key(5, 6, 7);
         var sum = residual ? new float[rows * cols] : x;
         var y = new float[rows * cols]; var mean = new float[rows]; var rstd = new float[rows];
-        nint dy = d.Empty(rows * cols), dsum = residual ? d.Empty(rows * cols) : d.Up(x), dmean = d.Empty(rows), drstd = d.Empty(rows);
+        nint dy = d.EmptyX(rows * cols), dsum = residual ? d.EmptyX(rows * cols) : d.UpX(x), dmean = d.Empty(rows), drstd = d.Empty(rows);
         nint dGamma = d.Up(gamma), dBeta = d.Up(beta);
         if (residual)
         {
             Cpu.LayerNorm.DropoutResidualForward(x, r, gamma, beta, sum, y, mean, rstd, rows, cols, 1e-12f, p, key);
-            Cuda.LayerNorm.DropoutResidualForward(d.Context, d.Up(x), d.Up(r), dGamma, dBeta, dsum, dy, dmean, drstd, rows, cols, 1e-12f, p, key);
-            c.Close(sum, d.Down(dsum, sum.Length), ElementwiseRel, ElementwiseAbs, "layernorm_forward sum (dropout and residual)");
+            Cuda.LayerNorm.DropoutResidualForward(d.Context, d.UpX(x), d.UpX(r), dGamma, dBeta, dsum, dy, dmean, drstd, rows, cols, 1e-12f, p, key);
+            c.Close(sum, d.DownX(dsum, sum.Length), d.Elementwise, "layernorm_forward sum (dropout and residual)");
+            d.Exact(sum); // the backward below reads the sum as the device stored it
         }
         else
         {
             Cpu.LayerNorm.Forward(x, gamma, beta, y, mean, rstd, rows, cols, 1e-12f);
             Cuda.LayerNorm.Forward(d.Context, dsum, dGamma, dBeta, dy, dmean, drstd, rows, cols, 1e-12f);
         }
-        c.Close(y, d.Down(dy, y.Length), ReductionRel, ReductionAbs, "layernorm_forward out");
-        c.Close(mean, d.Down(dmean, rows), ReductionRel, ReductionAbs, "layernorm_forward mean");
-        c.Close(rstd, d.Down(drstd, rows), ReductionRel, ReductionAbs, "layernorm_forward rstd");
+        c.Close(y, d.DownX(dy, y.Length), d.Reduction, "layernorm_forward out");
+        c.Close(mean, d.Down(dmean, rows), d.Reduction, "layernorm_forward mean");
+        c.Close(rstd, d.Down(drstd, rows), d.Reduction, "layernorm_forward rstd");
 
-        var g = Random(rng, rows * cols);
-        var dx = new float[rows * cols]; var dgamma = Random(rng, cols); var dbeta = Random(rng, cols);
-        nint gdg = d.Up(dgamma), gdb = d.Up(dbeta), gdx = d.Empty(rows * cols);
+        var g = Random(d, rng, rows * cols);
+        var dx = new float[rows * cols]; var dgamma = Random(d, rng, cols); var dbeta = Random(d, rng, cols);
+        nint gdg = d.Up(dgamma), gdb = d.Up(dbeta), gdx = d.EmptyX(rows * cols);
         Cpu.LayerNorm.Backward(g, sum, mean, rstd, gamma, dx, dgamma, dbeta, rows, cols);
-        Cuda.LayerNorm.Backward(d.Context, d.Up(g), dsum, dmean, drstd, dGamma, gdx, gdg, gdb, rows, cols);
-        c.Close(dx, d.Down(gdx, dx.Length), ReductionRel, ReductionAbs, "layernorm_backward dx");
-        c.Close(dgamma, d.Down(gdg, cols), ReductionRel, ReductionAbs, "layernorm_backward dgamma");
-        c.Close(dbeta, d.Down(gdb, cols), ReductionRel, ReductionAbs, "layernorm_backward dbeta");
+        Cuda.LayerNorm.Backward(d.Context, d.UpX(g), dsum, dmean, drstd, dGamma, gdx, gdg, gdb, rows, cols);
+        c.Close(dx, d.DownX(gdx, dx.Length), d.Reduction, "layernorm_backward dx");
+        c.Close(dgamma, d.Down(gdg, cols), d.Reduction, "layernorm_backward dgamma");
+        c.Close(dbeta, d.Down(gdb, cols), d.Reduction, "layernorm_backward dbeta");
     }
 
     public static void Linear(Checker c, SelfTestDevice d, int rows, int inF, int outF)
     {
         var rng = new Random(rows * inF);
-        var x = Random(rng, rows * inF, 2f); var w = Random(rng, outF * inF); var b = Random(rng, outF);
-        nint dx = d.Up(x), dw = d.Up(w), db = d.Up(b);
+        var x = Random(d, rng, rows * inF, 2f); var w = Random(d, rng, outF * inF); var b = Random(d, rng, outF);
+        nint dx = d.UpX(x), dw = d.UpX(w), db = d.Up(b); // w as the GEMMs read it (the bf16 copy under bf16)
         var y = new float[rows * outF];
         Cpu.Linear.Forward(x, w, b, y, rows, inF, outF);
-        nint dy = d.Empty(rows * outF);
+        nint dy = d.EmptyX(rows * outF);
         Cuda.Linear.Forward(d.Context, dx, dw, db, dy, rows, inF, outF);
-        c.Close(y, d.Down(dy, y.Length), ReductionRel, ReductionAbs, "linear forward (GEMM + add_bias)");
+        c.Close(y, d.DownX(dy, y.Length), d.Reduction, "linear forward (GEMM + add_bias)");
 
         var gelu = new float[rows * outF];
         Cpu.Linear.ForwardGelu(x, w, b, y, gelu, rows, inF, outF);
-        nint dgelu = d.Empty(rows * outF);
+        nint dgelu = d.EmptyX(rows * outF);
         Cuda.Linear.ForwardGelu(d.Context, dx, dw, db, dy, dgelu, rows, inF, outF);
-        c.Close(y, d.Down(dy, y.Length), ReductionRel, ReductionAbs, "linear forward with GELU: pre-activation");
-        c.Close(gelu, d.Down(dgelu, gelu.Length), ReductionRel, ReductionAbs, "bias_gelu_forward");
+        c.Close(y, d.DownX(dy, y.Length), d.Reduction, "linear forward with GELU: pre-activation");
+        c.Close(gelu, d.DownX(dgelu, gelu.Length), d.Reduction, "bias_gelu_forward");
 
-        var g = Random(rng, rows * outF);
-        var gx = new float[rows * inF]; var gw = Random(rng, w.Length); var gb = Random(rng, outF);
-        nint dgw = d.Up(gw), dgb = d.Up(gb), dgx = d.Empty(rows * inF);
+        var g = Random(d, rng, rows * outF);
+        var gx = new float[rows * inF]; var gw = Random(d, rng, w.Length); var gb = Random(d, rng, outF);
+        nint dgw = d.Up(gw), dgb = d.Up(gb), dgx = d.EmptyX(rows * inF);
         Cpu.Linear.Backward(g, x, w, gx, gw, gb, rows, inF, outF);
-        Cuda.Linear.Backward(d.Context, d.Up(g), dx, dw, dgx, dgw, dgb, rows, inF, outF);
-        c.Close(gx, d.Down(dgx, gx.Length), ReductionRel, ReductionAbs, "linear backward dx");
-        c.Close(gw, d.Down(dgw, gw.Length), ReductionRel, ReductionAbs, "linear backward dW");
-        c.Close(gb, d.Down(dgb, gb.Length), ReductionRel, ReductionAbs, "column_sum_partial + add_chunk_partials (db)");
+        Cuda.Linear.Backward(d.Context, d.UpX(g), dx, dw, dgx, dgw, dgb, rows, inF, outF);
+        c.Close(gx, d.DownX(dgx, gx.Length), d.Reduction, "linear backward dx");
+        c.Close(gw, d.Down(dgw, gw.Length), Float32Reduction, "linear backward dW");
+        c.Close(gb, d.Down(dgb, gb.Length), Float32Reduction, "column_sum_partial + add_chunk_partials (db)");
     }
 
     public static void Elementwise(Checker c, SelfTestDevice d, int n)
     {
         var rng = new Random(n);
-        var x = Random(rng, n, 5f); var g = Random(rng, n);
-        nint dx = d.Up(x), dg = d.Up(g), dout = d.Empty(n);
+        var x = Random(d, rng, n, 5f); var g = Random(d, rng, n);
+        nint dx = d.UpX(x), dg = d.UpX(g), dout = d.EmptyX(n);
         var y = new float[n];
 
         Cpu.Activations.GeluBackward(x, g, y);
         Cuda.Activations.GeluBackward(d.Context, dx, dg, dout, n);
-        c.Close(y, d.Down(dout, n), ElementwiseRel, ElementwiseAbs, "gelu_backward");
+        c.Close(y, d.DownX(dout, n), d.Elementwise, "gelu_backward");
 
         Cpu.Activations.TanhForward(x, y);
         Cuda.Activations.TanhForward(d.Context, dx, dout, n);
-        c.Close(y, d.Down(dout, n), ElementwiseRel, ElementwiseAbs, "tanh_forward");
-        var t = (float[])y.Clone();
+        c.Close(y, d.DownX(dout, n), d.Elementwise, "tanh_forward");
+        var t = d.Exact((float[])y.Clone());
         Cpu.Activations.TanhBackward(t, g, y);
-        Cuda.Activations.TanhBackward(d.Context, d.Up(t), dg, dout, n);
-        c.Close(y, d.Down(dout, n), ElementwiseRel, ElementwiseAbs, "tanh_backward");
+        Cuda.Activations.TanhBackward(d.Context, d.UpX(t), dg, dout, n);
+        c.Close(y, d.DownX(dout, n), d.Elementwise, "tanh_backward");
 
         uint key = Cpu.Dropout.Key(1, 2, 3);
         Cpu.Dropout.Forward(x, y, 0.3f, key);
         Cuda.Dropout.Forward(d.Context, dx, dout, n, 0.3f, key);
-        c.Exact(y, d.Down(dout, n), "dropout_forward mask (the same hash, bit for bit)");
-        var acc = Random(rng, n); nint dacc = d.Up(acc);
+        c.Exact(d.Exact(y), d.DownX(dout, n), "dropout_forward mask (the same hash, bit for bit)");
+        var acc = Random(d, rng, n); nint dacc = d.UpX(acc);
         Cpu.Dropout.Backward(g, acc, 0.3f, key, accumulate: true);
         Cuda.Dropout.Backward(d.Context, dg, dacc, n, 0.3f, key, accumulate: true);
-        c.Close(acc, d.Down(dacc, n), ElementwiseRel, ElementwiseAbs, "dropout_backward");
+        c.Close(acc, d.DownX(dacc, n), d.Elementwise, "dropout_backward");
     }
 
     public static void Attention(Checker c, SelfTestDevice d, int batch, int seqLen, int channels, int heads, float dropout)
     {
         var rng = new Random(batch * 100 + seqLen);
         int n = batch * seqLen;
-        var qkv = Random(rng, n * 3 * channels);
+        var qkv = Random(d, rng, n * 3 * channels);
         var mask = Enumerable.Range(0, n).Select(i => i % seqLen < Math.Max(1, seqLen - 3 * (i / seqLen)) ? 1f : 0f).ToArray();
         var probs = new float[batch * heads * seqLen * seqLen]; var ctx = new float[n * channels];
         uint key = Cpu.Dropout.Key(9, 8, 7);
         Cpu.Attention.Forward(qkv, mask, probs, ctx, batch, seqLen, channels, heads, dropout, key);
 
         long nc = (long)n * channels, bhtt = (long)batch * heads * seqLen * seqLen;
-        var s = Cuda.Attention.Scratch.Allocate(d.Empty, nc, bhtt);
-        nint dqkv = d.Up(qkv), dprobs = d.Empty(bhtt), dctx = d.Empty(nc);
+        var s = Cuda.Attention.Scratch.Allocate(d.EmptyX, nc, bhtt);
+        nint dqkv = d.UpX(qkv), dprobs = d.EmptyX(bhtt), dctx = d.EmptyX(nc);
         Cuda.Attention.Forward(d.Context, dqkv, d.Up(mask), dprobs, dctx, batch, seqLen, channels, heads, dropout, key, s);
-        c.Close(probs, d.Down(dprobs, bhtt), ReductionRel, ReductionAbs, "attention_softmax_forward (probs)");
-        c.Close(ctx, d.Down(dctx, nc), ReductionRel, ReductionAbs, "attention forward (ctx)");
+        c.Close(probs, d.DownX(dprobs, bhtt), d.Reduction, "attention_softmax_forward (probs)");
+        c.Close(ctx, d.DownX(dctx, nc), d.Reduction, "attention forward (ctx)");
 
-        var g = Random(rng, n * channels);
+        var g = Random(d, rng, n * channels);
         var grad = new float[n * 3 * channels];
         Cpu.Attention.Backward(g, qkv, probs, grad, batch, seqLen, channels, heads, dropout, key);
-        nint dgrad = d.Empty(3 * nc);
-        Cuda.Attention.Backward(d.Context, d.Up(g), dqkv, dprobs, dgrad, batch, seqLen, channels, heads, dropout, key, s);
-        c.Close(grad, d.Down(dgrad, 3 * nc), ReductionRel, ReductionAbs, "attention backward (dqkv)");
+        nint dgrad = d.EmptyX(3 * nc);
+        Cuda.Attention.Backward(d.Context, d.UpX(g), dqkv, dprobs, dgrad, batch, seqLen, channels, heads, dropout, key, s);
+        c.Close(grad, d.DownX(dgrad, 3 * nc), d.Reduction, "attention backward (dqkv)");
     }
 
     public static void MixedCrossEntropy(Checker c, SelfTestDevice d)
     {
         var rng = new Random(3);
         int batch = 5, classes = 3;
-        var logits = Random(rng, batch * classes, 3f);
+        var logits = Random(d, rng, batch * classes, 3f);
         int[] labels = [0, 2, 1, 1, 0], partner = [3, 0, 4, 1, 2];
         float[] lambda = [0.2f, 1f, 0.5f, 0f, 0.9f];
         var probs = new float[batch * classes]; var losses = new float[batch]; var dlogits = new float[batch * classes];
         double loss = Cpu.CrossEntropy.Forward(logits, labels, partner, lambda, probs, losses, dlogits, batch, classes);
 
-        nint dl = d.Empty(batch), dp = d.Empty(batch * classes), dg = d.Empty(batch * classes), stats = d.Empty(1);
-        Cuda.CrossEntropy.Forward(d.Context, d.Up(logits), d.Up(labels), d.Up(partner), d.Up(lambda), dp, dl, dg, batch, classes);
+        nint dl = d.Empty(batch), dp = d.Empty(batch * classes), dg = d.EmptyX(batch * classes), stats = d.Empty(1);
+        Cuda.CrossEntropy.Forward(d.Context, d.UpX(logits), d.Up(labels), d.Up(partner), d.Up(lambda), dp, dl, dg, batch, classes);
         Cuda.CrossEntropy.Mean(d.Context, dl, batch, stats);
-        c.Close(probs, d.Down(dp, probs.Length), ReductionRel, ReductionAbs, "cross_entropy_forward probs");
-        c.Close(losses, d.Down(dl, batch), ReductionRel, ReductionAbs, "cross_entropy_forward losses");
-        c.Close(dlogits, d.Down(dg, dlogits.Length), ReductionRel, ReductionAbs, "cross_entropy_forward dlogits");
-        c.Close([(float)loss], d.Down(stats, 1), ReductionRel, ReductionAbs, "cross_entropy_mean");
+        c.Close(probs, d.Down(dp, probs.Length), Float32Reduction, "cross_entropy_forward probs");
+        c.Close(losses, d.Down(dl, batch), Float32Reduction, "cross_entropy_forward losses");
+        c.Close(dlogits, d.DownX(dg, dlogits.Length), d.Reduction, "cross_entropy_forward dlogits");
+        c.Close([(float)loss], d.Down(stats, 1), Float32Reduction, "cross_entropy_mean");
     }
 
     public static void Mixup(Checker c, SelfTestDevice d, int batch, int rows)
     {
         var rng = new Random(batch + rows);
         int channels = 19, n = batch * rows * channels;
-        var x = Random(rng, n); var g = Random(rng, n);
+        var x = Random(d, rng, n); var g = Random(d, rng, n);
         var partner = Enumerable.Range(0, batch).Select(_ => rng.Next(batch)).ToArray();
         var lambda = Enumerable.Range(0, batch).Select(_ => (float)rng.NextDouble()).ToArray();
         lambda[0] = 1f;
         if (batch > 1) lambda[1] = 0f;
-        nint dout = d.Empty(n), dPartner = d.Up(partner), dLambda = d.Up(lambda);
+        nint dout = d.EmptyX(n), dPartner = d.Up(partner), dLambda = d.Up(lambda);
 
         var y = new float[n];
         Cpu.Mixup.Forward(x, partner, lambda, y, batch, rows, channels);
-        Cuda.Mixup.Forward(d.Context, d.Up(x), dPartner, dLambda, dout, batch, rows, channels);
-        c.Close(y, d.Down(dout, n), ElementwiseRel, ElementwiseAbs, "mixup_forward");
+        Cuda.Mixup.Forward(d.Context, d.UpX(x), dPartner, dLambda, dout, batch, rows, channels);
+        c.Close(y, d.DownX(dout, n), d.Elementwise, "mixup_forward");
         Cpu.Mixup.Backward(g, partner, lambda, y, batch, rows, channels);
-        Cuda.Mixup.Backward(d.Context, d.Up(g), dPartner, dLambda, dout, batch, rows, channels);
-        c.Close(y, d.Down(dout, n), ElementwiseRel, ElementwiseAbs, "mixup_backward");
+        Cuda.Mixup.Backward(d.Context, d.UpX(g), dPartner, dLambda, dout, batch, rows, channels);
+        c.Close(y, d.DownX(dout, n), d.Elementwise, "mixup_backward");
 
         // the union mask, with rows as the sequence length and padding that differs per example
         var mask = Enumerable.Range(0, batch * rows).Select(i => i % rows <= i / rows ? 1f : 0f).ToArray();
@@ -219,37 +224,37 @@ internal static class OpChecks
     {
         var rng = new Random(batch * seqLen);
         int channels = 19;
-        var hidden = Random(rng, batch * seqLen * channels);
+        var hidden = Random(d, rng, batch * seqLen * channels);
         var first = new float[batch * channels];
         Cpu.FirstToken.Forward(hidden, first, batch, seqLen, channels);
-        nint dfirst = d.Empty(first.Length), dhidden = d.Empty(hidden.Length);
-        Cuda.FirstToken.Forward(d.Context, d.Up(hidden), dfirst, batch, seqLen, channels);
-        c.Exact(first, d.Down(dfirst, first.Length), "first_token_forward");
+        nint dfirst = d.EmptyX(first.Length), dhidden = d.EmptyX(hidden.Length);
+        Cuda.FirstToken.Forward(d.Context, d.UpX(hidden), dfirst, batch, seqLen, channels);
+        c.Exact(first, d.DownX(dfirst, first.Length), "first_token_forward");
         Cpu.FirstToken.Backward(first, hidden, batch, seqLen, channels);
         Cuda.FirstToken.Backward(d.Context, dfirst, dhidden, batch, seqLen, channels);
-        c.Exact(hidden, d.Down(dhidden, hidden.Length), "first_token_backward");
+        c.Exact(hidden, d.DownX(dhidden, hidden.Length), "first_token_backward");
     }
 
     public static void RowNorm(Checker c, SelfTestDevice d, int rows, int cols)
     {
         var rng = new Random(rows * 7 + cols);
-        var x = Random(rng, rows * cols, 2f);
+        var x = Random(d, rng, rows * cols, 2f);
         var y = new float[rows];
         Cpu.RowNorm.Forward(x, y, rows, cols);
         nint dy = d.Empty(rows);
-        Cuda.RowNorm.Forward(d.Context, d.Up(x), dy, rows, cols);
-        c.Close(y, d.Down(dy, rows), ReductionRel, ReductionAbs, "row_norm_forward");
+        Cuda.RowNorm.Forward(d.Context, d.UpX(x), dy, rows, cols);
+        c.Close(y, d.Down(dy, rows), Float32Reduction, "row_norm_forward");
     }
 
     public static void ClipAndAdamW(Checker c, SelfTestDevice d)
     {
         var rng = new Random(4);
         int n = 5000 + 3;
-        var p = Random(rng, n); var g = Random(rng, n, 0.5f); var m = new float[n]; var v = new float[n];
+        var p = Random(d, rng, n); var g = Random(d, rng, n, 0.5f); var m = new float[n]; var v = new float[n];
         nint dp = d.Up(p), dg = d.Up(g), dm = d.Zeros(n), dv = d.Zeros(n), stats = d.Empty(3);
         float clip = Cpu.AdamW.GlobalNormClip(g, 1f, out double norm);
         Cuda.AdamW.GlobalNormClip(d.Context, dg, n, 1f, stats);
-        c.Close([(float)norm, clip], d.Down(stats, 3).AsSpan(1, 2), ReductionRel, ReductionAbs, "squared_norm_partial + global_norm_clip");
+        c.Close([(float)norm, clip], d.Down(stats, 3).AsSpan(1, 2), Float32Reduction, "squared_norm_partial + global_norm_clip");
         c.True(clip < 1f, "the check means clipping to act");
         // one tensor through the engine's one-launch update, the clip factor read on the device
         using var blocks = new Cuda.AdamW.TensorBlocks(d.Gpu, [new Cpu.AdamW.Tensor(0, n, true)]);
@@ -259,9 +264,9 @@ internal static class OpChecks
             Cpu.AdamW.Step(p, g, m, v, h, clip);
             Cuda.AdamW.StepTensors(d.Context, blocks, dp, dg, dm, dv, h, stats + 8, clearGradients: false);
         }
-        c.Close(p, d.Down(dp, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors params");
-        c.Close(m, d.Down(dm, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors m");
-        c.Close(v, d.Down(dv, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors v");
+        c.Close(p, d.Down(dp, n), Float32Elementwise, "adamw_update_tensors params");
+        c.Close(m, d.Down(dm, n), Float32Elementwise, "adamw_update_tensors m");
+        c.Close(v, d.Down(dv, n), Float32Elementwise, "adamw_update_tensors v");
     }
 
     /// <summary>AdamW over several tensors in one launch: blocks that end inside a tensor and at its end,
@@ -271,22 +276,26 @@ internal static class OpChecks
         Cpu.AdamW.Tensor[] tensors = [new(0, 1000, true), new(1000, 3, false), new(1003, Cuda.AdamW.ElementsPerBlock + 5, true), new(1003 + Cuda.AdamW.ElementsPerBlock + 5, 1, false)];
         int n = (int)(tensors[^1].Offset + tensors[^1].Length);
         var rng = new Random(9);
-        var p = Random(rng, n); var m = new float[n]; var v = new float[n];
+        var p = Random(d, rng, n); var m = new float[n]; var v = new float[n];
         nint dp = d.Up(p), dg = d.Empty(n), dm = d.Zeros(n), dv = d.Zeros(n), clip = d.Up([0.75f]);
+        nint dpx = d.EmptyX(n); // the GEMMs' copy of the parameters, in the activations' type
+        Cuda.AdamW.CopyToActivations(d.Context, dp, dpx, n);
+        c.Exact(d.Exact((float[])p.Clone()), d.DownX(dpx, n), "copy_to_floatx (the parameters rounded once)");
         using var blocks = new Cuda.AdamW.TensorBlocks(d.Gpu, tensors);
         c.True(blocks.Count == 5, $"the block table cuts the tensors into 1 + 1 + 2 + 1 blocks, not {blocks.Count}");
         for (int t = 1; t <= 3; t++)
         {
-            var g = Random(rng, n, 0.5f);
+            var g = Random(d, rng, n, 0.5f);
             d.Gpu.CopyToDevice<float>(dg, g);
             var h = new Cpu.AdamW.Hyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, t);
             Cpu.AdamW.StepTensors(p, g, m, v, tensors, h, 0.75f, clearGradients: true);
-            Cuda.AdamW.StepTensors(d.Context, blocks, dp, dg, dm, dv, h, clip, clearGradients: true);
+            Cuda.AdamW.StepTensors(d.Context, blocks, dp, dg, dm, dv, h, clip, clearGradients: true, paramX: dpx);
             c.True(TensorPrimitives.MaxMagnitude(g) == 0f, "the CPU cleared the gradients");
         }
-        c.Close(p, d.Down(dp, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors params");
-        c.Close(m, d.Down(dm, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors m");
-        c.Close(v, d.Down(dv, n), ElementwiseRel, ElementwiseAbs, "adamw_update_tensors v");
+        c.Close(p, d.Down(dp, n), Float32Elementwise, "adamw_update_tensors params");
+        c.Close(m, d.Down(dm, n), Float32Elementwise, "adamw_update_tensors m");
+        c.Close(v, d.Down(dv, n), Float32Elementwise, "adamw_update_tensors v");
         c.True(TensorPrimitives.MaxMagnitude(d.Down(dg, n)) == 0f, "adamw_update_tensors cleared the gradients");
+        c.Exact(d.Exact(d.Down(dp, n)), d.DownX(dpx, n), "adamw_update_tensors' copy of the new parameters (rounded once)");
     }
 }

@@ -27,17 +27,18 @@ public static class BenchCommand
         var backend = new Option<string>("--backend") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
         var steps = new Option<int>("--steps") { Description = "Timed steps per mode", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps first", DefaultValueFactory = _ => 3 };
-        var tf32 = new Option<string>("--tf32") { Description = "GPU GEMM math: on, off or auto (on for Ampere and newer)", DefaultValueFactory = _ => "auto" };
+        var precision = new Option<string>("--precision") { Description = Backends.PrecisionHelp, DefaultValueFactory = _ => "auto" };
+        precision.AcceptOnlyFromAmong("auto", "fp32", "tf32", "bf16");
         var threads = new Option<int>("--threads") { Description = "CPU worker threads (default: all cores)" };
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file" };
-        var cmd = new Command("bench", "Measure training and inference throughput") { model, randomInit, batchSize, seqLen, modes, backend, steps, warmup, tf32, threads, json };
+        var cmd = new Command("bench", "Measure training and inference throughput") { model, randomInit, batchSize, seqLen, modes, backend, steps, warmup, precision, threads, json };
         cmd.SetAction(parse =>
         {
             try
             {
                 if (parse.GetValue(threads) is int t && t > 0) Kernels.Cpu.WorkerPool.ConfigureShared(t);
                 return Run(parse.GetValue(model)!, parse.GetValue(randomInit), parse.GetValue(batchSize), parse.GetValue(seqLen),
-                    parse.GetValue(modes)!, parse.GetValue(backend)!, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(tf32)!, parse.GetValue(json));
+                    parse.GetValue(modes)!, parse.GetValue(backend)!, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(precision)!, parse.GetValue(json));
             }
             catch (Exception e) when (e is ModelFormatException or CudaUnavailableException or ArgumentException)
             {
@@ -48,7 +49,7 @@ public static class BenchCommand
         return cmd;
     }
 
-    private static int Run(string modelPath, bool randomInit, int batch, int seqLen, string modeList, string backend, int steps, int warmup, string tf32Text, string? jsonPath)
+    private static int Run(string modelPath, bool randomInit, int batch, int seqLen, string modeList, string backend, int steps, int warmup, string precision, string? jsonPath)
     {
         if (steps < 1) throw new ArgumentException($"--steps must be at least 1, not {steps}");
         if (warmup < 0) throw new ArgumentException($"--warmup must be at least 0, not {warmup}");
@@ -68,9 +69,8 @@ public static class BenchCommand
         }
         else (config, parameters, _) = BertCheckpoint.Load(modelPath);
         if (seqLen > config.MaxPositionEmbeddings) throw new ArgumentException($"--seq-len {seqLen} exceeds max_position_embeddings {config.MaxPositionEmbeddings}");
-        bool? tf32 = tf32Text switch { "on" => true, "off" => false, _ => null };
         var modeNames = modeList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var (engine, why) = Backends.Create(backend, config, parameters, tf32);
+        var (engine, why) = Backends.Create(backend, config, parameters, precision);
         using var _engine = engine;
         Console.WriteLine($"backend: {engine.Backend} ({why})");
         // the ISA path that ran: on a machine without AVX-512 (or with it switched off) the figures
@@ -154,7 +154,7 @@ public static class BenchCommand
             var doc = new JsonObject
             {
                 ["backend"] = engine.Backend, ["batch"] = batch, ["seq_len"] = seqLen, ["layers"] = config.NumHiddenLayers,
-                ["hidden"] = config.HiddenSize, ["tf32"] = tf32Text, ["results"] = list,
+                ["hidden"] = config.HiddenSize, ["precision"] = precision, ["results"] = list,
                 ["gpu_memory_used_mib"] = gpuMemory > 0 ? gpuMemory / (1 << 20) : null, ["host_peak_working_set_mib"] = hostPeak / (1 << 20),
                 ["threads"] = Kernels.Cpu.WorkerPool.Shared.WorkerCount, ["cpu_fma_peak_gflops"] = peak,
                 ["cpu_gemm_micro_kernel"] = engine is CpuBertEngine ? Kernels.Cpu.Gemm.MicroKernel : null,

@@ -120,7 +120,7 @@ public static class CompareCommand
         if (status == RunStatus.Finished) { Console.WriteLine($"{progress} {run.Name}: finished, skipped"); return ErrorReport.Ok; }
         if (status == RunStatus.New && Directory.Exists(run.Folder)) Directory.Delete(run.Folder, recursive: true); // an interrupted first epoch: start over
         Console.WriteLine($"{progress} {run.Name}{(status == RunStatus.Started ? ": resuming" : "")}{(prefix != null ? $" on device {device}" : "")}");
-        int code = TrainCommand.Run(inputs, run.Options, run.Folder, resume: status == RunStatus.Started, backend, parse.GetValue(set.Tf32)!, parse.GetValue(set.Threads),
+        int code = TrainCommand.Run(inputs, run.Options, run.Folder, resume: status == RunStatus.Started, backend, parse.GetValue(set.Precision)!, parse.GetValue(set.Threads),
             device: device, consolePrefix: prefix);
         return code == ErrorReport.Ok && ConsoleInterrupt.Token.IsCancellationRequested ? ErrorReport.Interrupted : code;
     }

@@ -24,7 +24,8 @@ public static class EvalPredictCommands
         var backend = new Option<string>("--backend") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
         var json = new Option<string?>("--json") { Description = "Also write the metrics to this JSON file" };
         var threads = ThreadsOption();
-        var cmd = new Command("eval", "Evaluate a fine-tuned checkpoint on a dataset split") { checkpoint, split, dataset, textColumn, labelColumn, batchSize, maxLength, backend, json, threads };
+        var precision = PrecisionOption();
+        var cmd = new Command("eval", "Evaluate a fine-tuned checkpoint on a dataset split") { checkpoint, split, dataset, textColumn, labelColumn, batchSize, maxLength, backend, precision, json, threads };
         cmd.SetAction(parse =>
         {
             string dir = parse.GetValue(checkpoint)!.FullName;
@@ -52,7 +53,7 @@ public static class EvalPredictCommands
             };
             var encoder = TextEncoder.FromModelFolder(dir);
             var ids = part.Texts.Select(t => encoder.Encode(t, Math.Min(maxLen, config.MaxPositionEmbeddings))).ToArray();
-            var (engine, why) = Backends.Create(parse.GetValue(backend)!, config, parameters);
+            var (engine, why) = Backends.Create(parse.GetValue(backend)!, config, parameters, parse.GetValue(precision)!);
             using var _e = engine;
             Console.Error.WriteLine($"backend: {engine.Backend} ({why})");
             var m = Evaluation.Run(engine, new Batcher(ids, part.Labels, config.NumLabels, encoder.PadId), part.Labels, parse.GetValue(batchSize));
@@ -71,14 +72,15 @@ public static class EvalPredictCommands
         var batchSize = new Option<int>("--batch-size") { Description = "Texts per forward pass", DefaultValueFactory = _ => 64 };
         var backend = new Option<string>("--backend") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
         var threads = ThreadsOption();
-        var cmd = new Command("predict", "Classify texts with a fine-tuned checkpoint; JSON lines out (label and probabilities)") { checkpoint, texts, maxLength, batchSize, backend, threads };
+        var precision = PrecisionOption();
+        var cmd = new Command("predict", "Classify texts with a fine-tuned checkpoint; JSON lines out (label and probabilities)") { checkpoint, texts, maxLength, batchSize, backend, precision, threads };
         cmd.SetAction(parse =>
         {
             string dir = parse.GetValue(checkpoint)!.FullName;
             CheckCommon(dir, parse.GetValue(batchSize), parse.GetValue(maxLength), parse.GetValue(threads));
             var (config, parameters, _) = BertCheckpoint.Load(dir);
             var encoder = TextEncoder.FromModelFolder(dir);
-            var (engine, _) = Backends.Create(parse.GetValue(backend)!, config, parameters);
+            var (engine, _) = Backends.Create(parse.GetValue(backend)!, config, parameters, parse.GetValue(precision)!);
             using var _e = engine;
             var given = parse.GetValue(texts) ?? [];
             IEnumerable<string> input = given.Length > 0 ? given : ReadLines(Console.In);
@@ -106,6 +108,13 @@ public static class EvalPredictCommands
     }
 
     private static Option<int?> ThreadsOption() => new("--threads") { Description = "CPU worker threads (default: all cores); results are reproducible for a given count" };
+
+    private static Option<string> PrecisionOption()
+    {
+        var o = new Option<string>("--precision") { Description = Backends.PrecisionHelp, DefaultValueFactory = _ => "auto" };
+        o.AcceptOnlyFromAmong("auto", "fp32", "tf32", "bf16");
+        return o;
+    }
 
     /// <summary>The options eval and predict share, checked before anything is loaded; --threads applied.</summary>
     private static void CheckCommon(string checkpointDir, int batchSize, int maxLength, int? threads)

@@ -11,7 +11,7 @@ public static class SelfTestCommand
     {
         var backend = new Option<string>("--backend") { Description = "The backend to check against the CPU reference (cuda)", DefaultValueFactory = _ => "cuda" };
         var tf32 = new Option<bool>("--tf32") { Description = "Use TF32 tensor-op GEMMs (off by default here: the check compares float32 results)" };
-        var cmd = new Command("selftest", "Check every CUDA kernel and one training step of a small BERT against the CPU backend") { backend, tf32 };
+        var cmd = new Command("selftest", "Check every CUDA kernel and one training step of a small BERT against the CPU backend, in float32 and in bf16") { backend, tf32 };
         cmd.SetAction(parse =>
         {
             if (parse.GetValue(backend) != "cuda")
@@ -29,14 +29,16 @@ public static class SelfTestCommand
             using (gpu)
             {
                 Console.WriteLine($"selftest on {gpu.Name} (compute capability {gpu.ComputeCapability / 10}.{gpu.ComputeCapability % 10}, TF32 {(gpu.Tf32 ? "on" : "off")}) against the CPU backend");
+                if (!gpu.SupportsBf16) Console.WriteLine("bf16 checks skipped: bf16 needs compute capability 8.0 or newer");
+                var checks = GpuSelfTest.ChecksFor(gpu.SupportsBf16).ToList();
                 int failed = 0;
-                foreach (var check in GpuSelfTest.Checks)
+                foreach (var check in checks)
                 {
                     var r = GpuSelfTest.Run(check, gpu);
                     if (!r.Passed) failed++;
                     Console.WriteLine($"{(r.Passed ? "PASS" : "FAIL")}  {r.Check,-34} {r.Seconds,6:F2} s  {r.Detail}");
                 }
-                Console.WriteLine($"selftest: {GpuSelfTest.Checks.Count - failed} passed, {failed} failed");
+                Console.WriteLine($"selftest: {checks.Count - failed} passed, {failed} failed");
                 return failed == 0 ? ErrorReport.Ok : ErrorReport.ChecksFailed;
             }
         });

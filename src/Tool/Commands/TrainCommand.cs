@@ -28,7 +28,7 @@ public static class TrainCommand
             catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
             var inputs = set.ReadInputs(parse);
             string folder = parse.GetValue(output) ?? Path.Combine("runs", $"{DateTime.Now:yyyyMMdd-HHmmss}-{TrainOptions.ModeName(options.Mode)}");
-            return Run(inputs, options, folder, parse.GetValue(resume), parse.GetValue(set.Backend)!, parse.GetValue(set.Tf32)!, parse.GetValue(set.Threads));
+            return Run(inputs, options, folder, parse.GetValue(resume), parse.GetValue(set.Backend)!, parse.GetValue(set.Precision)!, parse.GetValue(set.Threads));
         });
         return cmd;
     }
@@ -36,7 +36,7 @@ public static class TrainCommand
     /// <summary>One run, start to end; returns the exit code. Used by `compare` for each of its runs too:
     /// with --devices, several at once on threads of one process, each on its CUDA <paramref name="device"/>,
     /// its console lines prefixed with <paramref name="consolePrefix"/> and no live progress bar.</summary>
-    public static int Run(RunInputs inputs, TrainOptions options, string folder, bool resume, string backend, string tf32, int? threads,
+    public static int Run(RunInputs inputs, TrainOptions options, string folder, bool resume, string backend, string precision, int? threads,
         ConsoleObserver? sharedObserver = null, int device = 0, string? consolePrefix = null)
     {
         var run = new RunFolder(folder);
@@ -79,8 +79,7 @@ public static class TrainCommand
             if (!continuing && run.HoldsRun)
                 observer.Line($"{run.Path} holds a run with no saved checkpoint: starting it over{(resume ? " with its recorded options" : "")}");
             var prepared = FineTuning.Prepare(inputs, options, hub, observer.Line, labels, cancel);
-            bool? useTf32 = tf32 switch { "on" => true, "off" => false, "auto" => null, _ => throw new ArgumentException($"--tf32 must be on, off or auto, not '{tf32}'") };
-            var (engine, why) = Backends.Create(backend, prepared.Config, prepared.Parameters, useTf32, device);
+            var (engine, why) = Backends.Create(backend, prepared.Config, prepared.Parameters, precision, device);
             using var _ = engine;
             observer.Line($"backend: {engine.Backend} ({why})");
             if (engine.Backend.StartsWith("cpu", StringComparison.Ordinal))

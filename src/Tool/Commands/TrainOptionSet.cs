@@ -21,7 +21,7 @@ public sealed class TrainOptionSet
     public readonly Option<string?> Preset = new("--preset") { Description = "notebook: the notebook's settings (lr 8e-5, batch 32, 10 epochs, padding to 256, α = β = 1)" };
     public readonly Option<string> Backend = new("--backend") { Description = "auto (CUDA when a GPU and the kernels are there), cpu or cuda", DefaultValueFactory = _ => "auto" };
     public readonly Option<int?> Threads = new("--threads") { Description = "CPU worker threads (default: all cores); results are reproducible for a given count" };
-    public readonly Option<string> Tf32 = new("--tf32") { Description = "GPU GEMMs in TF32: on, off or auto (on for Ampere and newer)", DefaultValueFactory = _ => "auto" };
+    public readonly Option<string> Precision = new("--precision") { Description = Backends.PrecisionHelp, DefaultValueFactory = _ => "auto" };
 
     private readonly IReadOnlyList<Binding> training = TrainOptions.All.Select(Bind).ToList();
 
@@ -33,7 +33,8 @@ public sealed class TrainOptionSet
             if (b.Spec == TrainOptions.LoggingStepsOption) command.Options.Add(Preset); // where --help has always listed it
             command.Options.Add(b.Cli);
         }
-        foreach (var o in new Option[] { Backend, Threads, Tf32 }) command.Options.Add(o);
+        Precision.AcceptOnlyFromAmong("auto", "fp32", "tf32", "bf16");
+        foreach (var o in new Option[] { Backend, Threads, Precision }) command.Options.Add(o);
     }
 
     public RunInputs ReadInputs(ParseResult parse) => new(parse.GetValue(Model)!, parse.GetValue(Dataset)!, parse.GetValue(Revision)!,
