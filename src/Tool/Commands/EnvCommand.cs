@@ -17,7 +17,10 @@ public static class EnvCommand
             string simd = Vector512.IsHardwareAccelerated ? "AVX-512" : Vector256.IsHardwareAccelerated ? "AVX2" : "128-bit vectors";
             Console.WriteLine($"cpu: {Environment.ProcessorCount} threads, {simd}, GEMM micro-tile {Gemm.MR}x{Gemm.NR}");
             var fatbin = CudaGpu.EmbeddedKernels();
-            Console.WriteLine(fatbin != null ? $"cuda kernels: embedded ({fatbin.Length:N0} bytes)" : "cuda kernels: not in this build (built without nvcc): CPU only");
+            var fatbinBf16 = CudaGpu.EmbeddedKernels(DType.BF16);
+            Console.WriteLine(fatbin != null
+                ? $"cuda kernels: embedded ({fatbin.Length:N0} bytes float32, {(fatbinBf16 != null ? $"{fatbinBf16.Length:N0} bytes bf16" : "no bf16 module")})"
+                : "cuda kernels: not in this build (built without nvcc): CPU only");
             try
             {
                 using var gpu = CudaGpu.Open();
