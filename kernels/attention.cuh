@@ -85,3 +85,228 @@ extern "C" __global__ void attention_softmax_backward(floatX* dscores, const flo
             dscores[r * T + j] = v;
         }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fused attention for head sizes up to 64 (FlashAttention's scheme, on the FMA units): no T × T
+// tensor in memory. Q, K and V are read straight from qkv [B, T, 3C] and the output written
+// straight into ctx [B, T, C] (no head permutes). A block owns 32 queries of one head and streams
+// the keys through shared memory 32 at a time, keeping each query's running max, sum and output
+// (online softmax); it saves the softmax's log-sum-exp per query for the backward, which recomputes
+// the probabilities from it. Dropout regenerates the CPU's mask from the same counter hash (the flat
+// index of the [B, H, T, T] probabilities). One warp per query row at a time, a lane per key of the
+// tile when scoring and per output column (lane and lane + 32) when accumulating.
+#define ATT_TILE 32                           // queries per block, keys per shared tile
+#define ATT_MAX_D 64
+#define ATT_WARPS 4
+#define ATT_ROWS (ATT_TILE / ATT_WARPS)       // rows of the tile each warp owns
+
+typedef float AttTile[ATT_TILE][ATT_MAX_D + 1];   // +1: lane j reading row j hits bank (j + k) % 32
+
+// tile[r][k] = rows r0 + r of one head's d columns of a [·, ld] tensor (float32), 0 past row T.
+__device__ void attention_load_tile(AttTile tile, const floatX* head, int64_t ld, int r0, int T, int d) {
+    for (int e = threadIdx.x; e < ATT_TILE * ATT_MAX_D; e += blockDim.x) {
+        int r = e / ATT_MAX_D, k = e % ATT_MAX_D;
+        tile[r][k] = r0 + r < T && k < d ? (float)head[(int64_t)(r0 + r) * ld + k] : 0.0f;
+    }
+}
+
+// ctx = softmax(scale · Q Kᵀ, masked) · V with dropout on the probabilities; lse[bh, t] = the log of
+// the softmax's denominator (scaled scores), +∞ for a query with no key to attend to (its ctx is 0).
+// grid: (ceil(T / 32), B·H); block: 128 threads.
+extern "C" __global__ void attention_forward_fused(floatX* ctx, float* lse, const floatX* qkv, const float* key_mask,
+                                                   int B, int T, int C, int H, float scale, float p, unsigned int key) {
+    __shared__ AttTile q, k, v;
+    __shared__ float kmask[ATT_TILE];
+    int d = C / H, bh = blockIdx.y, b = bh / H, h = bh % H, q0 = blockIdx.x * ATT_TILE;
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    int64_t ld = 3 * (int64_t)C;
+    const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
+    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    float m[ATT_ROWS], l[ATT_ROWS], o0[ATT_ROWS], o1[ATT_ROWS];
+#pragma unroll
+    for (int rr = 0; rr < ATT_ROWS; rr++) { m[rr] = -INFINITY; l[rr] = 0.0f; o0[rr] = 0.0f; o1[rr] = 0.0f; }
+    attention_load_tile(q, head, ld, q0, T, d);
+    for (int k0 = 0; k0 < T; k0 += ATT_TILE) {
+        __syncthreads();  // the previous tile is no longer read
+        attention_load_tile(k, head + C, ld, k0, T, d);
+        attention_load_tile(v, head + 2 * (int64_t)C, ld, k0, T, d);
+        if (threadIdx.x < ATT_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask[(int64_t)b * T + k0 + threadIdx.x] : 0.0f;
+        __syncthreads();
+        bool valid = kmask[lane] != 0.0f;
+#pragma unroll
+        for (int rr = 0; rr < ATT_ROWS; rr++) {
+            int r = warp + rr * ATT_WARPS;
+            float s = 0.0f;
+            for (int kk = 0; kk < d; kk++) s = fmaf(q[r][kk], k[lane][kk], s);
+            s *= scale;
+            float m_new = fmaxf(m[rr], warp_max(valid ? s : -INFINITY));
+            float pj = valid ? expf(s - m_new) : 0.0f;                    // m_new is finite when any key is valid
+            float corr = m[rr] == -INFINITY ? 0.0f : expf(m[rr] - m_new);
+            l[rr] = l[rr] * corr + warp_sum(pj);
+            m[rr] = m_new;
+            if (p > 0.0f) {
+                unsigned int index = (unsigned int)(((int64_t)bh * T + q0 + r) * T + k0 + lane);
+                pj = dropout_uniform(key, index) >= p ? pj * keep_scale : 0.0f;
+            }
+            float a0 = 0.0f, a1 = 0.0f;
+            for (int j = 0; j < ATT_TILE; j++) {
+                float pjj = __shfl_sync(0xffffffffu, pj, j);
+                a0 = fmaf(pjj, v[j][lane], a0);
+                a1 = fmaf(pjj, v[j][lane + WARP], a1);
+            }
+            o0[rr] = o0[rr] * corr + a0;
+            o1[rr] = o1[rr] * corr + a1;
+        }
+    }
+#pragma unroll
+    for (int rr = 0; rr < ATT_ROWS; rr++) {
+        int t = q0 + warp + rr * ATT_WARPS;
+        if (t >= T) continue;
+        float inv = l[rr] > 0.0f ? 1.0f / l[rr] : 0.0f;
+        floatX* out = ctx + ((int64_t)b * T + t) * C + (int64_t)h * d;
+        if (lane < d) out[lane] = o0[rr] * inv;
+        if (lane + WARP < d) out[lane + WARP] = o1[rr] * inv;
+        if (lane == 0) lse[(int64_t)bh * T + t] = l[rr] > 0.0f ? m[rr] + logf(l[rr]) : INFINITY;
+    }
+}
+
+// dot[bh, t] = Σ_k dctx[b, t, h·d + k] · ctx[b, t, h·d + k]: the softmax backward's Σ_j P·dP of the
+// row (with dropout too: Σ_j P·dP = Σ_j P̃·dP̃ = dO·O). One warp per row; grid: ceil(B·H·T / 4), block 128.
+extern "C" __global__ void attention_backward_dot(float* dot, const floatX* dctx, const floatX* ctx, int B, int T, int C, int H) {
+    int lane = threadIdx.x % WARP;
+    int64_t row = (int64_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    bool valid = row < (int64_t)B * H * T;
+    int64_t r = valid ? row : 0;
+    int d = C / H, t = (int)(r % T), bh = (int)(r / T), b = bh / H, h = bh % H;
+    int64_t base = ((int64_t)b * T + t) * C + (int64_t)h * d;
+    float acc = 0.0f;
+    for (int k = lane; k < d; k += WARP) acc += (float)dctx[base + k] * (float)ctx[base + k];
+    acc = warp_sum(acc);
+    if (valid && lane == 0) dot[r] = acc;
+}
+
+// dq[b, t, h·d + :] = Σ_j dS[t, j] · k_j with dS = P ⊙ (dP − dot) · scale, P recomputed from lse, dP
+// = dropout'(dctx · vᵀ); written into dqkv's Q columns. grid: (ceil(T / 32), B·H); block: 128.
+extern "C" __global__ void attention_backward_dq_fused(floatX* dqkv, const floatX* qkv, const floatX* dctx, const float* lse,
+                                                       const float* dot, const float* key_mask, int B, int T, int C, int H,
+                                                       float scale, float p, unsigned int key) {
+    __shared__ AttTile q, dout, k, v;
+    __shared__ float kmask[ATT_TILE];
+    int d = C / H, bh = blockIdx.y, b = bh / H, h = bh % H, q0 = blockIdx.x * ATT_TILE;
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    int64_t ld = 3 * (int64_t)C;
+    const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
+    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    attention_load_tile(q, head, ld, q0, T, d);
+    attention_load_tile(dout, dctx + (int64_t)b * T * C + (int64_t)h * d, C, q0, T, d);
+    float row_lse[ATT_ROWS], row_dot[ATT_ROWS], g0[ATT_ROWS], g1[ATT_ROWS];
+#pragma unroll
+    for (int rr = 0; rr < ATT_ROWS; rr++) {
+        int t = q0 + warp + rr * ATT_WARPS;
+        row_lse[rr] = t < T ? lse[(int64_t)bh * T + t] : INFINITY;
+        row_dot[rr] = t < T ? dot[(int64_t)bh * T + t] : 0.0f;
+        g0[rr] = 0.0f; g1[rr] = 0.0f;
+    }
+    for (int k0 = 0; k0 < T; k0 += ATT_TILE) {
+        __syncthreads();
+        attention_load_tile(k, head + C, ld, k0, T, d);
+        attention_load_tile(v, head + 2 * (int64_t)C, ld, k0, T, d);
+        if (threadIdx.x < ATT_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask[(int64_t)b * T + k0 + threadIdx.x] : 0.0f;
+        __syncthreads();
+        bool valid = kmask[lane] != 0.0f;
+#pragma unroll
+        for (int rr = 0; rr < ATT_ROWS; rr++) {
+            int r = warp + rr * ATT_WARPS;
+            float s = 0.0f, dp = 0.0f;
+            for (int kk = 0; kk < d; kk++) { s = fmaf(q[r][kk], k[lane][kk], s); dp = fmaf(dout[r][kk], v[lane][kk], dp); }
+            float pij = valid ? expf(s * scale - row_lse[rr]) : 0.0f;
+            if (p > 0.0f) {
+                unsigned int index = (unsigned int)(((int64_t)bh * T + q0 + r) * T + k0 + lane);
+                dp = dropout_uniform(key, index) >= p ? dp * keep_scale : 0.0f;
+            }
+            float ds = pij * (dp - row_dot[rr]) * scale;
+            float a0 = 0.0f, a1 = 0.0f;
+            for (int j = 0; j < ATT_TILE; j++) {
+                float dsj = __shfl_sync(0xffffffffu, ds, j);
+                a0 = fmaf(dsj, k[j][lane], a0);
+                a1 = fmaf(dsj, k[j][lane + WARP], a1);
+            }
+            g0[rr] += a0; g1[rr] += a1;
+        }
+    }
+#pragma unroll
+    for (int rr = 0; rr < ATT_ROWS; rr++) {
+        int t = q0 + warp + rr * ATT_WARPS;
+        if (t >= T) continue;
+        floatX* out = dqkv + ((int64_t)b * T + t) * ld + (int64_t)h * d;
+        if (lane < d) out[lane] = g0[rr];
+        if (lane + WARP < d) out[lane + WARP] = g1[rr];
+    }
+}
+
+// dk_j = Σ_i dS[i, j] · q_i and dv_j = Σ_i P̃[i, j] · dctx_i for the block's 32 keys, queries streamed
+// through shared memory; written into dqkv's K and V columns. grid: (ceil(T / 32), B·H); block: 128.
+extern "C" __global__ void attention_backward_dkv_fused(floatX* dqkv, const floatX* qkv, const floatX* dctx, const float* lse,
+                                                        const float* dot, const float* key_mask, int B, int T, int C, int H,
+                                                        float scale, float p, unsigned int key) {
+    __shared__ AttTile k, v, q, dout;
+    __shared__ float qlse[ATT_TILE], qdot[ATT_TILE];
+    int d = C / H, bh = blockIdx.y, b = bh / H, h = bh % H, k0 = blockIdx.x * ATT_TILE;
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    int64_t ld = 3 * (int64_t)C;
+    const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
+    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    attention_load_tile(k, head + C, ld, k0, T, d);
+    attention_load_tile(v, head + 2 * (int64_t)C, ld, k0, T, d);
+    bool key_valid[ATT_ROWS];
+    float gk0[ATT_ROWS], gk1[ATT_ROWS], gv0[ATT_ROWS], gv1[ATT_ROWS];
+#pragma unroll
+    for (int rr = 0; rr < ATT_ROWS; rr++) {
+        int j = k0 + warp + rr * ATT_WARPS;
+        key_valid[rr] = j < T && key_mask[(int64_t)b * T + j] != 0.0f;
+        gk0[rr] = 0.0f; gk1[rr] = 0.0f; gv0[rr] = 0.0f; gv1[rr] = 0.0f;
+    }
+    for (int i0 = 0; i0 < T; i0 += ATT_TILE) {
+        __syncthreads();
+        attention_load_tile(q, head, ld, i0, T, d);
+        attention_load_tile(dout, dctx + (int64_t)b * T * C + (int64_t)h * d, C, i0, T, d);
+        if (threadIdx.x < ATT_TILE) {
+            int i = i0 + threadIdx.x;
+            qlse[threadIdx.x] = i < T ? lse[(int64_t)bh * T + i] : INFINITY;
+            qdot[threadIdx.x] = i < T ? dot[(int64_t)bh * T + i] : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int rr = 0; rr < ATT_ROWS; rr++) {
+            int r = warp + rr * ATT_WARPS;   // this warp's key; lane = the query
+            float s = 0.0f, dp = 0.0f;
+            for (int kk = 0; kk < d; kk++) { s = fmaf(q[lane][kk], k[r][kk], s); dp = fmaf(dout[lane][kk], v[r][kk], dp); }
+            float pij = key_valid[rr] ? expf(s * scale - qlse[lane]) : 0.0f;   // 0 for queries past T (lse +∞)
+            float pdrop = pij;
+            if (p > 0.0f) {
+                unsigned int index = (unsigned int)(((int64_t)bh * T + i0 + lane) * T + k0 + r);
+                bool kept = dropout_uniform(key, index) >= p;
+                pdrop = kept ? pij * keep_scale : 0.0f;
+                dp = kept ? dp * keep_scale : 0.0f;
+            }
+            float ds = pij * (dp - qdot[lane]) * scale;
+            float a0 = 0.0f, a1 = 0.0f, c0 = 0.0f, c1 = 0.0f;
+            for (int i = 0; i < ATT_TILE; i++) {
+                float dsi = __shfl_sync(0xffffffffu, ds, i), pi = __shfl_sync(0xffffffffu, pdrop, i);
+                a0 = fmaf(dsi, q[i][lane], a0);
+                a1 = fmaf(dsi, q[i][lane + WARP], a1);
+                c0 = fmaf(pi, dout[i][lane], c0);
+                c1 = fmaf(pi, dout[i][lane + WARP], c1);
+            }
+            gk0[rr] += a0; gk1[rr] += a1; gv0[rr] += c0; gv1[rr] += c1;
+        }
+    }
+#pragma unroll
+    for (int rr = 0; rr < ATT_ROWS; rr++) {
+        int j = k0 + warp + rr * ATT_WARPS;
+        if (j >= T) continue;
+        floatX* dk = dqkv + ((int64_t)b * T + j) * ld + (int64_t)h * d + C;
+        if (lane < d) { dk[lane] = gk0[rr]; dk[C + lane] = gv0[rr]; }
+        if (lane + WARP < d) { dk[lane + WARP] = gk1[rr]; dk[C + lane + WARP] = gv1[rr]; }
+    }
+}

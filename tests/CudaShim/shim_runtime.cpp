@@ -64,6 +64,15 @@ float __shfl_xor_sync(unsigned int, float v, int lane_mask) {
     return r;
 }
 
+float __shfl_sync(unsigned int, float v, int src_lane) {
+    unsigned int t = linear_thread();
+    exchange[t] = v;
+    __syncthreads();
+    float r = exchange[(t & ~31u) | ((unsigned int)src_lane & 31u)];
+    __syncthreads();
+    return r;
+}
+
 float __shfl_down_sync(unsigned int, float v, int delta) {
     unsigned int t = linear_thread();
     exchange[t] = v;

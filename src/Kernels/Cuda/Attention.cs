@@ -1,29 +1,54 @@
 namespace MixupBert.Kernels.Cuda;
 
 /// <summary>
-/// Cpu.Attention on the device: heads split by kernels/attention.cuh so that cuBLAS runs one
-/// strided-batched GEMM over all B·H heads, the softmax with scale and key mask a kernel of its own.
+/// Cpu.Attention on the device. Heads of up to 64 channels (BERT's) take the fused kernels of
+/// kernels/attention.cuh: no T × T tensor in memory, the forward saves one log-sum-exp per query and
+/// the backward recomputes the probabilities from it. Wider heads take the unfused path: heads split
+/// so that cuBLAS runs one strided-batched GEMM over all B·H heads, the softmax a kernel of its own,
+/// the [B, H, T, T] probabilities saved.
 /// </summary>
 public static class Attention
 {
-    /// <summary>Device scratch that attention needs besides its inputs and outputs: Q, K, V and the
-    /// context with heads split ([B, H, T, d] each), and a [B, H, T, T] buffer for dropped
-    /// probabilities, plus their gradients for the backward.</summary>
+    /// <summary>The widest head the fused kernels take (ATT_MAX_D in kernels/attention.cuh).</summary>
+    public const int FusedMaxHeadSize = 64;
+
+    public static bool Fused(int channels, int heads) => channels / heads <= FusedMaxHeadSize;
+
+    /// <summary>What the forward saves for the backward (its probs argument): B·H·T log-sum-exps, float32,
+    /// when fused; else the B·H·T·T probabilities, in the activations' type.</summary>
+    public static long SavedElements(int batch, int seqLen, int channels, int heads) =>
+        Fused(channels, heads) ? (long)batch * heads * seqLen : (long)batch * heads * seqLen * seqLen;
+
+    /// <summary>Device scratch that attention needs besides its inputs and outputs. Unfused: Q, K, V and
+    /// the context with heads split ([B, H, T, d] each), and [B, H, T, T] buffers for dropped
+    /// probabilities and scores, plus their gradients for the backward. Fused: Dot, one float per
+    /// query for the backward.</summary>
     public readonly record struct Scratch(nint Q, nint K, nint V, nint CtxHeads, nint ProbsDropped, nint Scores,
-        nint DQ, nint DK, nint DV, nint DCtxHeads)
+        nint DQ, nint DK, nint DV, nint DCtxHeads, nint Dot)
     {
-        /// <summary>Allocates it for B·T tokens of C channels and B·H·T·T probabilities.</summary>
-        public static Scratch Allocate(Func<long, nint> alloc, long tokensTimesChannels, long probabilities)
+        /// <summary>Allocates it for batch × seqLen tokens; <paramref name="alloc"/> allocates
+        /// activations, <paramref name="allocFloat"/> float32 buffers.</summary>
+        public static Scratch Allocate(Func<long, nint> alloc, Func<long, nint> allocFloat, int batch, int seqLen, int channels, int heads)
         {
-            long nc = tokensTimesChannels;
-            return new Scratch(alloc(nc), alloc(nc), alloc(nc), alloc(nc), alloc(probabilities), alloc(probabilities), alloc(nc), alloc(nc), alloc(nc), alloc(nc));
+            long nc = (long)batch * seqLen * channels, rows = (long)batch * heads * seqLen, probabilities = rows * seqLen;
+            if (Fused(channels, heads)) return new Scratch(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, allocFloat(rows));
+            return new Scratch(alloc(nc), alloc(nc), alloc(nc), alloc(nc), alloc(probabilities), alloc(probabilities), alloc(nc), alloc(nc), alloc(nc), alloc(nc), 0);
         }
     }
 
-    /// <summary>ctx = softmax(QKᵀ/√d + mask) · V, probs kept for the backward.</summary>
+    private static Dim3 FusedGrid(int batch, int seqLen, int heads) => new((uint)((seqLen + 31) / 32), (uint)(batch * heads));
+    private static readonly Dim3 FusedBlock = new(128);
+
+    /// <summary>ctx = softmax(QKᵀ/√d + mask) · V; probs receives what the backward needs (<see cref="SavedElements"/>).</summary>
     public static void Forward(GpuContext g, nint qkv, nint keyMask, nint probs, nint ctx, int batch, int seqLen, int channels, int heads,
         float dropout, uint key, in Scratch s)
     {
+        if (Fused(channels, heads))
+        {
+            g.Launch("attention_forward_fused", new KernelArgs().Ptr(ctx).Ptr(probs).Ptr(qkv).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
+                .Float(1f / MathF.Sqrt(channels / heads)).Float(dropout).UInt(key), FusedGrid(batch, seqLen, heads), FusedBlock);
+            return;
+        }
         int T = seqLen, d = channels / heads, BH = batch * heads;
         long nc = (long)batch * T * channels, td = (long)T * d, tt = (long)T * T;
         var blas = g.Gpu.Blas;
@@ -37,10 +62,22 @@ public static class Attention
         g.Elementwise("attention_merge_heads", new KernelArgs().Ptr(ctx).Ptr(s.CtxHeads).Int(batch).Int(T).Int(channels).Int(heads).Int(1), nc);
     }
 
-    /// <summary>dqkv from dctx, the forward's probs and its dropout key.</summary>
-    public static void Backward(GpuContext g, nint dctx, nint qkv, nint probs, nint dqkv, int batch, int seqLen, int channels, int heads,
+    /// <summary>dqkv from dctx and the forward's inputs (qkv, its key mask), saved probs (or log-sum-exps),
+    /// output ctx and dropout key; the unfused path reads neither the mask nor ctx.</summary>
+    public static void Backward(GpuContext g, nint dctx, nint qkv, nint keyMask, nint probs, nint ctx, nint dqkv, int batch, int seqLen, int channels, int heads,
         float dropout, uint key, in Scratch s)
     {
+        if (Fused(channels, heads))
+        {
+            long rows = (long)batch * heads * seqLen;
+            g.Launch("attention_backward_dot", new KernelArgs().Ptr(s.Dot).Ptr(dctx).Ptr(ctx).Int(batch).Int(seqLen).Int(channels).Int(heads),
+                new Dim3((uint)((rows + 3) / 4)), FusedBlock);
+            var args = new KernelArgs().Ptr(dqkv).Ptr(qkv).Ptr(dctx).Ptr(probs).Ptr(s.Dot).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
+                .Float(1f / MathF.Sqrt(channels / heads)).Float(dropout).UInt(key);
+            g.Launch("attention_backward_dq_fused", args, FusedGrid(batch, seqLen, heads), FusedBlock);
+            g.Launch("attention_backward_dkv_fused", args, FusedGrid(batch, seqLen, heads), FusedBlock);
+            return;
+        }
         int T = seqLen, d = channels / heads, BH = batch * heads;
         long nc = (long)batch * T * channels, td = (long)T * d, tt = (long)T * T;
         var blas = g.Gpu.Blas;

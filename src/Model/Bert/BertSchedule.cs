@@ -51,10 +51,10 @@ public readonly record struct DropoutKeys(ulong Seed, long Step)
 /// host array on the CPU and a device pointer on the GPU. <paramref name="alloc"/> allocates
 /// activations (bf16 on the GPU under mixed precision), <paramref name="allocStat"/> the float32
 /// statistics (LayerNorm's mean and rstd).</summary>
-public sealed class LayerActivations<T>(Func<long, T> alloc, Func<long, T> allocStat, long n, long c, long i, long probs)
+public sealed class LayerActivations<T>(Func<long, T> alloc, Func<long, T> allocStat, long n, long c, long i, long probs, bool probsAreStats = false)
 {
     public readonly T Qkv = alloc(checked(n * 3 * c));   // [N, 3C] projections
-    public readonly T Probs = alloc(probs);     // [B, H, T, T] softmax (pre-dropout)
+    public readonly T Probs = probsAreStats ? allocStat(probs) : alloc(probs); // [B, H, T, T] softmax (pre-dropout), or what fused attention saves
     public readonly T Ctx = alloc(n * c);       // [N, C] attention output, heads merged
     public readonly T Ln1Sum = alloc(n * c);    // [N, C] x + dropout(attention output projection)
     public readonly T Ln1Mean = allocStat(n), Ln1Rstd = allocStat(n);
@@ -84,18 +84,20 @@ public sealed class BertActivations<T>
     // backward scratch, shared by all layers
     public readonly T GOut, GH1, GTmp, GI, GQkv, GCtx, GLogits, GPooled, GPooledPre, GCls;
 
-    public BertActivations(BertConfig config, int maxBatch, int maxSeqLen, Func<long, T> alloc, Func<long, T>? allocStat = null)
+    /// <param name="attentionSaved">When set, each layer's Probs is this many float32 statistics (the GPU's
+    /// fused attention saves a log-sum-exp per query) instead of the [B, H, T, T] probabilities.</param>
+    public BertActivations(BertConfig config, int maxBatch, int maxSeqLen, Func<long, T> alloc, Func<long, T>? allocStat = null, long? attentionSaved = null)
     {
         allocStat ??= alloc;
         checked
         {
         MaxBatch = maxBatch; MaxSeqLen = maxSeqLen;
         long n = (long)maxBatch * maxSeqLen, C = config.HiddenSize, I = config.IntermediateSize, L = config.NumLabels, bc = maxBatch * C;
-        long probs = (long)maxBatch * config.NumAttentionHeads * maxSeqLen * maxSeqLen;
+        long probs = attentionSaved ?? (long)maxBatch * config.NumAttentionHeads * maxSeqLen * maxSeqLen;
         MaskUnion = allocStat(n); Saliency = allocStat(n);
         EmbSum = alloc(n * C); EmbLn = alloc(n * C); EmbMean = allocStat(n); EmbRstd = allocStat(n); EmbOut = alloc(n * C); MixedHidden = alloc(n * C);
         Layers = new LayerActivations<T>[config.NumHiddenLayers];
-        for (int l = 0; l < Layers.Length; l++) Layers[l] = new LayerActivations<T>(alloc, allocStat, n, C, I, probs);
+        for (int l = 0; l < Layers.Length; l++) Layers[l] = new LayerActivations<T>(alloc, allocStat, n, C, I, probs, attentionSaved != null);
         Cls = alloc(bc); PooledPre = alloc(bc); Pooled = alloc(bc); PooledMixed = alloc(bc); PooledDrop = alloc(bc);
         Logits = alloc(maxBatch * L); Probs = allocStat(maxBatch * L); Losses = allocStat(maxBatch);
         GOut = alloc(n * C); GH1 = alloc(n * C); GTmp = alloc(n * C); GI = alloc(n * I); GQkv = alloc(n * C * 3); GCtx = alloc(n * C);

@@ -126,8 +126,10 @@ public sealed class GpuBertEngine : IBertEngine
         nint AllocX(long elements) { nint p = gpu.Alloc(Math.Max(elements, 1) * activations.Size()); batchAllocations.Add(p); return p; }
         long n = (long)mb * mt;
         up = new Uploads(Alloc(2 * n + 2 * mb), Alloc(n + mb));
-        scratch = Attention.Scratch.Allocate(AllocX, n * Config.HiddenSize, (long)mb * Config.NumAttentionHeads * mt * mt);
-        return act = new BertActivations<nint>(Config, mb, mt, AllocX, Alloc);
+        int C = Config.HiddenSize, H = Config.NumAttentionHeads;
+        scratch = Attention.Scratch.Allocate(AllocX, Alloc, mb, mt, C, H);
+        // fused attention saves a float32 log-sum-exp per query, not the [B, H, T, T] probabilities
+        return act = new BertActivations<nint>(Config, mb, mt, AllocX, Alloc, Attention.Fused(C, H) ? Attention.SavedElements(mb, mt, C, H) : null);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -255,7 +257,7 @@ public sealed class GpuBertEngine : IBertEngine
             nint gProj = gOut;
             if (pHidden > 0f) { Dropout.Backward(g, gOut, gTmp, NC, pHidden, keys.AttentionOutput(l), false); gProj = gTmp; }
             Linear.Backward(g, gProj, s.Ctx, W(w.AttnOutWeight), a.GCtx, G(w.AttnOutWeight), G(w.AttnOutBias), N, C, C);
-            Attention.Backward(g, a.GCtx, s.Qkv, s.Probs, a.GQkv, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
+            Attention.Backward(g, a.GCtx, s.Qkv, BertSchedule.UsesUnionMask(m, l) ? a.MaskUnion : Mask, s.Probs, s.Ctx, a.GQkv, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
             Linear.Backward(g, a.GQkv, x, W(w.QkvWeight), gOut, G(w.QkvWeight), G(w.QkvBias), N, C, 3 * C, accumulateDx: true);
 
             if (BertSchedule.MixesLayerInput(m, l))

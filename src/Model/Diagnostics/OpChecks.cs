@@ -159,18 +159,44 @@ internal static class OpChecks
         Cpu.Attention.Forward(qkv, mask, probs, ctx, batch, seqLen, channels, heads, dropout, key);
 
         long nc = (long)n * channels, bhtt = (long)batch * heads * seqLen * seqLen;
-        var s = Cuda.Attention.Scratch.Allocate(d.EmptyX, nc, bhtt);
-        nint dqkv = d.UpX(qkv), dprobs = d.EmptyX(bhtt), dctx = d.EmptyX(nc);
-        Cuda.Attention.Forward(d.Context, dqkv, d.Up(mask), dprobs, dctx, batch, seqLen, channels, heads, dropout, key, s);
-        c.Close(probs, d.DownX(dprobs, bhtt), d.Reduction, "attention_softmax_forward (probs)");
-        c.Close(ctx, d.DownX(dctx, nc), d.Reduction, "attention forward (ctx)");
+        bool fused = Cuda.Attention.Fused(channels, heads);
+        var s = Cuda.Attention.Scratch.Allocate(d.EmptyX, d.Empty, batch, seqLen, channels, heads);
+        long saved = Cuda.Attention.SavedElements(batch, seqLen, channels, heads);
+        nint dqkv = d.UpX(qkv), dmask = d.Up(mask), dsaved = fused ? d.Empty(saved) : d.EmptyX(saved), dctx = d.EmptyX(nc);
+        Cuda.Attention.Forward(d.Context, dqkv, dmask, dsaved, dctx, batch, seqLen, channels, heads, dropout, key, s);
+        if (fused) c.Close(LogSumExps(qkv, mask, batch, seqLen, channels, heads), d.Down(dsaved, saved), d.Reduction, "attention_forward_fused (log-sum-exp per query)");
+        else c.Close(probs, d.DownX(dsaved, bhtt), d.Reduction, "attention_softmax_forward (probs)");
+        c.Close(ctx, d.DownX(dctx, nc), d.Reduction, fused ? "attention_forward_fused (ctx)" : "attention forward (ctx)");
 
         var g = Random(d, rng, n * channels);
         var grad = new float[n * 3 * channels];
         Cpu.Attention.Backward(g, qkv, probs, grad, batch, seqLen, channels, heads, dropout, key);
         nint dgrad = d.EmptyX(3 * nc);
-        Cuda.Attention.Backward(d.Context, d.UpX(g), dqkv, dprobs, dgrad, batch, seqLen, channels, heads, dropout, key, s);
-        c.Close(grad, d.DownX(dgrad, 3 * nc), d.Reduction, "attention backward (dqkv)");
+        Cuda.Attention.Backward(d.Context, d.UpX(g), dqkv, dmask, dsaved, dctx, dgrad, batch, seqLen, channels, heads, dropout, key, s);
+        c.Close(grad, d.DownX(dgrad, 3 * nc), d.Reduction, fused ? "attention backward fused (dqkv)" : "attention backward (dqkv)");
+    }
+
+    /// <summary>log Σ_j exp(q·k_j / √d) over each query's unmasked keys, in double; +∞ when it has none.</summary>
+    private static float[] LogSumExps(float[] qkv, float[] mask, int batch, int seqLen, int channels, int heads)
+    {
+        int d = channels / heads, ld = 3 * channels;
+        var lse = new float[batch * heads * seqLen];
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < seqLen; i++)
+                {
+                    var s = new List<double>();
+                    for (int j = 0; j < seqLen; j++)
+                    {
+                        if (mask[b * seqLen + j] == 0f) continue;
+                        double dot = 0;
+                        for (int k = 0; k < d; k++) dot += (double)qkv[(b * seqLen + i) * ld + h * d + k] * qkv[(b * seqLen + j) * ld + channels + h * d + k];
+                        s.Add(dot / Math.Sqrt(d));
+                    }
+                    double mx = s.Count > 0 ? s.Max() : 0;
+                    lse[(b * heads + h) * seqLen + i] = s.Count > 0 ? (float)(mx + Math.Log(s.Sum(x => Math.Exp(x - mx)))) : float.PositiveInfinity;
+                }
+        return lse;
     }
 
     public static void MixedCrossEntropy(Checker c, SelfTestDevice d)
