@@ -3,10 +3,15 @@
 #pragma once
 #include "common.cuh"
 
-// partial[block] = Σ x² over a grid-stride share. Launch with a fixed grid so the order is fixed.
+// partial[block] = Σ x² over a grid-stride share: four floats per load (x 16-byte aligned, as device
+// allocations are), then the scalar tail. The grid depends on n alone, so the order is fixed.
 extern "C" __global__ void squared_norm_partial(float* partial, const float* x, int64_t n) {
     float acc = 0.0f;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) acc += x[i] * x[i];
+    int64_t stride = (int64_t)gridDim.x * blockDim.x, first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    int64_t n4 = (uintptr_t)x % 16 == 0 ? n / 4 : 0;
+    const float4* x4 = (const float4*)x;
+    for (int64_t i = first; i < n4; i += stride) { float4 v = x4[i]; acc += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w; }
+    for (int64_t i = 4 * n4 + first; i < n; i += stride) acc += x[i] * x[i];
     float total = block_sum(acc);
     if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }

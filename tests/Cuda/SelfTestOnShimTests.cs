@@ -45,6 +45,9 @@ public class SelfTestOnShimTests(Xunit.Abstractions.ITestOutputHelper output)
         public void CopyToDevice<T>(nint destination, ReadOnlySpan<T> source) where T : unmanaged => current.CopyToDevice(destination, source);
         public void CopyToHost<T>(Span<T> destination, nint source) where T : unmanaged => current.CopyToHost(destination, source);
         public void Fill32(nint destination, uint value, long count) => current.Fill32(destination, value, count);
+        public nint AllocHost(long bytes) => current.AllocHost(bytes);
+        public void FreeHost(nint pointer) => current.FreeHost(pointer);
+        public void CopyToDeviceAsync(nint destination, nint hostSource, long bytes) => current.CopyToDeviceAsync(destination, hostSource, bytes);
         public nint Kernel(string name, Kernels.Cuda.DType activations) { used.Add((name, activations)); return current.Kernel(name, activations); }
         public void Launch(nint kernel, Kernels.Cuda.Dim3 grid, Kernels.Cuda.Dim3 block, void** args) => current.Launch(kernel, grid, block, args);
         public void Dispose() => current.Dispose();

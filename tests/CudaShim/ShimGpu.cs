@@ -37,6 +37,12 @@ public sealed unsafe class ShimGpu : IGpu
     public void CopyToHost<T>(Span<T> destination, nint source) where T : unmanaged
         => new ReadOnlySpan<T>((void*)source, destination.Length).CopyTo(destination);
 
+    public nint AllocHost(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 4), 64);
+
+    public void FreeHost(nint pointer) => NativeMemory.AlignedFree((void*)pointer);
+
+    public void CopyToDeviceAsync(nint destination, nint hostSource, long bytes) => Buffer.MemoryCopy((void*)hostSource, (void*)destination, bytes, bytes);
+
     public void Fill32(nint destination, uint value, long count) => new Span<uint>((void*)destination, (int)count).Fill(value);
 
     public nint Kernel(string name, DType activations) => NativeLibrary.GetExport(ShimLibrary.Handle(activations), "shim_launch_" + name);

@@ -10,6 +10,10 @@
 #include <cstdint>
 #include <algorithm>
 
+struct float4 {
+    float x, y, z, w;
+};
+
 struct dim3 {
     unsigned int x = 1, y = 1, z = 1;
 };

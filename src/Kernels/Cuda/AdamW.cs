@@ -4,14 +4,21 @@ namespace MixupBert.Kernels.Cuda;
 /// the update reads it: a training step reads back only the loss and the norm.</summary>
 public static class AdamW
 {
-    public const int NormBlocks = 128;
+    /// <summary>The most blocks of the norm's first pass: about 8 per SM of a 132-SM H100/H200, enough
+    /// threads in flight to read at the memory's full bandwidth.</summary>
+    public const int MaxNormBlocks = 1024;
+
+    /// <summary>Blocks for a norm over n floats: 16 floats per thread at least (a small model needs few),
+    /// at most <see cref="MaxNormBlocks"/>. A function of n alone: the summation order is fixed.</summary>
+    public static int NormBlocks(long n) => (int)Math.Clamp((n + GpuContext.Threads * 16L - 1) / (GpuContext.Threads * 16L), 1, MaxNormBlocks);
 
     /// <summary>stats[1] = ‖grad‖, stats[2] = the clip factor for maxNorm (1 when it is 0).</summary>
     public static void GlobalNormClip(GpuContext g, nint grad, long n, float maxNorm, nint stats)
     {
-        nint part = g.Partial(NormBlocks);
-        g.Launch("squared_norm_partial", new KernelArgs().Ptr(part).Ptr(grad).Long(n), new Dim3(NormBlocks), new Dim3(GpuContext.Threads));
-        g.Launch("global_norm_clip", new KernelArgs().Ptr(stats).Ptr(part).Int(NormBlocks).Float(maxNorm), new Dim3(1), new Dim3(32));
+        int blocks = NormBlocks(n);
+        nint part = g.Partial(blocks);
+        g.Launch("squared_norm_partial", new KernelArgs().Ptr(part).Ptr(grad).Long(n), new Dim3((uint)blocks), new Dim3(GpuContext.Threads));
+        g.Launch("global_norm_clip", new KernelArgs().Ptr(stats).Ptr(part).Int(blocks).Float(maxNorm), new Dim3(1), new Dim3(32));
     }
 
     /// <summary>Elements per block of <see cref="StepTensors"/>: 16 per thread.</summary>

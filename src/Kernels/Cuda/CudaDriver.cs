@@ -30,6 +30,8 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(Library, EntryPoint = "cuMemAlloc_v2")] public static partial int cuMemAlloc(out nint pointer, nuint bytes);
     [LibraryImport(Library, EntryPoint = "cuMemGetInfo_v2")] public static partial int cuMemGetInfo(out nuint free, out nuint total);
     [LibraryImport(Library, EntryPoint = "cuMemFree_v2")] public static partial int cuMemFree(nint pointer);
+    [LibraryImport(Library, EntryPoint = "cuMemAllocHost_v2")] public static partial int cuMemAllocHost(out nint pointer, nuint bytes);
+    [LibraryImport(Library)] public static partial int cuMemFreeHost(nint pointer);
     [LibraryImport(Library, EntryPoint = "cuMemcpyHtoDAsync_v2")] public static partial int cuMemcpyHtoDAsync(nint destination, void* source, nuint bytes, nint stream);
     [LibraryImport(Library, EntryPoint = "cuMemcpyDtoHAsync_v2")] public static partial int cuMemcpyDtoHAsync(void* destination, nint source, nuint bytes, nint stream);
     [LibraryImport(Library)] public static partial int cuMemsetD32Async(nint destination, uint value, nuint count, nint stream);

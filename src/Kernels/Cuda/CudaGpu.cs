@@ -124,6 +124,23 @@ public sealed unsafe class CudaGpu : IGpu
         }
     }
 
+    public nint AllocHost(long bytes)
+    {
+        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+        CudaDriver.Check(CudaDriver.cuMemAllocHost(out nint p, (nuint)Math.Max(bytes, 4)), $"cuMemAllocHost({bytes} bytes)");
+        return p;
+    }
+
+    public void FreeHost(nint pointer)
+    {
+        if (pointer != 0) CudaDriver.Check(CudaDriver.cuMemFreeHost(pointer), "cuMemFreeHost");
+    }
+
+    public void CopyToDeviceAsync(nint destination, nint hostSource, long bytes)
+    {
+        if (bytes > 0) CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync(destination, (void*)hostSource, (nuint)bytes, stream), "cuMemcpyHtoDAsync");
+    }
+
     public void Fill32(nint destination, uint value, long count)
     {
         if (count > 0) CudaDriver.Check(CudaDriver.cuMemsetD32Async(destination, value, (nuint)count, stream), "cuMemsetD32Async");

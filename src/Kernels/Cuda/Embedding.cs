@@ -42,8 +42,7 @@ public static class Embedding
     public sealed class Buckets(IGpu gpu) : IDisposable
     {
         private long[] keys = [];
-        private int[] hostInts = [];
-        private float[] hostWeights = [];
+        private readonly PinnedStaging hostInts = new(gpu), hostWeights = new(gpu); // uploaded without waiting
         private nint deviceInts, deviceFloats;
         private int capacity; // entries per table
 
@@ -75,20 +74,22 @@ public static class Embedding
                 keys[mixed ? 2 * t : t] = ((long)ids[t] << 32) | (uint)(mixed ? 2 * t : t);
                 if (mixed) keys[2 * t + 1] = ((long)ids[partner[b] * seqLen + t % seqLen] << 32) | (uint)(2 * t + 1);
             }
-            var wordInts = hostInts.AsSpan(0, setInts);
+            var allInts = hostInts.Get<int>(2 * setInts);
+            var weights = hostWeights.Get<float>(2 * capacity);
+            var wordInts = allInts[..setInts];
             int words = Bucketize(keys.AsSpan(0, entries), wordInts);
             var wordTokens = wordInts.Slice(2 * capacity + 1, entries);
             for (int i = 0; i < entries; i++)
             {
                 int e = wordTokens[i], token = mixed ? e >> 1 : e;
                 wordTokens[i] = token;
-                hostWeights[i] = !mixed ? 1f : (e & 1) == 0 ? lambda[token / seqLen] : 1f - lambda[token / seqLen];
+                weights[i] = !mixed ? 1f : (e & 1) == 0 ? lambda[token / seqLen] : 1f - lambda[token / seqLen];
             }
             for (int t = 0; t < n; t++) keys[t] = ((long)typeIds[t] << 32) | (uint)t;
-            int types = Bucketize(keys.AsSpan(0, n), hostInts.AsSpan(setInts, setInts));
-            hostWeights.AsSpan(capacity, n).Fill(1f);
-            gpu.CopyToDevice<int>(deviceInts, hostInts.AsSpan(0, 2 * setInts));
-            gpu.CopyToDevice<float>(deviceFloats, hostWeights.AsSpan(0, 2 * capacity));
+            int types = Bucketize(keys.AsSpan(0, n), allInts.Slice(setInts, setInts));
+            weights.Slice(capacity, n).Fill(1f);
+            hostInts.Upload<int>(deviceInts, 2 * setInts);
+            hostWeights.Upload<float>(deviceFloats, 2 * capacity);
             Words = Set(words, deviceInts, GpuContext.At(deviceFloats, 0));
             Types = Set(types, GpuContext.At(deviceInts, setInts), GpuContext.At(deviceFloats, capacity));
         }
@@ -119,10 +120,8 @@ public static class Embedding
             Dispose();
             capacity = entries;
             keys = new long[capacity];
-            hostInts = new int[2 * (3 * capacity + 1)];
-            hostWeights = new float[2 * capacity];
-            deviceInts = gpu.Alloc(hostInts.Length * 4L);
-            deviceFloats = gpu.Alloc(hostWeights.Length * 4L);
+            deviceInts = gpu.Alloc(2 * (3L * capacity + 1) * 4);
+            deviceFloats = gpu.Alloc(2L * capacity * 4);
         }
 
         public void Dispose()
@@ -130,6 +129,7 @@ public static class Embedding
             if (deviceInts != 0) gpu.Free(deviceInts);
             if (deviceFloats != 0) gpu.Free(deviceFloats);
             deviceInts = deviceFloats = 0;
+            hostInts.Dispose(); hostWeights.Dispose();
         }
     }
 }

@@ -16,6 +16,12 @@ public interface IGpu : IDisposable
     void Free(nint pointer);
     void CopyToDevice<T>(nint destination, ReadOnlySpan<T> source) where T : unmanaged;
     void CopyToHost<T>(Span<T> destination, nint source) where T : unmanaged;
+    /// <summary>Page-locked host memory (cuMemAllocHost), which <see cref="CopyToDeviceAsync"/> reads.</summary>
+    nint AllocHost(long bytes);
+    void FreeHost(nint pointer);
+    /// <summary>Enqueues a copy from page-locked host memory and returns at once: the host must not
+    /// rewrite the source before the next call that waits for the stream (a copy to the host).</summary>
+    void CopyToDeviceAsync(nint destination, nint hostSource, long bytes);
     /// <summary>Sets count 32-bit words to value (0 for zeroing floats).</summary>
     void Fill32(nint destination, uint value, long count);
     /// <summary>A handle of the kernel with this name in kernels.cu, from the module built for

@@ -9,8 +9,10 @@ namespace MixupBert.Model.Bert;
 /// op for op under the same names (MixupBert.Kernels.Cuda's launchers instead of
 /// MixupBert.Kernels.Cpu's ops), following the same <see cref="BertSchedule"/>. Weights, gradients,
 /// Adam moments and activations stay on the device for the whole run; per step the host sends token
-/// ids, type ids, masks, labels, partners and λ (two copies) and reads back the loss and the gradient
-/// norm (one copy). Under bf16 (<see cref="DType.BF16"/> activations) the activations and the GEMMs'
+/// ids, type ids, masks, labels, partners and λ, and the embedding backward's buckets (copies from
+/// page-locked memory, enqueued without waiting) and reads back the loss and the gradient norm (one
+/// copy, the step's only wait for the GPU; every public call ends with such a read-back, which is
+/// what lets the next call refill the staging buffers). Under bf16 (<see cref="DType.BF16"/> activations) the activations and the GEMMs'
 /// copy of the weights are bfloat16 (AdamW rounds each new weight into that copy as it writes the
 /// float32 master); everything else stays float32.
 /// </summary>
@@ -31,8 +33,7 @@ public sealed class GpuBertEngine : IBertEngine
     private readonly Embedding.Buckets embeddingBuckets;
     private float pHidden, pAttn, pCls;
     private DropoutKeys keys;
-    private int[] hostInts = [];
-    private float[] hostFloats = [];
+    private readonly PinnedStaging hostInts, hostFloats; // the per-step uploads, enqueued without waiting
 
     public string Backend => activations == DType.BF16 ? $"cuda ({gpu.Name}, bf16)" : $"cuda ({gpu.Name})";
     /// <summary>The device it runs on (for the driver's memory figures in bench).</summary>
@@ -58,6 +59,7 @@ public sealed class GpuBertEngine : IBertEngine
         gpu.Fill32(adamM, 0, Layout.Size); gpu.Fill32(adamV, 0, Layout.Size); gpu.Fill32(gradients, 0, Layout.Size);
         gradientsClear = true;
         embeddingBuckets = new Embedding.Buckets(gpu);
+        hostInts = new PinnedStaging(gpu); hostFloats = new PinnedStaging(gpu);
         adamBlocks = new AdamW.TensorBlocks(gpu, Layout.Tensors.Select(t => new Kernels.Cpu.AdamW.Tensor(t.Offset, t.Length, t.WeightDecay)).ToArray());
     }
 
@@ -98,19 +100,19 @@ public sealed class GpuBertEngine : IBertEngine
     private void Upload(Batch batch)
     {
         int n = B * T;
-        if (hostInts.Length < 2 * n + 2 * B) hostInts = new int[2 * n + 2 * B];
-        if (hostFloats.Length < n + B) hostFloats = new float[n + B];
-        batch.InputIds.CopyTo(hostInts);
-        batch.TokenTypeIds.CopyTo(hostInts.AsSpan(n));
-        batch.Labels.CopyTo(hostInts.AsSpan(2 * n));
-        batch.AttentionMask.CopyTo(hostFloats);
+        var ints = hostInts.Get<int>(2 * n + 2 * B);
+        var floats = hostFloats.Get<float>(n + B);
+        batch.InputIds.CopyTo(ints);
+        batch.TokenTypeIds.CopyTo(ints[n..]);
+        batch.Labels.CopyTo(ints[(2 * n)..]);
+        batch.AttentionMask.CopyTo(floats);
         if (mix != null)
         {
-            mix.Partner.AsSpan(0, B).CopyTo(hostInts.AsSpan(2 * n + B));
-            mix.Lambda.AsSpan(0, B).CopyTo(hostFloats.AsSpan(n));
+            mix.Partner.AsSpan(0, B).CopyTo(ints[(2 * n + B)..]);
+            mix.Lambda.AsSpan(0, B).CopyTo(floats[n..]);
         }
-        gpu.CopyToDevice<int>(up.Ints, hostInts.AsSpan(0, 2 * n + 2 * B));
-        gpu.CopyToDevice<float>(up.Floats, hostFloats.AsSpan(0, n + B));
+        hostInts.Upload<int>(up.Ints, ints.Length);
+        hostFloats.Upload<float>(up.Floats, floats.Length);
     }
 
     public void Reserve(int batchSize, int seqLen) => EnsureActivations(batchSize, seqLen);
@@ -355,6 +357,7 @@ public sealed class GpuBertEngine : IBertEngine
         g.Dispose();
         adamBlocks.Dispose();
         embeddingBuckets.Dispose();
+        hostInts.Dispose(); hostFloats.Dispose();
         foreach (var p in batchAllocations) gpu.Free(p);
         foreach (var p in fixedAllocations) gpu.Free(p);
         batchAllocations.Clear(); fixedAllocations.Clear();

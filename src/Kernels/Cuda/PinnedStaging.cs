@@ -1,0 +1,35 @@
+namespace MixupBert.Kernels.Cuda;
+
+/// <summary>
+/// A page-locked host buffer for uploads that wait for nothing: the host fills it, enqueues
+/// <see cref="IGpu.CopyToDeviceAsync"/> and goes on launching kernels; the stream copies it when it
+/// gets there. It may be refilled only after the next call that waits for the stream: the engines
+/// end every public call with one (the read-back of its results), so each call's uploads use it once.
+/// </summary>
+public sealed unsafe class PinnedStaging(IGpu gpu) : IDisposable
+{
+    private nint host;
+    private long bytes;
+
+    /// <summary>The first <paramref name="count"/> elements, grown (contents lost) when too small.</summary>
+    public Span<T> Get<T>(int count) where T : unmanaged
+    {
+        long need = (long)count * sizeof(T);
+        if (need > bytes)
+        {
+            if (host != 0) gpu.FreeHost(host);
+            bytes = Math.Max(need, 2 * bytes);
+            host = gpu.AllocHost(bytes);
+        }
+        return new Span<T>((void*)host, count);
+    }
+
+    /// <summary>Enqueues the copy of the first <paramref name="count"/> elements to <paramref name="device"/>.</summary>
+    public void Upload<T>(nint device, int count) where T : unmanaged => gpu.CopyToDeviceAsync(device, host, (long)count * sizeof(T));
+
+    public void Dispose()
+    {
+        if (host != 0) gpu.FreeHost(host);
+        host = 0; bytes = 0;
+    }
+}
