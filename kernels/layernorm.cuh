@@ -3,10 +3,11 @@
 #pragma once
 #include "common.cuh"
 
-// sum = residual + dropout(x); out = LN(sum). residual 0: sum is x (LayerNorm.Forward); p = 0: no
-// dropout; sum_out may be 0 when sum is x itself. grid: N blocks (one row each); block: multiple of 32.
+// sum = residual + dropout(x + bias); out = LN(sum). residual 0: sum is x (LayerNorm.Forward); p = 0: no
+// dropout; bias 0: none (the bias of the linear layer before, applied here instead of in a pass of its
+// own); sum_out may be 0 when sum is x itself. grid: N blocks (one row each); block: multiple of 32.
 extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float* mean_out, float* rstd_out,
-                                             const floatX* x, const floatX* residual, const float* gamma,
+                                             const floatX* x, const float* bias, const floatX* residual, const float* gamma,
                                              const float* beta, int N, int C, float eps, float p, unsigned int key) {
     int row = blockIdx.x;
     const floatX* xr = x + (int64_t)row * C;
@@ -14,7 +15,8 @@ extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     float local = 0.0f;
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        float v = xr[c];
+        float v = (float)xr[c];
+        if (bias != 0) v += bias[c];
         if (p > 0.0f) v = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)c) >= p ? v * scale : 0.0f;
         if (residual != 0) v += (float)residual[(int64_t)row * C + c];
         if (s != 0) { s[c] = v; v = s[c]; }   // the statistics of the sum as stored (rounded, in bf16)

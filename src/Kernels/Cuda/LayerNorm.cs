@@ -4,16 +4,18 @@ namespace MixupBert.Kernels.Cuda;
 public static class LayerNorm
 {
     public static void Forward(GpuContext g, nint x, nint gamma, nint beta, nint y, nint mean, nint rstd, int rows, int cols, float eps)
-        => Launch(g, x, 0, gamma, beta, 0, y, mean, rstd, rows, cols, eps, 0f, 0);
+        => Launch(g, x, 0, 0, gamma, beta, 0, y, mean, rstd, rows, cols, eps, 0f, 0);
 
-    /// <summary>sum = residual + dropout(x), y = LayerNorm(sum); p 0: no dropout.</summary>
-    public static void DropoutResidualForward(GpuContext g, nint x, nint residual, nint gamma, nint beta, nint sum, nint y, nint mean, nint rstd,
+    /// <summary>sum = residual + dropout(x + bias), y = LayerNorm(sum); p 0: no dropout. bias (0: none) is the
+    /// bias of the linear layer that made x, left out of its GEMM (Linear.Forward with no bias) and added
+    /// here: one pass over the activations less than the CPU's op order, the same sums.</summary>
+    public static void DropoutResidualForward(GpuContext g, nint x, nint bias, nint residual, nint gamma, nint beta, nint sum, nint y, nint mean, nint rstd,
         int rows, int cols, float eps, float p, uint key)
-        => Launch(g, x, residual, gamma, beta, sum, y, mean, rstd, rows, cols, eps, p, key);
+        => Launch(g, x, bias, residual, gamma, beta, sum, y, mean, rstd, rows, cols, eps, p, key);
 
-    private static void Launch(GpuContext g, nint x, nint residual, nint gamma, nint beta, nint sum, nint y, nint mean, nint rstd,
+    private static void Launch(GpuContext g, nint x, nint bias, nint residual, nint gamma, nint beta, nint sum, nint y, nint mean, nint rstd,
         int rows, int cols, float eps, float p, uint key)
-        => g.Launch("layernorm_forward", new KernelArgs().Ptr(y).Ptr(sum).Ptr(mean).Ptr(rstd).Ptr(x).Ptr(residual).Ptr(gamma).Ptr(beta)
+        => g.Launch("layernorm_forward", new KernelArgs().Ptr(y).Ptr(sum).Ptr(mean).Ptr(rstd).Ptr(x).Ptr(bias).Ptr(residual).Ptr(gamma).Ptr(beta)
             .Int(rows).Int(cols).Float(eps).Float(p).UInt(key), new Dim3((uint)rows), new Dim3(GpuContext.RowThreads));
 
     /// <summary>dx (+)= ∂L/∂x; dγ += Σ dy·x̂; dβ += Σ dy, in fixed row chunks.</summary>

@@ -168,12 +168,12 @@ public sealed class GpuBertEngine : IBertEngine
             // h1 = LN1(x + dropout(attention output projection(attention(qkv(x)))))
             Linear.Forward(g, x, W(w.QkvWeight), P(w.QkvBias), s.Qkv, N, C, 3 * C);
             Attention.Forward(g, s.Qkv, mask, s.Probs, s.Ctx, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
-            Linear.Forward(g, s.Ctx, W(w.AttnOutWeight), P(w.AttnOutBias), a.GTmp, N, C, C);
-            LayerNorm.DropoutResidualForward(g, a.GTmp, x, P(w.Ln1Gamma), P(w.Ln1Beta), s.Ln1Sum, s.H1, s.Ln1Mean, s.Ln1Rstd, N, C, c.LayerNormEps, pHidden, keys.AttentionOutput(l));
+            Linear.Forward(g, s.Ctx, W(w.AttnOutWeight), 0, a.GTmp, N, C, C); // its bias is added by the LayerNorm
+            LayerNorm.DropoutResidualForward(g, a.GTmp, P(w.AttnOutBias), x, P(w.Ln1Gamma), P(w.Ln1Beta), s.Ln1Sum, s.H1, s.Ln1Mean, s.Ln1Rstd, N, C, c.LayerNormEps, pHidden, keys.AttentionOutput(l));
             // out = LN2(h1 + dropout(fc2(gelu(fc1(h1)))))
             Linear.ForwardGelu(g, s.H1, W(w.Fc1Weight), P(w.Fc1Bias), s.Fc1, s.Gelu, N, C, I);
-            Linear.Forward(g, s.Gelu, W(w.Fc2Weight), P(w.Fc2Bias), a.GTmp, N, I, C);
-            LayerNorm.DropoutResidualForward(g, a.GTmp, s.H1, P(w.Ln2Gamma), P(w.Ln2Beta), s.Ln2Sum, s.Out, s.Ln2Mean, s.Ln2Rstd, N, C, c.LayerNormEps, pHidden, keys.FeedForwardOutput(l));
+            Linear.Forward(g, s.Gelu, W(w.Fc2Weight), 0, a.GTmp, N, I, C);    // its bias is added by the LayerNorm
+            LayerNorm.DropoutResidualForward(g, a.GTmp, P(w.Fc2Bias), s.H1, P(w.Ln2Gamma), P(w.Ln2Beta), s.Ln2Sum, s.Out, s.Ln2Mean, s.Ln2Rstd, N, C, c.LayerNormEps, pHidden, keys.FeedForwardOutput(l));
         }
 
         // pooler on [CLS] (tmix after the last layer mixes first), senmix, dropout, classifier, loss

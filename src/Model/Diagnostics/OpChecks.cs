@@ -67,8 +67,12 @@ internal static class OpChecks
         nint dGamma = d.Up(gamma), dBeta = d.Up(beta);
         if (residual)
         {
-            Cpu.LayerNorm.DropoutResidualForward(x, r, gamma, beta, sum, y, mean, rstd, rows, cols, 1e-12f, p, key);
-            Cuda.LayerNorm.DropoutResidualForward(d.Context, d.UpX(x), d.UpX(r), dGamma, dBeta, dsum, dy, dmean, drstd, rows, cols, 1e-12f, p, key);
+            // the GPU adds the linear layer's bias before the dropout; on the CPU the GEMM added it
+            var bias = Random(d, rng, cols);
+            var biased = new float[rows * cols];
+            for (int i = 0; i < biased.Length; i++) biased[i] = x[i] + bias[i % cols];
+            Cpu.LayerNorm.DropoutResidualForward(biased, r, gamma, beta, sum, y, mean, rstd, rows, cols, 1e-12f, p, key);
+            Cuda.LayerNorm.DropoutResidualForward(d.Context, d.UpX(x), d.Up(bias), d.UpX(r), dGamma, dBeta, dsum, dy, dmean, drstd, rows, cols, 1e-12f, p, key);
             c.Close(sum, d.DownX(dsum, sum.Length), d.Elementwise, "layernorm_forward sum (dropout and residual)");
             d.Exact(sum); // the backward below reads the sum as the device stored it
         }
