@@ -18,13 +18,15 @@ __device__ __forceinline__ float erf_approx(float x) {
     return x * p / q;
 }
 
-// pre[r, c] += bias[c] (the linear layer's output, kept for the backward); y = gelu(pre).
+// pre[r, c] += bias[c] (the linear layer's output, kept for the backward); y = gelu(pre), of pre as
+// stored (bf16: the rounded value the backward will read, as torch.autocast's GELU sees it).
 // grid-stride over rows·cols.
 extern "C" __global__ void bias_gelu_forward(floatX* y, floatX* pre, const float* bias, int rows, int cols) {
     int64_t n = (int64_t)rows * cols;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float v = (float)pre[i] + bias[i % cols];
-        pre[i] = v;
+        floatX stored = (float)pre[i] + bias[i % cols];
+        pre[i] = stored;
+        float v = (float)stored;
         y[i] = 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f));
     }
 }

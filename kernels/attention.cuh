@@ -112,12 +112,12 @@ __device__ void attention_load_tile(AttTile tile, const floatX* head, int64_t ld
 
 // ctx = softmax(scale · Q Kᵀ, masked) · V with dropout on the probabilities; lse[bh, t] = the log of
 // the softmax's denominator (scaled scores), +∞ for a query with no key to attend to (its ctx is 0).
-// grid: (ceil(T / 32), B·H); block: 128 threads.
+// grid: (B·H, ceil(T / 32)) (B·H on x, whose limit is 2³¹ − 1, not y's 65535); block: 128 threads.
 extern "C" __global__ void attention_forward_fused(floatX* ctx, float* lse, const floatX* qkv, const float* key_mask,
                                                    int B, int T, int C, int H, float scale, float p, unsigned int key) {
     __shared__ AttTile q, k, v;
     __shared__ float kmask[ATT_TILE];
-    int d = C / H, bh = blockIdx.y, b = bh / H, h = bh % H, q0 = blockIdx.x * ATT_TILE;
+    int d = C / H, bh = blockIdx.x, b = bh / H, h = bh % H, q0 = blockIdx.y * ATT_TILE;
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     int64_t ld = 3 * (int64_t)C;
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
@@ -186,13 +186,13 @@ extern "C" __global__ void attention_backward_dot(float* dot, const floatX* dctx
 }
 
 // dq[b, t, h·d + :] = Σ_j dS[t, j] · k_j with dS = P ⊙ (dP − dot) · scale, P recomputed from lse, dP
-// = dropout'(dctx · vᵀ); written into dqkv's Q columns. grid: (ceil(T / 32), B·H); block: 128.
+// = dropout'(dctx · vᵀ); written into dqkv's Q columns. grid: (B·H, ceil(T / 32)); block: 128.
 extern "C" __global__ void attention_backward_dq_fused(floatX* dqkv, const floatX* qkv, const floatX* dctx, const float* lse,
                                                        const float* dot, const float* key_mask, int B, int T, int C, int H,
                                                        float scale, float p, unsigned int key) {
     __shared__ AttTile q, dout, k, v;
     __shared__ float kmask[ATT_TILE];
-    int d = C / H, bh = blockIdx.y, b = bh / H, h = bh % H, q0 = blockIdx.x * ATT_TILE;
+    int d = C / H, bh = blockIdx.x, b = bh / H, h = bh % H, q0 = blockIdx.y * ATT_TILE;
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     int64_t ld = 3 * (int64_t)C;
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
@@ -245,13 +245,13 @@ extern "C" __global__ void attention_backward_dq_fused(floatX* dqkv, const float
 }
 
 // dk_j = Σ_i dS[i, j] · q_i and dv_j = Σ_i P̃[i, j] · dctx_i for the block's 32 keys, queries streamed
-// through shared memory; written into dqkv's K and V columns. grid: (ceil(T / 32), B·H); block: 128.
+// through shared memory; written into dqkv's K and V columns. grid: (B·H, ceil(T / 32)); block: 128.
 extern "C" __global__ void attention_backward_dkv_fused(floatX* dqkv, const floatX* qkv, const floatX* dctx, const float* lse,
                                                         const float* dot, const float* key_mask, int B, int T, int C, int H,
                                                         float scale, float p, unsigned int key) {
     __shared__ AttTile k, v, q, dout;
     __shared__ float qlse[ATT_TILE], qdot[ATT_TILE];
-    int d = C / H, bh = blockIdx.y, b = bh / H, h = bh % H, k0 = blockIdx.x * ATT_TILE;
+    int d = C / H, bh = blockIdx.x, b = bh / H, h = bh % H, k0 = blockIdx.y * ATT_TILE;
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     int64_t ld = 3 * (int64_t)C;
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;

@@ -33,44 +33,50 @@ extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float
     if (threadIdx.x == 0) { mean_out[row] = mean; rstd_out[row] = rstd; }
 }
 
-// dx (+)= rstd · (g − mean(g) − x̂ · mean(g·x̂)), g = dy·γ. grid: N blocks; block: multiple of 32.
-extern "C" __global__ void layernorm_backward_input(floatX* dx, const floatX* dy, const floatX* x, const float* mean,
-                                                    const float* rstd, const float* gamma, int N, int C, int accumulate) {
-    int row = blockIdx.x;
-    const floatX* dyr = dy + (int64_t)row * C;
-    const floatX* xr = x + (int64_t)row * C;
-    float mu = mean[row], rs = rstd[row];
-    float sg = 0.0f, sgx = 0.0f;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        float g = (float)dyr[c] * gamma[c];
-        float xhat = ((float)xr[c] - mu) * rs;
-        sg += g; sgx += g * xhat;
+// The whole backward in one pass over dy and x: dx (+)= rstd · (g − mean(g) − x̂ · mean(g·x̂)), g = dy·γ,
+// row by row, and for the block's chunk of LN_ROWS rows partial[chunk][0][c] = Σ dy·x̂, partial[chunk][1][c]
+// = Σ dy, rows in order (add_chunk_partials then sums the chunks in order: deterministic). Thread t owns
+// columns t, t + blockDim, … (at most LN_COLS_PER_THREAD of them), so dγ and dβ stay in its registers.
+// grid: ceil(N / LN_ROWS) blocks; block: a multiple of 32, at least C / LN_COLS_PER_THREAD threads.
+#define LN_ROWS 16
+#define LN_COLS_PER_THREAD 8
+extern "C" __global__ void layernorm_backward(floatX* dx, float* partial, const floatX* dy, const floatX* x, const float* mean,
+                                              const float* rstd, const float* gamma, int N, int C, int accumulate) {
+    float dg[LN_COLS_PER_THREAD], db[LN_COLS_PER_THREAD];
+#pragma unroll
+    for (int k = 0; k < LN_COLS_PER_THREAD; k++) { dg[k] = 0.0f; db[k] = 0.0f; }
+    int r0 = blockIdx.x * LN_ROWS, r1 = min(N, r0 + LN_ROWS);
+    for (int row = r0; row < r1; row++) {   // the same rows for every thread: the block sums stay uniform
+        const floatX* dyr = dy + (int64_t)row * C;
+        const floatX* xr = x + (int64_t)row * C;
+        float mu = mean[row], rs = rstd[row];
+        float sg = 0.0f, sgx = 0.0f;
+#pragma unroll
+        for (int k = 0; k < LN_COLS_PER_THREAD; k++) {
+            int c = threadIdx.x + k * blockDim.x;
+            if (c < C) {
+                float d = (float)dyr[c], xhat = ((float)xr[c] - mu) * rs, g = d * gamma[c];
+                sg += g; sgx += g * xhat;
+                dg[k] = fmaf(d, xhat, dg[k]); db[k] += d;
+            }
+        }
+        float mean_g = block_sum(sg) / C;
+        float mean_gx = block_sum(sgx) / C;
+#pragma unroll
+        for (int k = 0; k < LN_COLS_PER_THREAD; k++) {
+            int c = threadIdx.x + k * blockDim.x;
+            if (c < C) {
+                float g = (float)dyr[c] * gamma[c], xhat = ((float)xr[c] - mu) * rs;
+                float v = rs * (g - mean_g - xhat * mean_gx);
+                int64_t i = (int64_t)row * C + c;
+                dx[i] = accumulate ? (float)dx[i] + v : v;
+            }
+        }
     }
-    float mean_g = block_sum(sg) / C;
-    float mean_gx = block_sum(sgx) / C;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        float g = (float)dyr[c] * gamma[c];
-        float xhat = ((float)xr[c] - mu) * rs;
-        float v = rs * (g - mean_g - xhat * mean_gx);
-        int64_t i = (int64_t)row * C + c;
-        dx[i] = accumulate ? (float)dx[i] + v : v;
+    float* pg = partial + (int64_t)blockIdx.x * 2 * C;
+#pragma unroll
+    for (int k = 0; k < LN_COLS_PER_THREAD; k++) {
+        int c = threadIdx.x + k * blockDim.x;
+        if (c < C) { pg[c] = dg[k]; pg[C + c] = db[k]; }
     }
-}
-
-// Per chunk of 64 rows (Reduce.RowsPerChunk): partial[chunk][0][c] = Σ dy·x̂, partial[chunk][1][c] = Σ dy,
-// rows in order. grid: (ceil(C / block), chunks).
-extern "C" __global__ void layernorm_backward_params_partial(float* partial, const floatX* dy, const floatX* x,
-                                                             const float* mean, const float* rstd, int N, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x, chunk = blockIdx.y;
-    if (c >= C) return;
-    float dg = 0.0f, db = 0.0f;
-    int r1 = min(N, (chunk + 1) * 64);
-    for (int r = chunk * 64; r < r1; r++) {
-        float g = (float)dy[(int64_t)r * C + c];
-        float xhat = ((float)x[(int64_t)r * C + c] - mean[r]) * rstd[r];
-        dg = fmaf(g, xhat, dg);
-        db += g;
-    }
-    partial[((int64_t)chunk * 2) * C + c] = dg;
-    partial[((int64_t)chunk * 2 + 1) * C + c] = db;
 }

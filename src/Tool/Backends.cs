@@ -53,7 +53,7 @@ public static class Backends
             var precision = asked ?? (gpu.Tf32 ? Precision.Tf32 : Precision.Fp32);
             if (precision == Precision.Bf16 && !gpu.SupportsBf16)
                 throw new CudaUnavailableException($"--precision bf16 needs compute capability 8.0 (Ampere) or newer; {gpu.Name} has {gpu.ComputeCapability / 10}.{gpu.ComputeCapability % 10}");
-            return (new GpuBertEngine(gpu, config, parameters, precision.Activations()), $"{why}: {Describe(gpu, precision)}");
+            return (new GpuBertEngine(gpu, config, parameters, precision.Activations(), ownsGpu: true), $"{why}: {Describe(gpu, precision)}");
         }
         catch
         {

@@ -20,8 +20,9 @@ public sealed unsafe class ShimGpu : IGpu
     public nint Alloc(long bytes)
     {
         nint p = (nint)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 4), 64);
-        // poison: a kernel that reads memory nobody wrote sees NaN, not a lucky zero
-        new Span<float>((void*)p, (int)(Math.Max(bytes, 4) / 4)).Fill(float.NaN);
+        // poison: a kernel that reads memory nobody wrote sees NaN, not a lucky zero, as a float32 and
+        // as either bfloat16 of the word (0x7FC0 is a bf16 NaN; float32's NaN 0x7FC00000 has a bf16 +0 half)
+        new Span<uint>((void*)p, (int)(Math.Max(bytes, 4) / 4)).Fill(0x7FC07FC0u);
         live.Add(p);
         return p;
     }
@@ -49,6 +50,9 @@ public sealed unsafe class ShimGpu : IGpu
 
     public void Launch(nint kernel, Dim3 grid, Dim3 block, void** args)
     {
+        // CUDA's launch limits, which the shim would not otherwise feel: a launch past them fails on a GPU
+        if (grid.X > int.MaxValue || grid.Y > 65535 || grid.Z > 65535 || (long)block.X * block.Y * block.Z > 1024 || block.Z > 64)
+            throw new InvalidOperationException($"launch ({grid.X}, {grid.Y}, {grid.Z}) × ({block.X}, {block.Y}, {block.Z}) exceeds CUDA's limits");
         if (grid.X == 0 || grid.Y == 0 || grid.Z == 0) return;
         ((delegate* unmanaged<uint, uint, uint, uint, uint, uint, void**, void>)kernel)(grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, args);
     }

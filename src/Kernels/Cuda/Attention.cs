@@ -36,7 +36,8 @@ public static class Attention
         }
     }
 
-    private static Dim3 FusedGrid(int batch, int seqLen, int heads) => new((uint)((seqLen + 31) / 32), (uint)(batch * heads));
+    // B·H on x: gridDim.y is at most 65535, which 12 heads pass at a batch of 5462
+    private static Dim3 FusedGrid(int batch, int seqLen, int heads) => new((uint)(batch * heads), (uint)((seqLen + 31) / 32));
     private static readonly Dim3 FusedBlock = new(128);
 
     /// <summary>ctx = softmax(QKᵀ/√d + mask) · V; probs receives what the backward needs (<see cref="SavedElements"/>).</summary>

@@ -18,16 +18,23 @@ public static class LayerNorm
         => g.Launch("layernorm_forward", new KernelArgs().Ptr(y).Ptr(sum).Ptr(mean).Ptr(rstd).Ptr(x).Ptr(bias).Ptr(residual).Ptr(gamma).Ptr(beta)
             .Int(rows).Int(cols).Float(eps).Float(p).UInt(key), new Dim3((uint)rows), new Dim3(GpuContext.RowThreads));
 
-    /// <summary>dx (+)= ∂L/∂x; dγ += Σ dy·x̂; dβ += Σ dy, in fixed row chunks.</summary>
+    /// <summary>Rows per chunk of the backward's dγ/dβ partial sums (LN_ROWS in kernels/layernorm.cuh): small
+    /// enough for a block per 16 rows to fill the GPU (256 blocks at 32 × 128 tokens).</summary>
+    public const int BackwardRowsPerChunk = 16;
+
+    /// <summary>The widest row the backward takes: 8 columns per thread, 1024 threads (LN_COLS_PER_THREAD).</summary>
+    public const int MaxBackwardColumns = 8 * 1024;
+
+    /// <summary>dx (+)= ∂L/∂x; dγ += Σ dy·x̂; dβ += Σ dy, in fixed row chunks; one pass over dy and x.</summary>
     public static void Backward(GpuContext g, nint dy, nint x, nint mean, nint rstd, nint gamma, nint dx, nint dgamma, nint dbeta,
         int rows, int cols, bool accumulateDx = false)
     {
-        int chunks = GpuContext.Chunks(rows);
+        if (cols > MaxBackwardColumns) throw new ArgumentException($"LayerNorm backward on the GPU: {cols} columns, at most {MaxBackwardColumns}");
+        int chunks = (rows + BackwardRowsPerChunk - 1) / BackwardRowsPerChunk;
+        uint threads = (uint)Math.Max(GpuContext.RowThreads, (cols + 8 * 32 - 1) / (8 * 32) * 32);
         nint part = g.Partial((long)chunks * 2 * cols);
-        g.Launch("layernorm_backward_input", new KernelArgs().Ptr(dx).Ptr(dy).Ptr(x).Ptr(mean).Ptr(rstd).Ptr(gamma).Int(rows).Int(cols).Int(accumulateDx ? 1 : 0),
-            new Dim3((uint)rows), new Dim3(GpuContext.RowThreads));
-        g.Launch("layernorm_backward_params_partial", new KernelArgs().Ptr(part).Ptr(dy).Ptr(x).Ptr(mean).Ptr(rstd).Int(rows).Int(cols),
-            new Dim3((uint)((cols + 127) / 128), (uint)chunks), new Dim3(128));
+        g.Launch("layernorm_backward", new KernelArgs().Ptr(dx).Ptr(part).Ptr(dy).Ptr(x).Ptr(mean).Ptr(rstd).Ptr(gamma).Int(rows).Int(cols).Int(accumulateDx ? 1 : 0),
+            new Dim3((uint)chunks), new Dim3(threads));
         g.AddChunkPartials(dgamma, part, chunks, cols, 2 * cols);
         g.AddChunkPartials(dbeta, GpuContext.At(part, cols), chunks, cols, 2 * cols);
     }

@@ -17,9 +17,11 @@ public sealed unsafe class PinnedStaging(IGpu gpu) : IDisposable
         long need = (long)count * sizeof(T);
         if (need > bytes)
         {
+            long grown = Math.Max(need, 2 * bytes);
             if (host != 0) gpu.FreeHost(host);
-            bytes = Math.Max(need, 2 * bytes);
-            host = gpu.AllocHost(bytes);
+            host = 0; bytes = 0; // nothing dangles if the allocation below throws
+            host = gpu.AllocHost(grown);
+            bytes = grown;
         }
         return new Span<T>((void*)host, count);
     }

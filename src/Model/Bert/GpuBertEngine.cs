@@ -41,10 +41,15 @@ public sealed class GpuBertEngine : IBertEngine
     public BertConfig Config { get; }
     public BertLayout Layout { get; }
 
+    private readonly bool ownsGpu;
+
     /// <param name="activations">F32, or BF16 for mixed precision (kernels.cu's bf16 module).</param>
-    public GpuBertEngine(IGpu gpu, BertConfig config, float[] initialParameters, DType activations = DType.F32)
+    /// <param name="ownsGpu">Dispose the device with the engine (a run's device: its context, stream,
+    /// cuBLAS handle and modules go when the run does; compare makes one per run).</param>
+    public GpuBertEngine(IGpu gpu, BertConfig config, float[] initialParameters, DType activations = DType.F32, bool ownsGpu = false)
     {
         this.gpu = gpu;
+        this.ownsGpu = ownsGpu;
         this.activations = activations;
         g = new GpuContext(gpu, activations);
         Config = config;
@@ -361,5 +366,6 @@ public sealed class GpuBertEngine : IBertEngine
         foreach (var p in batchAllocations) gpu.Free(p);
         foreach (var p in fixedAllocations) gpu.Free(p);
         batchAllocations.Clear(); fixedAllocations.Clear();
+        if (ownsGpu) gpu.Dispose();
     }
 }

@@ -49,6 +49,8 @@ public static class GpuSelfTest
         new("layernorm 37x45", (c, d) => OpChecks.LayerNorm(c, d, 37, 45, p: 0f, residual: false)),
         new("layernorm 1x33 residual", (c, d) => OpChecks.LayerNorm(c, d, 1, 33, p: 0f, residual: true)),
         new("layernorm 130x70 residual dropout", (c, d) => OpChecks.LayerNorm(c, d, 130, 70, p: 0.2f, residual: true)),
+        new("layernorm 20x300 residual", (c, d) => OpChecks.LayerNorm(c, d, 20, 300, p: 0f, residual: true)),
+        new("layernorm 17x1100", (c, d) => OpChecks.LayerNorm(c, d, 17, 1100, p: 0f, residual: false)),
         new("linear 37x45x53", (c, d) => OpChecks.Linear(c, d, 37, 45, 53)),
         new("linear 1x1x1", (c, d) => OpChecks.Linear(c, d, 1, 1, 1)),
         new("linear 130x33x97", (c, d) => OpChecks.Linear(c, d, 130, 33, 97)),
