@@ -110,6 +110,17 @@ __device__ void attention_load_tile(AttTile tile, const floatX* head, int64_t ld
     }
 }
 
+// The keys k0 … k0 + 31 of one head: K and V into shared tiles, the key mask into kmask (0 past T).
+// Waits before (the previous tile may still be read) and after (every thread sees the whole tile).
+__device__ void attention_load_key_tile(AttTile k, AttTile v, float* kmask, const floatX* head, int64_t ld, int C,
+                                        const float* key_mask_b, int k0, int T, int d) {
+    __syncthreads();
+    attention_load_tile(k, head + C, ld, k0, T, d);
+    attention_load_tile(v, head + 2 * (int64_t)C, ld, k0, T, d);
+    if (threadIdx.x < ATT_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask_b[k0 + threadIdx.x] : 0.0f;
+    __syncthreads();
+}
+
 // ctx = softmax(scale · Q Kᵀ, masked) · V with dropout on the probabilities; lse[bh, t] = the log of
 // the softmax's denominator (scaled scores), +∞ for a query with no key to attend to (its ctx is 0).
 // grid: (B·H, ceil(T / 32)) (B·H on x, whose limit is 2³¹ − 1, not y's 65535); block: 128 threads.
@@ -127,11 +138,7 @@ extern "C" __global__ void attention_forward_fused(floatX* ctx, float* lse, cons
     for (int rr = 0; rr < ATT_ROWS; rr++) { m[rr] = -INFINITY; l[rr] = 0.0f; o0[rr] = 0.0f; o1[rr] = 0.0f; }
     attention_load_tile(q, head, ld, q0, T, d);
     for (int k0 = 0; k0 < T; k0 += ATT_TILE) {
-        __syncthreads();  // the previous tile is no longer read
-        attention_load_tile(k, head + C, ld, k0, T, d);
-        attention_load_tile(v, head + 2 * (int64_t)C, ld, k0, T, d);
-        if (threadIdx.x < ATT_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask[(int64_t)b * T + k0 + threadIdx.x] : 0.0f;
-        __syncthreads();
+        attention_load_key_tile(k, v, kmask, head, ld, C, key_mask + (int64_t)b * T, k0, T, d);
         bool valid = kmask[lane] != 0.0f;
 #pragma unroll
         for (int rr = 0; rr < ATT_ROWS; rr++) {
@@ -208,11 +215,7 @@ extern "C" __global__ void attention_backward_dq_fused(floatX* dqkv, const float
         g0[rr] = 0.0f; g1[rr] = 0.0f;
     }
     for (int k0 = 0; k0 < T; k0 += ATT_TILE) {
-        __syncthreads();
-        attention_load_tile(k, head + C, ld, k0, T, d);
-        attention_load_tile(v, head + 2 * (int64_t)C, ld, k0, T, d);
-        if (threadIdx.x < ATT_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask[(int64_t)b * T + k0 + threadIdx.x] : 0.0f;
-        __syncthreads();
+        attention_load_key_tile(k, v, kmask, head, ld, C, key_mask + (int64_t)b * T, k0, T, d);
         bool valid = kmask[lane] != 0.0f;
 #pragma unroll
         for (int rr = 0; rr < ATT_ROWS; rr++) {
