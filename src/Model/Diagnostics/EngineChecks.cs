@@ -14,7 +14,7 @@ namespace MixupBert.Model.Diagnostics;
 internal static class EngineChecks
 {
     /// <summary>A whole bf16 training step against float32: 16u (6%) of each tensor's norm. Measured on the
-    /// shim: at most 11.5u, on the value bias gradient (a sum over all tokens that cancels).</summary>
+    /// shim: at most about 11.5u (0.72× of this), on attention biases' gradients (sums over all tokens that cancel).</summary>
     public const double StepRel = 16 * Bf16U;
 
     /// <summary>Close elementwise (float32) or norm-wise (bf16).</summary>
