@@ -7,6 +7,7 @@
 //   kernels/activations.cuh    src/Kernels/Cpu/Activations.cs   src/Kernels/Cuda/Activations.cs
 //   kernels/dropout.cuh        src/Kernels/Cpu/Dropout.cs       src/Kernels/Cuda/Dropout.cs
 //   kernels/attention.cuh      src/Kernels/Cpu/Attention.cs     src/Kernels/Cuda/Attention.cs
+//   kernels/attention_mma.cuh  (the same)                        (the same; bf16 only: tensor cores)
 //   kernels/pooling.cuh        src/Kernels/Cpu/FirstToken.cs    src/Kernels/Cuda/FirstToken.cs
 //   kernels/mixup.cuh          src/Kernels/Cpu/Mixup.cs         src/Kernels/Cuda/Mixup.cs
 //   kernels/cross_entropy.cuh  src/Kernels/Cpu/CrossEntropy.cs  src/Kernels/Cuda/CrossEntropy.cs
@@ -32,6 +33,9 @@
 #include "kernels/activations.cuh"
 #include "kernels/dropout.cuh"
 #include "kernels/attention.cuh"
+#ifdef MIXUP_BF16
+#include "kernels/attention_mma.cuh"   // tensor cores take no float32 operands (only TF32's rounding)
+#endif
 #include "kernels/pooling.cuh"
 #include "kernels/mixup.cuh"
 #include "kernels/cross_entropy.cuh"

@@ -102,23 +102,55 @@ extern "C" __global__ void attention_softmax_backward(floatX* dscores, const flo
 
 typedef float AttTile[ATT_TILE][ATT_MAX_D + 1];   // +1: lane j reading row j hits bank (j + k) % 32
 
-// tile[r][k] = rows r0 + r of one head's d columns of a [·, ld] tensor (float32), 0 past row T.
-__device__ void attention_load_tile(AttTile tile, const floatX* head, int64_t ld, int r0, int T, int d) {
+// tile[r][k] = rows r0 + r of one head's d columns of a [·, ld] tensor, 0 past row T and column d;
+// E is float (the FMA kernels compute from float32 tiles) or floatX (attention_mma.cuh's operands).
+template <typename E, int LD>
+__device__ void attention_load_tile(E (*tile)[LD], const floatX* head, int64_t ld, int r0, int T, int d) {
     for (int e = threadIdx.x; e < ATT_TILE * ATT_MAX_D; e += blockDim.x) {
         int r = e / ATT_MAX_D, k = e % ATT_MAX_D;
-        tile[r][k] = r0 + r < T && k < d ? (float)head[(int64_t)(r0 + r) * ld + k] : 0.0f;
+        tile[r][k] = r0 + r < T && k < d ? (E)head[(int64_t)(r0 + r) * ld + k] : (E)0.0f;
     }
 }
 
 // The keys k0 … k0 + 31 of one head: K and V into shared tiles, the key mask into kmask (0 past T).
 // Waits before (the previous tile may still be read) and after (every thread sees the whole tile).
-__device__ void attention_load_key_tile(AttTile k, AttTile v, float* kmask, const floatX* head, int64_t ld, int C,
+template <typename E, int LD>
+__device__ void attention_load_key_tile(E (*k)[LD], E (*v)[LD], float* kmask, const floatX* head, int64_t ld, int C,
                                         const float* key_mask_b, int k0, int T, int d) {
     __syncthreads();
     attention_load_tile(k, head + C, ld, k0, T, d);
     attention_load_tile(v, head + 2 * (int64_t)C, ld, k0, T, d);
     if (threadIdx.x < ATT_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask_b[k0 + threadIdx.x] : 0.0f;
     __syncthreads();
+}
+
+// The queries i0 … i0 + 31 of one head for the dK/dV kernels: Q and dO into shared tiles, their
+// log-sum-exps and dO·O dots into qlse and qdot (+∞ and 0 past T, so their probabilities are 0).
+// Waits before and after, as attention_load_key_tile.
+template <typename E, int LD>
+__device__ void attention_load_query_tile(E (*q)[LD], E (*dout)[LD], float* qlse, float* qdot, const floatX* head, int64_t ld,
+                                          const floatX* dctx_head, int C, const float* lse_bh, const float* dot_bh, int i0, int T, int d) {
+    __syncthreads();
+    attention_load_tile(q, head, ld, i0, T, d);
+    attention_load_tile(dout, dctx_head, C, i0, T, d);
+    if (threadIdx.x < ATT_TILE) {
+        int i = i0 + threadIdx.x;
+        qlse[threadIdx.x] = i < T ? lse_bh[i] : INFINITY;
+        qdot[threadIdx.x] = i < T ? dot_bh[i] : 0.0f;
+    }
+    __syncthreads();
+}
+
+// One key tile of the online softmax of a query row (a warp; a lane per key, s its scaled score): the
+// row's running max m and sum l take in the tile's valid keys. Returns the lane's exp(s − m) and sets
+// corr, the factor that rescales what was accumulated under the previous max.
+__device__ __forceinline__ float attention_online_softmax(float s, bool valid, float& m, float& l, float& corr) {
+    float m_new = fmaxf(m, warp_max(valid ? s : -INFINITY));
+    float pj = valid ? expf(s - m_new) : 0.0f;                    // m_new is finite when any key is valid
+    corr = m == -INFINITY ? 0.0f : expf(m - m_new);
+    l = l * corr + warp_sum(pj);
+    m = m_new;
+    return pj;
 }
 
 // ctx = softmax(scale · Q Kᵀ, masked) · V with dropout on the probabilities; lse[bh, t] = the log of
@@ -145,12 +177,7 @@ extern "C" __global__ void attention_forward_fused(floatX* ctx, float* lse, cons
             int r = warp + rr * ATT_WARPS;
             float s = 0.0f;
             for (int kk = 0; kk < d; kk++) s = fmaf(q[r][kk], k[lane][kk], s);
-            s *= scale;
-            float m_new = fmaxf(m[rr], warp_max(valid ? s : -INFINITY));
-            float pj = valid ? expf(s - m_new) : 0.0f;                    // m_new is finite when any key is valid
-            float corr = m[rr] == -INFINITY ? 0.0f : expf(m[rr] - m_new);
-            l[rr] = l[rr] * corr + warp_sum(pj);
-            m[rr] = m_new;
+            float corr, pj = attention_online_softmax(s * scale, valid, m[rr], l[rr], corr);
             if (p > 0.0f) {
                 unsigned int index = (unsigned int)(((int64_t)bh * T + q0 + r) * T + k0 + lane);
                 pj = dropout_uniform(key, index) >= p ? pj * keep_scale : 0.0f;
@@ -270,15 +297,8 @@ extern "C" __global__ void attention_backward_dkv_fused(floatX* dqkv, const floa
         gk0[rr] = 0.0f; gk1[rr] = 0.0f; gv0[rr] = 0.0f; gv1[rr] = 0.0f;
     }
     for (int i0 = 0; i0 < T; i0 += ATT_TILE) {
-        __syncthreads();
-        attention_load_tile(q, head, ld, i0, T, d);
-        attention_load_tile(dout, dctx + (int64_t)b * T * C + (int64_t)h * d, C, i0, T, d);
-        if (threadIdx.x < ATT_TILE) {
-            int i = i0 + threadIdx.x;
-            qlse[threadIdx.x] = i < T ? lse[(int64_t)bh * T + i] : INFINITY;
-            qdot[threadIdx.x] = i < T ? dot[(int64_t)bh * T + i] : 0.0f;
-        }
-        __syncthreads();
+        attention_load_query_tile(q, dout, qlse, qdot, head, ld, dctx + (int64_t)b * T * C + (int64_t)h * d, C,
+                                  lse + (int64_t)bh * T, dot + (int64_t)bh * T, i0, T, d);
 #pragma unroll
         for (int rr = 0; rr < ATT_ROWS; rr++) {
             int r = warp + rr * ATT_WARPS;   // this warp's key; lane = the query

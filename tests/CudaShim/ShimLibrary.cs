@@ -13,7 +13,7 @@ namespace MixupBert.Tests.CudaShim;
 /// </summary>
 public static partial class ShimLibrary
 {
-    private static readonly Lazy<nint> handle = new(() => Build(bf16: false)), handleBf16 = new(() => Build(bf16: true));
+    private static readonly Lazy<nint> handle = new(() => Build(Kernels.Cuda.DType.F32)), handleBf16 = new(() => Build(Kernels.Cuda.DType.BF16));
 
     public static nint Handle(Kernels.Cuda.DType activations) => activations == Kernels.Cuda.DType.BF16 ? handleBf16.Value : handle.Value;
 
@@ -30,12 +30,22 @@ public static partial class ShimLibrary
     [GeneratedRegex(@"extern ""C"" __global__ void (\w+)\(([^)]*)\)", RegexOptions.Singleline)]
     private static partial Regex KernelSignature();
 
-    /// <summary>kernels.cu with its #include "kernels/….cuh" lines replaced by the files' text.</summary>
-    public static string KernelSource()
+    /// <summary>kernels.cu as the preprocessor sees it for one module: attention_mma.cuh (tensor cores)
+    /// is in the bf16 module only, so the two modules do not declare the same kernels.</summary>
+    public static string KernelSource(Kernels.Cuda.DType activations)
     {
         string root = RepoRoot;
-        return Regex.Replace(File.ReadAllText(Path.Combine(root, "kernels.cu")), @"^#include ""([^""]+)""\s*$",
-            m => File.ReadAllText(Path.Combine(root, m.Groups[1].Value)), RegexOptions.Multiline);
+        string cxx = Environment.GetEnvironmentVariable("CXX") ?? "g++";
+        // without cuda_shim.h, so that __global__ is left in the text for ParseKernels
+        var psi = new ProcessStartInfo(cxx,
+            $"-x c++ -E -P -std=c++20 {(activations == Kernels.Cuda.DType.BF16 ? "-DMIXUP_BF16 " : "")}-I \"{Path.Combine(root, "tests", "CudaShim")}\" \"{Path.Combine(root, "kernels.cu")}\"")
+        { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {cxx}");
+        var stderr = p.StandardError.ReadToEndAsync();
+        string text = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"preprocessing kernels.cu failed:\n{stderr.Result}");
+        return text;
     }
 
     /// <summary>The kernels of kernels.cu with their parameter types, in file order.</summary>
@@ -51,12 +61,13 @@ public static partial class ShimLibrary
         return list;
     }
 
-    private static nint Build(bool bf16)
+    private static nint Build(Kernels.Cuda.DType activations)
     {
+        bool bf16 = activations == Kernels.Cuda.DType.BF16;
         string root = RepoRoot;
         string kernelsPath = Path.Combine(root, "kernels.cu");
         string shimDir = Path.Combine(root, "tests", "CudaShim");
-        var kernels = ParseKernels(KernelSource());
+        var kernels = ParseKernels(KernelSource(activations));
         if (kernels.Count == 0) throw new InvalidOperationException("no kernels found in kernels.cu");
 
         var gen = new StringBuilder();

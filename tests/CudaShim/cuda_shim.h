@@ -35,6 +35,7 @@ extern thread_local ShimThreadState shim_state;
 #define __forceinline__ inline
 #define __shared__ static
 #define __restrict__ __restrict
+#define __align__(n) __attribute__((aligned(n)))
 
 void __syncthreads();
 float __shfl_xor_sync(unsigned int mask, float v, int lane_mask);

@@ -55,6 +55,7 @@ unsigned int linear_thread() {
 }  // namespace
 
 void __syncthreads() { yield_to_scheduler(); }
+unsigned int shim_lane() { return linear_thread() & 31u; }   // mma.h
 float __shfl_xor_sync(unsigned int, float v, int lane_mask) {
     unsigned int t = linear_thread();
     exchange[t] = v;

@@ -5,7 +5,8 @@ namespace MixupBert.Kernels.Cuda;
 /// kernels/attention.cuh: no T × T tensor in memory, the forward saves one log-sum-exp per query and
 /// the backward recomputes the probabilities from it. Wider heads take the unfused path: heads split
 /// so that cuBLAS runs one strided-batched GEMM over all B·H heads, the softmax a kernel of its own,
-/// the [B, H, T, T] probabilities saved.
+/// the [B, H, T, T] probabilities saved. On bf16 activations, heads of 16, 32, 48 or 64 channels run the
+/// fused kernels' products on tensor cores (kernels/attention_mma.cuh, the same arguments and results).
 /// </summary>
 public static class Attention
 {
@@ -13,6 +14,11 @@ public static class Attention
     public const int FusedMaxHeadSize = 64;
 
     public static bool Fused(int channels, int heads) => channels / heads <= FusedMaxHeadSize;
+
+    /// <summary>Whether the fused kernels run on tensor cores: WMMA takes bf16 operands in whole 16 × 16
+    /// tiles (float32 ones only with TF32's rounding, which the float32 engine must not have).</summary>
+    public static bool TensorCores(int channels, int heads, DType activations) =>
+        activations == DType.BF16 && Fused(channels, heads) && channels / heads % 16 == 0;
 
     /// <summary>What the forward saves for the backward (its probs argument): B·H·T log-sum-exps, float32,
     /// when fused; else the B·H·T·T probabilities, in the activations' type.</summary>
@@ -46,7 +52,8 @@ public static class Attention
     {
         if (Fused(channels, heads))
         {
-            g.Launch("attention_forward_fused", new KernelArgs().Ptr(ctx).Ptr(probs).Ptr(qkv).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
+            bool mma = TensorCores(channels, heads, g.Activations);
+            g.Launch(mma ? "attention_forward_mma" : "attention_forward_fused", new KernelArgs().Ptr(ctx).Ptr(probs).Ptr(qkv).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
                 .Float(1f / MathF.Sqrt(channels / heads)).Float(dropout).UInt(key), FusedGrid(batch, seqLen, heads), FusedBlock);
             return;
         }
@@ -75,8 +82,9 @@ public static class Attention
                 new Dim3((uint)((rows + 3) / 4)), FusedBlock);
             var args = new KernelArgs().Ptr(dqkv).Ptr(qkv).Ptr(dctx).Ptr(probs).Ptr(s.Dot).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
                 .Float(1f / MathF.Sqrt(channels / heads)).Float(dropout).UInt(key);
-            g.Launch("attention_backward_dq_fused", args, FusedGrid(batch, seqLen, heads), FusedBlock);
-            g.Launch("attention_backward_dkv_fused", args, FusedGrid(batch, seqLen, heads), FusedBlock);
+            bool mma = TensorCores(channels, heads, g.Activations);
+            g.Launch(mma ? "attention_backward_dq_mma" : "attention_backward_dq_fused", args, FusedGrid(batch, seqLen, heads), FusedBlock);
+            g.Launch(mma ? "attention_backward_dkv_mma" : "attention_backward_dkv_fused", args, FusedGrid(batch, seqLen, heads), FusedBlock);
             return;
         }
         int T = seqLen, d = channels / heads, BH = batch * heads;

@@ -164,20 +164,21 @@ internal static class OpChecks
 
         long nc = (long)n * channels, bhtt = (long)batch * heads * seqLen * seqLen;
         bool fused = Cuda.Attention.Fused(channels, heads);
+        string kernels = Cuda.Attention.TensorCores(channels, heads, d.Context.Activations) ? "mma" : "fused";
         var s = Cuda.Attention.Scratch.Allocate(d.EmptyX, d.Empty, batch, seqLen, channels, heads);
         long saved = Cuda.Attention.SavedElements(batch, seqLen, channels, heads);
         nint dqkv = d.UpX(qkv), dmask = d.Up(mask), dsaved = fused ? d.Empty(saved) : d.EmptyX(saved), dctx = d.EmptyX(nc);
         Cuda.Attention.Forward(d.Context, dqkv, dmask, dsaved, dctx, batch, seqLen, channels, heads, dropout, key, s);
-        if (fused) c.Close(LogSumExps(qkv, mask, batch, seqLen, channels, heads), d.Down(dsaved, saved), d.Reduction, "attention_forward_fused (log-sum-exp per query)");
+        if (fused) c.Close(LogSumExps(qkv, mask, batch, seqLen, channels, heads), d.Down(dsaved, saved), d.Reduction, $"attention_forward_{kernels} (log-sum-exp per query)");
         else c.Close(probs, d.DownX(dsaved, bhtt), d.Reduction, "attention_softmax_forward (probs)");
-        c.Close(ctx, d.DownX(dctx, nc), d.Reduction, fused ? "attention_forward_fused (ctx)" : "attention forward (ctx)");
+        c.Close(ctx, d.DownX(dctx, nc), d.Reduction, fused ? $"attention_forward_{kernels} (ctx)" : "attention forward (ctx)");
 
         var g = Random(d, rng, n * channels);
         var grad = new float[n * 3 * channels];
         Cpu.Attention.Backward(g, qkv, probs, grad, batch, seqLen, channels, heads, dropout, key);
         nint dgrad = d.EmptyX(3 * nc);
         Cuda.Attention.Backward(d.Context, d.UpX(g), dqkv, dmask, dsaved, dctx, dgrad, batch, seqLen, channels, heads, dropout, key, s);
-        c.Close(grad, d.DownX(dgrad, 3 * nc), d.Reduction, fused ? "attention backward fused (dqkv)" : "attention backward (dqkv)");
+        c.Close(grad, d.DownX(dgrad, 3 * nc), d.Reduction, fused ? $"attention backward {kernels} (dqkv)" : "attention backward (dqkv)");
     }
 
     /// <summary>log Σ_j exp(q·k_j / √d) over each query's unmasked keys, in double; +∞ when it has none.</summary>
