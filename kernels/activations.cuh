@@ -18,29 +18,55 @@ __device__ __forceinline__ float erf_approx(float x) {
     return x * p / q;
 }
 
-// pre[r, c] += bias[c] (the linear layer's output, kept for the backward); y = gelu(pre), of pre as
-// stored (bf16: the rounded value the backward will read, as torch.autocast's GELU sees it).
-// grid-stride over rows·cols.
+__device__ __forceinline__ float gelu(float v) { return 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f)); }
+
+// dy · gelu'(v) = dy · (Φ(v) + v·φ(v))
+__device__ __forceinline__ float gelu_grad(float v, float dy) {
+    float cdf = 0.5f * (1.0f + erf_approx(v * 0.70710678118654752f));
+    float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
+    return dy * (cdf + v * pdf);
+}
+
+// Elements i … i + N − 1 of bias_gelu_forward (a row holds whole packs, so they share a row).
+template <int N>
+__device__ __forceinline__ void bias_gelu_at(floatX* y, floatX* pre, const float* bias, int64_t i, int cols) {
+    VecX<N> v = load_x<N>(pre + i);
+    int c = (int)(i % cols);
+#pragma unroll
+    for (int j = 0; j < N; j++) v.v[j] += bias[c + j];
+    store_x<N>(pre + i, v);
+    // GELU of pre as stored (bf16: rounded), which the backward reads, as torch.autocast's GELU sees it
+#pragma unroll
+    for (int j = 0; j < N; j++) v.v[j] = gelu(round_x(v.v[j]));
+    store_x<N>(y + i, v);
+}
+
+// pre[r, c] += bias[c] (the linear layer's output, kept for the backward); y = gelu(pre).
+// Grid-stride over packs of rows·cols (cols a whole number of packs, pointers aligned), else elements.
 extern "C" __global__ void bias_gelu_forward(floatX* y, floatX* pre, const float* bias, int rows, int cols) {
-    int64_t n = (int64_t)rows * cols;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        floatX stored = (float)pre[i] + bias[i % cols];
-        pre[i] = stored;
-        float v = (float)stored;
-        y[i] = 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f));
-    }
+    int64_t n = (int64_t)rows * cols, first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t packs = cols % XPACK == 0 && aligned16(y) && aligned16(pre) ? n / XPACK : 0;
+    for (int64_t k = first; k < packs; k += stride) bias_gelu_at<XPACK>(y, pre, bias, k * XPACK, cols);
+    for (int64_t i = packs * XPACK + first; i < n; i += stride) bias_gelu_at<1>(y, pre, bias, i, cols);
 }
 
-// dx = dy · (Φ(x) + x·φ(x)); dx may be dy.
+template <int N>
+__device__ __forceinline__ void gelu_backward_at(floatX* dx, const floatX* x, const floatX* dy, int64_t i) {
+    VecX<N> v = load_x<N>(x + i), g = load_x<N>(dy + i);
+#pragma unroll
+    for (int j = 0; j < N; j++) g.v[j] = gelu_grad(v.v[j], g.v[j]);
+    store_x<N>(dx + i, g);
+}
+
+// dx = dy · gelu'(x); dx may be dy. Grid-stride over packs, then the scalar tail.
 extern "C" __global__ void gelu_backward(floatX* dx, const floatX* x, const floatX* dy, int64_t n) {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float v = (float)x[i];
-        float cdf = 0.5f * (1.0f + erf_approx(v * 0.70710678118654752f));
-        float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
-        dx[i] = (float)dy[i] * (cdf + v * pdf);
-    }
+    int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t packs = aligned16(dx) && aligned16(x) && aligned16(dy) ? n / XPACK : 0;
+    for (int64_t k = first; k < packs; k += stride) gelu_backward_at<XPACK>(dx, x, dy, k * XPACK);
+    for (int64_t i = packs * XPACK + first; i < n; i += stride) gelu_backward_at<1>(dx, x, dy, i);
 }
 
+// The pooler's tanh ([B, C], a few kilobytes) stays scalar.
 extern "C" __global__ void tanh_forward(floatX* y, const floatX* x, int64_t n) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) y[i] = tanhf((float)x[i]);
 }

@@ -21,6 +21,66 @@ typedef float floatX;
 
 #define WARP 32
 
+// 128-bit loads and stores, as llm.c's x128. VecX<N> is N activations as float32, loaded with one
+// 128-bit load when N is XPACK (8 bf16 or 4 float32; the pointer 16-byte aligned) and as one element
+// when N is 1, so one kernel body, a template on N, serves its packed path and its scalar one. A
+// memory-bound kernel takes the packed path when every pointer it packs is 16-byte aligned (device
+// allocations are; a view into a tensor may not be) and, over rows, when the row length is a whole
+// number of packs; the scalar path does the rest (the tail, or everything). The CUDA shim defines
+// shim_check_aligned to stop at a misaligned pack, which a GPU would fault on.
+#define XPACK ((int)(16 / sizeof(floatX)))
+struct __align__(16) PackX {
+    floatX v[16 / sizeof(floatX)];
+};
+#ifndef shim_check_aligned
+#define shim_check_aligned(p)
+#endif
+__device__ __forceinline__ bool aligned16(const void* p) { return (uintptr_t)p % 16 == 0; }
+
+template <int N>
+struct VecX {
+    float v[N];
+};
+
+template <int N>
+__device__ __forceinline__ VecX<N> load_x(const floatX* p) {
+    VecX<N> r;
+    if (N == 1) { r.v[0] = (float)p[0]; return r; }
+    shim_check_aligned(p);
+    PackX pack = *(const PackX*)p;
+#pragma unroll
+    for (int j = 0; j < N; j++) r.v[j] = (float)pack.v[j];
+    return r;
+}
+
+// N float32 values (parameters, tables) as one VecX: float4 loads when N is a multiple of 4 (p 16-byte aligned).
+template <int N>
+__device__ __forceinline__ VecX<N> load_f(const float* p) {
+    VecX<N> r;
+    if (N == 1) { r.v[0] = p[0]; return r; }
+    shim_check_aligned(p);
+#pragma unroll
+    for (int j = 0; j + 3 < N; j += 4) {
+        float4 q = *(const float4*)(p + j);
+        r.v[j] = q.x; r.v[j + 1] = q.y; r.v[j + 2] = q.z; r.v[j + 3] = q.w;
+    }
+    return r;
+}
+
+// v as a floatX holds it (bf16: rounded to nearest even)
+__device__ __forceinline__ float round_x(float v) { return (float)(floatX)v; }
+
+// Rounds each value once into floatX.
+template <int N>
+__device__ __forceinline__ void store_x(floatX* p, const VecX<N>& r) {
+    if (N == 1) { p[0] = r.v[0]; return; }
+    shim_check_aligned(p);
+    PackX pack;
+#pragma unroll
+    for (int j = 0; j < N; j++) pack.v[j] = r.v[j];
+    *(PackX*)p = pack;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
     for (int offset = WARP / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
     return v;

@@ -4,24 +4,39 @@
 #pragma once
 #include "common.cuh"
 
+// One token's row of embedding_forward, W columns at a time (W = XPACK: 128-bit packs; W = 1: one by one).
+template <int W>
+__device__ void embedding_forward_row(floatX* o, const float* w, const float* w2, const float* p, const float* y, float l, int C) {
+    for (int c = threadIdx.x * W; c < C; c += blockDim.x * W) {
+        VecX<W> e = load_f<W>(w + c), pv = load_f<W>(p + c), tv = load_f<W>(y + c);
+        if (w2 != 0) {
+            VecX<W> e2 = load_f<W>(w2 + c);
+#pragma unroll
+            for (int j = 0; j < W; j++) e.v[j] = l * e.v[j] + (1.0f - l) * e2.v[j];
+        }
+#pragma unroll
+        for (int j = 0; j < W; j++) e.v[j] = (e.v[j] + pv.v[j]) + tv.v[j];
+        store_x<W>(o + c, e);
+    }
+}
+
 // out[n, :] = word[id] + position[t] + type[type_id]; when partner != 0 the word part is
-// λ_b·word[id[b, t]] + (1−λ_b)·word[id[partner_b, t]].
-// grid: B·T blocks (one token each); block: any multiple of 32.
+// λ_b·word[id[b, t]] + (1−λ_b)·word[id[partner_b, t]]. In 128-bit packs when C is a whole number of
+// them and the tables and out are aligned. grid: B·T blocks (one token each); block: any multiple of 32.
 extern "C" __global__ void embedding_forward(floatX* out, const int* ids, const int* type_ids, const float* word,
                                              const float* pos, const float* type, const int* partner, const float* lambda,
                                              int B, int T, int C) {
     int n = blockIdx.x, b = n / T, t = n % T;
     const float* w = word + (int64_t)ids[n] * C;
+    const float* w2 = partner != 0 ? word + (int64_t)ids[partner[b] * T + t] * C : 0;
     const float* p = pos + (int64_t)t * C;
     const float* y = type + (int64_t)type_ids[n] * C;
+    float l = partner != 0 ? lambda[b] : 1.0f;
     floatX* o = out + (int64_t)n * C;
-    if (partner != 0) {
-        float l = lambda[b];
-        const float* w2 = word + (int64_t)ids[partner[b] * T + t] * C;
-        for (int c = threadIdx.x; c < C; c += blockDim.x) o[c] = (l * w[c] + (1.0f - l) * w2[c] + p[c]) + y[c];
-    } else {
-        for (int c = threadIdx.x; c < C; c += blockDim.x) o[c] = (w[c] + p[c]) + y[c];
-    }
+    if (C % XPACK == 0 && aligned16(out) && aligned16(word) && aligned16(pos) && aligned16(type))
+        embedding_forward_row<XPACK>(o, w, w2, p, y, l, C);
+    else
+        embedding_forward_row<1>(o, w, w2, p, y, l, C);
 }
 
 // The backward in parallel and still deterministic, as llm.c's encoder backward: the host sorts the

@@ -4,19 +4,45 @@
 #pragma once
 #include "common.cuh"
 
-// y[r, c] += bias[c]. grid-stride over rows·cols.
-extern "C" __global__ void add_bias(floatX* y, const float* bias, int rows, int cols) {
-    int64_t n = (int64_t)rows * cols;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = (float)y[i] + bias[i % cols];
+template <int N>
+__device__ __forceinline__ void add_bias_at(floatX* y, const float* bias, int64_t i, int cols) {
+    VecX<N> v = load_x<N>(y + i);
+    int c = (int)(i % cols);
+#pragma unroll
+    for (int j = 0; j < N; j++) v.v[j] += bias[c + j];
+    store_x<N>(y + i, v);
 }
 
-// partial[chunk][c] = Σ over the chunk's 64 rows of x[r, c], in order. grid: (ceil(C / block), chunks).
+// y[r, c] += bias[c]. Grid-stride over packs of rows·cols (cols a whole number of packs, y aligned), else elements.
+extern "C" __global__ void add_bias(floatX* y, const float* bias, int rows, int cols) {
+    int64_t n = (int64_t)rows * cols, first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t packs = cols % XPACK == 0 && aligned16(y) ? n / XPACK : 0;
+    for (int64_t k = first; k < packs; k += stride) add_bias_at<XPACK>(y, bias, k * XPACK, cols);
+    for (int64_t i = packs * XPACK + first; i < n; i += stride) add_bias_at<1>(y, bias, i, cols);
+}
+
+// partial[chunk][c] = Σ over the chunk's 64 rows of x[r, c], rows in order. A thread owns XPACK adjacent
+// columns, read as one pack per row when cols is a whole number of packs and x aligned, else one by one.
+// grid: (ceil(cols / (XPACK · block)), chunks).
 extern "C" __global__ void column_sum_partial(float* partial, const floatX* x, int rows, int cols) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x, chunk = blockIdx.y;
-    if (c >= cols) return;
-    float acc = 0.0f;
+    int c0 = (blockIdx.x * blockDim.x + threadIdx.x) * XPACK, chunk = blockIdx.y;
+    if (c0 >= cols) return;
+    bool packed = cols % XPACK == 0 && aligned16(x);
+    float acc[XPACK];
+#pragma unroll
+    for (int j = 0; j < XPACK; j++) acc[j] = 0.0f;
     int r1 = min(rows, (chunk + 1) * 64);
-    for (int r = chunk * 64; r < r1; r++) acc += (float)x[(int64_t)r * cols + c];
-    partial[(int64_t)chunk * cols + c] = acc;
+    for (int r = chunk * 64; r < r1; r++) {
+        const floatX* xr = x + (int64_t)r * cols + c0;
+        if (packed) {
+            VecX<XPACK> v = load_x<XPACK>(xr);
+#pragma unroll
+            for (int j = 0; j < XPACK; j++) acc[j] += v.v[j];
+        } else {
+#pragma unroll
+            for (int j = 0; j < XPACK; j++) if (c0 + j < cols) acc[j] += (float)xr[j];
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < XPACK; j++) if (c0 + j < cols) partial[(int64_t)chunk * cols + c0 + j] = acc[j];
 }

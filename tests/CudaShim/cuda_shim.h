@@ -42,6 +42,10 @@ float __shfl_xor_sync(unsigned int mask, float v, int lane_mask);
 float __shfl_down_sync(unsigned int mask, float v, int delta);
 float __shfl_sync(unsigned int mask, float v, int src_lane);
 
+// common.cuh's 128-bit packs: a GPU faults on a misaligned one, so the shim stops there too
+void shim_misaligned_pack(const void* p);
+#define shim_check_aligned(p) do { if ((uintptr_t)(p) % 16 != 0) shim_misaligned_pack(p); } while (0)
+
 using std::min;
 using std::max;
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }

@@ -55,6 +55,10 @@ unsigned int linear_thread() {
 }  // namespace
 
 void __syncthreads() { yield_to_scheduler(); }
+void shim_misaligned_pack(const void* p) {
+    std::fprintf(stderr, "cuda shim: a 128-bit pack at %p is not 16-byte aligned\n", p);
+    std::abort();
+}
 unsigned int shim_lane() { return linear_thread() & 31u; }   // mma.h
 float __shfl_xor_sync(unsigned int, float v, int lane_mask) {
     unsigned int t = linear_thread();

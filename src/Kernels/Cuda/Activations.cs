@@ -5,7 +5,7 @@ public static class Activations
 {
     /// <summary>dx = dy · gelu'(x); dx may be dy.</summary>
     public static void GeluBackward(GpuContext g, nint x, nint dy, nint dx, long n)
-        => g.Elementwise("gelu_backward", new KernelArgs().Ptr(dx).Ptr(x).Ptr(dy).Long(n), n);
+        => g.ElementwisePacked("gelu_backward", new KernelArgs().Ptr(dx).Ptr(x).Ptr(dy).Long(n), n);
 
     public static void TanhForward(GpuContext g, nint x, nint y, long n)
         => g.Elementwise("tanh_forward", new KernelArgs().Ptr(y).Ptr(x).Long(n), n);

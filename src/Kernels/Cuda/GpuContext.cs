@@ -49,6 +49,12 @@ public sealed class GpuContext : IDisposable
     internal void Elementwise(string name, KernelArgs args, long n)
         => Launch(name, args, new Dim3((uint)Math.Clamp((n + Threads - 1) / Threads, 1, 8192)), new Dim3(Threads));
 
+    /// <summary>Activations per 128-bit pack (XPACK in kernels/common.cuh): 8 bf16 or 4 float32.</summary>
+    internal int Pack => 16 / Activations.Size();
+
+    /// <summary>Launches a grid-stride kernel over n elements that it reads in packs of <see cref="Pack"/>.</summary>
+    internal void ElementwisePacked(string name, KernelArgs args, long n) => Elementwise(name, args, (n + Pack - 1) / Pack);
+
     /// <summary>The partials scratch, at least <paramref name="floats"/> long.</summary>
     internal nint Partial(long floats)
     {

@@ -9,14 +9,14 @@ public static class Linear
     public static void Forward(GpuContext g, nint x, nint w, nint b, nint y, int rows, int inFeatures, int outFeatures)
     {
         g.Gpu.Blas.Gemm(false, true, rows, outFeatures, inFeatures, x, inFeatures, w, inFeatures, y, outFeatures, false, g.ActivationGemm);
-        if (b != 0) g.Elementwise("add_bias", new KernelArgs().Ptr(y).Ptr(b).Int(rows).Int(outFeatures), (long)rows * outFeatures);
+        if (b != 0) g.ElementwisePacked("add_bias", new KernelArgs().Ptr(y).Ptr(b).Int(rows).Int(outFeatures), (long)rows * outFeatures);
     }
 
     /// <summary>y = x·Wᵀ + b, kept for the backward, and gelu = GELU(y).</summary>
     public static void ForwardGelu(GpuContext g, nint x, nint w, nint b, nint y, nint gelu, int rows, int inFeatures, int outFeatures)
     {
         g.Gpu.Blas.Gemm(false, true, rows, outFeatures, inFeatures, x, inFeatures, w, inFeatures, y, outFeatures, false, g.ActivationGemm);
-        g.Elementwise("bias_gelu_forward", new KernelArgs().Ptr(gelu).Ptr(y).Ptr(b).Int(rows).Int(outFeatures), (long)rows * outFeatures);
+        g.ElementwisePacked("bias_gelu_forward", new KernelArgs().Ptr(gelu).Ptr(y).Ptr(b).Int(rows).Int(outFeatures), (long)rows * outFeatures);
     }
 
     /// <summary>dx (+)= dy·W (skipped when dx is 0); dW += dyᵀ·x; db += Σ_rows dy.</summary>
@@ -32,7 +32,7 @@ public static class Linear
     {
         int chunks = GpuContext.Chunks(rows);
         nint part = g.Partial((long)chunks * cols);
-        g.Launch("column_sum_partial", new KernelArgs().Ptr(part).Ptr(x).Int(rows).Int(cols), new Dim3((uint)((cols + 127) / 128), (uint)chunks), new Dim3(128));
+        g.Launch("column_sum_partial", new KernelArgs().Ptr(part).Ptr(x).Int(rows).Int(cols), new Dim3((uint)((cols + 128 * g.Pack - 1) / (128 * g.Pack)), (uint)chunks), new Dim3(128));
         g.AddChunkPartials(sum, part, chunks, cols, cols);
     }
 }

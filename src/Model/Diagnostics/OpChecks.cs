@@ -123,11 +123,15 @@ internal static class OpChecks
         c.Close(gb, d.Down(dgb, gb.Length), Float32Reduction, "column_sum_partial + add_chunk_partials (db)");
     }
 
-    public static void Elementwise(Checker c, SelfTestDevice d, int n)
+    /// <summary>The elementwise kernels over n elements; <paramref name="unaligned"/>: every buffer one
+    /// element past a 16-byte boundary, so the kernels must take their scalar path (no 128-bit packs).</summary>
+    public static void Elementwise(Checker c, SelfTestDevice d, int n, bool unaligned = false)
     {
         var rng = new Random(n);
         var x = Random(d, rng, n, 5f); var g = Random(d, rng, n);
-        nint dx = d.UpX(x), dg = d.UpX(g), dout = d.EmptyX(n);
+        int shift = unaligned ? (d.Activations == Cuda.DType.BF16 ? 2 : 4) : 0;
+        nint Up(float[] a) => unaligned ? d.UpX([0f, .. a]) + shift : d.UpX(a);
+        nint dx = Up(x), dg = Up(g), dout = (unaligned ? d.EmptyX(n + 1) : d.EmptyX(n)) + shift;
         var y = new float[n];
 
         Cpu.Activations.GeluBackward(x, g, y);
@@ -139,14 +143,14 @@ internal static class OpChecks
         c.Close(y, d.DownX(dout, n), d.Elementwise, "tanh_forward");
         var t = d.Exact((float[])y.Clone());
         Cpu.Activations.TanhBackward(t, g, y);
-        Cuda.Activations.TanhBackward(d.Context, d.UpX(t), dg, dout, n);
+        Cuda.Activations.TanhBackward(d.Context, Up(t), dg, dout, n);
         c.Close(y, d.DownX(dout, n), d.Elementwise, "tanh_backward");
 
         uint key = Cpu.Dropout.Key(1, 2, 3);
         Cpu.Dropout.Forward(x, y, 0.3f, key);
         Cuda.Dropout.Forward(d.Context, dx, dout, n, 0.3f, key);
         c.Exact(d.Exact(y), d.DownX(dout, n), "dropout_forward mask (the same hash, bit for bit)");
-        var acc = Random(d, rng, n); nint dacc = d.UpX(acc);
+        var acc = Random(d, rng, n); nint dacc = Up(acc);
         Cpu.Dropout.Backward(g, acc, 0.3f, key, accumulate: true);
         Cuda.Dropout.Backward(d.Context, dg, dacc, n, 0.3f, key, accumulate: true);
         c.Close(acc, d.DownX(dacc, n), d.Elementwise, "dropout_backward");
