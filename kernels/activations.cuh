@@ -1,6 +1,7 @@
 // activations.cuh: exact (erf) GELU and tanh (src/Kernels/Cpu/Activations.cs). BERT's intermediate
 // layer is Linear.ForwardGelu on both backends: on the CPU the GEMM applies bias and GELU to each tile
-// as it stores it; here cuBLAS's GEMM is followed by bias_gelu_forward.
+// as it stores it; here cuBLAS's GEMM is followed by bias_gelu_forward, and the bias is kept out of the
+// stored pre-activation (gelu_backward adds it back).
 #pragma once
 #include "common.cuh"
 
@@ -27,43 +28,48 @@ __device__ __forceinline__ float gelu_grad(float v, float dy) {
     return dy * (cdf + v * pdf);
 }
 
-// Elements i … i + N − 1 of bias_gelu_forward (a row holds whole packs, so they share a row).
+// pre + bias for elements i … i + N − 1 of a [rows, cols] tensor (a pack never spans two rows when
+// cols is a whole number of packs; bias 0: none).
 template <int N>
-__device__ __forceinline__ void bias_gelu_at(floatX* y, floatX* pre, const float* bias, int64_t i, int cols) {
+__device__ __forceinline__ VecX<N> load_x_biased(const floatX* pre, const float* bias, int64_t i, int cols) {
     VecX<N> v = load_x<N>(pre + i);
+    if (bias == 0) return v;
     int c = (int)(i % cols);
 #pragma unroll
     for (int j = 0; j < N; j++) v.v[j] += bias[c + j];
-    store_x<N>(pre + i, v);
-    // GELU of pre as stored (bf16: rounded), which the backward reads, as torch.autocast's GELU sees it
-#pragma unroll
-    for (int j = 0; j < N; j++) v.v[j] = gelu(round_x(v.v[j]));
-    store_x<N>(y + i, v);
+    return v;
 }
 
-// pre[r, c] += bias[c] (the linear layer's output, kept for the backward); y = gelu(pre).
-// Grid-stride over packs of rows·cols (cols a whole number of packs, pointers aligned), else elements.
-extern "C" __global__ void bias_gelu_forward(floatX* y, floatX* pre, const float* bias, int rows, int cols) {
+// The grid-stride loop of the two kernels below: packs while they never span two rows (or there is no
+// bias) and the pointers are aligned, then one by one.
+#define GELU_PACKS(n, cols, bias, aligned) ((bias == 0 || cols % XPACK == 0) && (aligned) ? n / XPACK : 0)
+
+// y = gelu(pre + bias): BERT's intermediate layer after its GEMM. pre stays the GEMM's output, without
+// the bias: the backward adds it again as it reads pre, so both see the same float32 pre-activation
+// and the forward writes one [rows, cols] tensor, not two.
+extern "C" __global__ void bias_gelu_forward(floatX* y, const floatX* pre, const float* bias, int rows, int cols) {
     int64_t n = (int64_t)rows * cols, first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
-    int64_t packs = cols % XPACK == 0 && aligned16(y) && aligned16(pre) ? n / XPACK : 0;
-    for (int64_t k = first; k < packs; k += stride) bias_gelu_at<XPACK>(y, pre, bias, k * XPACK, cols);
-    for (int64_t i = packs * XPACK + first; i < n; i += stride) bias_gelu_at<1>(y, pre, bias, i, cols);
-}
-
-template <int N>
-__device__ __forceinline__ void gelu_backward_at(floatX* dx, const floatX* x, const floatX* dy, int64_t i) {
-    VecX<N> v = load_x<N>(x + i), g = load_x<N>(dy + i);
+    int64_t packs = GELU_PACKS(n, cols, bias, aligned16(y) && aligned16(pre));
+    for (int64_t k = first; k < packs; k += stride) {
+        VecX<XPACK> v = load_x_biased<XPACK>(pre, bias, k * XPACK, cols);
 #pragma unroll
-    for (int j = 0; j < N; j++) g.v[j] = gelu_grad(v.v[j], g.v[j]);
-    store_x<N>(dx + i, g);
+        for (int j = 0; j < XPACK; j++) v.v[j] = gelu(v.v[j]);
+        store_x<XPACK>(y + k * XPACK, v);
+    }
+    for (int64_t i = packs * XPACK + first; i < n; i += stride) y[i] = gelu(load_x_biased<1>(pre, bias, i, cols).v[0]);
 }
 
-// dx = dy · gelu'(x); dx may be dy. Grid-stride over packs, then the scalar tail.
-extern "C" __global__ void gelu_backward(floatX* dx, const floatX* x, const floatX* dy, int64_t n) {
-    int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
-    int64_t packs = aligned16(dx) && aligned16(x) && aligned16(dy) ? n / XPACK : 0;
-    for (int64_t k = first; k < packs; k += stride) gelu_backward_at<XPACK>(dx, x, dy, k * XPACK);
-    for (int64_t i = packs * XPACK + first; i < n; i += stride) gelu_backward_at<1>(dx, x, dy, i);
+// dx = dy · gelu'(pre + bias), pre as bias_gelu_forward read it (bias 0: none); dx may be dy.
+extern "C" __global__ void gelu_backward(floatX* dx, const floatX* pre, const float* bias, const floatX* dy, int rows, int cols) {
+    int64_t n = (int64_t)rows * cols, first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t packs = GELU_PACKS(n, cols, bias, aligned16(dx) && aligned16(pre) && aligned16(dy));
+    for (int64_t k = first; k < packs; k += stride) {
+        VecX<XPACK> v = load_x_biased<XPACK>(pre, bias, k * XPACK, cols), g = load_x<XPACK>(dy + k * XPACK);
+#pragma unroll
+        for (int j = 0; j < XPACK; j++) g.v[j] = gelu_grad(v.v[j], g.v[j]);
+        store_x<XPACK>(dx + k * XPACK, g);
+    }
+    for (int64_t i = packs * XPACK + first; i < n; i += stride) dx[i] = gelu_grad(load_x_biased<1>(pre, bias, i, cols).v[0], (float)dy[i]);
 }
 
 // The pooler's tanh ([B, C], a few kilobytes) stays scalar.

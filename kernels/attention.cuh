@@ -4,8 +4,9 @@
 #pragma once
 #include "common.cuh"
 
-// qkv [B, T, 3C] → q, k, v [B, H, T, d]. grid-stride over B·T·C.
-extern "C" __global__ void attention_split_heads(floatX* q, floatX* k, floatX* v, const floatX* qkv, int B, int T, int C, int H) {
+// qkv [B, T, 3C] plus the projection's bias qkv_bias [3C] (0: none) → q, k, v [B, H, T, d]. grid-stride over B·T·C.
+extern "C" __global__ void attention_split_heads(floatX* q, floatX* k, floatX* v, const floatX* qkv, const float* qkv_bias,
+                                                 int B, int T, int C, int H) {
     int d = C / H;
     int64_t n = (int64_t)B * T * C;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
@@ -13,7 +14,10 @@ extern "C" __global__ void attention_split_heads(floatX* q, floatX* k, floatX* v
         int h = c / d, j = c % d;
         int64_t dst = (((int64_t)b * H + h) * T + t) * d + j;
         const floatX* src = qkv + bt * 3 * C + c;
-        q[dst] = src[0]; k[dst] = src[C]; v[dst] = src[2 * C];
+        if (qkv_bias == 0) { q[dst] = src[0]; k[dst] = src[C]; v[dst] = src[2 * C]; continue; }
+        q[dst] = (float)src[0] + qkv_bias[c];
+        k[dst] = (float)src[C] + qkv_bias[C + c];
+        v[dst] = (float)src[2 * C] + qkv_bias[2 * C + c];
     }
 }
 
@@ -102,24 +106,29 @@ extern "C" __global__ void attention_softmax_backward(floatX* dscores, const flo
 
 typedef float AttTile[ATT_TILE][ATT_MAX_D + 1];   // +1: lane j reading row j hits bank (j + k) % 32
 
-// tile[r][k] = rows r0 + r of one head's d columns of a [·, ld] tensor, 0 past row T and column d;
-// E is float (the FMA kernels compute from float32 tiles) or floatX (attention_mma.cuh's operands).
+// tile[r][k] = rows r0 + r of one head's d columns of a [·, ld] tensor plus bias[k] (bias 0: none), 0
+// past row T and column d. The QKV projection's bias is added here, where Q, K and V are read, instead
+// of in a pass of its own over [B, T, 3C]. E is float (the FMA kernels compute from float32 tiles) or
+// floatX (attention_mma.cuh's operands).
 template <typename E, int LD>
-__device__ void attention_load_tile(E (*tile)[LD], const floatX* head, int64_t ld, int r0, int T, int d) {
+__device__ void attention_load_tile(E (*tile)[LD], const floatX* head, const float* bias, int64_t ld, int r0, int T, int d) {
     for (int e = threadIdx.x; e < ATT_TILE * ATT_MAX_D; e += blockDim.x) {
         int r = e / ATT_MAX_D, k = e % ATT_MAX_D;
-        tile[r][k] = r0 + r < T && k < d ? (E)head[(int64_t)(r0 + r) * ld + k] : (E)0.0f;
+        float v = 0.0f;
+        if (r0 + r < T && k < d) v = (float)head[(int64_t)(r0 + r) * ld + k] + (bias != 0 ? bias[k] : 0.0f);
+        tile[r][k] = (E)v;
     }
 }
 
 // The keys k0 … k0 + 31 of one head: K and V into shared tiles, the key mask into kmask (0 past T).
 // Waits before (the previous tile may still be read) and after (every thread sees the whole tile).
+// head and bias point at the head's Q columns; K and V are C and 2C further on.
 template <typename E, int LD>
-__device__ void attention_load_key_tile(E (*k)[LD], E (*v)[LD], float* kmask, const floatX* head, int64_t ld, int C,
+__device__ void attention_load_key_tile(E (*k)[LD], E (*v)[LD], float* kmask, const floatX* head, const float* bias, int64_t ld, int C,
                                         const float* key_mask_b, int k0, int T, int d) {
     __syncthreads();
-    attention_load_tile(k, head + C, ld, k0, T, d);
-    attention_load_tile(v, head + 2 * (int64_t)C, ld, k0, T, d);
+    attention_load_tile(k, head + C, bias != 0 ? bias + C : 0, ld, k0, T, d);
+    attention_load_tile(v, head + 2 * (int64_t)C, bias != 0 ? bias + 2 * C : 0, ld, k0, T, d);
     if (threadIdx.x < ATT_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask_b[k0 + threadIdx.x] : 0.0f;
     __syncthreads();
 }
@@ -128,11 +137,12 @@ __device__ void attention_load_key_tile(E (*k)[LD], E (*v)[LD], float* kmask, co
 // log-sum-exps and dO·O dots into qlse and qdot (+∞ and 0 past T, so their probabilities are 0).
 // Waits before and after, as attention_load_key_tile.
 template <typename E, int LD>
-__device__ void attention_load_query_tile(E (*q)[LD], E (*dout)[LD], float* qlse, float* qdot, const floatX* head, int64_t ld,
-                                          const floatX* dctx_head, int C, const float* lse_bh, const float* dot_bh, int i0, int T, int d) {
+__device__ void attention_load_query_tile(E (*q)[LD], E (*dout)[LD], float* qlse, float* qdot, const floatX* head, const float* bias,
+                                          int64_t ld, const floatX* dctx_head, int C, const float* lse_bh, const float* dot_bh, int i0,
+                                          int T, int d) {
     __syncthreads();
-    attention_load_tile(q, head, ld, i0, T, d);
-    attention_load_tile(dout, dctx_head, C, i0, T, d);
+    attention_load_tile(q, head, bias, ld, i0, T, d);
+    attention_load_tile(dout, dctx_head, (const float*)0, C, i0, T, d);
     if (threadIdx.x < ATT_TILE) {
         int i = i0 + threadIdx.x;
         qlse[threadIdx.x] = i < T ? lse_bh[i] : INFINITY;
@@ -153,24 +163,26 @@ __device__ __forceinline__ float attention_online_softmax(float s, bool valid, f
     return pj;
 }
 
-// ctx = softmax(scale · Q Kᵀ, masked) · V with dropout on the probabilities; lse[bh, t] = the log of
+// ctx = softmax(scale · Q Kᵀ, masked) · V with dropout on the probabilities, Q, K and V read from qkv
+// plus qkv_bias (0: none); lse[bh, t] = the log of
 // the softmax's denominator (scaled scores), +∞ for a query with no key to attend to (its ctx is 0).
 // grid: (B·H, ceil(T / 32)) (B·H on x, whose limit is 2³¹ − 1, not y's 65535); block: 128 threads.
-extern "C" __global__ void attention_forward_fused(floatX* ctx, float* lse, const floatX* qkv, const float* key_mask,
-                                                   int B, int T, int C, int H, float scale, float p, unsigned int key) {
+extern "C" __global__ void attention_forward_fused(floatX* ctx, float* lse, const floatX* qkv, const float* qkv_bias,
+                                                   const float* key_mask, int B, int T, int C, int H, float scale, float p, unsigned int key) {
     __shared__ AttTile q, k, v;
     __shared__ float kmask[ATT_TILE];
     int d = C / H, bh = blockIdx.x, b = bh / H, h = bh % H, q0 = blockIdx.y * ATT_TILE;
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     int64_t ld = 3 * (int64_t)C;
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
+    const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     float m[ATT_ROWS], l[ATT_ROWS], o0[ATT_ROWS], o1[ATT_ROWS];
 #pragma unroll
     for (int rr = 0; rr < ATT_ROWS; rr++) { m[rr] = -INFINITY; l[rr] = 0.0f; o0[rr] = 0.0f; o1[rr] = 0.0f; }
-    attention_load_tile(q, head, ld, q0, T, d);
+    attention_load_tile(q, head, hbias, ld, q0, T, d);
     for (int k0 = 0; k0 < T; k0 += ATT_TILE) {
-        attention_load_key_tile(k, v, kmask, head, ld, C, key_mask + (int64_t)b * T, k0, T, d);
+        attention_load_key_tile(k, v, kmask, head, hbias, ld, C, key_mask + (int64_t)b * T, k0, T, d);
         bool valid = kmask[lane] != 0.0f;
 #pragma unroll
         for (int rr = 0; rr < ATT_ROWS; rr++) {
@@ -221,8 +233,8 @@ extern "C" __global__ void attention_backward_dot(float* dot, const floatX* dctx
 
 // dq[b, t, h·d + :] = Σ_j dS[t, j] · k_j with dS = P ⊙ (dP − dot) · scale, P recomputed from lse, dP
 // = dropout'(dctx · vᵀ); written into dqkv's Q columns. grid: (B·H, ceil(T / 32)); block: 128.
-extern "C" __global__ void attention_backward_dq_fused(floatX* dqkv, const floatX* qkv, const floatX* dctx, const float* lse,
-                                                       const float* dot, const float* key_mask, int B, int T, int C, int H,
+extern "C" __global__ void attention_backward_dq_fused(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
+                                                       const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
                                                        float scale, float p, unsigned int key) {
     __shared__ AttTile q, dout, k, v;
     __shared__ float kmask[ATT_TILE];
@@ -230,9 +242,10 @@ extern "C" __global__ void attention_backward_dq_fused(floatX* dqkv, const float
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     int64_t ld = 3 * (int64_t)C;
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
+    const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
-    attention_load_tile(q, head, ld, q0, T, d);
-    attention_load_tile(dout, dctx + (int64_t)b * T * C + (int64_t)h * d, C, q0, T, d);
+    attention_load_tile(q, head, hbias, ld, q0, T, d);
+    attention_load_tile(dout, dctx + (int64_t)b * T * C + (int64_t)h * d, (const float*)0, C, q0, T, d);
     float row_lse[ATT_ROWS], row_dot[ATT_ROWS], g0[ATT_ROWS], g1[ATT_ROWS];
 #pragma unroll
     for (int rr = 0; rr < ATT_ROWS; rr++) {
@@ -242,7 +255,7 @@ extern "C" __global__ void attention_backward_dq_fused(floatX* dqkv, const float
         g0[rr] = 0.0f; g1[rr] = 0.0f;
     }
     for (int k0 = 0; k0 < T; k0 += ATT_TILE) {
-        attention_load_key_tile(k, v, kmask, head, ld, C, key_mask + (int64_t)b * T, k0, T, d);
+        attention_load_key_tile(k, v, kmask, head, hbias, ld, C, key_mask + (int64_t)b * T, k0, T, d);
         bool valid = kmask[lane] != 0.0f;
 #pragma unroll
         for (int rr = 0; rr < ATT_ROWS; rr++) {
@@ -276,8 +289,8 @@ extern "C" __global__ void attention_backward_dq_fused(floatX* dqkv, const float
 
 // dk_j = Σ_i dS[i, j] · q_i and dv_j = Σ_i P̃[i, j] · dctx_i for the block's 32 keys, queries streamed
 // through shared memory; written into dqkv's K and V columns. grid: (B·H, ceil(T / 32)); block: 128.
-extern "C" __global__ void attention_backward_dkv_fused(floatX* dqkv, const floatX* qkv, const floatX* dctx, const float* lse,
-                                                        const float* dot, const float* key_mask, int B, int T, int C, int H,
+extern "C" __global__ void attention_backward_dkv_fused(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
+                                                        const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
                                                         float scale, float p, unsigned int key) {
     __shared__ AttTile k, v, q, dout;
     __shared__ float qlse[ATT_TILE], qdot[ATT_TILE];
@@ -285,9 +298,10 @@ extern "C" __global__ void attention_backward_dkv_fused(floatX* dqkv, const floa
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     int64_t ld = 3 * (int64_t)C;
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
+    const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
-    attention_load_tile(k, head + C, ld, k0, T, d);
-    attention_load_tile(v, head + 2 * (int64_t)C, ld, k0, T, d);
+    attention_load_tile(k, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T, d);
+    attention_load_tile(v, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T, d);
     bool key_valid[ATT_ROWS];
     float gk0[ATT_ROWS], gk1[ATT_ROWS], gv0[ATT_ROWS], gv1[ATT_ROWS];
 #pragma unroll
@@ -297,7 +311,7 @@ extern "C" __global__ void attention_backward_dkv_fused(floatX* dqkv, const floa
         gk0[rr] = 0.0f; gk1[rr] = 0.0f; gv0[rr] = 0.0f; gv1[rr] = 0.0f;
     }
     for (int i0 = 0; i0 < T; i0 += ATT_TILE) {
-        attention_load_query_tile(q, dout, qlse, qdot, head, ld, dctx + (int64_t)b * T * C + (int64_t)h * d, C,
+        attention_load_query_tile(q, dout, qlse, qdot, head, hbias, ld, dctx + (int64_t)b * T * C + (int64_t)h * d, C,
                                   lse + (int64_t)bh * T, dot + (int64_t)bh * T, i0, T, d);
 #pragma unroll
         for (int rr = 0; rr < ATT_ROWS; rr++) {

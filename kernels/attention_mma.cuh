@@ -90,8 +90,8 @@ __device__ __forceinline__ void mma_store_fragments(MmaOut out, const MmaAcc (&a
 
 // attention_forward_fused on tensor cores. The running output O stays in shared memory (float32): the
 // online softmax rescales its rows, which a fragment's unspecified layout does not allow.
-extern "C" __global__ void attention_forward_mma(floatX* ctx, float* lse, const floatX* qkv, const float* key_mask,
-                                                 int B, int T, int C, int H, float scale, float p, unsigned int key) {
+extern "C" __global__ void attention_forward_mma(floatX* ctx, float* lse, const floatX* qkv, const float* qkv_bias,
+                                                 const float* key_mask, int B, int T, int C, int H, float scale, float p, unsigned int key) {
     __shared__ __align__(32) MmaTile q, k, v;
     __shared__ __align__(32) MmaScores s;
     __shared__ __align__(32) MmaProbs pt;
@@ -101,14 +101,15 @@ extern "C" __global__ void attention_forward_mma(floatX* ctx, float* lse, const 
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     int64_t ld = 3 * (int64_t)C;
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
+    const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     float m[ATT_ROWS], l[ATT_ROWS];
 #pragma unroll
     for (int rr = 0; rr < ATT_ROWS; rr++) { m[rr] = -INFINITY; l[rr] = 0.0f; }
-    attention_load_tile(q, head, ld, q0, T, d);
+    attention_load_tile(q, head, hbias, ld, q0, T, d);
     for (int e = threadIdx.x; e < ATT_TILE * MMA_OLD; e += blockDim.x) o[e / MMA_OLD][e % MMA_OLD] = 0.0f;
     for (int k0 = 0; k0 < T; k0 += ATT_TILE) {
-        attention_load_key_tile(k, v, kmask, head, ld, C, key_mask + (int64_t)b * T, k0, T, d);
+        attention_load_key_tile(k, v, kmask, head, hbias, ld, C, key_mask + (int64_t)b * T, k0, T, d);
         mma_rows_dot_rows(s, q, k, d);
         __syncthreads();
         bool valid = kmask[lane] != 0.0f;
@@ -147,8 +148,8 @@ extern "C" __global__ void attention_forward_mma(floatX* ctx, float* lse, const 
 }
 
 // attention_backward_dq_fused on tensor cores: dQ accumulates in fragments over the key tiles.
-extern "C" __global__ void attention_backward_dq_mma(floatX* dqkv, const floatX* qkv, const floatX* dctx, const float* lse,
-                                                     const float* dot, const float* key_mask, int B, int T, int C, int H,
+extern "C" __global__ void attention_backward_dq_mma(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
+                                                     const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
                                                      float scale, float p, unsigned int key) {
     __shared__ __align__(32) MmaTile q, dout, k, v;
     __shared__ __align__(32) MmaScores s, dp;
@@ -159,9 +160,10 @@ extern "C" __global__ void attention_backward_dq_mma(floatX* dqkv, const floatX*
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     int64_t ld = 3 * (int64_t)C;
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
+    const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
-    attention_load_tile(q, head, ld, q0, T, d);
-    attention_load_tile(dout, dctx + (int64_t)b * T * C + (int64_t)h * d, C, q0, T, d);
+    attention_load_tile(q, head, hbias, ld, q0, T, d);
+    attention_load_tile(dout, dctx + (int64_t)b * T * C + (int64_t)h * d, (const float*)0, C, q0, T, d);
     float row_lse[ATT_ROWS], row_dot[ATT_ROWS];
 #pragma unroll
     for (int rr = 0; rr < ATT_ROWS; rr++) {
@@ -173,7 +175,7 @@ extern "C" __global__ void attention_backward_dq_mma(floatX* dqkv, const floatX*
 #pragma unroll
     for (int n = 0; n < 2; n++) wmma::fill_fragment(dq[n], 0.0f);
     for (int k0 = 0; k0 < T; k0 += ATT_TILE) {
-        attention_load_key_tile(k, v, kmask, head, ld, C, key_mask + (int64_t)b * T, k0, T, d);
+        attention_load_key_tile(k, v, kmask, head, hbias, ld, C, key_mask + (int64_t)b * T, k0, T, d);
         mma_rows_dot_rows(s, q, k, d);
         mma_rows_dot_rows(dp, dout, v, d);
         __syncthreads();
@@ -203,8 +205,8 @@ extern "C" __global__ void attention_backward_dq_mma(floatX* dqkv, const floatX*
 
 // attention_backward_dkv_fused on tensor cores: dK = Σ dSᵀ Q and dV = Σ P̃ᵀ dO accumulate in fragments
 // over the query tiles; the scores are [query][key] as in the other kernels, read transposed.
-extern "C" __global__ void attention_backward_dkv_mma(floatX* dqkv, const floatX* qkv, const floatX* dctx, const float* lse,
-                                                      const float* dot, const float* key_mask, int B, int T, int C, int H,
+extern "C" __global__ void attention_backward_dkv_mma(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
+                                                      const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
                                                       float scale, float p, unsigned int key) {
     __shared__ __align__(32) MmaTile k, v, q, dout;
     __shared__ __align__(32) MmaScores s, dp;
@@ -215,15 +217,16 @@ extern "C" __global__ void attention_backward_dkv_mma(floatX* dqkv, const floatX
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     int64_t ld = 3 * (int64_t)C;
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
+    const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
-    attention_load_tile(k, head + C, ld, k0, T, d);
-    attention_load_tile(v, head + 2 * (int64_t)C, ld, k0, T, d);
+    attention_load_tile(k, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T, d);
+    attention_load_tile(v, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T, d);
     if (threadIdx.x < ATT_TILE) kvalid[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask[(int64_t)b * T + k0 + threadIdx.x] : 0.0f;
     MmaAcc dk[2], dv[2];
 #pragma unroll
     for (int n = 0; n < 2; n++) { wmma::fill_fragment(dk[n], 0.0f); wmma::fill_fragment(dv[n], 0.0f); }
     for (int i0 = 0; i0 < T; i0 += ATT_TILE) {
-        attention_load_query_tile(q, dout, qlse, qdot, head, ld, dctx + (int64_t)b * T * C + (int64_t)h * d, C,
+        attention_load_query_tile(q, dout, qlse, qdot, head, hbias, ld, dctx + (int64_t)b * T * C + (int64_t)h * d, C,
                                   lse + (int64_t)bh * T, dot + (int64_t)bh * T, i0, T, d);
         mma_rows_dot_rows(s, q, k, d);
         mma_rows_dot_rows(dp, dout, v, d);

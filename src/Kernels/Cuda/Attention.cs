@@ -46,21 +46,23 @@ public static class Attention
     private static Dim3 FusedGrid(int batch, int seqLen, int heads) => new((uint)(batch * heads), (uint)((seqLen + 31) / 32));
     private static readonly Dim3 FusedBlock = new(128);
 
-    /// <summary>ctx = softmax(QKᵀ/√d + mask) · V; probs receives what the backward needs (<see cref="SavedElements"/>).</summary>
-    public static void Forward(GpuContext g, nint qkv, nint keyMask, nint probs, nint ctx, int batch, int seqLen, int channels, int heads,
+    /// <summary>ctx = softmax(QKᵀ/√d + mask) · V, Q, K and V from qkv plus the projection's bias
+    /// <paramref name="qkvBias"/> [3C] (0: none; the kernels add it as they read Q, K and V, so the projection
+    /// needs no bias pass of its own); probs receives what the backward needs (<see cref="SavedElements"/>).</summary>
+    public static void Forward(GpuContext g, nint qkv, nint qkvBias, nint keyMask, nint probs, nint ctx, int batch, int seqLen, int channels, int heads,
         float dropout, uint key, in Scratch s)
     {
         if (Fused(channels, heads))
         {
             bool mma = TensorCores(channels, heads, g.Activations);
-            g.Launch(mma ? "attention_forward_mma" : "attention_forward_fused", new KernelArgs().Ptr(ctx).Ptr(probs).Ptr(qkv).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
+            g.Launch(mma ? "attention_forward_mma" : "attention_forward_fused", new KernelArgs().Ptr(ctx).Ptr(probs).Ptr(qkv).Ptr(qkvBias).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
                 .Float(1f / MathF.Sqrt(channels / heads)).Float(dropout).UInt(key), FusedGrid(batch, seqLen, heads), FusedBlock);
             return;
         }
         int T = seqLen, d = channels / heads, BH = batch * heads;
         long nc = (long)batch * T * channels, td = (long)T * d, tt = (long)T * T;
         var blas = g.Gpu.Blas;
-        g.Elementwise("attention_split_heads", new KernelArgs().Ptr(s.Q).Ptr(s.K).Ptr(s.V).Ptr(qkv).Int(batch).Int(T).Int(channels).Int(heads), nc);
+        g.Elementwise("attention_split_heads", new KernelArgs().Ptr(s.Q).Ptr(s.K).Ptr(s.V).Ptr(qkv).Ptr(qkvBias).Int(batch).Int(T).Int(channels).Int(heads), nc);
         blas.GemmStridedBatched(false, true, T, T, d, s.Q, d, td, s.K, d, td, s.Scores, T, tt, BH, false, g.ActivationGemm);
         g.Launch("attention_softmax_forward", new KernelArgs().Ptr(probs).Ptr(s.Scores).Ptr(keyMask).Int(batch).Int(heads).Int(T).Float(1f / MathF.Sqrt(d)),
             new Dim3((uint)((BH * T + 3) / 4)), new Dim3(GpuContext.RowThreads));
@@ -70,9 +72,9 @@ public static class Attention
         g.Elementwise("attention_merge_heads", new KernelArgs().Ptr(ctx).Ptr(s.CtxHeads).Int(batch).Int(T).Int(channels).Int(heads).Int(1), nc);
     }
 
-    /// <summary>dqkv from dctx and the forward's inputs (qkv, its key mask), saved probs (or log-sum-exps),
-    /// output ctx and dropout key; the unfused path reads neither the mask nor ctx.</summary>
-    public static void Backward(GpuContext g, nint dctx, nint qkv, nint keyMask, nint probs, nint ctx, nint dqkv, int batch, int seqLen, int channels, int heads,
+    /// <summary>dqkv from dctx and the forward's inputs (qkv and its bias, the key mask), saved probs (or
+    /// log-sum-exps), output ctx and dropout key; the unfused path reads neither the mask nor ctx.</summary>
+    public static void Backward(GpuContext g, nint dctx, nint qkv, nint qkvBias, nint keyMask, nint probs, nint ctx, nint dqkv, int batch, int seqLen, int channels, int heads,
         float dropout, uint key, in Scratch s)
     {
         if (Fused(channels, heads))
@@ -80,7 +82,7 @@ public static class Attention
             long rows = (long)batch * heads * seqLen;
             g.Launch("attention_backward_dot", new KernelArgs().Ptr(s.Dot).Ptr(dctx).Ptr(ctx).Int(batch).Int(seqLen).Int(channels).Int(heads),
                 new Dim3((uint)((rows + 3) / 4)), FusedBlock);
-            var args = new KernelArgs().Ptr(dqkv).Ptr(qkv).Ptr(dctx).Ptr(probs).Ptr(s.Dot).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
+            var args = new KernelArgs().Ptr(dqkv).Ptr(qkv).Ptr(qkvBias).Ptr(dctx).Ptr(probs).Ptr(s.Dot).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
                 .Float(1f / MathF.Sqrt(channels / heads)).Float(dropout).UInt(key);
             bool mma = TensorCores(channels, heads, g.Activations);
             g.Launch(mma ? "attention_backward_dq_mma" : "attention_backward_dq_fused", args, FusedGrid(batch, seqLen, heads), FusedBlock);
@@ -91,7 +93,7 @@ public static class Attention
         long nc = (long)batch * T * channels, td = (long)T * d, tt = (long)T * T;
         var blas = g.Gpu.Blas;
         g.Elementwise("attention_merge_heads", new KernelArgs().Ptr(dctx).Ptr(s.DCtxHeads).Int(batch).Int(T).Int(channels).Int(heads).Int(0), nc);
-        g.Elementwise("attention_split_heads", new KernelArgs().Ptr(s.Q).Ptr(s.K).Ptr(s.V).Ptr(qkv).Int(batch).Int(T).Int(channels).Int(heads), nc);
+        g.Elementwise("attention_split_heads", new KernelArgs().Ptr(s.Q).Ptr(s.K).Ptr(s.V).Ptr(qkv).Ptr(qkvBias).Int(batch).Int(T).Int(channels).Int(heads), nc);
         nint pv = probs;
         if (dropout > 0f) { Dropout.Forward(g, probs, s.ProbsDropped, BH * tt, dropout, key); pv = s.ProbsDropped; }
         // ctx = P̃ V: dP̃ = dctx Vᵀ, dV = P̃ᵀ dctx

@@ -12,7 +12,8 @@ public static class Linear
         if (b != 0) g.ElementwisePacked("add_bias", new KernelArgs().Ptr(y).Ptr(b).Int(rows).Int(outFeatures), (long)rows * outFeatures);
     }
 
-    /// <summary>y = x·Wᵀ + b, kept for the backward, and gelu = GELU(y).</summary>
+    /// <summary>y = x·Wᵀ, kept for the backward (without b: <see cref="Activations.GeluBackward"/> adds it
+    /// again as it reads y), and gelu = GELU(y + b).</summary>
     public static void ForwardGelu(GpuContext g, nint x, nint w, nint b, nint y, nint gelu, int rows, int inFeatures, int outFeatures)
     {
         g.Gpu.Blas.Gemm(false, true, rows, outFeatures, inFeatures, x, inFeatures, w, inFeatures, y, outFeatures, false, g.ActivationGemm);

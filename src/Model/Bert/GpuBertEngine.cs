@@ -171,8 +171,8 @@ public sealed class GpuBertEngine : IBertEngine
             nint mask = BertSchedule.UsesUnionMask(m, l) ? a.MaskUnion : Mask;
 
             // h1 = LN1(x + dropout(attention output projection(attention(qkv(x)))))
-            Linear.Forward(g, x, W(w.QkvWeight), P(w.QkvBias), s.Qkv, N, C, 3 * C);
-            Attention.Forward(g, s.Qkv, mask, s.Probs, s.Ctx, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
+            Linear.Forward(g, x, W(w.QkvWeight), 0, s.Qkv, N, C, 3 * C);  // its bias is added by attention as it reads Q, K and V
+            Attention.Forward(g, s.Qkv, P(w.QkvBias), mask, s.Probs, s.Ctx, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
             Linear.Forward(g, s.Ctx, W(w.AttnOutWeight), 0, a.GTmp, N, C, C); // its bias is added by the LayerNorm
             LayerNorm.DropoutResidualForward(g, a.GTmp, P(w.AttnOutBias), x, P(w.Ln1Gamma), P(w.Ln1Beta), s.Ln1Sum, s.H1, s.Ln1Mean, s.Ln1Rstd, N, C, c.LayerNormEps, pHidden, keys.AttentionOutput(l));
             // out = LN2(h1 + dropout(fc2(gelu(fc1(h1)))))
@@ -256,7 +256,7 @@ public sealed class GpuBertEngine : IBertEngine
             nint gFc2 = a.GH1;
             if (pHidden > 0f) { Dropout.Backward(g, a.GH1, gTmp, NC, pHidden, keys.FeedForwardOutput(l), false); gFc2 = gTmp; }
             Linear.Backward(g, gFc2, s.Gelu, W(w.Fc2Weight), a.GI, G(w.Fc2Weight), G(w.Fc2Bias), N, I, C);
-            Activations.GeluBackward(g, s.Fc1, a.GI, a.GI, (long)N * I);
+            Activations.GeluBackward(g, s.Fc1, P(w.Fc1Bias), a.GI, a.GI, N, I);
             Linear.Backward(g, a.GI, s.H1, W(w.Fc1Weight), a.GH1, G(w.Fc1Weight), G(w.Fc1Bias), N, C, I, accumulateDx: true);
 
             // h1 = LN1(x + dropout(attention output projection(attention(qkv(x)))))
@@ -264,7 +264,7 @@ public sealed class GpuBertEngine : IBertEngine
             nint gProj = gOut;
             if (pHidden > 0f) { Dropout.Backward(g, gOut, gTmp, NC, pHidden, keys.AttentionOutput(l), false); gProj = gTmp; }
             Linear.Backward(g, gProj, s.Ctx, W(w.AttnOutWeight), a.GCtx, G(w.AttnOutWeight), G(w.AttnOutBias), N, C, C);
-            Attention.Backward(g, a.GCtx, s.Qkv, BertSchedule.UsesUnionMask(m, l) ? a.MaskUnion : Mask, s.Probs, s.Ctx, a.GQkv, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
+            Attention.Backward(g, a.GCtx, s.Qkv, P(w.QkvBias), BertSchedule.UsesUnionMask(m, l) ? a.MaskUnion : Mask, s.Probs, s.Ctx, a.GQkv, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
             Linear.Backward(g, a.GQkv, x, W(w.QkvWeight), gOut, G(w.QkvWeight), G(w.QkvBias), N, C, 3 * C, accumulateDx: true);
 
             if (BertSchedule.MixesLayerInput(m, l))

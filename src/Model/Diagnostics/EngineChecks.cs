@@ -63,13 +63,26 @@ internal static class EngineChecks
         _ => null,
     };
 
+    /// <summary>BERT's initialisation, then biases, LayerNorm γ and β perturbed (γ around 1, the others
+    /// around 0, ±0.1): a fresh BERT's zero biases and unit γ would hide a kernel that drops or misplaces
+    /// one.</summary>
+    private static float[] Init(BertConfig config, int seed)
+    {
+        var p = BertCheckpoint.RandomInit(config, seed);
+        var rng = new Random(seed + 1000);
+        foreach (var t in new BertLayout(config).Tensors)
+            if (t.Name.EndsWith(".bias", StringComparison.Ordinal) || t.Name.EndsWith("LayerNorm.weight", StringComparison.Ordinal))
+                foreach (ref float v in p.AsSpan(t.Offset, t.Length)) v += (float)(rng.NextDouble() * 0.2 - 0.1);
+        return p;
+    }
+
     private static bool IsKeyBias(string name) => name.EndsWith("attention.self.key.bias", StringComparison.Ordinal);
 
     /// <summary>One training step (forward + backward) on both backends: loss, logits, every gradient.</summary>
     public static void TrainStep(Checker c, SelfTestDevice d, string mode)
     {
         var config = Small(mode == "dropout" ? 0.1f : 0f);
-        var init = BertCheckpoint.RandomInit(config, 21);
+        var init = Init(config, 21);
         var batch = SomeBatch(config, batch: 4, seqLen: 9, seed: 22);
         var mix = MixFor(mode);
         using var cpu = new CpuBertEngine(config, (float[])init.Clone());
@@ -90,8 +103,12 @@ internal static class EngineChecks
                 // exactly 0 in exact arithmetic (softmax ignores a per-query constant): both sides hold
                 // rounding residue only, far below the query bias gradient just before it
                 double q = Math.Sqrt(TensorPrimitives.SumOfSquares(gc.AsSpan(t.Offset - t.Length, t.Length)) / t.Length);
-                double residue = d.Activations == Kernels.Cuda.DType.BF16 ? StepRel : 1e-4;
-                c.True(TensorPrimitives.MaxMagnitude(a) < residue * q, $"gradient {t.Name} should vanish");
+                // bf16: a quarter of it. The tensor-core dK product takes dS rounded to bf16, so Σ_j dS_ij = 0
+                // holds to u/2 per term only: measured 0.020-0.081× on the shim over the 7 modes (16u = 0.0625×
+                // was this bound until tmix-last's 0.081×; the FMA kernels, with float32 dS, 0.017-0.021×).
+                // A misplaced bias or key is an error of order 1.
+                double residue = d.Activations == Kernels.Cuda.DType.BF16 ? 0.25 : 1e-4;
+                c.True(TensorPrimitives.MaxMagnitude(a) < residue * q, $"gradient {t.Name} should vanish: max {TensorPrimitives.MaxMagnitude(a):G3}, the query bias gradient's rms {q:G3} ({TensorPrimitives.MaxMagnitude(a) / q:G3}×)");
                 continue;
             }
             // a gradient is a sum of many terms: the absolute floor scales with the tensor's size
@@ -105,7 +122,7 @@ internal static class EngineChecks
     public static void TokenSaliency(Checker c, SelfTestDevice d)
     {
         var config = Small(0.1f);
-        var init = BertCheckpoint.RandomInit(config, 23);
+        var init = Init(config, 23);
         var batch = SomeBatch(config, batch: 4, seqLen: 9, seed: 24);
         using var cpu = new CpuBertEngine(config, (float[])init.Clone());
         using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations);
@@ -123,7 +140,7 @@ internal static class EngineChecks
     public static void ThreeAdamWSteps(Checker c, SelfTestDevice d)
     {
         var config = Small(0.1f) with { Id2Label = ["a", "b"] };
-        var init = BertCheckpoint.RandomInit(config, 31);
+        var init = Init(config, 31);
         using var cpu = new CpuBertEngine(config, (float[])init.Clone());
         using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations);
         var settings = new OptimizerSettings(MaxGradNorm: 0.5f);

@@ -110,8 +110,15 @@ internal static class OpChecks
         Cpu.Linear.ForwardGelu(x, w, b, y, gelu, rows, inF, outF);
         nint dgelu = d.EmptyX(rows * outF);
         Cuda.Linear.ForwardGelu(d.Context, dx, dw, db, dy, dgelu, rows, inF, outF);
-        c.Close(y, d.DownX(dy, y.Length), d.Reduction, "linear forward with GELU: pre-activation");
+        var pre = d.DownX(dy, y.Length);   // the device keeps the pre-activation without its bias
+        for (int i = 0; i < pre.Length; i++) pre[i] += b[i % outF];
+        c.Close(y, pre, d.Reduction, "linear forward with GELU: pre-activation (+ bias)");
         c.Close(gelu, d.DownX(dgelu, gelu.Length), d.Reduction, "bias_gelu_forward");
+        var dgeluIn = Random(d, rng, rows * outF); var geluGrad = new float[rows * outF];
+        Cpu.Activations.GeluBackward(y, dgeluIn, geluGrad);
+        nint dGeluGrad = d.EmptyX(rows * outF);
+        Cuda.Activations.GeluBackward(d.Context, dy, db, d.UpX(dgeluIn), dGeluGrad, rows, outF);
+        c.Close(geluGrad, d.DownX(dGeluGrad, geluGrad.Length), d.Reduction, "gelu_backward (pre-activation + bias)");
 
         var g = Random(d, rng, rows * outF);
         var gx = new float[rows * inF]; var gw = Random(d, rng, w.Length); var gb = Random(d, rng, outF);
@@ -135,7 +142,7 @@ internal static class OpChecks
         var y = new float[n];
 
         Cpu.Activations.GeluBackward(x, g, y);
-        Cuda.Activations.GeluBackward(d.Context, dx, dg, dout, n);
+        Cuda.Activations.GeluBackward(d.Context, dx, 0, dg, dout, 1, n);
         c.Close(y, d.DownX(dout, n), d.Elementwise, "gelu_backward");
 
         Cpu.Activations.TanhForward(x, y);
@@ -156,11 +163,20 @@ internal static class OpChecks
         c.Close(acc, d.DownX(dacc, n), d.Elementwise, "dropout_backward");
     }
 
-    public static void Attention(Checker c, SelfTestDevice d, int batch, int seqLen, int channels, int heads, float dropout)
+    /// <summary>Attention over a QKV projection's output: with <paramref name="bias"/>, the device gets the
+    /// output without its bias and the bias apart (its kernels add it as they read Q, K and V), the CPU
+    /// their sum.</summary>
+    public static void Attention(Checker c, SelfTestDevice d, int batch, int seqLen, int channels, int heads, float dropout, bool bias = true)
     {
         var rng = new Random(batch * 100 + seqLen);
         int n = batch * seqLen;
-        var qkv = Random(d, rng, n * 3 * channels);
+        var projected = Random(d, rng, n * 3 * channels);
+        // the bias at a quarter of the projection's scale: at full scale the scores spread to ±11 and the
+        // softmax saturates, where bf16's backward loses more than its 4u to the cancellation in
+        // P·(dP − Σ P·dP) with Σ P·dP = dO·O from the bf16 O (up to 7× the bound, measured; FlashAttention
+        // takes that sum from its bf16 O as well)
+        var qkvBias = bias ? Random(d, rng, 3 * channels, 0.25f) : null;
+        var qkv = qkvBias == null ? projected : projected.Select((v, i) => v + qkvBias[i % (3 * channels)]).ToArray();
         var mask = Enumerable.Range(0, n).Select(i => i % seqLen < Math.Max(1, seqLen - 3 * (i / seqLen)) ? 1f : 0f).ToArray();
         var probs = new float[batch * heads * seqLen * seqLen]; var ctx = new float[n * channels];
         uint key = Cpu.Dropout.Key(9, 8, 7);
@@ -171,8 +187,8 @@ internal static class OpChecks
         string kernels = Cuda.Attention.TensorCores(channels, heads, d.Context.Activations) ? "mma" : "fused";
         var s = Cuda.Attention.Scratch.Allocate(d.EmptyX, d.Empty, batch, seqLen, channels, heads);
         long saved = Cuda.Attention.SavedElements(batch, seqLen, channels, heads);
-        nint dqkv = d.UpX(qkv), dmask = d.Up(mask), dsaved = fused ? d.Empty(saved) : d.EmptyX(saved), dctx = d.EmptyX(nc);
-        Cuda.Attention.Forward(d.Context, dqkv, dmask, dsaved, dctx, batch, seqLen, channels, heads, dropout, key, s);
+        nint dqkv = d.UpX(projected), dbias = qkvBias == null ? 0 : d.Up(qkvBias), dmask = d.Up(mask), dsaved = fused ? d.Empty(saved) : d.EmptyX(saved), dctx = d.EmptyX(nc);
+        Cuda.Attention.Forward(d.Context, dqkv, dbias, dmask, dsaved, dctx, batch, seqLen, channels, heads, dropout, key, s);
         if (fused) c.Close(LogSumExps(qkv, mask, batch, seqLen, channels, heads), d.Down(dsaved, saved), d.Reduction, $"attention_forward_{kernels} (log-sum-exp per query)");
         else c.Close(probs, d.DownX(dsaved, bhtt), d.Reduction, "attention_softmax_forward (probs)");
         c.Close(ctx, d.DownX(dctx, nc), d.Reduction, fused ? $"attention_forward_{kernels} (ctx)" : "attention forward (ctx)");
@@ -181,7 +197,7 @@ internal static class OpChecks
         var grad = new float[n * 3 * channels];
         Cpu.Attention.Backward(g, qkv, probs, grad, batch, seqLen, channels, heads, dropout, key);
         nint dgrad = d.EmptyX(3 * nc);
-        Cuda.Attention.Backward(d.Context, d.UpX(g), dqkv, dmask, dsaved, dctx, dgrad, batch, seqLen, channels, heads, dropout, key, s);
+        Cuda.Attention.Backward(d.Context, d.UpX(g), dqkv, dbias, dmask, dsaved, dctx, dgrad, batch, seqLen, channels, heads, dropout, key, s);
         c.Close(grad, d.DownX(dgrad, 3 * nc), d.Reduction, fused ? $"attention backward {kernels} (dqkv)" : "attention backward (dqkv)");
     }
 
