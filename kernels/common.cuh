@@ -45,11 +45,14 @@ struct VecX {
 template <int N>
 __device__ __forceinline__ VecX<N> load_x(const floatX* p) {
     VecX<N> r;
-    if (N == 1) { r.v[0] = (float)p[0]; return r; }
-    shim_check_aligned(p);
-    PackX pack = *(const PackX*)p;
+    if constexpr (N == 1) {
+        r.v[0] = (float)p[0];
+    } else {
+        shim_check_aligned(p);
+        PackX pack = *(const PackX*)p;
 #pragma unroll
-    for (int j = 0; j < N; j++) r.v[j] = (float)pack.v[j];
+        for (int j = 0; j < N; j++) r.v[j] = (float)pack.v[j];
+    }
     return r;
 }
 
@@ -57,12 +60,15 @@ __device__ __forceinline__ VecX<N> load_x(const floatX* p) {
 template <int N>
 __device__ __forceinline__ VecX<N> load_f(const float* p) {
     VecX<N> r;
-    if (N == 1) { r.v[0] = p[0]; return r; }
-    shim_check_aligned(p);
+    if constexpr (N == 1) {
+        r.v[0] = p[0];
+    } else {
+        shim_check_aligned(p);
 #pragma unroll
-    for (int j = 0; j + 3 < N; j += 4) {
-        float4 q = *(const float4*)(p + j);
-        r.v[j] = q.x; r.v[j + 1] = q.y; r.v[j + 2] = q.z; r.v[j + 3] = q.w;
+        for (int j = 0; j < N; j += 4) {
+            float4 q = *(const float4*)(p + j);
+            r.v[j] = q.x; r.v[j + 1] = q.y; r.v[j + 2] = q.z; r.v[j + 3] = q.w;
+        }
     }
     return r;
 }
@@ -73,12 +79,15 @@ __device__ __forceinline__ float round_x(float v) { return (float)(floatX)v; }
 // Rounds each value once into floatX.
 template <int N>
 __device__ __forceinline__ void store_x(floatX* p, const VecX<N>& r) {
-    if (N == 1) { p[0] = r.v[0]; return; }
-    shim_check_aligned(p);
-    PackX pack;
+    if constexpr (N == 1) {
+        p[0] = r.v[0];
+    } else {
+        shim_check_aligned(p);
+        PackX pack;
 #pragma unroll
-    for (int j = 0; j < N; j++) pack.v[j] = r.v[j];
-    *(PackX*)p = pack;
+        for (int j = 0; j < N; j++) pack.v[j] = r.v[j];
+        *(PackX*)p = pack;
+    }
 }
 
 __device__ __forceinline__ float warp_sum(float v) {

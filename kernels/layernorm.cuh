@@ -63,13 +63,32 @@ extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float
 // row by row, and for the block's chunk of LN_ROWS rows partial[chunk][0][c] = Σ dy·x̂, partial[chunk][1][c]
 // = Σ dy, rows in order (add_chunk_partials then sums the chunks in order: deterministic). Thread t owns
 // LN_COLS_PER_THREAD columns, W adjacent ones at (t + k·blockDim)·W (W = XPACK: 128-bit packs; W = 1:
-// one by one), so dγ and dβ stay in its registers.
+// one by one), so dγ and dβ stay in its registers. Two dropouts of the encoder are fused in, each a pass
+// over [N, C] less (p > 0; the mask of element (row, c) is the CPU's, flat index row·C + c):
+//  - dropout_dy: dy is the gradient of a dropout that followed the LayerNorm (the embeddings'), masked as read;
+//  - dx_dropped (not 0): also dx_dropped = dropout's backward of dx, the gradient of a residual branch under
+//    the dropout that layernorm_forward applied to it.
 // grid: ceil(N / LN_ROWS) blocks; block: a multiple of 32, at least C / LN_COLS_PER_THREAD threads.
 #define LN_ROWS 16
 #define LN_COLS_PER_THREAD 8
+
+// dy[row, c … c + W − 1], masked by dropout when dropout_dy
 template <int W>
-__device__ void layernorm_backward_rows(floatX* dx, float* partial, const floatX* dy, const floatX* x, const float* mean,
-                                        const float* rstd, const float* gamma, int N, int C, int accumulate) {
+__device__ __forceinline__ VecX<W> layernorm_load_dy(const floatX* dyr, int row, int C, int c, bool dropout_dy, float p, float scale,
+                                                    unsigned int key) {
+    VecX<W> d = load_x<W>(dyr + c);
+    if (dropout_dy)
+#pragma unroll
+        for (int j = 0; j < W; j++)
+            d.v[j] = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)(c + j)) >= p ? d.v[j] * scale : 0.0f;
+    return d;
+}
+
+template <int W>
+__device__ void layernorm_backward_rows(floatX* dx, floatX* dx_dropped, float* partial, const floatX* dy, const floatX* x, const float* mean,
+                                        const float* rstd, const float* gamma, int N, int C, int accumulate, float p, unsigned int key,
+                                        bool dropout_dy) {
+    float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     float dg[LN_COLS_PER_THREAD], db[LN_COLS_PER_THREAD];
 #pragma unroll
     for (int e = 0; e < LN_COLS_PER_THREAD; e++) { dg[e] = 0.0f; db[e] = 0.0f; }
@@ -83,7 +102,7 @@ __device__ void layernorm_backward_rows(floatX* dx, float* partial, const floatX
         for (int k = 0; k < LN_COLS_PER_THREAD / W; k++) {
             int c = (threadIdx.x + k * blockDim.x) * W;
             if (c < C) {
-                VecX<W> d = load_x<W>(dyr + c), xv = load_x<W>(xr + c);
+                VecX<W> d = layernorm_load_dy<W>(dyr, row, C, c, dropout_dy, p, scale, key), xv = load_x<W>(xr + c);
 #pragma unroll
                 for (int j = 0; j < W; j++) {
                     float xhat = (xv.v[j] - mu) * rs, g = d.v[j] * gamma[c + j];
@@ -98,7 +117,7 @@ __device__ void layernorm_backward_rows(floatX* dx, float* partial, const floatX
         for (int k = 0; k < LN_COLS_PER_THREAD / W; k++) {
             int c = (threadIdx.x + k * blockDim.x) * W;
             if (c < C) {
-                VecX<W> d = load_x<W>(dyr + c), xv = load_x<W>(xr + c), out;
+                VecX<W> d = layernorm_load_dy<W>(dyr, row, C, c, dropout_dy, p, scale, key), xv = load_x<W>(xr + c), out;
                 floatX* dxr = dx + (int64_t)row * C + c;
                 if (accumulate) out = load_x<W>(dxr);
 #pragma unroll
@@ -108,6 +127,12 @@ __device__ void layernorm_backward_rows(floatX* dx, float* partial, const floatX
                     out.v[j] = accumulate ? out.v[j] + v : v;
                 }
                 store_x<W>(dxr, out);
+                if (dx_dropped != 0) {
+#pragma unroll
+                    for (int j = 0; j < W; j++)
+                        out.v[j] = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)(c + j)) >= p ? out.v[j] * scale : 0.0f;
+                    store_x<W>(dx_dropped + (int64_t)row * C + c, out);
+                }
             }
         }
     }
@@ -121,10 +146,13 @@ __device__ void layernorm_backward_rows(floatX* dx, float* partial, const floatX
     }
 }
 
-extern "C" __global__ void layernorm_backward(floatX* dx, float* partial, const floatX* dy, const floatX* x, const float* mean,
-                                              const float* rstd, const float* gamma, int N, int C, int accumulate) {
-    if (C % XPACK == 0 && aligned16(dx) && aligned16(dy) && aligned16(x))
-        layernorm_backward_rows<XPACK>(dx, partial, dy, x, mean, rstd, gamma, N, C, accumulate);
+extern "C" __global__ void layernorm_backward(floatX* dx, floatX* dx_dropped, float* partial, const floatX* dy, const floatX* x,
+                                              const float* mean, const float* rstd, const float* gamma, int N, int C, int accumulate,
+                                              float p, unsigned int key, int dropout_dy) {
+    bool on_dy = dropout_dy != 0 && p > 0.0f;
+    if (p <= 0.0f) dx_dropped = 0;
+    if (C % XPACK == 0 && aligned16(dx) && aligned16(dx_dropped) && aligned16(dy) && aligned16(x))
+        layernorm_backward_rows<XPACK>(dx, dx_dropped, partial, dy, x, mean, rstd, gamma, N, C, accumulate, p, key, on_dy);
     else
-        layernorm_backward_rows<1>(dx, partial, dy, x, mean, rstd, gamma, N, C, accumulate);
+        layernorm_backward_rows<1>(dx, dx_dropped, partial, dy, x, mean, rstd, gamma, N, C, accumulate, p, key, on_dy);
 }

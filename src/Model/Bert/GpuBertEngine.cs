@@ -252,17 +252,18 @@ public sealed class GpuBertEngine : IBertEngine
             nint x = LayerInput(l);
 
             // out = LN2(h1 + dropout(fc2(gelu(fc1(h1)))))
-            LayerNorm.Backward(g, gOut, s.Ln2Sum, s.Ln2Mean, s.Ln2Rstd, P(w.Ln2Gamma), a.GH1, G(w.Ln2Gamma), G(w.Ln2Beta), N, C);
-            nint gFc2 = a.GH1;
-            if (pHidden > 0f) { Dropout.Backward(g, a.GH1, gTmp, NC, pHidden, keys.FeedForwardOutput(l), false); gFc2 = gTmp; }
+            // the LayerNorm's backward writes the residual's gradient and, through the dropout, FC2's
+            nint gFc2 = pHidden > 0f ? gTmp : a.GH1;
+            LayerNorm.BackwardAndDropout(g, gOut, s.Ln2Sum, s.Ln2Mean, s.Ln2Rstd, P(w.Ln2Gamma), a.GH1, pHidden > 0f ? gTmp : 0,
+                G(w.Ln2Gamma), G(w.Ln2Beta), N, C, pHidden, keys.FeedForwardOutput(l));
             Linear.Backward(g, gFc2, s.Gelu, W(w.Fc2Weight), a.GI, G(w.Fc2Weight), G(w.Fc2Bias), N, I, C);
             Activations.GeluBackward(g, s.Fc1, P(w.Fc1Bias), a.GI, a.GI, N, I);
             Linear.Backward(g, a.GI, s.H1, W(w.Fc1Weight), a.GH1, G(w.Fc1Weight), G(w.Fc1Bias), N, C, I, accumulateDx: true);
 
             // h1 = LN1(x + dropout(attention output projection(attention(qkv(x)))))
-            LayerNorm.Backward(g, a.GH1, s.Ln1Sum, s.Ln1Mean, s.Ln1Rstd, P(w.Ln1Gamma), gOut, G(w.Ln1Gamma), G(w.Ln1Beta), N, C);
-            nint gProj = gOut;
-            if (pHidden > 0f) { Dropout.Backward(g, gOut, gTmp, NC, pHidden, keys.AttentionOutput(l), false); gProj = gTmp; }
+            nint gProj = pHidden > 0f ? gTmp : gOut;
+            LayerNorm.BackwardAndDropout(g, a.GH1, s.Ln1Sum, s.Ln1Mean, s.Ln1Rstd, P(w.Ln1Gamma), gOut, pHidden > 0f ? gTmp : 0,
+                G(w.Ln1Gamma), G(w.Ln1Beta), N, C, pHidden, keys.AttentionOutput(l));
             Linear.Backward(g, gProj, s.Ctx, W(w.AttnOutWeight), a.GCtx, G(w.AttnOutWeight), G(w.AttnOutBias), N, C, C);
             Attention.Backward(g, a.GCtx, s.Qkv, P(w.QkvBias), BertSchedule.UsesUnionMask(m, l) ? a.MaskUnion : Mask, s.Probs, s.Ctx, a.GQkv, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
             Linear.Backward(g, a.GQkv, x, W(w.QkvWeight), gOut, G(w.QkvWeight), G(w.QkvBias), N, C, 3 * C, accumulateDx: true);
@@ -276,8 +277,8 @@ public sealed class GpuBertEngine : IBertEngine
         }
 
         // embeddings: dropout → LayerNorm (→ the scatter-add into the tables, in Backward)
-        if (pHidden > 0f) Dropout.Backward(g, gOut, gOut, NC, pHidden, keys.Embeddings, false);
-        LayerNorm.Backward(g, gOut, a.EmbSum, a.EmbMean, a.EmbRstd, P(lo.EmbLnGamma), gTmp, G(lo.EmbLnGamma), G(lo.EmbLnBeta), N, C);
+        LayerNorm.DropoutAndBackward(g, gOut, a.EmbSum, a.EmbMean, a.EmbRstd, P(lo.EmbLnGamma), gTmp, G(lo.EmbLnGamma), G(lo.EmbLnBeta), N, C,
+            pHidden, keys.Embeddings);
         return gTmp;
     }
 

@@ -93,6 +93,31 @@ internal static class OpChecks
         c.Close(dx, d.DownX(gdx, dx.Length), d.Reduction, "layernorm_backward dx");
         c.Close(dgamma, d.Down(gdg, cols), d.Reduction, "layernorm_backward dgamma");
         c.Close(dbeta, d.Down(gdb, cols), d.Reduction, "layernorm_backward dbeta");
+        if (p > 0f) LayerNormDropouts(c, d, g, sum, mean, rstd, gamma, dx, dsum, dmean, drstd, dGamma, rows, cols, p, key);
+    }
+
+    /// <summary>The two dropouts fused into the LayerNorm backward: through the residual branch's dropout
+    /// after it (dx_dropped), and before it on dy (the embeddings').</summary>
+    private static void LayerNormDropouts(Checker c, SelfTestDevice d, float[] g, float[] sum, float[] mean, float[] rstd, float[] gamma,
+        float[] dx, nint dsum, nint dmean, nint drstd, nint dGamma, int rows, int cols, float p, uint key)
+    {
+        int n = rows * cols;
+        var dropped = new float[n];
+        Cpu.Dropout.Backward(dx, dropped, p, key, accumulate: false);
+        nint gdx = d.EmptyX(n), gdropped = d.EmptyX(n);
+        Cuda.LayerNorm.BackwardAndDropout(d.Context, d.UpX(g), dsum, dmean, drstd, dGamma, gdx, gdropped, d.Zeros(cols), d.Zeros(cols), rows, cols, p, key);
+        c.Close(dx, d.DownX(gdx, n), d.Reduction, "layernorm_backward dx (with dx_dropped)");
+        c.Close(dropped, d.DownX(gdropped, n), d.Reduction, "layernorm_backward dx_dropped (the branch's dropout)");
+
+        var masked = new float[n];
+        Cpu.Dropout.Backward(g, masked, p, key, accumulate: false);
+        var dx2 = new float[n]; var dgamma = new float[cols]; var dbeta = new float[cols];
+        Cpu.LayerNorm.Backward(masked, sum, mean, rstd, gamma, dx2, dgamma, dbeta, rows, cols);
+        nint gdx2 = d.EmptyX(n), gdg = d.Zeros(cols), gdb = d.Zeros(cols);
+        Cuda.LayerNorm.DropoutAndBackward(d.Context, d.UpX(g), dsum, dmean, drstd, dGamma, gdx2, gdg, gdb, rows, cols, p, key);
+        c.Close(dx2, d.DownX(gdx2, n), d.Reduction, "layernorm_backward with dropout on dy: dx");
+        c.Close(dgamma, d.Down(gdg, cols), d.Reduction, "layernorm_backward with dropout on dy: dgamma");
+        c.Close(dbeta, d.Down(gdb, cols), d.Reduction, "layernorm_backward with dropout on dy: dbeta");
     }
 
     public static void Linear(Checker c, SelfTestDevice d, int rows, int inF, int outF)
