@@ -40,16 +40,13 @@ __device__ __forceinline__ VecX<N> load_x_biased(const floatX* pre, const float*
     return v;
 }
 
-// The grid-stride loop of the two kernels below: packs while they never span two rows (or there is no
-// bias) and the pointers are aligned, then one by one.
-#define GELU_PACKS(n, cols, bias, aligned) ((bias == 0 || cols % XPACK == 0) && (aligned) ? n / XPACK : 0)
-
 // y = gelu(pre + bias): BERT's intermediate layer after its GEMM. pre stays the GEMM's output, without
 // the bias: the backward adds it again as it reads pre, so both see the same float32 pre-activation
 // and the forward writes one [rows, cols] tensor, not two.
 extern "C" __global__ void bias_gelu_forward(floatX* y, const floatX* pre, const float* bias, int rows, int cols) {
     int64_t n = (int64_t)rows * cols, first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
-    int64_t packs = GELU_PACKS(n, cols, bias, aligned16(y) && aligned16(pre));
+    // packs while they never span two rows (or there is no bias) and the pointers are aligned, then one by one
+    int64_t packs = (bias == 0 || cols % XPACK == 0) && aligned16(y) && aligned16(pre) ? n / XPACK : 0;
     for (int64_t k = first; k < packs; k += stride) {
         VecX<XPACK> v = load_x_biased<XPACK>(pre, bias, k * XPACK, cols);
 #pragma unroll
@@ -59,17 +56,40 @@ extern "C" __global__ void bias_gelu_forward(floatX* y, const floatX* pre, const
     for (int64_t i = packs * XPACK + first; i < n; i += stride) y[i] = gelu(load_x_biased<1>(pre, bias, i, cols).v[0]);
 }
 
-// dx = dy · gelu'(pre + bias), pre as bias_gelu_forward read it (bias 0: none); dx may be dy.
-extern "C" __global__ void gelu_backward(floatX* dx, const floatX* pre, const float* bias, const floatX* dy, int rows, int cols) {
-    int64_t n = (int64_t)rows * cols, first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
-    int64_t packs = GELU_PACKS(n, cols, bias, aligned16(dx) && aligned16(pre) && aligned16(dy));
-    for (int64_t k = first; k < packs; k += stride) {
-        VecX<XPACK> v = load_x_biased<XPACK>(pre, bias, k * XPACK, cols), g = load_x<XPACK>(dy + k * XPACK);
+// dx = dy · gelu'(pre + bias), pre as bias_gelu_forward read it (bias 0: none; dx may be dy), and when
+// partial is not 0, partial[chunk][c] = Σ over the chunk's GELU_ROWS rows of dx[r, c], rows in order: the
+// bias gradient of the layer before GELU (add_chunk_partials sums the chunks), with no pass of its own.
+// A thread owns XPACK adjacent columns of one chunk, read in packs when cols is a whole number of them
+// and the pointers are aligned, else one by one. grid: (ceil(cols / (XPACK · block)), ceil(rows / GELU_ROWS)).
+#define GELU_ROWS 16
+extern "C" __global__ void gelu_backward(floatX* dx, float* partial, const floatX* pre, const float* bias, const floatX* dy, int rows, int cols) {
+    int c0 = (blockIdx.x * blockDim.x + threadIdx.x) * XPACK, chunk = blockIdx.y;
+    if (c0 >= cols) return;
+    bool packed = cols % XPACK == 0 && aligned16(dx) && aligned16(pre) && aligned16(dy);
+    float acc[XPACK];
 #pragma unroll
-        for (int j = 0; j < XPACK; j++) g.v[j] = gelu_grad(v.v[j], g.v[j]);
-        store_x<XPACK>(dx + k * XPACK, g);
+    for (int j = 0; j < XPACK; j++) acc[j] = 0.0f;
+    int r1 = min(rows, (chunk + 1) * GELU_ROWS);
+    for (int r = chunk * GELU_ROWS; r < r1; r++) {
+        int64_t i = (int64_t)r * cols + c0;
+        if (packed) {
+            VecX<XPACK> v = load_x_biased<XPACK>(pre, bias, i, cols), g = load_x<XPACK>(dy + i);
+#pragma unroll
+            for (int j = 0; j < XPACK; j++) { g.v[j] = gelu_grad(v.v[j], g.v[j]); acc[j] += g.v[j]; }
+            store_x<XPACK>(dx + i, g);
+        } else {
+#pragma unroll
+            for (int j = 0; j < XPACK; j++)
+                if (c0 + j < cols) {
+                    float g = gelu_grad(load_x_biased<1>(pre, bias, i + j, cols).v[0], (float)dy[i + j]);
+                    dx[i + j] = g;
+                    acc[j] += g;
+                }
+        }
     }
-    for (int64_t i = packs * XPACK + first; i < n; i += stride) dx[i] = gelu_grad(load_x_biased<1>(pre, bias, i, cols).v[0], (float)dy[i]);
+    if (partial != 0)
+#pragma unroll
+        for (int j = 0; j < XPACK; j++) if (c0 + j < cols) partial[(int64_t)chunk * cols + c0 + j] = acc[j];
 }
 
 // The pooler's tanh ([B, C], a few kilobytes) stays scalar.

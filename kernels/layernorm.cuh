@@ -68,6 +68,8 @@ extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float
 //  - dropout_dy: dy is the gradient of a dropout that followed the LayerNorm (the embeddings'), masked as read;
 //  - dx_dropped (not 0): also dx_dropped = dropout's backward of dx, the gradient of a residual branch under
 //    the dropout that layernorm_forward applied to it.
+// With branch_sums, partial[chunk][2][c] = Σ of the branch's gradient (dx_dropped, or dx without dropout):
+// the bias gradient of the linear layer whose bias layernorm_forward added, with no pass of its own.
 // grid: ceil(N / LN_ROWS) blocks; block: a multiple of 32, at least C / LN_COLS_PER_THREAD threads.
 #define LN_ROWS 16
 #define LN_COLS_PER_THREAD 8
@@ -87,11 +89,11 @@ __device__ __forceinline__ VecX<W> layernorm_load_dy(const floatX* dyr, int row,
 template <int W>
 __device__ void layernorm_backward_rows(floatX* dx, floatX* dx_dropped, float* partial, const floatX* dy, const floatX* x, const float* mean,
                                         const float* rstd, const float* gamma, int N, int C, int accumulate, float p, unsigned int key,
-                                        bool dropout_dy) {
+                                        bool dropout_dy, bool branch_sums) {
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
-    float dg[LN_COLS_PER_THREAD], db[LN_COLS_PER_THREAD];
+    float dg[LN_COLS_PER_THREAD], db[LN_COLS_PER_THREAD], dbranch[LN_COLS_PER_THREAD];
 #pragma unroll
-    for (int e = 0; e < LN_COLS_PER_THREAD; e++) { dg[e] = 0.0f; db[e] = 0.0f; }
+    for (int e = 0; e < LN_COLS_PER_THREAD; e++) { dg[e] = 0.0f; db[e] = 0.0f; dbranch[e] = 0.0f; }
     int r0 = blockIdx.x * LN_ROWS, r1 = min(N, r0 + LN_ROWS);
     for (int row = r0; row < r1; row++) {   // the same rows for every thread: the block sums stay uniform
         const floatX* dyr = dy + (int64_t)row * C;
@@ -133,26 +135,32 @@ __device__ void layernorm_backward_rows(floatX* dx, floatX* dx_dropped, float* p
                         out.v[j] = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)(c + j)) >= p ? out.v[j] * scale : 0.0f;
                     store_x<W>(dx_dropped + (int64_t)row * C + c, out);
                 }
+#pragma unroll
+                for (int j = 0; j < W; j++) dbranch[k * W + j] += out.v[j];
             }
         }
     }
-    float* pg = partial + (int64_t)blockIdx.x * 2 * C;
+    float* pg = partial + (int64_t)blockIdx.x * (branch_sums ? 3 : 2) * C;
 #pragma unroll
     for (int k = 0; k < LN_COLS_PER_THREAD / W; k++) {
         int c = (threadIdx.x + k * blockDim.x) * W;
         if (c < C)
 #pragma unroll
-            for (int j = 0; j < W; j++) { pg[c + j] = dg[k * W + j]; pg[C + c + j] = db[k * W + j]; }
+            for (int j = 0; j < W; j++) {
+                pg[c + j] = dg[k * W + j];
+                pg[C + c + j] = db[k * W + j];
+                if (branch_sums) pg[2 * C + c + j] = dbranch[k * W + j];
+            }
     }
 }
 
 extern "C" __global__ void layernorm_backward(floatX* dx, floatX* dx_dropped, float* partial, const floatX* dy, const floatX* x,
                                               const float* mean, const float* rstd, const float* gamma, int N, int C, int accumulate,
-                                              float p, unsigned int key, int dropout_dy) {
+                                              float p, unsigned int key, int dropout_dy, int branch_sums) {
     bool on_dy = dropout_dy != 0 && p > 0.0f;
     if (p <= 0.0f) dx_dropped = 0;
     if (C % XPACK == 0 && aligned16(dx) && aligned16(dx_dropped) && aligned16(dy) && aligned16(x))
-        layernorm_backward_rows<XPACK>(dx, dx_dropped, partial, dy, x, mean, rstd, gamma, N, C, accumulate, p, key, on_dy);
+        layernorm_backward_rows<XPACK>(dx, dx_dropped, partial, dy, x, mean, rstd, gamma, N, C, accumulate, p, key, on_dy, branch_sums != 0);
     else
-        layernorm_backward_rows<1>(dx, dx_dropped, partial, dy, x, mean, rstd, gamma, N, C, accumulate, p, key, on_dy);
+        layernorm_backward_rows<1>(dx, dx_dropped, partial, dy, x, mean, rstd, gamma, N, C, accumulate, p, key, on_dy, branch_sums != 0);
 }

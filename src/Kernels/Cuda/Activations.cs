@@ -3,10 +3,20 @@ namespace MixupBert.Kernels.Cuda;
 /// <summary>Cpu.Activations on the device (kernels/activations.cuh); GELU's forward is in Linear.ForwardGelu.</summary>
 public static class Activations
 {
+    /// <summary>Rows per chunk of the GELU backward's bias-gradient partial sums (GELU_ROWS in kernels/activations.cuh).</summary>
+    public const int GeluBackwardRowsPerChunk = 16;
+
     /// <summary>dx = dy · gelu'(x + bias) over [rows, cols], x the pre-activation as <see cref="Linear.ForwardGelu"/>
-    /// stored it (without its bias; bias 0: none); dx may be dy.</summary>
-    public static void GeluBackward(GpuContext g, nint x, nint bias, nint dy, nint dx, int rows, int cols)
-        => g.ElementwisePacked("gelu_backward", new KernelArgs().Ptr(dx).Ptr(x).Ptr(bias).Ptr(dy).Int(rows).Int(cols), (long)rows * cols);
+    /// stored it (without its bias; bias 0: none); dx may be dy. When <paramref name="dbias"/> is not 0, also
+    /// dbias += Σ_rows dx, the bias gradient of the layer before GELU (Cpu.Linear.Backward's db), in the same pass.</summary>
+    public static void GeluBackward(GpuContext g, nint x, nint bias, nint dy, nint dx, int rows, int cols, nint dbias = 0)
+    {
+        int chunks = (rows + GeluBackwardRowsPerChunk - 1) / GeluBackwardRowsPerChunk;
+        nint part = dbias != 0 ? g.Partial((long)chunks * cols) : 0;
+        g.Launch("gelu_backward", new KernelArgs().Ptr(dx).Ptr(part).Ptr(x).Ptr(bias).Ptr(dy).Int(rows).Int(cols),
+            new Dim3((uint)((cols + 128 * g.Pack - 1) / (128 * g.Pack)), (uint)chunks), new Dim3(128));
+        if (dbias != 0) g.AddChunkPartials(dbias, part, chunks, cols, cols);
+    }
 
     public static void TanhForward(GpuContext g, nint x, nint y, long n)
         => g.Elementwise("tanh_forward", new KernelArgs().Ptr(y).Ptr(x).Long(n), n);

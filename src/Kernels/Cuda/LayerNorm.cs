@@ -32,10 +32,11 @@ public static class LayerNorm
 
     /// <summary><see cref="Backward"/>, then the backward of the dropout that <see cref="DropoutResidualForward"/>
     /// applied to the residual branch (Cpu.Dropout.Backward): dxDropped = dx · keep / (1 − p), the branch's
-    /// gradient, written in the same pass.</summary>
+    /// gradient (p = 0: dx itself, and dxDropped is not written), and dBranchBias += its column sums: the
+    /// gradient of the bias that DropoutResidualForward added (Cpu.Linear.Backward's), all in the same pass.</summary>
     public static void BackwardAndDropout(GpuContext g, nint dy, nint x, nint mean, nint rstd, nint gamma, nint dx, nint dxDropped,
-        nint dgamma, nint dbeta, int rows, int cols, float p, uint key)
-        => Launch(g, dy, x, mean, rstd, gamma, dx, dxDropped, dgamma, dbeta, rows, cols, false, p, key, dropoutOnDy: false);
+        nint dgamma, nint dbeta, nint dBranchBias, int rows, int cols, float p, uint key)
+        => Launch(g, dy, x, mean, rstd, gamma, dx, dxDropped, dgamma, dbeta, rows, cols, false, p, key, dropoutOnDy: false, dBranchBias);
 
     /// <summary>The backward of a dropout that followed the LayerNorm (the embeddings'; Cpu.Dropout.Backward on
     /// dy), then <see cref="Backward"/>: dy is masked as it is read.</summary>
@@ -44,15 +45,17 @@ public static class LayerNorm
         => Launch(g, dy, x, mean, rstd, gamma, dx, 0, dgamma, dbeta, rows, cols, false, p, key, dropoutOnDy: true);
 
     private static void Launch(GpuContext g, nint dy, nint x, nint mean, nint rstd, nint gamma, nint dx, nint dxDropped, nint dgamma, nint dbeta,
-        int rows, int cols, bool accumulateDx, float p, uint key, bool dropoutOnDy)
+        int rows, int cols, bool accumulateDx, float p, uint key, bool dropoutOnDy, nint dBranchBias = 0)
     {
         if (cols > MaxBackwardColumns) throw new ArgumentException($"LayerNorm backward on the GPU: {cols} columns, at most {MaxBackwardColumns}");
-        int chunks = (rows + BackwardRowsPerChunk - 1) / BackwardRowsPerChunk;
+        int chunks = (rows + BackwardRowsPerChunk - 1) / BackwardRowsPerChunk, sections = dBranchBias != 0 ? 3 : 2;
         uint threads = (uint)Math.Max(GpuContext.RowThreads, (cols + 8 * 32 - 1) / (8 * 32) * 32);
-        nint part = g.Partial((long)chunks * 2 * cols);
+        nint part = g.Partial((long)chunks * sections * cols);
         g.Launch("layernorm_backward", new KernelArgs().Ptr(dx).Ptr(dxDropped).Ptr(part).Ptr(dy).Ptr(x).Ptr(mean).Ptr(rstd).Ptr(gamma)
-            .Int(rows).Int(cols).Int(accumulateDx ? 1 : 0).Float(p).UInt(key).Int(dropoutOnDy ? 1 : 0), new Dim3((uint)chunks), new Dim3(threads));
-        g.AddChunkPartials(dgamma, part, chunks, cols, 2 * cols);
-        g.AddChunkPartials(dbeta, GpuContext.At(part, cols), chunks, cols, 2 * cols);
+            .Int(rows).Int(cols).Int(accumulateDx ? 1 : 0).Float(p).UInt(key).Int(dropoutOnDy ? 1 : 0).Int(dBranchBias != 0 ? 1 : 0),
+            new Dim3((uint)chunks), new Dim3(threads));
+        g.AddChunkPartials(dgamma, part, chunks, cols, sections * cols);
+        g.AddChunkPartials(dbeta, GpuContext.At(part, cols), chunks, cols, sections * cols);
+        if (dBranchBias != 0) g.AddChunkPartials(dBranchBias, GpuContext.At(part, 2L * cols), chunks, cols, sections * cols);
     }
 }

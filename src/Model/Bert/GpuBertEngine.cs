@@ -252,19 +252,20 @@ public sealed class GpuBertEngine : IBertEngine
             nint x = LayerInput(l);
 
             // out = LN2(h1 + dropout(fc2(gelu(fc1(h1)))))
-            // the LayerNorm's backward writes the residual's gradient and, through the dropout, FC2's
+            // the LayerNorm's backward writes the residual's gradient and, through the dropout, FC2's, with
+            // FC2's bias gradient (the bias its forward added)
             nint gFc2 = pHidden > 0f ? gTmp : a.GH1;
             LayerNorm.BackwardAndDropout(g, gOut, s.Ln2Sum, s.Ln2Mean, s.Ln2Rstd, P(w.Ln2Gamma), a.GH1, pHidden > 0f ? gTmp : 0,
-                G(w.Ln2Gamma), G(w.Ln2Beta), N, C, pHidden, keys.FeedForwardOutput(l));
-            Linear.Backward(g, gFc2, s.Gelu, W(w.Fc2Weight), a.GI, G(w.Fc2Weight), G(w.Fc2Bias), N, I, C);
-            Activations.GeluBackward(g, s.Fc1, P(w.Fc1Bias), a.GI, a.GI, N, I);
-            Linear.Backward(g, a.GI, s.H1, W(w.Fc1Weight), a.GH1, G(w.Fc1Weight), G(w.Fc1Bias), N, C, I, accumulateDx: true);
+                G(w.Ln2Gamma), G(w.Ln2Beta), G(w.Fc2Bias), N, C, pHidden, keys.FeedForwardOutput(l));
+            Linear.Backward(g, gFc2, s.Gelu, W(w.Fc2Weight), a.GI, G(w.Fc2Weight), 0, N, I, C);
+            Activations.GeluBackward(g, s.Fc1, P(w.Fc1Bias), a.GI, a.GI, N, I, dbias: G(w.Fc1Bias));  // FC1's bias gradient on the way
+            Linear.Backward(g, a.GI, s.H1, W(w.Fc1Weight), a.GH1, G(w.Fc1Weight), 0, N, C, I, accumulateDx: true);
 
             // h1 = LN1(x + dropout(attention output projection(attention(qkv(x)))))
             nint gProj = pHidden > 0f ? gTmp : gOut;
             LayerNorm.BackwardAndDropout(g, a.GH1, s.Ln1Sum, s.Ln1Mean, s.Ln1Rstd, P(w.Ln1Gamma), gOut, pHidden > 0f ? gTmp : 0,
-                G(w.Ln1Gamma), G(w.Ln1Beta), N, C, pHidden, keys.AttentionOutput(l));
-            Linear.Backward(g, gProj, s.Ctx, W(w.AttnOutWeight), a.GCtx, G(w.AttnOutWeight), G(w.AttnOutBias), N, C, C);
+                G(w.Ln1Gamma), G(w.Ln1Beta), G(w.AttnOutBias), N, C, pHidden, keys.AttentionOutput(l));
+            Linear.Backward(g, gProj, s.Ctx, W(w.AttnOutWeight), a.GCtx, G(w.AttnOutWeight), 0, N, C, C);
             Attention.Backward(g, a.GCtx, s.Qkv, P(w.QkvBias), BertSchedule.UsesUnionMask(m, l) ? a.MaskUnion : Mask, s.Probs, s.Ctx, a.GQkv, B, T, C, H, pAttn, keys.AttentionProbs(l), scratch);
             Linear.Backward(g, a.GQkv, x, W(w.QkvWeight), gOut, G(w.QkvWeight), G(w.QkvBias), N, C, 3 * C, accumulateDx: true);
 

@@ -104,10 +104,14 @@ internal static class OpChecks
         int n = rows * cols;
         var dropped = new float[n];
         Cpu.Dropout.Backward(dx, dropped, p, key, accumulate: false);
+        var branchBias = Random(d, new Random(cols), cols); var gBranchBias = d.Up(branchBias);   // accumulates
+        Cpu.Reduce.AddColumnSums(dropped, rows, cols, branchBias);
         nint gdx = d.EmptyX(n), gdropped = d.EmptyX(n);
-        Cuda.LayerNorm.BackwardAndDropout(d.Context, d.UpX(g), dsum, dmean, drstd, dGamma, gdx, gdropped, d.Zeros(cols), d.Zeros(cols), rows, cols, p, key);
+        Cuda.LayerNorm.BackwardAndDropout(d.Context, d.UpX(g), dsum, dmean, drstd, dGamma, gdx, gdropped, d.Zeros(cols), d.Zeros(cols), gBranchBias,
+            rows, cols, p, key);
         c.Close(dx, d.DownX(gdx, n), d.Reduction, "layernorm_backward dx (with dx_dropped)");
         c.Close(dropped, d.DownX(gdropped, n), d.Reduction, "layernorm_backward dx_dropped (the branch's dropout)");
+        c.Close(branchBias, d.Down(gBranchBias, cols), d.Reduction, "layernorm_backward the branch's bias gradient (column sums of dx_dropped)");
 
         var masked = new float[n];
         Cpu.Dropout.Backward(g, masked, p, key, accumulate: false);
@@ -141,9 +145,13 @@ internal static class OpChecks
         c.Close(gelu, d.DownX(dgelu, gelu.Length), d.Reduction, "bias_gelu_forward");
         var dgeluIn = Random(d, rng, rows * outF); var geluGrad = new float[rows * outF];
         Cpu.Activations.GeluBackward(y, dgeluIn, geluGrad);
+        var geluBias = Random(d, rng, outF); nint dGeluBias = d.Up(geluBias);   // accumulates
+        Cpu.Reduce.AddColumnSums(geluGrad, rows, outF, geluBias);
         nint dGeluGrad = d.EmptyX(rows * outF);
-        Cuda.Activations.GeluBackward(d.Context, dy, db, d.UpX(dgeluIn), dGeluGrad, rows, outF);
+        Cuda.Activations.GeluBackward(d.Context, dy, db, d.UpX(dgeluIn), dGeluGrad, rows, outF, dGeluBias);
         c.Close(geluGrad, d.DownX(dGeluGrad, geluGrad.Length), d.Reduction, "gelu_backward (pre-activation + bias)");
+        // bf16: the sums are float32 but their terms carry the pre-activation's rounding (the CPU's is exact)
+        c.Close(geluBias, d.Down(dGeluBias, outF), d.Reduction, "gelu_backward's bias gradient (column sums of dx)");
 
         var g = Random(d, rng, rows * outF);
         var gx = new float[rows * inF]; var gw = Random(d, rng, w.Length); var gb = Random(d, rng, outF);
