@@ -15,6 +15,12 @@ public static partial class ShimLibrary
 {
     private static readonly Lazy<nint> handle = new(() => Build(bf16: false)), handleBf16 = new(() => Build(bf16: true));
 
+    private static readonly Lazy<Dictionary<string, int>> parameterCounts =
+        new(() => ParseKernels(KernelSource()).ToDictionary(k => k.Name, k => k.Types.Length));
+
+    /// <summary>How many parameters kernel <paramref name="name"/> of kernels.cu takes.</summary>
+    public static int ParameterCount(string name) => parameterCounts.Value[name];
+
     public static nint Handle(Kernels.Cuda.DType activations) => activations == Kernels.Cuda.DType.BF16 ? handleBf16.Value : handle.Value;
 
     public static string RepoRoot
