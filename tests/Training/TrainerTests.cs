@@ -74,10 +74,16 @@ public class TrainerTests
         public string Backend => inner.Backend;
         public Model.Weights.BertConfig Config => inner.Config;
         public BertLayout Layout => inner.Layout;
-        public StepResult TrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o)
+        private readonly Queue<long> steps = new(); // of the steps in flight, oldest first
+        public void StartTrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o)
         {
-            var r = inner.TrainStep(batch, mix, lr, step, seed, o);
-            return step >= atStep ? r with { Loss = double.NaN } : r;
+            inner.StartTrainStep(batch, mix, lr, step, seed, o);
+            steps.Enqueue(step);
+        }
+        public StepResult FinishTrainStep()
+        {
+            var r = inner.FinishTrainStep();
+            return steps.Dequeue() >= atStep ? r with { Loss = double.NaN } : r;
         }
         public void Reserve(int batchSize, int seqLen) => inner.Reserve(batchSize, seqLen);
         public double Evaluate(Batch batch, Span<float> p) => inner.Evaluate(batch, p);
