@@ -50,6 +50,11 @@ public class SelfTestOnShimTests(Xunit.Abstractions.ITestOutputHelper output)
         public nint AllocHost(long bytes) => current.AllocHost(bytes);
         public void FreeHost(nint pointer) => current.FreeHost(pointer);
         public void CopyToDeviceAsync(nint destination, nint hostSource, long bytes) => current.CopyToDeviceAsync(destination, hostSource, bytes);
+        public void CopyToHostAsync(nint hostDestination, nint source, long bytes) => current.CopyToHostAsync(hostDestination, source, bytes);
+        public nint CreateEvent() => current.CreateEvent();
+        public void RecordEvent(nint gpuEvent) => current.RecordEvent(gpuEvent);
+        public void WaitEvent(nint gpuEvent) => current.WaitEvent(gpuEvent);
+        public void DestroyEvent(nint gpuEvent) => current.DestroyEvent(gpuEvent);
         public nint Kernel(string name, Kernels.Cuda.DType activations) { used.Add((name, activations)); return current.Kernel(name, activations); }
         public void Launch(nint kernel, Kernels.Cuda.Dim3 grid, Kernels.Cuda.Dim3 block, void** args) => current.Launch(kernel, grid, block, args);
         public void Dispose() => current.Dispose();

@@ -9,44 +9,127 @@ namespace MixupBert.Tests.CudaShim;
 /// against the shim, GEMMs are the CPU backend's (cuBLAS is the one part a GPU alone can check); a GEMM
 /// over bfloat16 reads its operands exactly, multiplies in float32 and rounds its output once, as cuBLAS
 /// with CUBLAS_COMPUTE_32F does (the order of the float32 sums differs).
+/// <para>
+/// The stream is modelled as <see cref="CudaGpu"/> drives it: what is asynchronous on a GPU (launches,
+/// GEMMs, Fill32, the *Async copies) is queued and runs, in order, only when the host waits: a
+/// synchronous copy, a free or the end of the stream (everything), or <see cref="WaitEvent"/> (up to
+/// the event). So a host that rewrites a staging buffer before the stream has copied it, or reads a
+/// result before waiting for it, gets the wrong numbers here as it would on a GPU.
+/// </para>
 /// </summary>
 public sealed unsafe class ShimGpu : IGpu
 {
     private readonly HashSet<nint> live = new();
+    private readonly Queue<Action> stream = new();
+    private long enqueued, executed; // operations put on the stream / run so far
+    private readonly Dictionary<nint, long> events = new(); // an event → how many operations precede its last recording
+    private nint lastEvent;
+    private readonly Dictionary<nint, int> parameterCounts = new(); // a kernel → its parameter count
+
+    public ShimGpu() => Blas = new CpuBlas(this);
 
     public string Name => "CUDA shim on the CPU";
-    public IGpuBlas Blas { get; } = new CpuBlas();
+    public IGpuBlas Blas { get; }
+
+    /// <summary>Operations enqueued that have not run yet (for tests of the model itself).</summary>
+    public int Pending => stream.Count;
+
+    private void Enqueue(Action operation)
+    {
+        stream.Enqueue(operation);
+        enqueued++;
+    }
+
+    /// <summary>Runs the stream's operations in order until <paramref name="count"/> of them have run.</summary>
+    private void RunUntil(long count)
+    {
+        while (executed < count)
+        {
+            var operation = stream.Dequeue();
+            executed++;
+            operation();
+        }
+    }
+
+    /// <summary>cuStreamSynchronize: everything enqueued runs.</summary>
+    public void Synchronize() => RunUntil(enqueued);
+
+    private static void Poison(nint p, long bytes)
+    {
+        // a kernel (or a host) that reads memory nobody wrote sees NaN, not a lucky zero, as a float32 and
+        // as either bfloat16 of the word (0x7FC0 is a bf16 NaN; float32's NaN 0x7FC00000 has a bf16 +0 half)
+        new Span<uint>((void*)p, (int)(Math.Max(bytes, 4) / 4)).Fill(0x7FC07FC0u);
+    }
 
     public nint Alloc(long bytes)
     {
         nint p = (nint)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 4), 64);
-        // poison: a kernel that reads memory nobody wrote sees NaN, not a lucky zero, as a float32 and
-        // as either bfloat16 of the word (0x7FC0 is a bf16 NaN; float32's NaN 0x7FC00000 has a bf16 +0 half)
-        new Span<uint>((void*)p, (int)(Math.Max(bytes, 4) / 4)).Fill(0x7FC07FC0u);
+        Poison(p, bytes);
         live.Add(p);
         return p;
     }
 
     public void Free(nint pointer)
     {
+        Synchronize(); // as CudaGpu.Free: queued work may still use it
         if (live.Remove(pointer)) NativeMemory.AlignedFree((void*)pointer);
     }
 
+    // CudaGpu's synchronous copies enqueue the copy, then wait for the stream: the same as running
+    // everything queued, then copying
     public void CopyToDevice<T>(nint destination, ReadOnlySpan<T> source) where T : unmanaged
-        => source.CopyTo(new Span<T>((void*)destination, source.Length));
+    {
+        Synchronize();
+        source.CopyTo(new Span<T>((void*)destination, source.Length));
+    }
 
     public void CopyToHost<T>(Span<T> destination, nint source) where T : unmanaged
-        => new ReadOnlySpan<T>((void*)source, destination.Length).CopyTo(destination);
+    {
+        Synchronize();
+        new ReadOnlySpan<T>((void*)source, destination.Length).CopyTo(destination);
+    }
 
-    public nint AllocHost(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 4), 64);
+    public nint AllocHost(long bytes)
+    {
+        nint p = (nint)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 4), 64);
+        Poison(p, bytes); // a result read before its copy has run is NaN
+        return p;
+    }
 
-    public void FreeHost(nint pointer) => NativeMemory.AlignedFree((void*)pointer);
+    public void FreeHost(nint pointer)
+    {
+        Synchronize();
+        NativeMemory.AlignedFree((void*)pointer);
+    }
 
-    public void CopyToDeviceAsync(nint destination, nint hostSource, long bytes) => Buffer.MemoryCopy((void*)hostSource, (void*)destination, bytes, bytes);
+    // the copies read and write host memory when they run, not when they are enqueued
+    public void CopyToDeviceAsync(nint destination, nint hostSource, long bytes)
+        => Enqueue(() => Buffer.MemoryCopy((void*)hostSource, (void*)destination, bytes, bytes));
 
-    public void Fill32(nint destination, uint value, long count) => new Span<uint>((void*)destination, (int)count).Fill(value);
+    public void CopyToHostAsync(nint hostDestination, nint source, long bytes)
+        => Enqueue(() => Buffer.MemoryCopy((void*)source, (void*)hostDestination, bytes, bytes));
 
-    public nint Kernel(string name, DType activations) => NativeLibrary.GetExport(ShimLibrary.Handle(activations), "shim_launch_" + name);
+    public void Fill32(nint destination, uint value, long count)
+        => Enqueue(() => new Span<uint>((void*)destination, (int)count).Fill(value));
+
+    public nint CreateEvent()
+    {
+        events[++lastEvent] = 0; // never recorded: complete, as CUDA's
+        return lastEvent;
+    }
+
+    public void RecordEvent(nint gpuEvent) => events[gpuEvent] = enqueued;
+
+    public void WaitEvent(nint gpuEvent) => RunUntil(events[gpuEvent]);
+
+    public void DestroyEvent(nint gpuEvent) => events.Remove(gpuEvent);
+
+    public nint Kernel(string name, DType activations)
+    {
+        nint kernel = NativeLibrary.GetExport(ShimLibrary.Handle(activations), "shim_launch_" + name);
+        parameterCounts[kernel] = ShimLibrary.ParameterCount(name, activations);
+        return kernel;
+    }
 
     public void Launch(nint kernel, Dim3 grid, Dim3 block, void** args)
     {
@@ -54,19 +137,38 @@ public sealed unsafe class ShimGpu : IGpu
         if (grid.X > int.MaxValue || grid.Y > 65535 || grid.Z > 65535 || (long)block.X * block.Y * block.Z > 1024 || block.Z > 64)
             throw new InvalidOperationException($"launch ({grid.X}, {grid.Y}, {grid.Z}) × ({block.X}, {block.Y}, {block.Z}) exceeds CUDA's limits");
         if (grid.X == 0 || grid.Y == 0 || grid.Z == 0) return;
-        ((delegate* unmanaged<uint, uint, uint, uint, uint, uint, void**, void>)kernel)(grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, args);
+        // args points into the caller's stack: copy the values now, as cuLaunchKernel does (every
+        // argument sits in an 8-byte slot of KernelArgs)
+        var values = new ulong[parameterCounts[kernel]];
+        for (int i = 0; i < values.Length; i++) values[i] = *(ulong*)args[i];
+        Enqueue(() => Run(kernel, grid, block, values));
+    }
+
+    private static void Run(nint kernel, Dim3 grid, Dim3 block, ulong[] values)
+    {
+        void** args = stackalloc void*[values.Length];
+        fixed (ulong* v = values)
+        {
+            for (int i = 0; i < values.Length; i++) args[i] = v + i;
+            ((delegate* unmanaged<uint, uint, uint, uint, uint, uint, void**, void>)kernel)(grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, args);
+        }
     }
 
     public void Dispose()
     {
+        stream.Clear(); // work never waited for is dropped with the memory, as cuStreamDestroy may
         foreach (var p in live) NativeMemory.AlignedFree((void*)p);
         live.Clear();
     }
 
-    /// <summary>Row-major GEMMs with the CPU kernel, on raw pointers.</summary>
-    private sealed class CpuBlas : IGpuBlas
+    /// <summary>Row-major GEMMs with the CPU kernel, on raw pointers, enqueued on the shim's stream as
+    /// cuBLAS enqueues them on the device's.</summary>
+    private sealed class CpuBlas(ShimGpu gpu) : IGpuBlas
     {
         public void Gemm(bool transA, bool transB, int m, int n, int k, nint a, int lda, nint b, int ldb, nint c, int ldc, bool accumulate, GemmTypes types)
+            => gpu.Enqueue(() => GemmNow(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, types));
+
+        private static void GemmNow(bool transA, bool transB, int m, int n, int k, nint a, int lda, nint b, int ldb, nint c, int ldc, bool accumulate, GemmTypes types)
         {
             if (types == GemmTypes.F32)
                 Kernels.Cpu.Gemm.MultiplySerial(transA, transB, m, n, k, (float*)a, lda, (float*)b, ldb, (float*)c, ldc, accumulate);

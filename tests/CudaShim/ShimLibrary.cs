@@ -15,6 +15,16 @@ public static partial class ShimLibrary
 {
     private static readonly Lazy<nint> handle = new(() => Build(Kernels.Cuda.DType.F32)), handleBf16 = new(() => Build(Kernels.Cuda.DType.BF16));
 
+    private static readonly Lazy<Dictionary<string, int>> parameterCounts = new(() => ParameterCounts(Kernels.Cuda.DType.F32)),
+        parameterCountsBf16 = new(() => ParameterCounts(Kernels.Cuda.DType.BF16));
+
+    private static Dictionary<string, int> ParameterCounts(Kernels.Cuda.DType activations) =>
+        ParseKernels(KernelSource(activations)).ToDictionary(k => k.Name, k => k.Types.Length);
+
+    /// <summary>How many parameters kernel <paramref name="name"/> of the module for <paramref name="activations"/> takes.</summary>
+    public static int ParameterCount(string name, Kernels.Cuda.DType activations) =>
+        (activations == Kernels.Cuda.DType.BF16 ? parameterCountsBf16 : parameterCounts).Value[name];
+
     public static nint Handle(Kernels.Cuda.DType activations) => activations == Kernels.Cuda.DType.BF16 ? handleBf16.Value : handle.Value;
 
     public static string RepoRoot

@@ -123,7 +123,8 @@ public class SsMixTests
         public string Backend => "fixed saliency";
         public Model.Weights.BertConfig Config => throw new NotSupportedException();
         public BertLayout Layout => throw new NotSupportedException();
-        public StepResult TrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o) => throw new NotSupportedException();
+        public void StartTrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o) => throw new NotSupportedException();
+        public StepResult FinishTrainStep() => throw new NotSupportedException();
         public void Reserve(int batchSize, int seqLen) { }
         public double Evaluate(Batch batch, Span<float> p) => throw new NotSupportedException();
         public double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step) => throw new NotSupportedException();

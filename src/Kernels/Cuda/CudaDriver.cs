@@ -38,9 +38,15 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(Library)] public static partial int cuStreamCreate(out nint stream, uint flags);
     [LibraryImport(Library, EntryPoint = "cuStreamDestroy_v2")] public static partial int cuStreamDestroy(nint stream);
     [LibraryImport(Library)] public static partial int cuStreamSynchronize(nint stream);
+    [LibraryImport(Library)] public static partial int cuEventCreate(out nint gpuEvent, uint flags);
+    [LibraryImport(Library)] public static partial int cuEventRecord(nint gpuEvent, nint stream);
+    [LibraryImport(Library)] public static partial int cuEventSynchronize(nint gpuEvent);
+    [LibraryImport(Library, EntryPoint = "cuEventDestroy_v2")] public static partial int cuEventDestroy(nint gpuEvent);
     [LibraryImport(Library)] public static partial int cuGetErrorName(int status, out nint name);
 
     public const int AttributeComputeCapabilityMajor = 75, AttributeComputeCapabilityMinor = 76;
+    /// <summary>CU_EVENT_DISABLE_TIMING: an event only waited for, never timed (the cheapest kind).</summary>
+    public const uint EventDisableTiming = 0x2;
 
     public static void Check(int status, string call)
     {

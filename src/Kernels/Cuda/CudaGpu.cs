@@ -102,7 +102,10 @@ public sealed unsafe class CudaGpu : IGpu
 
     public void Free(nint pointer)
     {
-        if (pointer != 0) CudaDriver.Check(CudaDriver.cuMemFree(pointer), "cuMemFree");
+        if (pointer == 0) return;
+        // cuMemFree "may" synchronize; queued work may still read this memory: wait for it explicitly
+        CudaDriver.Check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+        CudaDriver.Check(CudaDriver.cuMemFree(pointer), "cuMemFree");
     }
 
     public void CopyToDevice<T>(nint destination, ReadOnlySpan<T> source) where T : unmanaged
@@ -133,12 +136,35 @@ public sealed unsafe class CudaGpu : IGpu
 
     public void FreeHost(nint pointer)
     {
-        if (pointer != 0) CudaDriver.Check(CudaDriver.cuMemFreeHost(pointer), "cuMemFreeHost");
+        if (pointer == 0) return;
+        CudaDriver.Check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize"); // as in Free
+        CudaDriver.Check(CudaDriver.cuMemFreeHost(pointer), "cuMemFreeHost");
     }
 
     public void CopyToDeviceAsync(nint destination, nint hostSource, long bytes)
     {
         if (bytes > 0) CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync(destination, (void*)hostSource, (nuint)bytes, stream), "cuMemcpyHtoDAsync");
+    }
+
+    public void CopyToHostAsync(nint hostDestination, nint source, long bytes)
+    {
+        if (bytes > 0) CudaDriver.Check(CudaDriver.cuMemcpyDtoHAsync((void*)hostDestination, source, (nuint)bytes, stream), "cuMemcpyDtoHAsync");
+    }
+
+    public nint CreateEvent()
+    {
+        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+        CudaDriver.Check(CudaDriver.cuEventCreate(out nint e, CudaDriver.EventDisableTiming), "cuEventCreate");
+        return e;
+    }
+
+    public void RecordEvent(nint gpuEvent) => CudaDriver.Check(CudaDriver.cuEventRecord(gpuEvent, stream), "cuEventRecord");
+
+    public void WaitEvent(nint gpuEvent) => CudaDriver.Check(CudaDriver.cuEventSynchronize(gpuEvent), "cuEventSynchronize");
+
+    public void DestroyEvent(nint gpuEvent)
+    {
+        if (gpuEvent != 0) CudaDriver.Check(CudaDriver.cuEventDestroy(gpuEvent), "cuEventDestroy");
     }
 
     public void Fill32(nint destination, uint value, long count)

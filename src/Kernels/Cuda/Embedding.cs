@@ -37,12 +37,17 @@ public static class Embedding
     /// unmixed) and, when words are mixed, its partner's word row with weight 1 − λ_b; its type row
     /// with weight 1. Within a bucket the entries keep the CPU's order (n ascending, own before
     /// partner), the order of Cpu.Embedding.Backward's additions. Host and device buffers grow to the
-    /// largest batch and are reused.
+    /// largest batch and are reused. The page-locked staging alternates between two pairs of buffers,
+    /// so a Build may run while the stream has not yet copied the previous Build's buckets: the caller
+    /// must have waited for the stream past the Build before that (the GPU engine's step pipeline: at
+    /// most one other step in flight, and it made the previous Build).
     /// </summary>
     public sealed class Buckets(IGpu gpu) : IDisposable
     {
         private long[] keys = [];
-        private readonly PinnedStaging hostInts = new(gpu), hostWeights = new(gpu); // uploaded without waiting
+        // uploaded without waiting; Build number k stages in pair k % 2
+        private readonly (PinnedStaging Ints, PinnedStaging Weights)[] staging = [(new(gpu), new(gpu)), (new(gpu), new(gpu))];
+        private long builds;
         private nint deviceInts, deviceFloats;
         private int capacity; // entries per table
 
@@ -74,6 +79,7 @@ public static class Embedding
                 keys[mixed ? 2 * t : t] = ((long)ids[t] << 32) | (uint)(mixed ? 2 * t : t);
                 if (mixed) keys[2 * t + 1] = ((long)ids[partner[b] * seqLen + t % seqLen] << 32) | (uint)(2 * t + 1);
             }
+            var (hostInts, hostWeights) = staging[builds++ % 2];
             var allInts = hostInts.Get<int>(2 * setInts);
             var weights = hostWeights.Get<float>(2 * capacity);
             var wordInts = allInts[..setInts];
@@ -129,7 +135,7 @@ public static class Embedding
             if (deviceInts != 0) gpu.Free(deviceInts);
             if (deviceFloats != 0) gpu.Free(deviceFloats);
             deviceInts = deviceFloats = 0;
-            hostInts.Dispose(); hostWeights.Dispose();
+            foreach (var (ints, weights) in staging) { ints.Dispose(); weights.Dispose(); }
         }
     }
 }

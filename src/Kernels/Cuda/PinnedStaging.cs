@@ -3,8 +3,10 @@ namespace MixupBert.Kernels.Cuda;
 /// <summary>
 /// A page-locked host buffer for uploads that wait for nothing: the host fills it, enqueues
 /// <see cref="IGpu.CopyToDeviceAsync"/> and goes on launching kernels; the stream copies it when it
-/// gets there. It may be refilled only after the next call that waits for the stream: the engines
-/// end every public call with one (the read-back of its results), so each call's uploads use it once.
+/// gets there. It may be refilled (or grown) only once the host has waited for the stream past that
+/// copy: an event recorded after it, or a call that waits for the whole stream. A pipelined caller
+/// therefore keeps two and alternates (GpuBertEngine's step slots, Embedding.Buckets' staging): step
+/// n + 1 fills one while the stream may still read the other, which step n filled.
 /// </summary>
 public sealed unsafe class PinnedStaging(IGpu gpu) : IDisposable
 {

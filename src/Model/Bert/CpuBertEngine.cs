@@ -215,6 +215,12 @@ public sealed class CpuBertEngine : IBertEngine
 
     public double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step)
     {
+        inFlight.RequireNone(nameof(ForwardBackward));
+        return ForwardBackwardNow(batch, mix, seed, step);
+    }
+
+    private double ForwardBackwardNow(Batch batch, Mix? mix, ulong seed, long step)
+    {
         ZeroGradients();
         double loss = Forward(batch, training: true, seed, step, mix);
         Backward();
@@ -225,14 +231,39 @@ public sealed class CpuBertEngine : IBertEngine
     {
         int n = batch.BatchSize * batch.SeqLen;
         if (saliency.Length < n) throw new ArgumentException($"token saliency: {saliency.Length} floats for {n} tokens");
+        inFlight.RequireNone(nameof(TokenSaliency));
         Forward(batch, training: true, seed, step);
         RowNorm.Forward(BackwardToEmbeddings(), saliency, n, Config.HiddenSize);
         ZeroGradients(); // the parameter gradients were scratch: nothing of this pass reaches an optimizer step
     }
 
+    // the CPU computes a step when it starts; its result waits here until it is finished (the
+    // contract of IBertEngine.StartTrainStep, kept as the GPU keeps it, so CPU runs test the callers)
+    private StepsInFlight inFlight;
+    private readonly Queue<StepResult> results = new(StepsInFlight.Max);
+
     public StepResult TrainStep(Batch batch, Mix? mix, float learningRate, long step, ulong seed, in OptimizerSettings o)
     {
-        double loss = ForwardBackward(batch, mix, seed, step);
+        inFlight.RequireNone(nameof(TrainStep));
+        return Step(batch, mix, learningRate, step, seed, o);
+    }
+
+    public void StartTrainStep(Batch batch, Mix? mix, float learningRate, long step, ulong seed, in OptimizerSettings o)
+    {
+        inFlight.CheckCanStart();
+        results.Enqueue(Step(batch, mix, learningRate, step, seed, o));
+        inFlight.Start();
+    }
+
+    public StepResult FinishTrainStep()
+    {
+        inFlight.Finish();
+        return results.Dequeue();
+    }
+
+    private StepResult Step(Batch batch, Mix? mix, float learningRate, long step, ulong seed, in OptimizerSettings o)
+    {
+        double loss = ForwardBackwardNow(batch, mix, seed, step);
         float clip = AdamW.GlobalNormClip(Gradients, o.MaxGradNorm, out double norm);
         // the gradients are cleared at the start of the next pass (ZeroGradients), as callers of Forward
         // and Backward expect, not here as the GPU's one launch does
@@ -243,24 +274,30 @@ public sealed class CpuBertEngine : IBertEngine
 
     public double Evaluate(Batch batch, Span<float> probabilities)
     {
+        inFlight.RequireNone(nameof(Evaluate));
         double loss = Forward(batch, training: false);
         Probabilities.CopyTo(probabilities);
         return loss;
     }
 
-    public void CopyLogits(Span<float> destination) => Logits.CopyTo(destination);
-    public void CopyGradients(Span<float> destination) => Gradients.CopyTo(destination);
-    public void CopyParameters(Span<float> destination) => Parameters.CopyTo(destination);
-    public void CopyOptimizerState(Span<float> mOut, Span<float> vOut) { m.CopyTo(mOut); v.CopyTo(vOut); }
+    public void CopyLogits(Span<float> destination) { inFlight.RequireNone(nameof(CopyLogits)); Logits.CopyTo(destination); }
+    public void CopyGradients(Span<float> destination) { inFlight.RequireNone(nameof(CopyGradients)); Gradients.CopyTo(destination); }
+    public void CopyParameters(Span<float> destination) { inFlight.RequireNone(nameof(CopyParameters)); Parameters.CopyTo(destination); }
+    public void CopyOptimizerState(Span<float> mOut, Span<float> vOut) { inFlight.RequireNone(nameof(CopyOptimizerState)); m.CopyTo(mOut); v.CopyTo(vOut); }
 
     public void LoadState(ReadOnlySpan<float> parameters, ReadOnlySpan<float> mIn, ReadOnlySpan<float> vIn)
     {
+        inFlight.RequireNone(nameof(LoadState));
         parameters.CopyTo(Parameters);
         if (!mIn.IsEmpty) mIn.CopyTo(m);
         if (!vIn.IsEmpty) vIn.CopyTo(v);
     }
 
-    public void Reserve(int batchSize, int seqLen) => EnsureActivations(batchSize, seqLen);
+    public void Reserve(int batchSize, int seqLen)
+    {
+        inFlight.RequireNone(nameof(Reserve));
+        EnsureActivations(batchSize, seqLen);
+    }
 
     /// <summary>Activations for the largest batch seen so far; smaller batches reuse them.</summary>
     private BertActivations<float[]> EnsureActivations(int batch, int seqLen)

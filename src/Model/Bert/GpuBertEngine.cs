@@ -10,9 +10,14 @@ namespace MixupBert.Model.Bert;
 /// MixupBert.Kernels.Cpu's ops), following the same <see cref="BertSchedule"/>. Weights, gradients,
 /// Adam moments and activations stay on the device for the whole run; per step the host sends token
 /// ids, type ids, masks, labels, partners and λ, and the embedding backward's buckets (copies from
-/// page-locked memory, enqueued without waiting) and reads back the loss and the gradient norm (one
-/// copy, the step's only wait for the GPU; every public call ends with such a read-back, which is
-/// what lets the next call refill the staging buffers). Under bf16 (<see cref="DType.BF16"/> activations) the activations and the GEMMs'
+/// page-locked memory, enqueued without waiting) and reads back the loss and the gradient norm.
+/// A training step waits for nothing: <see cref="StartTrainStep"/> enqueues it, ending with an
+/// asynchronous copy of [loss, norm] into a page-locked slot and an event; <see cref="FinishTrainStep"/>
+/// waits for that event. So the host builds and enqueues step n + 1 while the GPU computes step n.
+/// The per-step host buffers (the uploads' staging, the result slot, the event) come in two
+/// <see cref="StepSlot"/>s, by the parity of the step's start: step n + 1 fills the other slot while the
+/// stream may still be copying step n's, and reuses step n − 1's, which has been finished (waited for).
+/// Every other public call needs no step in flight and ends with a synchronous read-back. Under bf16 (<see cref="DType.BF16"/> activations) the activations and the GEMMs'
 /// copy of the weights are bfloat16 (AdamW rounds each new weight into that copy as it writes the
 /// float32 master); everything else stays float32.
 /// </summary>
@@ -23,7 +28,7 @@ public sealed class GpuBertEngine : IBertEngine
     private readonly List<nint> fixedAllocations = new(), batchAllocations = new();
     private readonly nint parameters, parametersX, gradients, adamM, adamV, stats;
     private readonly DType activations;
-    private readonly float[] hostStats = new float[3];
+    private readonly float[] hostStats = new float[2];
     private BertActivations<nint>? act;
     private Uploads up;
     private Attention.Scratch scratch;
@@ -33,7 +38,30 @@ public sealed class GpuBertEngine : IBertEngine
     private readonly Embedding.Buckets embeddingBuckets;
     private float pHidden, pAttn, pCls;
     private DropoutKeys keys;
-    private readonly PinnedStaging hostInts, hostFloats; // the per-step uploads, enqueued without waiting
+    private readonly StepSlot[] slots; // per-step host buffers, two: see the class's summary
+    private StepsInFlight inFlight;
+
+    /// <summary>One step's host side: the staging of its uploads, the page-locked slot its [loss, norm]
+    /// is copied into, and the event recorded after that copy.</summary>
+    private sealed class StepSlot(IGpu gpu) : IDisposable
+    {
+        public readonly PinnedStaging Ints = new(gpu), Floats = new(gpu);
+        public readonly nint Stats = gpu.AllocHost(2 * sizeof(float));
+        public readonly nint Event = gpu.CreateEvent();
+
+        public unsafe StepResult Result => new(((float*)Stats)[0], ((float*)Stats)[1]);
+
+        public void Dispose()
+        {
+            Ints.Dispose(); Floats.Dispose();
+            gpu.FreeHost(Stats);
+            gpu.DestroyEvent(Event);
+        }
+    }
+
+    /// <summary>The slot of the next step to start, and of any call made with no step in flight: never
+    /// the slot of a step in flight (at most one is when a step starts).</summary>
+    private StepSlot NextSlot => slots[inFlight.Started % 2];
 
     public string Backend => activations == DType.BF16 ? $"cuda ({gpu.Name}, bf16)" : $"cuda ({gpu.Name})";
     /// <summary>The device it runs on (for the driver's memory figures in bench).</summary>
@@ -64,7 +92,7 @@ public sealed class GpuBertEngine : IBertEngine
         gpu.Fill32(adamM, 0, Layout.Size); gpu.Fill32(adamV, 0, Layout.Size); gpu.Fill32(gradients, 0, Layout.Size);
         gradientsClear = true;
         embeddingBuckets = new Embedding.Buckets(gpu);
-        hostInts = new PinnedStaging(gpu); hostFloats = new PinnedStaging(gpu);
+        slots = [new StepSlot(gpu), new StepSlot(gpu)];
         adamBlocks = new AdamW.TensorBlocks(gpu, Layout.Tensors.Select(t => new Kernels.Cpu.AdamW.Tensor(t.Offset, t.Length, t.WeightDecay)).ToArray());
     }
 
@@ -105,8 +133,9 @@ public sealed class GpuBertEngine : IBertEngine
     private void Upload(Batch batch)
     {
         int n = B * T;
-        var ints = hostInts.Get<int>(2 * n + 2 * B);
-        var floats = hostFloats.Get<float>(n + B);
+        var slot = NextSlot;
+        var ints = slot.Ints.Get<int>(2 * n + 2 * B);
+        var floats = slot.Floats.Get<float>(n + B);
         batch.InputIds.CopyTo(ints);
         batch.TokenTypeIds.CopyTo(ints[n..]);
         batch.Labels.CopyTo(ints[(2 * n)..]);
@@ -116,11 +145,15 @@ public sealed class GpuBertEngine : IBertEngine
             mix.Partner.AsSpan(0, B).CopyTo(ints[(2 * n + B)..]);
             mix.Lambda.AsSpan(0, B).CopyTo(floats[n..]);
         }
-        hostInts.Upload<int>(up.Ints, ints.Length);
-        hostFloats.Upload<float>(up.Floats, floats.Length);
+        slot.Ints.Upload<int>(up.Ints, ints.Length);
+        slot.Floats.Upload<float>(up.Floats, floats.Length);
     }
 
-    public void Reserve(int batchSize, int seqLen) => EnsureActivations(batchSize, seqLen);
+    public void Reserve(int batchSize, int seqLen)
+    {
+        inFlight.RequireNone(nameof(Reserve));
+        EnsureActivations(batchSize, seqLen);
+    }
 
     /// <summary>Device buffers for the largest batch seen (the same inventory as the CPU's).</summary>
     private BertActivations<nint> EnsureActivations(int batch, int seqLen)
@@ -288,6 +321,7 @@ public sealed class GpuBertEngine : IBertEngine
 
     public double ForwardBackward(Batch batch, Mix? m, ulong seed, long step)
     {
+        inFlight.RequireNone(nameof(ForwardBackward));
         ClearGradients();
         gradientsClear = false; // from here the backward adds into them (also if it stops half-way)
         Forward(batch, training: true, seed, step, m);
@@ -299,6 +333,7 @@ public sealed class GpuBertEngine : IBertEngine
     {
         int n = batch.BatchSize * batch.SeqLen;
         if (saliency.Length < n) throw new ArgumentException($"token saliency: {saliency.Length} floats for {n} tokens");
+        inFlight.RequireNone(nameof(TokenSaliency));
         gradientsClear = false; // the backward below adds into them
         Forward(batch, training: true, seed, step, null);
         RowNorm.Forward(g, BackwardToEmbeddings(), act!.Saliency, n, Config.HiddenSize);
@@ -308,6 +343,15 @@ public sealed class GpuBertEngine : IBertEngine
 
     public StepResult TrainStep(Batch batch, Mix? m, float learningRate, long step, ulong seed, in OptimizerSettings o)
     {
+        inFlight.RequireNone(nameof(TrainStep));
+        StartTrainStep(batch, m, learningRate, step, seed, o);
+        return FinishTrainStep();
+    }
+
+    public void StartTrainStep(Batch batch, Mix? m, float learningRate, long step, ulong seed, in OptimizerSettings o)
+    {
+        inFlight.CheckCanStart();
+        var slot = NextSlot; // Forward stages its uploads in it too (Embedding.Buckets alternates its own)
         ClearGradients();
         gradientsClear = false; // from here the backward adds into them (also if it stops half-way)
         Forward(batch, training: true, seed, step, m);
@@ -317,7 +361,19 @@ public sealed class GpuBertEngine : IBertEngine
         AdamW.StepTensors(g, adamBlocks, parameters, gradients, adamM, adamV,
             new Hyper(learningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, step), At(stats, 2), clearGradients: true, paramX: parametersX);
         gradientsClear = true;
-        return DownloadStats();
+        // [loss, norm] into the slot, behind the step on the stream; the next step's kernels overwrite
+        // the device's stats only after this copy has read them (one stream, in order)
+        gpu.CopyToHostAsync(slot.Stats, stats, 2 * sizeof(float));
+        gpu.RecordEvent(slot.Event);
+        inFlight.Start();
+    }
+
+    public StepResult FinishTrainStep()
+    {
+        var slot = slots[inFlight.Oldest % 2];
+        inFlight.Finish(); // throws when none is in flight
+        gpu.WaitEvent(slot.Event);
+        return slot.Result;
     }
 
     private StepResult DownloadStats()
@@ -328,6 +384,7 @@ public sealed class GpuBertEngine : IBertEngine
 
     public double Evaluate(Batch batch, Span<float> probabilities)
     {
+        inFlight.RequireNone(nameof(Evaluate));
         Forward(batch, training: false, 0, 0, null);
         double loss = DownloadStats().Loss;
         gpu.CopyToHost(probabilities[..(B * Config.NumLabels)], act!.Probs);
@@ -336,23 +393,35 @@ public sealed class GpuBertEngine : IBertEngine
 
     public void CopyLogits(Span<float> destination)
     {
+        inFlight.RequireNone(nameof(CopyLogits));
         int n = B * Config.NumLabels;
         if (activations == DType.F32) { gpu.CopyToHost(destination[..n], act!.Logits); return; }
         Span<ushort> bits = n <= 1024 ? stackalloc ushort[n] : new ushort[n];
         gpu.CopyToHost(bits, act!.Logits);
         BFloat16.ToFloat(bits, destination);
     }
-    public void CopyGradients(Span<float> destination) => gpu.CopyToHost(destination[..Layout.Size], gradients);
-    public void CopyParameters(Span<float> destination) => gpu.CopyToHost(destination[..Layout.Size], parameters);
+    public void CopyGradients(Span<float> destination)
+    {
+        inFlight.RequireNone(nameof(CopyGradients));
+        gpu.CopyToHost(destination[..Layout.Size], gradients);
+    }
+
+    public void CopyParameters(Span<float> destination)
+    {
+        inFlight.RequireNone(nameof(CopyParameters));
+        gpu.CopyToHost(destination[..Layout.Size], parameters);
+    }
 
     public void CopyOptimizerState(Span<float> m, Span<float> v)
     {
+        inFlight.RequireNone(nameof(CopyOptimizerState));
         gpu.CopyToHost(m[..Layout.Size], adamM);
         gpu.CopyToHost(v[..Layout.Size], adamV);
     }
 
     public void LoadState(ReadOnlySpan<float> p, ReadOnlySpan<float> m, ReadOnlySpan<float> v)
     {
+        inFlight.RequireNone(nameof(LoadState));
         gpu.CopyToDevice(parameters, p[..Layout.Size]);
         if (!m.IsEmpty) gpu.CopyToDevice(adamM, m[..Layout.Size]);
         if (!v.IsEmpty) gpu.CopyToDevice(adamV, v[..Layout.Size]);
@@ -361,10 +430,13 @@ public sealed class GpuBertEngine : IBertEngine
 
     public void Dispose()
     {
+        // a step still in flight (a run stopped by a diverging loss or an exception) is waited for and
+        // dropped: its kernels must not outlive the memory they use
+        while (inFlight.Count > 0) FinishTrainStep();
         g.Dispose();
         adamBlocks.Dispose();
         embeddingBuckets.Dispose();
-        hostInts.Dispose(); hostFloats.Dispose();
+        foreach (var slot in slots) slot.Dispose();
         foreach (var p in batchAllocations) gpu.Free(p);
         foreach (var p in fixedAllocations) gpu.Free(p);
         batchAllocations.Clear(); fixedAllocations.Clear();

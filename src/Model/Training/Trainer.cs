@@ -100,8 +100,18 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         if (seqLen > 0) engine.Reserve(rows, seqLen);
     }
 
-    /// <summary>Trains the rest of the current epoch; returns why it stopped before the end (Ctrl-C, a
-    /// non-finite loss), or null.</summary>
+    /// <summary>A step started on the engine whose result has not been read: its number, where its
+    /// batch starts in the epoch's order, its rows and its learning rate.</summary>
+    private readonly record struct StartedStep(long Step, int Start, int Rows, float LearningRate);
+
+    /// <summary>
+    /// Trains the rest of the current epoch; returns why it stopped before the end (Ctrl-C, a
+    /// non-finite loss), or null. Pipelined: step n + 1 is started (on a GPU: enqueued) before step n's
+    /// loss is read, so the host builds the next batch while the device computes; everything that
+    /// consumes a step's result (<see cref="Complete"/>) runs one step late, in step order. The pending
+    /// step is completed before anything else touches the engine: Ctrl-C's checkpoint, ssmix's saliency
+    /// pass, the end of the epoch.
+    /// </summary>
     private string? TrainEpoch(Progress at, Plan plan, CancellationToken cancel)
     {
         var (batcher, sampler, _, totalSteps, warmupSteps) = plan;
@@ -109,34 +119,64 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         var clock = Stopwatch.StartNew();
         if (at.BatchInEpoch == 0) { at.LossSum = 0; at.LossCount = 0; at.LastNorm = 0; at.EpochElapsed = 0; }
         int firstBatch = at.BatchInEpoch;
+        StartedStep? pending = null;
+        string? Drain()
+        {
+            if (pending is not StartedStep p) return null;
+            pending = null;
+            return Complete(at, p, order.Length, firstBatch, totalSteps, clock);
+        }
         for (int start = at.BatchInEpoch * options.BatchSize; start < order.Length; start += options.BatchSize)
         {
             if (cancel.IsCancellationRequested)
             {
+                if (Drain() is string diverged) return diverged;
                 at.EpochElapsed += clock.Elapsed.TotalSeconds;
                 at.TrainSeconds += clock.Elapsed.TotalSeconds;
                 if (at.Step != at.CommittedStep && at.Step > 0) SaveState(at, newBest: false); // resume continues at this very step
                 return TrainOutcome.Interrupted;
             }
+            long step = at.Step + (pending == null ? 1 : 2); // the step to start
             var batch = batcher.Make(order.AsSpan(start, Math.Min(options.BatchSize, order.Length - start)), options.PadTo);
-            var mix = sampler.Sample(batch.BatchSize, new Random(MixSampler.StableSeed(options.Seed, at.Step, 0x313)));
-            float lr = LearningRate(at.Step, warmupSteps, totalSteps);
+            var mix = sampler.Sample(batch.BatchSize, new Random(MixSampler.StableSeed(options.Seed, step - 1, 0x313)));
+            float lr = LearningRate(step - 1, warmupSteps, totalSteps);
             var stepBatch = batch;
-            // ssmix: the saliency pass (the step's own dropout masks), then the span-mixed batch beside the unmixed one
-            if (BertSchedule.MixesTokens(mix)) (stepBatch, mix) = SpanMix.Apply(engine, batch, mix!, options.SsMixSpan, (ulong)options.Seed, at.Step + 1);
-            var result = engine.TrainStep(stepBatch, mix, lr, at.Step + 1, (ulong)options.Seed, optimizer);
-            at.Step++;
-            if (!double.IsFinite(result.Loss) || !double.IsFinite(result.GradNorm)) return Diverged(at, result.Loss);
-            at.BatchInEpoch++;
-            at.LossSum += result.Loss; at.LossCount++; at.LastNorm = result.GradNorm;
-            at.TrainSamples += batch.BatchSize;
-            double rate = (start + batch.BatchSize - firstBatch * options.BatchSize) / clock.Elapsed.TotalSeconds;
-            observer.Step(at.Epoch, at.Step, totalSteps, result.Loss, lr, rate);
-            if (at.Step % options.LoggingSteps == 0) LogTrainLoss(at, lr, epochDone: (double)(start + batch.BatchSize) / order.Length);
-            FaultInjection.AfterStep(at.Step, cancel);
+            // ssmix: the saliency pass (the step's own dropout masks), then the span-mixed batch beside the
+            // unmixed one; the saliency pass reads the parameters back, so the pending step goes first
+            if (BertSchedule.MixesTokens(mix))
+            {
+                if (Drain() is string diverged) return diverged;
+                (stepBatch, mix) = SpanMix.Apply(engine, batch, mix!, options.SsMixSpan, (ulong)options.Seed, step);
+            }
+            engine.StartTrainStep(stepBatch, mix, lr, step, (ulong)options.Seed, optimizer);
+            FaultInjection.AfterStep(step, cancel);
+            if (Drain() is string stopped)
+            {
+                engine.FinishTrainStep(); // the step after the diverged one: dropped with the in-memory state
+                return stopped;
+            }
+            pending = new StartedStep(step, start, batch.BatchSize, lr);
         }
+        if (Drain() is string last) return last;
         at.TrainSeconds += clock.Elapsed.TotalSeconds;
         at.EpochSeconds.Add(at.EpochElapsed + clock.Elapsed.TotalSeconds);
+        return null;
+    }
+
+    /// <summary>Reads a started step's result (waiting for it) and does what consumes it: the divergence
+    /// check, the loss sums, the observer, the logging record. Returns the divergence message, or null.</summary>
+    private string? Complete(Progress at, StartedStep s, int epochExamples, int firstBatch, long totalSteps, Stopwatch clock)
+    {
+        var result = engine.FinishTrainStep();
+        at.Step++;
+        Debug.Assert(at.Step == s.Step);
+        if (!double.IsFinite(result.Loss) || !double.IsFinite(result.GradNorm)) return Diverged(at, result.Loss);
+        at.BatchInEpoch++;
+        at.LossSum += result.Loss; at.LossCount++; at.LastNorm = result.GradNorm;
+        at.TrainSamples += s.Rows;
+        double rate = (s.Start + s.Rows - firstBatch * options.BatchSize) / clock.Elapsed.TotalSeconds;
+        observer.Step(at.Epoch, at.Step, totalSteps, result.Loss, s.LearningRate, rate);
+        if (at.Step % options.LoggingSteps == 0) LogTrainLoss(at, s.LearningRate, epochDone: (double)(s.Start + s.Rows) / epochExamples);
         return null;
     }
 
