@@ -103,15 +103,35 @@ extern "C" __global__ void attention_softmax_backward(floatX* dscores, const flo
 #define ATT_MAX_D 64
 #define ATT_WARPS 4
 #define ATT_ROWS (ATT_TILE / ATT_WARPS)       // rows of the tile each warp owns
+#define ATT_THREADS (ATT_WARPS * WARP)        // the block of every fused kernel
 
 typedef float AttTile[ATT_TILE][ATT_MAX_D + 1];   // +1: lane j reading row j hits bank (j + k) % 32
 
 // tile[r][k] = rows r0 + r of one head's d columns of a [·, ld] tensor plus bias[k] (bias 0: none), 0
 // past row T and column d. The QKV projection's bias is added here, where Q, K and V are read, instead
 // of in a pass of its own over [B, T, 3C]. E is float (the FMA kernels compute from float32 tiles) or
-// floatX (attention_mma.cuh's operands).
+// floatX (attention_mma.cuh's operands). Read in 128-bit packs when the rows allow (aligned, d a whole
+// number of packs), with every thread's loads issued before any is used: one element at a time, each
+// load's latency was paid in turn, and the measured forward on an H200 spent most of its time here.
 template <typename E, int LD>
 __device__ void attention_load_tile(E (*tile)[LD], const floatX* head, const float* bias, int64_t ld, int r0, int T, int d) {
+    constexpr int PACKS = ATT_TILE * ATT_MAX_D / XPACK, ROW_PACKS = ATT_MAX_D / XPACK;
+    if (d % XPACK == 0 && aligned16(head) && (ld * (int64_t)sizeof(floatX)) % 16 == 0 && PACKS % ATT_THREADS == 0) {
+        VecX<XPACK> v[PACKS / ATT_THREADS];
+#pragma unroll
+        for (int n = 0; n < PACKS / ATT_THREADS; n++) {   // all loads first
+            int e = threadIdx.x + n * ATT_THREADS, r = e / ROW_PACKS, k = e % ROW_PACKS * XPACK;
+            if (r0 + r < T && k < d) v[n] = load_x<XPACK>(head + (int64_t)(r0 + r) * ld + k);
+        }
+#pragma unroll
+        for (int n = 0; n < PACKS / ATT_THREADS; n++) {
+            int e = threadIdx.x + n * ATT_THREADS, r = e / ROW_PACKS, k = e % ROW_PACKS * XPACK;
+            bool in = r0 + r < T && k < d;
+#pragma unroll
+            for (int j = 0; j < XPACK; j++) tile[r][k + j] = (E)(in ? v[n].v[j] + (bias != 0 ? bias[k + j] : 0.0f) : 0.0f);
+        }
+        return;
+    }
     for (int e = threadIdx.x; e < ATT_TILE * ATT_MAX_D; e += blockDim.x) {
         int r = e / ATT_MAX_D, k = e % ATT_MAX_D;
         float v = 0.0f;

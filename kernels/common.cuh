@@ -127,12 +127,21 @@ __device__ __forceinline__ float dropout_uniform(unsigned int key, unsigned int 
     return (float)(h >> 8) * (1.0f / 16777216.0f);
 }
 
-// out[c] += Σ_chunk partial[chunk·stride + c], chunks in order (Reduce's second pass: the chunk
-// sums of column_sum_partial and layernorm_backward_params_partial). grid: ceil(C / block).
+// out[c] += Σ_chunk partial[chunk·stride + c] (Reduce's second pass: the chunk sums of column_sum_partial,
+// layernorm_backward and gelu_backward), in a fixed order: eight interleaved sums (chunk k into sum k % 8,
+// so eight loads are in flight, not one), combined pairwise. grid: ceil(C / block).
 extern "C" __global__ void add_chunk_partials(float* out, const float* partial, int chunks, int C, int stride) {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
-    float acc = out[c];
-    for (int k = 0; k < chunks; k++) acc += partial[(int64_t)k * stride + c];
-    out[c] = acc;
+    float acc[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) acc[j] = 0.0f;
+    int k = 0;
+    for (; k + 8 <= chunks; k += 8)
+#pragma unroll
+        for (int j = 0; j < 8; j++) acc[j] += partial[(int64_t)(k + j) * stride + c];
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+        if (k + j < chunks) acc[j] += partial[(int64_t)(k + j) * stride + c];
+    out[c] += ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }

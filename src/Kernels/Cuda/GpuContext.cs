@@ -67,10 +67,10 @@ public sealed class GpuContext : IDisposable
         return partial;
     }
 
-    /// <summary>output[c] += Σ_chunk part[chunk·stride + c], chunks in order.</summary>
+    /// <summary>output[c] += Σ_chunk part[chunk·stride + c], in a fixed order (deterministic).</summary>
     internal void AddChunkPartials(nint output, nint part, int chunks, int cols, int stride)
         => Launch("add_chunk_partials", new KernelArgs().Ptr(output).Ptr(part).Int(chunks).Int(cols).Int(stride),
-            new Dim3((uint)((cols + 127) / 128)), new Dim3(128));
+            new Dim3((uint)((cols + 31) / 32)), new Dim3(32));   // a warp per block: C = 768 spreads over 24 SMs, not 6
 
     public void Dispose()
     {
