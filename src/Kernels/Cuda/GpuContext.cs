@@ -70,7 +70,7 @@ public sealed class GpuContext : IDisposable
     /// <summary>output[c] += Σ_chunk part[chunk·stride + c], in a fixed order (deterministic).</summary>
     internal void AddChunkPartials(nint output, nint part, int chunks, int cols, int stride)
         => Launch("add_chunk_partials", new KernelArgs().Ptr(output).Ptr(part).Int(chunks).Int(cols).Int(stride),
-            new Dim3((uint)((cols + 31) / 32)), new Dim3(32));   // a warp per block: C = 768 spreads over 24 SMs, not 6
+            new Dim3((uint)((cols + 31) / 32)), new Dim3(32, 8));   // 32 columns × 8 chunk strides per block
 
     public void Dispose()
     {
