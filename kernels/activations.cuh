@@ -60,10 +60,11 @@ extern "C" __global__ void bias_gelu_forward(floatX* y, const floatX* pre, const
 // partial is not 0, partial[chunk][c] = Σ over the chunk's GELU_ROWS rows of dx[r, c], rows in order: the
 // bias gradient of the layer before GELU (add_chunk_partials sums the chunks), with no pass of its own.
 // A thread owns XPACK adjacent columns of one chunk, read in packs when cols is a whole number of them
-// and the pointers are aligned, else one by one. grid: (ceil(cols / (XPACK · block)), ceil(rows / GELU_ROWS)).
+// and the pointers are aligned, else one by one. grid: (ceil(rows / GELU_ROWS), ceil(cols / (XPACK · block))):
+// the chunks on x, whose limit is 2³¹ − 1 (y's 65535 would stop at a million rows).
 #define GELU_ROWS 16
 extern "C" __global__ void gelu_backward(floatX* dx, float* partial, const floatX* pre, const float* bias, const floatX* dy, int rows, int cols) {
-    int c0 = (blockIdx.x * blockDim.x + threadIdx.x) * XPACK, chunk = blockIdx.y;
+    int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * XPACK, chunk = blockIdx.x;
     if (c0 >= cols) return;
     bool packed = cols % XPACK == 0 && aligned16(dx) && aligned16(pre) && aligned16(dy);
     float acc[XPACK];

@@ -8,8 +8,9 @@
 // shared memory as bf16 tiles and leaves its results in fragments spread over a warp in a layout CUDA
 // does not specify, so every product goes through shared memory: Q Kᵀ (and dO Vᵀ) are stored as
 // float32 scores, the softmax works on those row by row as before (a warp per row, a lane per key),
-// and its probabilities (P̃, dS) are rounded to bf16 for the next product: the one rounding these
-// kernels add to the FMA ones, as FlashAttention does. Each 32 × 32 product is four 16 × 16
+// and its probabilities (P̃, dS) are rounded to bf16 for the next product, as FlashAttention does. That,
+// and Q, K and V rounded to bf16 again after the QKV bias is added (the FMA kernels keep that sum in
+// float32), are the roundings these kernels add to the FMA ones. Each 32 × 32 product is four 16 × 16
 // fragments, one per warp; a 32 × d output has 2·d/16 fragments, warp w taking w and w + 4.
 #pragma once
 #include <mma.h>

@@ -68,7 +68,8 @@ extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float
 //  - dropout_dy: dy is the gradient of a dropout that followed the LayerNorm (the embeddings'), masked as read;
 //  - dx_dropped (not 0): also dx_dropped = dropout's backward of dx, the gradient of a residual branch under
 //    the dropout that layernorm_forward applied to it.
-// With branch_sums, partial[chunk][2][c] = Σ of the branch's gradient (dx_dropped, or dx without dropout):
+// With branch_sums, partial[chunk][2][c] = Σ of the branch's gradient (dx_dropped, or this LayerNorm's
+// gradient without dropout, not counting what dx held when accumulating):
 // the bias gradient of the linear layer whose bias layernorm_forward added, with no pass of its own.
 // grid: ceil(N / LN_ROWS) blocks; block: a multiple of 32, at least C / LN_COLS_PER_THREAD threads.
 #define LN_ROWS 16
@@ -119,24 +120,24 @@ __device__ void layernorm_backward_rows(floatX* dx, floatX* dx_dropped, float* p
         for (int k = 0; k < LN_COLS_PER_THREAD / W; k++) {
             int c = (threadIdx.x + k * blockDim.x) * W;
             if (c < C) {
-                VecX<W> d = layernorm_load_dy<W>(dyr, row, C, c, dropout_dy, p, scale, key), xv = load_x<W>(xr + c), out;
+                VecX<W> d = layernorm_load_dy<W>(dyr, row, C, c, dropout_dy, p, scale, key), xv = load_x<W>(xr + c), grad, out;
                 floatX* dxr = dx + (int64_t)row * C + c;
                 if (accumulate) out = load_x<W>(dxr);
 #pragma unroll
                 for (int j = 0; j < W; j++) {
                     float g = d.v[j] * gamma[c + j], xhat = (xv.v[j] - mu) * rs;
-                    float v = rs * (g - mean_g - xhat * mean_gx);
-                    out.v[j] = accumulate ? out.v[j] + v : v;
+                    grad.v[j] = rs * (g - mean_g - xhat * mean_gx);   // this LayerNorm's own gradient
+                    out.v[j] = accumulate ? out.v[j] + grad.v[j] : grad.v[j];
                 }
                 store_x<W>(dxr, out);
-                if (dx_dropped != 0) {
+                if (dx_dropped != 0) {   // the branch's gradient: this LayerNorm's, not what dx held before
 #pragma unroll
                     for (int j = 0; j < W; j++)
-                        out.v[j] = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)(c + j)) >= p ? out.v[j] * scale : 0.0f;
-                    store_x<W>(dx_dropped + (int64_t)row * C + c, out);
+                        grad.v[j] = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)(c + j)) >= p ? grad.v[j] * scale : 0.0f;
+                    store_x<W>(dx_dropped + (int64_t)row * C + c, grad);
                 }
 #pragma unroll
-                for (int j = 0; j < W; j++) dbranch[k * W + j] += out.v[j];
+                for (int j = 0; j < W; j++) dbranch[k * W + j] += grad.v[j];
             }
         }
     }

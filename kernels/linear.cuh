@@ -23,9 +23,9 @@ extern "C" __global__ void add_bias(floatX* y, const float* bias, int rows, int 
 
 // partial[chunk][c] = Σ over the chunk's 64 rows of x[r, c], rows in order. A thread owns XPACK adjacent
 // columns, read as one pack per row when cols is a whole number of packs and x aligned, else one by one.
-// grid: (ceil(cols / (XPACK · block)), chunks).
+// grid: (chunks, ceil(cols / (XPACK · block))): the chunks on x, whose limit is 2³¹ − 1, not y's 65535.
 extern "C" __global__ void column_sum_partial(float* partial, const floatX* x, int rows, int cols) {
-    int c0 = (blockIdx.x * blockDim.x + threadIdx.x) * XPACK, chunk = blockIdx.y;
+    int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * XPACK, chunk = blockIdx.x;
     if (c0 >= cols) return;
     bool packed = cols % XPACK == 0 && aligned16(x);
     float acc[XPACK];

@@ -14,7 +14,7 @@ public static class Activations
         int chunks = (rows + GeluBackwardRowsPerChunk - 1) / GeluBackwardRowsPerChunk;
         nint part = dbias != 0 ? g.Partial((long)chunks * cols) : 0;
         g.Launch("gelu_backward", new KernelArgs().Ptr(dx).Ptr(part).Ptr(x).Ptr(bias).Ptr(dy).Int(rows).Int(cols),
-            new Dim3((uint)((cols + 128 * g.Pack - 1) / (128 * g.Pack)), (uint)chunks), new Dim3(128));
+            new Dim3((uint)chunks, (uint)((cols + 128 * g.Pack - 1) / (128 * g.Pack))), new Dim3(128));
         if (dbias != 0) g.AddChunkPartials(dbias, part, chunks, cols, cols);
     }
 

@@ -352,19 +352,30 @@ public sealed class GpuBertEngine : IBertEngine
     {
         inFlight.CheckCanStart();
         var slot = NextSlot; // Forward stages its uploads in it too (Embedding.Buckets alternates its own)
-        ClearGradients();
-        gradientsClear = false; // from here the backward adds into them (also if it stops half-way)
-        Forward(batch, training: true, seed, step, m);
-        Backward();
-        // the clip factor stays on the device, where AdamW reads it
-        AdamW.GlobalNormClip(g, gradients, Layout.Size, o.MaxGradNorm, stats);
-        AdamW.StepTensors(g, adamBlocks, parameters, gradients, adamM, adamV,
-            new Hyper(learningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, step), At(stats, 2), clearGradients: true, paramX: parametersX);
-        gradientsClear = true;
-        // [loss, norm] into the slot, behind the step on the stream; the next step's kernels overwrite
-        // the device's stats only after this copy has read them (one stream, in order)
-        gpu.CopyToHostAsync(slot.Stats, stats, 2 * sizeof(float));
-        gpu.RecordEvent(slot.Event);
+        try
+        {
+            ClearGradients();
+            gradientsClear = false; // from here the backward adds into them (also if it stops half-way)
+            Forward(batch, training: true, seed, step, m);
+            Backward();
+            // the clip factor stays on the device, where AdamW reads it
+            AdamW.GlobalNormClip(g, gradients, Layout.Size, o.MaxGradNorm, stats);
+            AdamW.StepTensors(g, adamBlocks, parameters, gradients, adamM, adamV,
+                new Hyper(learningRate, o.Beta1, o.Beta2, o.Epsilon, o.WeightDecay, step), At(stats, 2), clearGradients: true, paramX: parametersX);
+            gradientsClear = true;
+            // [loss, norm] into the slot, behind the step on the stream; the next step's kernels overwrite
+            // the device's stats only after this copy has read them (one stream, in order)
+            gpu.CopyToHostAsync(slot.Stats, stats, 2 * sizeof(float));
+            gpu.RecordEvent(slot.Event);
+        }
+        catch
+        {
+            // the step failed half-way (a shape the kernels refuse, an allocation): what it queued may
+            // still read the slot's staging, which the next start refills, so wait for it
+            try { gpu.RecordEvent(slot.Event); gpu.WaitEvent(slot.Event); }
+            catch (CudaException) { } // a dead context: the first exception says more
+            throw;
+        }
         inFlight.Start();
     }
 
@@ -432,14 +443,20 @@ public sealed class GpuBertEngine : IBertEngine
     {
         // a step still in flight (a run stopped by a diverging loss or an exception) is waited for and
         // dropped: its kernels must not outlive the memory they use
-        while (inFlight.Count > 0) FinishTrainStep();
-        g.Dispose();
-        adamBlocks.Dispose();
-        embeddingBuckets.Dispose();
-        foreach (var slot in slots) slot.Dispose();
-        foreach (var p in batchAllocations) gpu.Free(p);
-        foreach (var p in fixedAllocations) gpu.Free(p);
-        batchAllocations.Clear(); fixedAllocations.Clear();
-        if (ownsGpu) gpu.Dispose();
+        try
+        {
+            while (inFlight.Count > 0) FinishTrainStep();
+        }
+        finally // a failed wait (a dead context) still releases the context and the host's pinned memory
+        {
+            g.Dispose();
+            adamBlocks.Dispose();
+            embeddingBuckets.Dispose();
+            foreach (var slot in slots) slot.Dispose();
+            foreach (var p in batchAllocations) gpu.Free(p);
+            foreach (var p in fixedAllocations) gpu.Free(p);
+            batchAllocations.Clear(); fixedAllocations.Clear();
+            if (ownsGpu) gpu.Dispose();
+        }
     }
 }

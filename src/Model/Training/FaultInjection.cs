@@ -33,8 +33,10 @@ public static class FaultInjection
         if (n == failAtWrite) throw new IOException($"No space left on device (test hook MIXUP_BERT_TEST_FAIL_AT_WRITE at {name})");
     }
 
-    /// <summary>After training step <paramref name="step"/>; an injected Ctrl-C waits until it has been seen,
-    /// so the run stops at a known step.</summary>
+    /// <summary>Right after training step <paramref name="step"/> has been started (queued on a GPU; the
+    /// trainer reads a step's loss one step later, so a kill here loses the metrics rows of steps S − 1
+    /// and S, which a resume writes again). An injected Ctrl-C waits until it has been seen, so the run
+    /// stops at a known step: the trainer finishes the started steps and saves at S.</summary>
     public static void AfterStep(long step, CancellationToken cancel)
     {
         if (step == killAtStep) KillSelf(9);
