@@ -83,6 +83,11 @@ for precision in ("fp32", "tf32", "bf16"):
 ours, t = load("ours-bf16.json"), torch.get("train baseline tf32")
 base = {r["case"]: r for r in ours["results"]}.get("train baseline") if ours else None
 if base and t: print(f"train baseline: ours bf16 / PyTorch TF32 = {base['samples_per_s'] / t['samples_per_s']:.2f} (goal >= 2)")
+for precision in ("fp32", "tf32", "bf16"):
+    ours = load(f"ours-{precision}.json")
+    cases = {r["case"]: r for r in ours["results"]} if ours else {}
+    p, b = cases.get("train baseline pipelined"), cases.get("train baseline")
+    if p and b: print(f"train baseline {precision}, pipelined as the trainer runs: {p['samples_per_s']:.1f} samples/s ({p['samples_per_s'] / b['samples_per_s']:.2f}x one step at a time)")
 for precision in ("tf32", "bf16"):
     epoch = load(f"epoch-summary-{precision}.json")
     if epoch: print(f"real epoch, bert-base shape, {precision}: {epoch.get('epoch_seconds')} s ({epoch.get('train_samples_per_second')} samples/s; goal < 5 s)")
