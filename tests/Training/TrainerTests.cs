@@ -41,17 +41,24 @@ public class TrainerTests
 
     /// <summary>Ctrl-C right after step <paramref name="atStep"/> has been started, where FaultInjection.AfterStep
     /// delivers the test hook's SIGINT: the run stops after exactly that step.</summary>
-    private sealed class CancelAfterStart(IBertEngine inner, long atStep, CancellationTokenSource cancel) : IBertEngine
+    private sealed class CancelAfterStart(IBertEngine inner, long atStep, CancellationTokenSource cancel) : ForwardingEngine(inner)
+    {
+        public override void StartTrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o)
+        {
+            base.StartTrainStep(batch, mix, lr, step, seed, o);
+            if (step == atStep) cancel.Cancel();
+        }
+    }
+
+    /// <summary>An engine that passes every call to <paramref name="inner"/>; the test engines change one or two.</summary>
+    private abstract class ForwardingEngine(IBertEngine inner) : IBertEngine
     {
         public string Backend => inner.Backend;
         public Model.Weights.BertConfig Config => inner.Config;
         public BertLayout Layout => inner.Layout;
-        public void StartTrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o)
-        {
-            inner.StartTrainStep(batch, mix, lr, step, seed, o);
-            if (step == atStep) cancel.Cancel();
-        }
-        public StepResult FinishTrainStep() => inner.FinishTrainStep();
+        public virtual void StartTrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o)
+            => inner.StartTrainStep(batch, mix, lr, step, seed, o);
+        public virtual StepResult FinishTrainStep() => inner.FinishTrainStep();
         public void Reserve(int batchSize, int seqLen) => inner.Reserve(batchSize, seqLen);
         public double Evaluate(Batch batch, Span<float> p) => inner.Evaluate(batch, p);
         public double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step) => inner.ForwardBackward(batch, mix, seed, step);
@@ -99,32 +106,19 @@ public class TrainerTests
     }
 
     /// <summary>An engine whose loss turns NaN at one step, as a diverging run's does.</summary>
-    private sealed class DivergingEngine(IBertEngine inner, long atStep) : IBertEngine
+    private sealed class DivergingEngine(IBertEngine inner, long atStep) : ForwardingEngine(inner)
     {
-        public string Backend => inner.Backend;
-        public Model.Weights.BertConfig Config => inner.Config;
-        public BertLayout Layout => inner.Layout;
         private readonly Queue<long> steps = new(); // of the steps in flight, oldest first
-        public void StartTrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o)
+        public override void StartTrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o)
         {
-            inner.StartTrainStep(batch, mix, lr, step, seed, o);
+            base.StartTrainStep(batch, mix, lr, step, seed, o);
             steps.Enqueue(step);
         }
-        public StepResult FinishTrainStep()
+        public override StepResult FinishTrainStep()
         {
-            var r = inner.FinishTrainStep();
+            var r = base.FinishTrainStep();
             return steps.Dequeue() >= atStep ? r with { Loss = double.NaN } : r;
         }
-        public void Reserve(int batchSize, int seqLen) => inner.Reserve(batchSize, seqLen);
-        public double Evaluate(Batch batch, Span<float> p) => inner.Evaluate(batch, p);
-        public double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step) => inner.ForwardBackward(batch, mix, seed, step);
-        public void TokenSaliency(Batch batch, ulong seed, long step, Span<float> saliency) => inner.TokenSaliency(batch, seed, step, saliency);
-        public void CopyLogits(Span<float> d) => inner.CopyLogits(d);
-        public void CopyGradients(Span<float> d) => inner.CopyGradients(d);
-        public void CopyParameters(Span<float> d) => inner.CopyParameters(d);
-        public void CopyOptimizerState(Span<float> m, Span<float> v) => inner.CopyOptimizerState(m, v);
-        public void LoadState(ReadOnlySpan<float> p, ReadOnlySpan<float> m, ReadOnlySpan<float> v) => inner.LoadState(p, m, v);
-        public void Dispose() { }
     }
 
     [Fact]

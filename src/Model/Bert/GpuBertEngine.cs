@@ -261,7 +261,7 @@ public sealed class GpuBertEngine : IBertEngine
     {
         var c = Config; var a = act!; var lo = Layout; var m = mix;
         int N = B * T, C = c.HiddenSize, I = c.IntermediateSize, H = c.NumAttentionHeads, L = c.NumLabels;
-        long NC = (long)N * C, BC = (long)B * C;
+        long BC = (long)B * C;
 
         // logits → classifier → dropout → (senmix) → tanh → pooler → [CLS]
         Linear.Backward(g, a.GLogits, ClassifierInput, W(lo.ClassifierWeight), a.GPooled, G(lo.ClassifierWeight), G(lo.ClassifierBias), B, C, L);
