@@ -7,7 +7,8 @@
 //   kernels/activations.cuh    src/Kernels/Cpu/Activations.cs   src/Kernels/Cuda/Activations.cs
 //   kernels/dropout.cuh        src/Kernels/Cpu/Dropout.cs       src/Kernels/Cuda/Dropout.cs
 //   kernels/attention.cuh      src/Kernels/Cpu/Attention.cs     src/Kernels/Cuda/Attention.cs
-//   kernels/attention_mma.cuh  (the same)                        (the same; bf16 only: tensor cores)
+//   kernels/attention_mma.cuh  (the same)                        (the same; bf16 only: tensor cores, WMMA)
+//   kernels/attention_flash.cuh (the same)                       (the same; bf16 only: tensor cores, mma.sync)
 //   kernels/pooling.cuh        src/Kernels/Cpu/FirstToken.cs    src/Kernels/Cuda/FirstToken.cs
 //   kernels/mixup.cuh          src/Kernels/Cpu/Mixup.cs         src/Kernels/Cuda/Mixup.cs
 //   kernels/cross_entropy.cuh  src/Kernels/Cpu/CrossEntropy.cs  src/Kernels/Cuda/CrossEntropy.cs
@@ -35,6 +36,7 @@
 #include "kernels/attention.cuh"
 #ifdef MIXUP_BF16
 #include "kernels/attention_mma.cuh"   // tensor cores take no float32 operands (only TF32's rounding)
+#include "kernels/attention_flash.cuh"
 #endif
 #include "kernels/pooling.cuh"
 #include "kernels/mixup.cuh"

@@ -30,3 +30,7 @@ __nv_bfloat16 operator*(const __nv_bfloat16& a, const __nv_bfloat16& b);
 __nv_bfloat16 operator/(const __nv_bfloat16& a, const __nv_bfloat16& b);
 __nv_bfloat16& operator+=(__nv_bfloat16& a, const __nv_bfloat16& b);
 __nv_bfloat16& operator*=(__nv_bfloat16& a, const __nv_bfloat16& b);
+
+// CUDA's conversions that kernels.cu uses to pack two bf16 into the 32-bit registers of mma.sync
+inline __nv_bfloat16 __float2bfloat16(float f) { return __nv_bfloat16(f); }
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.__x; }

@@ -42,6 +42,10 @@ float __shfl_xor_sync(unsigned int mask, float v, int lane_mask);
 float __shfl_down_sync(unsigned int mask, float v, int delta);
 float __shfl_sync(unsigned int mask, float v, int src_lane);
 
+// kernels/attention_flash.cuh's tensor-core product (PTX mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32),
+// a warp collective like the shuffles: d += A·B from the fragments the warp's 32 lanes hold.
+void shim_mma_16x8x16(float* d, const uint32_t* a, const uint32_t* b);
+
 // common.cuh's 128-bit packs: a GPU faults on a misaligned one, so the shim stops there too
 void shim_misaligned_pack(const void* p);
 #define shim_check_aligned(p) do { if ((uintptr_t)(p) % 16 != 0) shim_misaligned_pack(p); } while (0)

@@ -8,6 +8,7 @@
 // kernels.cu calls them from uniform control flow only.
 #include "cuda_shim.h"
 #include <csetjmp>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -86,6 +87,46 @@ float __shfl_down_sync(unsigned int, float v, int delta) {
     float r = lane + (unsigned int)delta < 32u ? exchange[t + (unsigned int)delta] : v;
     __syncthreads();
     return r;
+}
+
+// PTX's mma.m16n8k16 with bf16 A (16×16, row-major) and B (16×8, "col": k runs down a column) and float32
+// C/D (16×8), each fragment spread over the warp as the PTX ISA documents it (lane = 4·group + t, the
+// lower-indexed element of a pair in a register's low 16 bits):
+//   A: reg 0 = A[g][2t, 2t+1], reg 1 = A[g+8][2t, 2t+1], reg 2 = A[g][2t+8, 2t+9], reg 3 = A[g+8][2t+8, 2t+9]
+//   B: reg 0 = B[2t, 2t+1][g], reg 1 = B[2t+8, 2t+9][g]
+//   D: d[0], d[1] = D[g][2t, 2t+1]; d[2], d[3] = D[g+8][2t, 2t+1]
+// Each lane publishes its six registers, and after a barrier computes its four outputs from the
+// registers of the lanes that hold the rows and columns it needs, so a kernel that puts an element in
+// the wrong register or lane computes garbage here, as it would on a GPU.
+namespace {
+uint32_t mma_exchange[1024][6];
+float bf16_half(uint32_t reg, int k) {
+    uint32_t bits = (k & 1 ? reg >> 16 : reg & 0xFFFFu) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+}  // namespace
+
+void shim_mma_16x8x16(float* d, const uint32_t* a, const uint32_t* b) {
+    unsigned int t = linear_thread(), warp0 = t & ~31u, lane = t & 31u;
+    for (int r = 0; r < 4; r++) mma_exchange[t][r] = a[r];
+    mma_exchange[t][4] = b[0];
+    mma_exchange[t][5] = b[1];
+    __syncthreads();
+    for (int i = 0; i < 4; i++) {
+        int row = (int)(lane / 4) + (i >= 2 ? 8 : 0), col = (int)(lane % 4) * 2 + (i & 1);
+        float acc = d[i];
+        for (int k = 0; k < 16; k++) {
+            const uint32_t* holder_a = mma_exchange[warp0 + (row % 8) * 4 + (k % 8) / 2];
+            const uint32_t* holder_b = mma_exchange[warp0 + col * 4 + (k % 8) / 2];
+            float av = bf16_half(holder_a[(row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)], k);
+            float bv = bf16_half(holder_b[4 + (k >= 8 ? 1 : 0)], k);
+            acc += av * bv;
+        }
+        d[i] = acc;
+    }
+    __syncthreads();
 }
 
 // Runs body on every thread of every block of the grid; blocks one after another.

@@ -6,7 +6,8 @@ namespace MixupBert.Kernels.Cuda;
 /// the backward recomputes the probabilities from it. Wider heads take the unfused path: heads split
 /// so that cuBLAS runs one strided-batched GEMM over all B·H heads, the softmax a kernel of its own,
 /// the [B, H, T, T] probabilities saved. On bf16 activations, heads of 16, 32, 48 or 64 channels run the
-/// fused kernels' products on tensor cores (kernels/attention_mma.cuh, the same arguments and results).
+/// fused kernels' products on tensor cores, the same arguments and results, through one of two kernel
+/// sets (<see cref="TensorCoreKernels"/>).
 /// </summary>
 public static class Attention
 {
@@ -19,6 +20,11 @@ public static class Attention
     /// tiles (float32 ones only with TF32's rounding, which the float32 engine must not have).</summary>
     public static bool TensorCores(int channels, int heads, DType activations) =>
         activations == DType.BF16 && Fused(channels, heads) && channels / heads % 16 == 0;
+
+    /// <summary>The kernel names' suffix of the fused path that <paramref name="g"/> runs: "fused" (FMA units),
+    /// "mma" (WMMA, kernels/attention_mma.cuh) or "flash" (mma.sync, kernels/attention_flash.cuh).</summary>
+    public static string FusedKernels(GpuContext g, int channels, int heads) =>
+        !TensorCores(channels, heads, g.Activations) ? "fused" : g.AttentionTensorCores == TensorCoreKernels.MmaSync ? "flash" : "mma";
 
     /// <summary>What the forward saves for the backward (its probs argument): B·H·T log-sum-exps, float32,
     /// when fused; else the B·H·T·T probabilities, in the activations' type.</summary>
@@ -43,7 +49,12 @@ public static class Attention
     }
 
     // B·H on x: gridDim.y is at most 65535, which 12 heads pass at a batch of 5462
-    private static Dim3 FusedGrid(int batch, int seqLen, int heads) => new((uint)(batch * heads), (uint)((seqLen + 31) / 32));
+    // The flash kernels' blocks own 64 rows, the others' 32.
+    private static Dim3 FusedGrid(string kernels, int batch, int seqLen, int heads)
+    {
+        int rows = kernels == "flash" ? 64 : 32;
+        return new((uint)(batch * heads), (uint)((seqLen + rows - 1) / rows));
+    }
     private static readonly Dim3 FusedBlock = new(128);
 
     /// <summary>ctx = softmax(QKᵀ/√d + mask) · V, Q, K and V from qkv plus the projection's bias
@@ -54,9 +65,9 @@ public static class Attention
     {
         if (Fused(channels, heads))
         {
-            bool mma = TensorCores(channels, heads, g.Activations);
-            g.Launch(mma ? "attention_forward_mma" : "attention_forward_fused", new KernelArgs().Ptr(ctx).Ptr(probs).Ptr(qkv).Ptr(qkvBias).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
-                .Float(1f / MathF.Sqrt(channels / heads)).Float(dropout).UInt(key), FusedGrid(batch, seqLen, heads), FusedBlock);
+            string kernels = FusedKernels(g, channels, heads);
+            g.Launch("attention_forward_" + kernels, new KernelArgs().Ptr(ctx).Ptr(probs).Ptr(qkv).Ptr(qkvBias).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
+                .Float(1f / MathF.Sqrt(channels / heads)).Float(dropout).UInt(key), FusedGrid(kernels, batch, seqLen, heads), FusedBlock);
             return;
         }
         int T = seqLen, d = channels / heads, BH = batch * heads;
@@ -84,9 +95,9 @@ public static class Attention
                 new Dim3((uint)((rows + 3) / 4)), FusedBlock);
             var args = new KernelArgs().Ptr(dqkv).Ptr(qkv).Ptr(qkvBias).Ptr(dctx).Ptr(probs).Ptr(s.Dot).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
                 .Float(1f / MathF.Sqrt(channels / heads)).Float(dropout).UInt(key);
-            bool mma = TensorCores(channels, heads, g.Activations);
-            g.Launch(mma ? "attention_backward_dq_mma" : "attention_backward_dq_fused", args, FusedGrid(batch, seqLen, heads), FusedBlock);
-            g.Launch(mma ? "attention_backward_dkv_mma" : "attention_backward_dkv_fused", args, FusedGrid(batch, seqLen, heads), FusedBlock);
+            string kernels = FusedKernels(g, channels, heads);
+            g.Launch("attention_backward_dq_" + kernels, args, FusedGrid(kernels, batch, seqLen, heads), FusedBlock);
+            g.Launch("attention_backward_dkv_" + kernels, args, FusedGrid(kernels, batch, seqLen, heads), FusedBlock);
             return;
         }
         int T = seqLen, d = channels / heads, BH = batch * heads;
@@ -108,3 +119,9 @@ public static class Attention
         g.Elementwise("attention_split_heads_backward", new KernelArgs().Ptr(dqkv).Ptr(s.DQ).Ptr(s.DK).Ptr(s.DV).Int(batch).Int(T).Int(channels).Int(heads), nc);
     }
 }
+
+/// <summary>The two tensor-core kernel sets of the bf16 fused attention. <see cref="Wmma"/>
+/// (kernels/attention_mma.cuh) is the one measured on an H200 (docs/perf.md) and the default;
+/// <see cref="MmaSync"/> (kernels/attention_flash.cuh, FlashAttention-2's structure, scores and outputs in
+/// registers) is checked on the CUDA shim and awaits its device measurement (`bench --attention-kernels`).</summary>
+public enum TensorCoreKernels { Wmma, MmaSync }

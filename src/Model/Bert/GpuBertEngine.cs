@@ -66,6 +66,8 @@ public sealed class GpuBertEngine : IBertEngine
     public string Backend => activations == DType.BF16 ? $"cuda ({gpu.Name}, bf16)" : $"cuda ({gpu.Name})";
     /// <summary>The device it runs on (for the driver's memory figures in bench).</summary>
     public IGpu Gpu => gpu;
+    /// <summary>The bf16 fused attention's tensor-core kernels (bench's --attention-kernels).</summary>
+    public TensorCoreKernels AttentionTensorCores { get => g.AttentionTensorCores; set => g.AttentionTensorCores = value; }
     public BertConfig Config { get; }
     public BertLayout Layout { get; }
 

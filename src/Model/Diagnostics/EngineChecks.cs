@@ -86,7 +86,7 @@ internal static class EngineChecks
         var batch = SomeBatch(config, batch: 4, seqLen: 9, seed: 22);
         var mix = MixFor(mode);
         using var cpu = new CpuBertEngine(config, (float[])init.Clone());
-        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations);
+        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations) { AttentionTensorCores = d.Context.AttentionTensorCores };
         double lossCpu = cpu.ForwardBackward(batch, mix, seed: 5, step: 3);
         double lossGpu = gpu.ForwardBackward(batch, mix, seed: 5, step: 3);
         Compare(c, d, [(float)lossCpu], [(float)lossGpu], ReductionRel, 0, "loss");
@@ -125,7 +125,7 @@ internal static class EngineChecks
         var init = Init(config, 23);
         var batch = SomeBatch(config, batch: 4, seqLen: 9, seed: 24);
         using var cpu = new CpuBertEngine(config, (float[])init.Clone());
-        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations);
+        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations) { AttentionTensorCores = d.Context.AttentionTensorCores };
         var sc = new float[4 * 9]; var sg = new float[4 * 9];
         cpu.TokenSaliency(batch, seed: 5, step: 3, sc);
         gpu.TokenSaliency(batch, seed: 5, step: 3, sg);
@@ -142,7 +142,7 @@ internal static class EngineChecks
         var config = Small(0.1f) with { Id2Label = ["a", "b"] };
         var init = Init(config, 31);
         using var cpu = new CpuBertEngine(config, (float[])init.Clone());
-        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations);
+        using var gpu = new GpuBertEngine(d.Gpu, config, (float[])init.Clone(), d.Activations) { AttentionTensorCores = d.Context.AttentionTensorCores };
         var settings = new OptimizerSettings(MaxGradNorm: 0.5f);
         for (int step = 1; step <= 3; step++)
         {

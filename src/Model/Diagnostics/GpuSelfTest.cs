@@ -31,14 +31,24 @@ public static class GpuSelfTest
 
     /// <summary>One named check: runs the same work on both backends and compares, with activations
     /// of type <paramref name="Activations"/> on the GPU side.</summary>
-    public sealed record Check(string Name, Action<Checker, SelfTestDevice> Run, Kernels.Cuda.DType Activations = Kernels.Cuda.DType.F32)
+    public sealed record Check(string Name, Action<Checker, SelfTestDevice> Run, Kernels.Cuda.DType Activations = Kernels.Cuda.DType.F32,
+        TensorCoreKernels Attention = TensorCoreKernels.Wmma)
     {
         public override string ToString() => Name;
     }
 
-    /// <summary>The checks, in the order they run: float32, then the same again on bf16 activations.</summary>
+    /// <summary>The checks, in the order they run: float32, then the same again on bf16 activations, then
+    /// those that run the fused attention again on its second tensor-core kernel set (mma.sync).</summary>
     public static readonly IReadOnlyList<Check> Checks = Float32Checks()
-        .Concat(Float32Checks().Select(c => c with { Name = "bf16 " + c.Name, Activations = Kernels.Cuda.DType.BF16 })).ToList();
+        .Concat(Float32Checks().Select(c => c with { Name = "bf16 " + c.Name, Activations = Kernels.Cuda.DType.BF16 }))
+        .Concat(Float32Checks().Where(RunsFusedAttention).Select(c => c with
+        {
+            Name = "bf16 mma.sync " + c.Name, Activations = Kernels.Cuda.DType.BF16, Attention = TensorCoreKernels.MmaSync,
+        })).ToList();
+
+    private static bool RunsFusedAttention(Check c) =>
+        (c.Name.StartsWith("attention ", StringComparison.Ordinal) && !c.Name.Contains("unfused")) ||
+        c.Name.StartsWith("train step ", StringComparison.Ordinal) || c.Name == "three adamw steps";
 
     private static IEnumerable<Check> Float32Checks() =>
     [
@@ -70,6 +80,7 @@ public static class GpuSelfTest
         new("attention 2x33 C96 H2 no bias", (c, d) => OpChecks.Attention(c, d, 2, 33, 96, 2, dropout: 0f, bias: false)),
         new("attention 3x17 C32 H2 dropout", (c, d) => OpChecks.Attention(c, d, 3, 17, 32, 2, dropout: 0.2f)),
         new("attention 1x512 C64 H1 dropout", (c, d) => OpChecks.Attention(c, d, 1, 512, 64, 1, dropout: 0.1f)),
+        new("attention 2x100 C64 H2 dropout", (c, d) => OpChecks.Attention(c, d, 2, 100, 64, 2, dropout: 0.1f)),
         new("attention unfused 2x9 C130 H2 dropout", (c, d) => OpChecks.Attention(c, d, 2, 9, 130, 2, dropout: 0.1f)),
         new("attention unfused 1x1 C130 H2 no bias", (c, d) => OpChecks.Attention(c, d, 1, 1, 130, 2, dropout: 0f, bias: false)),
         new("cross-entropy mixed", OpChecks.MixedCrossEntropy),
@@ -102,7 +113,7 @@ public static class GpuSelfTest
         var c = new Checker();
         try
         {
-            using var d = new SelfTestDevice(gpu, check.Activations);
+            using var d = new SelfTestDevice(gpu, check.Activations, check.Attention);
             check.Run(c, d);
         }
         catch (Exception e)
@@ -178,7 +189,12 @@ public sealed class SelfTestDevice : IDisposable
     public DType Activations { get; }
     private bool Bf16 => Activations == DType.BF16;
 
-    public SelfTestDevice(IGpu gpu, DType activations = DType.F32) { Gpu = gpu; Activations = activations; Context = new GpuContext(gpu, activations); }
+    public SelfTestDevice(IGpu gpu, DType activations = DType.F32, TensorCoreKernels attention = TensorCoreKernels.Wmma)
+    {
+        Gpu = gpu;
+        Activations = activations;
+        Context = new GpuContext(gpu, activations) { AttentionTensorCores = attention };
+    }
 
     /// <summary>An op that rounds its output once (bf16: 2u).</summary>
     public Tolerance Elementwise => Bf16 ? new(2 * Bf16U, ElementwiseAbs) : new(ElementwiseRel, ElementwiseAbs);

@@ -217,7 +217,7 @@ internal static class OpChecks
 
         long nc = (long)n * channels, bhtt = (long)batch * heads * seqLen * seqLen;
         bool fused = Cuda.Attention.Fused(channels, heads);
-        string kernels = Cuda.Attention.TensorCores(channels, heads, d.Context.Activations) ? "mma" : "fused";
+        string kernels = Cuda.Attention.FusedKernels(d.Context, channels, heads);
         var s = Cuda.Attention.Scratch.Allocate(d.EmptyX, d.Empty, batch, seqLen, channels, heads);
         long saved = Cuda.Attention.SavedElements(batch, seqLen, channels, heads);
         nint dqkv = d.UpX(projected), dbias = qkvBias == null ? 0 : d.Up(qkvBias), dmask = d.Up(mask), dsaved = fused ? d.Empty(saved) : d.EmptyX(saved), dctx = d.EmptyX(nc);

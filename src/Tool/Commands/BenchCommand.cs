@@ -31,14 +31,21 @@ public static class BenchCommand
         precision.AcceptOnlyFromAmong("auto", "fp32", "tf32", "bf16");
         var threads = new Option<int>("--threads") { Description = "CPU worker threads (default: all cores)" };
         var json = new Option<string?>("--json") { Description = "Also write the results to this JSON file" };
-        var cmd = new Command("bench", "Measure training and inference throughput") { model, randomInit, batchSize, seqLen, modes, backend, steps, warmup, precision, threads, json };
+        var attention = new Option<string>("--attention-kernels")
+        {
+            Description = "bf16 on a GPU: the fused attention's tensor-core kernels, wmma (measured, the default) or mma-sync (FlashAttention-2's structure, not yet measured on a device)",
+            DefaultValueFactory = _ => "wmma",
+        };
+        attention.AcceptOnlyFromAmong("wmma", "mma-sync");
+        var cmd = new Command("bench", "Measure training and inference throughput") { model, randomInit, batchSize, seqLen, modes, backend, steps, warmup, precision, threads, json, attention };
         cmd.SetAction(parse =>
         {
             try
             {
                 if (parse.GetValue(threads) is int t && t > 0) Kernels.Cpu.WorkerPool.ConfigureShared(t);
                 return Run(parse.GetValue(model)!, parse.GetValue(randomInit), parse.GetValue(batchSize), parse.GetValue(seqLen),
-                    parse.GetValue(modes)!, parse.GetValue(backend)!, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(precision)!, parse.GetValue(json));
+                    parse.GetValue(modes)!, parse.GetValue(backend)!, parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(precision)!, parse.GetValue(json),
+                    parse.GetValue(attention) == "mma-sync" ? TensorCoreKernels.MmaSync : TensorCoreKernels.Wmma);
             }
             catch (Exception e) when (e is ModelFormatException or CudaUnavailableException or ArgumentException)
             {
@@ -49,7 +56,8 @@ public static class BenchCommand
         return cmd;
     }
 
-    private static int Run(string modelPath, bool randomInit, int batch, int seqLen, string modeList, string backend, int steps, int warmup, string precision, string? jsonPath)
+    private static int Run(string modelPath, bool randomInit, int batch, int seqLen, string modeList, string backend, int steps, int warmup, string precision, string? jsonPath,
+        TensorCoreKernels attention)
     {
         if (steps < 1) throw new ArgumentException($"--steps must be at least 1, not {steps}");
         if (warmup < 0) throw new ArgumentException($"--warmup must be at least 0, not {warmup}");
@@ -72,7 +80,10 @@ public static class BenchCommand
         var modeNames = modeList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var (engine, why) = Backends.Create(backend, config, parameters, precision);
         using var _engine = engine;
+        if (engine is GpuBertEngine gpuEngine) gpuEngine.AttentionTensorCores = attention;
         Console.WriteLine($"backend: {engine.Backend} ({why})");
+        string? attentionKernels = engine is GpuBertEngine { Backend: var described } && described.EndsWith("bf16)", StringComparison.Ordinal) ? (attention == TensorCoreKernels.MmaSync ? "mma-sync" : "wmma") : null;
+        if (attentionKernels != null) Console.WriteLine($"attention tensor-core kernels: {attentionKernels}");
         // the ISA path that ran: on a machine without AVX-512 (or with it switched off) the figures
         // are those of another micro-kernel and are not comparable with AVX-512 ones
         string? isaPath = engine is CpuBertEngine ? $"GEMM micro-kernel {Kernels.Cpu.Gemm.MicroKernel}; caches {Kernels.Cpu.CacheSizes.OfThisMachine}; GEMM blocking {Kernels.Cpu.Gemm.Blocking}" : null;
@@ -161,7 +172,7 @@ public static class BenchCommand
             }
             var doc = new JsonObject
             {
-                ["backend"] = engine.Backend, ["batch"] = batch, ["seq_len"] = seqLen, ["layers"] = config.NumHiddenLayers,
+                ["backend"] = engine.Backend, ["attention_kernels"] = attentionKernels, ["batch"] = batch, ["seq_len"] = seqLen, ["layers"] = config.NumHiddenLayers,
                 ["hidden"] = config.HiddenSize, ["precision"] = precision, ["results"] = list,
                 ["gpu_memory_used_mib"] = gpuMemory > 0 ? gpuMemory / (1 << 20) : null, ["host_peak_working_set_mib"] = hostPeak / (1 << 20),
                 ["threads"] = Kernels.Cpu.WorkerPool.Shared.WorkerCount, ["cpu_fma_peak_gflops"] = peak,
