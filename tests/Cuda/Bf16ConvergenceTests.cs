@@ -18,7 +18,7 @@ public class Bf16ConvergenceTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>|loss_bf16 − loss_fp32| at any step ≤ Band + BandRel·loss_fp32.</summary>
     private const double Band = 0.005, BandRel = 0.01;
 
-    // heads of 16 channels: bf16 attention on tensor cores (kernels/attention_mma.cuh), as real BERTs' heads take it
+    // heads of 16 channels: bf16 attention on tensor cores (either kernel set), as real BERTs' heads take it
     private static readonly BertConfig Config = new()
     {
         VocabSize = 40, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 2, IntermediateSize = 64,
@@ -58,13 +58,15 @@ public class Bf16ConvergenceTests(Xunit.Abstractions.ITestOutputHelper output)
         return losses;
     }
 
-    [Fact]
-    public void Bf16LossCurveStaysWithinTheBandOfFloat32()
+    [Theory]
+    [InlineData(TensorCoreKernels.Wmma)]
+    [InlineData(TensorCoreKernels.MmaSync)]
+    public void Bf16LossCurveStaysWithinTheBandOfFloat32(TensorCoreKernels attention)
     {
         var init = BertCheckpoint.RandomInit(Config, 5);
         using var cpu = new CpuBertEngine(Config, (float[])init.Clone());
         using var shim = new ShimGpu();
-        using var bf16 = new GpuBertEngine(shim, Config, (float[])init.Clone(), DType.BF16);
+        using var bf16 = new GpuBertEngine(shim, Config, (float[])init.Clone(), DType.BF16) { AttentionTensorCores = attention };
         var reference = Train(cpu);
         var mixed = Train(bf16);
         double worst = 0;
