@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Nsight Compute over the fused attention of one bf16 training step at bert-base-cased's shape (32 × 128),
+# once per tensor-core kernel set (WMMA, mma.sync): per kernel its time, registers, achieved occupancy,
+# tensor-pipe use and instructions, the figures that say why one set is faster. check.sh runs it last;
+# alone: bash bench/gpu/prepare.sh here, then this on the GPU machine carrying .devcheck.
+# Exits 0 when ncu is missing or may not read the counters (it says so): a profile is a diagnosis, not
+# a check.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-$PWD/check-out}
+mkdir -p "$out"
+tool=.devcheck/tool/mixup-bert
+[ -x "$tool" ] || { echo "no $tool: run bench/gpu/prepare.sh first and carry .devcheck" >&2; exit 2; }
+ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
+[ -n "$ncu" ] || { echo "no ncu on this machine: profile skipped"; exit 0; }
+# one step, no warm-up: the first 48 attention launches are its 12 forwards and 12 × (dot, dq, dK/dV)
+metrics=gpu__time_duration.sum,launch__registers_per_thread,sm__warps_active.avg.pct_of_peak_sustained_active,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum
+for kernels in wmma mma-sync; do
+  csv="$out/ncu-attention-$kernels.csv"
+  run() {
+    "$ncu" --csv --metrics "$1" -k regex:attention --launch-count 48 "$tool" bench --backend cuda --model .devcheck/bert-base-cased/config.json \
+      --batch-size 32 --seq-len 128 --mode baseline --steps 1 --warmup 0 --precision bf16 --attention-kernels "$kernels" >"$csv" 2>"$out/ncu-attention-$kernels.err"
+  }
+  # a metric this ncu does not know fails the whole run: then the time alone
+  run "$metrics" || run gpu__time_duration.sum || { echo "ncu failed for $kernels:"; tail -5 "$out/ncu-attention-$kernels.err"; continue; }
+  python3 - "$csv" "$kernels" <<'PY'
+import csv, sys
+from collections import defaultdict
+path, kernels = sys.argv[1], sys.argv[2]
+lines = [l for l in open(path) if l.startswith('"')]
+values = defaultdict(lambda: defaultdict(list))
+for row in csv.DictReader(lines):
+    try: v = float(row["Metric Value"].replace(",", ""))
+    except ValueError: continue
+    values[row["Kernel Name"]][row["Metric Name"]].append((v, row["Metric Unit"]))
+print(f"\n== ncu, one bf16 step's attention kernels, {kernels} (per launch: median over the step's launches)")
+print(f"{'kernel':<32}{'launches':>9}{'us/launch':>11}{'us/step':>9}{'regs':>6}{'occupancy%':>11}{'tensor%':>8}{'Minstr':>8}")
+def med(xs): xs = sorted(xs); return xs[len(xs) // 2]
+def micros(m):
+    t = m.get("gpu__time_duration.sum", [])
+    return [v * {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}.get(u, float("nan")) for v, u in t]
+total = 0.0
+for name, m in sorted(values.items(), key=lambda kv: -sum(micros(kv[1]))):
+    us = micros(m); total += sum(us)
+    def col(metric, fmt):
+        xs = [v for v, _ in m.get(metric, [])]
+        return format(med(xs), fmt) if xs else "-"
+    inst = m.get("smsp__inst_executed.sum", [])
+    print(f"{name[:31]:<32}{len(us):>9}{med(us) if us else float('nan'):>11.1f}{sum(us):>9.1f}{col('launch__registers_per_thread', '.0f'):>6}"
+          f"{col('sm__warps_active.avg.pct_of_peak_sustained_active', '.1f'):>11}{col('sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active', '.1f'):>8}"
+          f"{(format(med([v for v, _ in inst]) / 1e6, '.2f') if inst else '-'):>8}")
+print(f"attention in one step ({kernels}): {total:.1f} us (kernels serialised by ncu)")
+PY
+done
+exit 0
