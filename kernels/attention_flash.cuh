@@ -11,7 +11,9 @@
 // Only K and V (or Q and dO) tiles are shared, one barrier pair per tile. A block takes 64 rows (16 per
 // warp) and streams the other side 64 at a time. The roundings are those of the WMMA kernels: Q, K, V
 // rounded to bf16 after the bias is added, P̃ and dS rounded to bf16 for their products, every sum in
-// float32.
+// float32. Exponentials are exp2f of scores pre-scaled by log2(e) (one FFMA and one MUFU.EX2, as
+// FlashAttention), where expf's accurate path takes several instructions per score; the log-sum-exps
+// saved and read stay natural logarithms, as the other kernels'.
 #pragma once
 #include "attention.cuh"
 
@@ -20,6 +22,8 @@
 #define FLASH_LD (ATT_MAX_D + 8)   // a tile row: 144 bytes, so lane (g, t)'s 32-bit reads of rows g (word 36g + t) hit 32 banks
 #define FLASH_KSTEPS (ATT_MAX_D / 16)   // 16-channel steps of a product over the head's channels
 #define FLASH_NTILES (ATT_MAX_D / 8)    // 8-channel column tiles of a product's head-wide result
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
 
 typedef floatX FlashTile[FLASH_TILE][FLASH_LD];
 
@@ -152,13 +156,13 @@ extern "C" __global__ void attention_forward_flash(floatX* ctx, float* lse, cons
     int64_t ld = 3 * (int64_t)C;
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
     const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
-    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f, scale2 = scale * LOG2E;
 
     uint32_t qa[FLASH_KSTEPS][4];                       // this warp's 16 queries, through kt
     flash_load_tile(kt, head, hbias, ld, q0, T, d);
     __syncthreads();
     flash_row_fragments(qa, kt, 16 * warp, d);
-    float o[FLASH_NTILES][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    float o[FLASH_NTILES][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};   // m: the running max of scale2 · score
 #pragma unroll
     for (int j = 0; j < FLASH_NTILES; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
 
@@ -168,6 +172,11 @@ extern "C" __global__ void attention_forward_flash(floatX* ctx, float* lse, cons
         flash_load_tile(vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T, d);
         if (threadIdx.x < FLASH_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask[(int64_t)b * T + k0 + threadIdx.x] : 0.0f;
         __syncthreads();
+        unsigned int valid = 0;                         // bit 2n + e: this lane's key 8n + 2t + e of the tile is not masked
+#pragma unroll
+        for (int n = 0; n < FLASH_TILE / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) valid |= (kmask[8 * n + 2 * t + e] != 0.0f ? 1u : 0u) << (2 * n + e);
         float s[FLASH_TILE / 8][4];                     // scores of the 64 keys, 8 at a time
 #pragma unroll
         for (int n = 0; n < FLASH_TILE / 8; n++) {
@@ -182,16 +191,16 @@ extern "C" __global__ void attention_forward_flash(floatX* ctx, float* lse, cons
             for (int n = 0; n < FLASH_TILE / 8; n++)
 #pragma unroll
                 for (int e = 0; e < 2; e++)
-                    if (kmask[8 * n + 2 * t + e] != 0.0f) mx = fmaxf(mx, s[n][2 * r + e] * scale);
-            float m_new = fmaxf(m[r], quad_max(mx));
-            float corr = m[r] == -INFINITY ? 0.0f : expf(m[r] - m_new), sum = 0.0f;
+                    if (valid & (1u << (2 * n + e))) mx = fmaxf(mx, s[n][2 * r + e]);
+            float m_new = fmaxf(m[r], quad_max(mx) * scale2);  // scale2 > 0: the max of the scaled scores
+            float corr = m[r] == -INFINITY ? 0.0f : exp2f(m[r] - m_new), sum = 0.0f;
             int query = q0 + 16 * warp + g + 8 * r;
 #pragma unroll
             for (int n = 0; n < FLASH_TILE / 8; n++)
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
                     int kj = 8 * n + 2 * t + e;
-                    float pj = kmask[kj] != 0.0f ? expf(s[n][2 * r + e] * scale - m_new) : 0.0f;   // m_new is finite when any key is valid
+                    float pj = valid & (1u << (2 * n + e)) ? exp2f(fmaf(s[n][2 * r + e], scale2, -m_new)) : 0.0f;   // m_new is finite when any key is valid
                     sum += pj;
                     if (p > 0.0f) {
                         unsigned int index = (unsigned int)(((int64_t)bh * T + query) * T + k0 + kj);
@@ -221,7 +230,7 @@ extern "C" __global__ void attention_forward_flash(floatX* ctx, float* lse, cons
 #pragma unroll
         for (int j = 0; j < FLASH_NTILES; j++)
             if (8 * j < d) *(uint32_t*)&out[8 * j + 2 * t] = pack_bf16x2(o[j][2 * r] * inv, o[j][2 * r + 1] * inv);
-        if (t == 0) lse[(int64_t)bh * T + query] = l[r] > 0.0f ? m[r] + logf(l[r]) : INFINITY;
+        if (t == 0) lse[(int64_t)bh * T + query] = l[r] > 0.0f ? m[r] * LN2 + logf(l[r]) : INFINITY;
     }
 }
 
@@ -246,11 +255,11 @@ extern "C" __global__ void attention_backward_dq_flash(floatX* dqkv, const float
     __syncthreads();
     flash_row_fragments(qa, kt, 16 * warp, d);
     flash_row_fragments(da, vt, 16 * warp, d);
-    float row_lse[2], row_dot[2], dq[FLASH_NTILES][4];
+    float row_lse[2], row_dot[2], dq[FLASH_NTILES][4], scale2 = scale * LOG2E;   // row_lse: log2(e) · lse
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         int query = q0 + 16 * warp + g + 8 * r;
-        row_lse[r] = query < T ? lse[(int64_t)bh * T + query] : INFINITY;
+        row_lse[r] = query < T ? lse[(int64_t)bh * T + query] * LOG2E : INFINITY;
         row_dot[r] = query < T ? dot[(int64_t)bh * T + query] : 0.0f;
     }
 #pragma unroll
@@ -277,7 +286,7 @@ extern "C" __global__ void attention_backward_dq_flash(floatX* dqkv, const float
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     int r = i / 2, kj = 16 * kk + 8 * n + 2 * t + i % 2;
-                    float pij = kmask[kj] != 0.0f ? expf(s[n][i] * scale - row_lse[r]) : 0.0f;
+                    float pij = kmask[kj] != 0.0f ? exp2f(fmaf(s[n][i], scale2, -row_lse[r])) : 0.0f;
                     float dpv = dp[n][i];
                     if (p > 0.0f) {
                         unsigned int index = (unsigned int)(((int64_t)bh * T + q0 + 16 * warp + g + 8 * r) * T + k0 + kj);
@@ -315,7 +324,7 @@ extern "C" __global__ void attention_backward_dkv_flash(floatX* dqkv, const floa
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
     const floatX* dctx_head = dctx + (int64_t)b * T * C + (int64_t)h * d;
     const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
-    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f, scale2 = scale * LOG2E;
 
     uint32_t ka[FLASH_KSTEPS][4], va[FLASH_KSTEPS][4];  // this warp's keys and values, through qt and ot
     flash_load_tile(qt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T, d);
@@ -341,7 +350,7 @@ extern "C" __global__ void attention_backward_dkv_flash(floatX* dqkv, const floa
         flash_load_tile(ot, dctx_head, (const float*)0, C, i0, T, d);
         if (threadIdx.x < FLASH_TILE) {
             int i = i0 + threadIdx.x;
-            qlse[threadIdx.x] = i < T ? lse[(int64_t)bh * T + i] : INFINITY;   // past T: probability 0
+            qlse[threadIdx.x] = i < T ? lse[(int64_t)bh * T + i] * LOG2E : INFINITY;   // log2(e) · lse; past T: probability 0
             qdot[threadIdx.x] = i < T ? dot[(int64_t)bh * T + i] : 0.0f;
         }
         __syncthreads();
@@ -361,7 +370,7 @@ extern "C" __global__ void attention_backward_dkv_flash(floatX* dqkv, const floa
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     int r = i / 2, qi = 16 * qq + 8 * n + 2 * t + i % 2;
-                    float pij = key_valid[r] ? expf(s[n][i] * scale - qlse[qi]) : 0.0f;
+                    float pij = key_valid[r] ? exp2f(fmaf(s[n][i], scale2, -qlse[qi])) : 0.0f;
                     float pdrop = pij, dpv = dp[n][i];
                     if (p > 0.0f) {
                         unsigned int index = (unsigned int)(((int64_t)bh * T + i0 + qi) * T + k0 + 16 * warp + g + 8 * r);
