@@ -109,7 +109,7 @@ __device__ __forceinline__ void flash_accumulators_to_a(uint32_t (&a)[4], const 
 // The caller waits before (the tile may still be read) and after (every warp reads all of it).
 __device__ void flash_load_tile(FlashTile tile, const floatX* src, const float* bias, int64_t ld, int r0, int T, int d) {
     constexpr int ROW_PACKS = ATT_MAX_D / XPACK, PACKS = FLASH_TILE * ROW_PACKS, PER_THREAD = PACKS / ATT_THREADS;
-    if (aligned16(src) && (ld * (int64_t)sizeof(floatX)) % 16 == 0) {   // d is a multiple of 16: whole packs
+    if (d % XPACK == 0 && aligned16(src) && (ld * (int64_t)sizeof(floatX)) % 16 == 0) {
         VecX<XPACK> v[PER_THREAD];
 #pragma unroll
         for (int n = 0; n < PER_THREAD; n++) {
