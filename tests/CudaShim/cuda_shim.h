@@ -3,8 +3,9 @@
 //
 // A launch runs its blocks one after another; the threads of a block are fibers (shim_runtime.cpp),
 // so __syncthreads() is a barrier across them and __shared__ (a function-local static here) is shared
-// by exactly one block at a time. Warp shuffles exchange values through a per-block array between
-// two barriers, which is why kernels.cu calls them from uniform control flow only.
+// by exactly one block at a time. Warp shuffles and mma.sync are rendezvous of a warp's 32 lanes, and a
+// warp runs ahead of the others up to the next __syncthreads() (shim_runtime.cpp), so kernels.cu calls
+// them with the whole warp, and a missing barrier between warps shows up here as on a GPU.
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -1,11 +1,19 @@
-// The shim's launch machinery. The threads of a block are fibers on the calling OS thread: each
-// runs until it reaches __syncthreads() (or the end of the block), then the next one runs; a round
-// ends when every thread has reached the barrier, so none passes barrier k before all have reached
-// it, which is CUDA's rule. A fiber is started once per launch (makecontext) and loops over the
-// blocks; switches are _setjmp/_longjmp, which make no system call (swapcontext saves the signal
-// mask, a system call per switch). One launch runs on one core, in a fixed order: deterministic.
-// Warp shuffles exchange values through a per-block array between two barriers, which is why
-// kernels.cu calls them from uniform control flow only.
+// The shim's launch machinery. The threads of a block are fibers on the calling OS thread, switched
+// with _setjmp/_longjmp (no system call; swapcontext saves the signal mask, a system call per switch).
+// A fiber is started once per launch (makecontext) and loops over the blocks. One launch runs on one
+// core, in a fixed order: deterministic.
+//
+// A thread waits at two kinds of rendezvous: __syncthreads(), for the whole block, and a warp
+// collective (a shuffle, mma.sync), for its 32 lanes, which exchange values through a per-thread array
+// between two rendezvous. The scheduler runs one warp at a time as far as it can go: its lanes run
+// to their next rendezvous, a warp collective releases them when all 32 are there, and the warp stops
+// only at __syncthreads() or the end of the block; then the next warp runs. So warp 0 runs ahead of
+// warp 1 through everything that is not a block barrier, as warps may on a GPU, and a missing
+// __syncthreads() between one warp's writes to shared memory and another's reads shows up as wrong
+// results here too. When every thread is at __syncthreads(), the barrier opens (CUDA's rule: none
+// passes barrier k before all have reached it). A warp whose lanes wait at different rendezvous (a
+// collective in divergent code) stops the launch, as would a thread that ends its block while others
+// wait at a barrier.
 #include "cuda_shim.h"
 #include <csetjmp>
 #include <cstring>
@@ -22,12 +30,15 @@ thread_local ShimThreadState shim_state;
 namespace {
 constexpr size_t StackBytes = 256 * 1024;  // untouched pages are never faulted in
 
+enum class Wait { None, Block, Warp, Done };   // what a fiber is stopped at (None: it may run)
+
 struct Fiber {
     jmp_buf resume;                   // where it continues when the scheduler next runs it
     ucontext_t start;
     std::unique_ptr<char[]> stack;
     dim3 thread;
-    bool block_done = false;
+    bool started = false;             // entered once this launch (the first entry switches to a fresh stack)
+    Wait wait = Wait::None;
 };
 
 float exchange[1024];
@@ -37,7 +48,8 @@ jmp_buf scheduler;
 Fiber* current = nullptr;
 const std::function<void()>* kernel_body = nullptr;
 
-void yield_to_scheduler() {
+void yield_to_scheduler(Wait wait) {
+    current->wait = wait;
     if (_setjmp(current->resume) == 0) _longjmp(scheduler, 1);
 }
 
@@ -45,17 +57,29 @@ void yield_to_scheduler() {
 void fiber_main() {
     for (;;) {
         (*kernel_body)();
-        current->block_done = true;
-        yield_to_scheduler();
+        yield_to_scheduler(Wait::Done);
     }
 }
 
 unsigned int linear_thread() {
     return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
 }
+
+// Runs fiber f until its next rendezvous (or the end of its block).
+void run(Fiber& f) {
+    current = &f;
+    shim_state.thread = f.thread;
+    f.wait = Wait::None;
+    if (_setjmp(scheduler) == 0) {
+        if (!f.started) { f.started = true; ucontext_t here; swapcontext(&here, &f.start); }   // a fresh stack
+        else _longjmp(f.resume, 1);
+    }
+}
+
+void warp_rendezvous() { yield_to_scheduler(Wait::Warp); }
 }  // namespace
 
-void __syncthreads() { yield_to_scheduler(); }
+void __syncthreads() { yield_to_scheduler(Wait::Block); }
 void shim_misaligned_pack(const void* p) {
     std::fprintf(stderr, "cuda shim: a 128-bit pack at %p is not 16-byte aligned\n", p);
     std::abort();
@@ -64,28 +88,28 @@ unsigned int shim_lane() { return linear_thread() & 31u; }   // mma.h
 float __shfl_xor_sync(unsigned int, float v, int lane_mask) {
     unsigned int t = linear_thread();
     exchange[t] = v;
-    __syncthreads();
+    warp_rendezvous();
     float r = exchange[(t & ~31u) | ((t & 31u) ^ (unsigned int)lane_mask)];
-    __syncthreads();
+    warp_rendezvous();
     return r;
 }
 
 float __shfl_sync(unsigned int, float v, int src_lane) {
     unsigned int t = linear_thread();
     exchange[t] = v;
-    __syncthreads();
+    warp_rendezvous();
     float r = exchange[(t & ~31u) | ((unsigned int)src_lane & 31u)];
-    __syncthreads();
+    warp_rendezvous();
     return r;
 }
 
 float __shfl_down_sync(unsigned int, float v, int delta) {
     unsigned int t = linear_thread();
     exchange[t] = v;
-    __syncthreads();
+    warp_rendezvous();
     unsigned int lane = t & 31u;
     float r = lane + (unsigned int)delta < 32u ? exchange[t + (unsigned int)delta] : v;
-    __syncthreads();
+    warp_rendezvous();
     return r;
 }
 
@@ -113,7 +137,7 @@ void shim_mma_16x8x16(float* d, const uint32_t* a, const uint32_t* b) {
     for (int r = 0; r < 4; r++) mma_exchange[t][r] = a[r];
     mma_exchange[t][4] = b[0];
     mma_exchange[t][5] = b[1];
-    __syncthreads();
+    warp_rendezvous();
     for (int i = 0; i < 4; i++) {
         int row = (int)(lane / 4) + (i >= 2 ? 8 : 0), col = (int)(lane % 4) * 2 + (i & 1);
         float acc = d[i];
@@ -126,7 +150,7 @@ void shim_mma_16x8x16(float* d, const uint32_t* a, const uint32_t* b) {
         }
         d[i] = acc;
     }
-    __syncthreads();
+    warp_rendezvous();
 }
 
 // Runs body on every thread of every block of the grid; blocks one after another.
@@ -146,31 +170,38 @@ void shim_run(dim3 grid, dim3 block, const std::function<void()>& body) {
         f.start.uc_link = nullptr;
         makecontext(&f.start, fiber_main, 0);
         f.thread = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+        f.started = false;
     }
-    bool started = false;
     for (unsigned int bz = 0; bz < grid.z; bz++)
         for (unsigned int by = 0; by < grid.y; by++)
             for (unsigned int bx = 0; bx < grid.x; bx++) {
                 shim_state.block = dim3{bx, by, bz};
-                for (unsigned int t = 0; t < threads; t++) fibers[t].block_done = false;
-                for (;;) {  // one round: every thread runs to its next barrier, or to the end of the block
-                    unsigned int finished = 0;
-                    for (unsigned int t = 0; t < threads; t++) {
-                        Fiber& f = fibers[t];
-                        current = &f;
-                        shim_state.thread = f.thread;
-                        if (_setjmp(scheduler) == 0) {
-                            if (!started) { ucontext_t here; swapcontext(&here, &f.start); }  // first entry: a fresh stack
-                            else _longjmp(f.resume, 1);
+                for (unsigned int t = 0; t < threads; t++) fibers[t].wait = Wait::None;
+                for (;;) {  // one phase: every warp runs to its next __syncthreads(), or to the end of the block
+                    for (unsigned int w0 = 0; w0 < threads; w0 += 32) {
+                        unsigned int lanes = std::min(32u, threads - w0);
+                        for (;;) {
+                            for (unsigned int t = w0; t < w0 + lanes; t++)
+                                if (fibers[t].wait == Wait::None) run(fibers[t]);
+                            unsigned int at_warp = 0;
+                            for (unsigned int t = w0; t < w0 + lanes; t++) at_warp += fibers[t].wait == Wait::Warp;
+                            if (at_warp == 0) break;
+                            if (at_warp != lanes) {
+                                std::fprintf(stderr, "cuda shim: %u of the %u lanes of warp %u wait at a warp collective (shuffle, mma) while the others are at __syncthreads() or done\n",
+                                             at_warp, lanes, w0 / 32);
+                                std::abort();
+                            }
+                            for (unsigned int t = w0; t < w0 + lanes; t++) fibers[t].wait = Wait::None;
                         }
-                        finished += f.block_done;
                     }
-                    started = true;
+                    unsigned int finished = 0;
+                    for (unsigned int t = 0; t < threads; t++) finished += fibers[t].wait == Wait::Done;
                     if (finished == threads) break;
                     if (finished != 0) {
                         std::fprintf(stderr, "cuda shim: %u of %u threads ended their block while the others wait at __syncthreads()\n", finished, threads);
                         std::abort();
                     }
+                    for (unsigned int t = 0; t < threads; t++) fibers[t].wait = Wait::None;   // the barrier opens
                 }
             }
     current = nullptr;
