@@ -49,51 +49,77 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
     return (uint32_t)__bfloat16_as_ushort(__float2bfloat16(lo)) | ((uint32_t)__bfloat16_as_ushort(__float2bfloat16(hi)) << 16);
 }
 
-// p[0] and p[1] of a tile row as one register (p at an even column: 4-byte aligned).
-__device__ __forceinline__ uint32_t flash_pair(const floatX* p) { return *(const uint32_t*)p; }
+// r[j] = this lane's part of the 8 × 8 bf16 matrix j (j = 0 … 3) in shared memory whose rows the lanes
+// 8j … 8j + 7 address (row: this lane's row, 16-byte aligned), as PTX's ldmatrix.x4 documents it: lane
+// 4i + k gets row i's elements 2k and 2k + 1 or, transposed, column i's. One instruction where 32-bit
+// and 16-bit loads of the same fragments took four to eight. The CUDA shim executes the same layout.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const floatX* row) {
+#ifdef __CUDACC__
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"((unsigned int)__cvta_generic_to_shared(row)));
+#else
+    shim_ldmatrix_x4(r, row, false);
+#endif
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const floatX* row) {
+#ifdef __CUDACC__
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"((unsigned int)__cvta_generic_to_shared(row)));
+#else
+    shim_ldmatrix_x4(r, row, true);
+#endif
+}
 
-// a[0] and b[0] from two rows of one column: a register whose pair runs down the tile.
-__device__ __forceinline__ uint32_t flash_column_pair(const floatX* a, const floatX* b) {
-    return (uint32_t)__bfloat16_as_ushort(*a) | ((uint32_t)__bfloat16_as_ushort(*b) << 16);
+// The row this lane addresses for the four 8 × 8 matrices (rows r0 …, r0 + 8 …) × (columns c0 …, c0 + 8 …),
+// in that order: an A fragment of 16 rows and 16 columns, or B fragments of two 8-column tiles (trans).
+__device__ __forceinline__ const floatX* flash_quad_row(const FlashTile tile, int r0, int c0) {
+    int lane = threadIdx.x % WARP;
+    return &tile[r0 + lane % 8 + 8 * (lane / 8 % 2)][c0 + 8 * (lane / 16)];
 }
 
 // The A fragments of a tile's rows r0 … r0 + 15 over the head's channels: a[kk] covers 16kk … 16kk + 15.
 __device__ __forceinline__ void flash_row_fragments(uint32_t (&a)[FLASH_KSTEPS][4], const FlashTile tile, int r0, int d) {
-    int g = threadIdx.x % WARP / 4, t = threadIdx.x % 4;
 #pragma unroll
     for (int kk = 0; kk < FLASH_KSTEPS; kk++) {
-        int c = 16 * kk + 2 * t;
-        bool in = 16 * kk < d;
-        a[kk][0] = in ? flash_pair(&tile[r0 + g][c]) : 0u;
-        a[kk][1] = in ? flash_pair(&tile[r0 + g + 8][c]) : 0u;
-        a[kk][2] = in ? flash_pair(&tile[r0 + g][c + 8]) : 0u;
-        a[kk][3] = in ? flash_pair(&tile[r0 + g + 8][c + 8]) : 0u;
+        if (16 * kk < d) ldmatrix_x4(a[kk], flash_quad_row(tile, r0, 16 * kk));   // d is the block's: uniform
+        else a[kk][0] = a[kk][1] = a[kk][2] = a[kk][3] = 0u;
     }
 }
 
 // acc += rows · tile[n0 … n0 + 7]ᵀ over the head's channels: an 8-column slice of scores (Q·Kᵀ, dO·Vᵀ;
-// transposed, K·Qᵀ and V·dOᵀ), B read from the tile's rows n0 + g.
+// transposed, K·Qᵀ and V·dOᵀ). B is the tile's rows n0 … n0 + 7 as they are stored: one ldmatrix takes
+// 32 channels, B for two 16-channel steps.
 __device__ __forceinline__ void flash_dot_rows(float (&acc)[4], const uint32_t (&rows)[FLASH_KSTEPS][4], const FlashTile tile, int n0, int d) {
-    int g = threadIdx.x % WARP / 4, t = threadIdx.x % 4;
+    int lane = threadIdx.x % WARP;
 #pragma unroll
-    for (int kk = 0; kk < FLASH_KSTEPS; kk++) {
-        if (16 * kk >= d) break;                               // d is the block's: uniform
-        uint32_t b[2] = {flash_pair(&tile[n0 + g][16 * kk + 2 * t]), flash_pair(&tile[n0 + g][16 * kk + 2 * t + 8])};
-        mma_16x8x16(acc, rows[kk], b);
+    for (int kk = 0; kk < FLASH_KSTEPS; kk += 2) {
+        if (16 * kk >= d) break;
+        uint32_t b[4];
+        ldmatrix_x4(b, &tile[n0 + lane % 8][16 * kk + 8 * (lane / 8)]);
+        mma_16x8x16(acc, rows[kk], {b[0], b[1]});
+        if (16 * (kk + 1) < d) mma_16x8x16(acc, rows[kk + 1], {b[2], b[3]});
     }
 }
 
 // acc[j] += a · tile[k0 … k0 + 15][8j … 8j + 7] for the head's column tiles j: probabilities (or dS) over
-// 16 rows of the tile times those rows (P̃·V, dS·K, P̃ᵀ·dO, dSᵀ·Q).
+// 16 rows of the tile times those rows (P̃·V, dS·K, P̃ᵀ·dO, dSᵀ·Q). B runs down the tile's columns: one
+// transposing ldmatrix takes 16 rows of 16 channels, B for two column tiles (d is a multiple of 16).
 __device__ __forceinline__ void flash_times_rows(float (&acc)[FLASH_NTILES][4], const uint32_t (&a)[4], const FlashTile tile, int k0, int d) {
-    int g = threadIdx.x % WARP / 4, t = threadIdx.x % 4;
 #pragma unroll
-    for (int j = 0; j < FLASH_NTILES; j++) {
+    for (int j = 0; j < FLASH_NTILES; j += 2) {
         if (8 * j >= d) break;
-        int c = 8 * j + g, r = k0 + 2 * t;
-        uint32_t b[2] = {flash_column_pair(&tile[r][c], &tile[r + 1][c]), flash_column_pair(&tile[r + 8][c], &tile[r + 9][c])};
-        mma_16x8x16(acc[j], a, b);
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, flash_quad_row(tile, k0, 8 * j));
+        mma_16x8x16(acc[j], a, {b[0], b[1]});
+        mma_16x8x16(acc[j + 1], a, {b[2], b[3]});
     }
+}
+
+// out[0], out[1] = lo, hi rounded to bf16 with one 32-bit store (out 4-byte aligned: an even element of
+// a row that starts so).
+__device__ __forceinline__ void store_bf16x2(floatX* out, float lo, float hi) {
+    shim_check_aligned4(out);
+    *(uint32_t*)out = pack_bf16x2(lo, hi);
 }
 
 // An A fragment from two 8-column accumulators (columns 0 … 7 and 8 … 15 of 16 rows), rounded to bf16.
@@ -229,7 +255,7 @@ extern "C" __global__ void attention_forward_flash(floatX* ctx, float* lse, cons
         floatX* out = ctx + ((int64_t)b * T + query) * C + (int64_t)h * d;
 #pragma unroll
         for (int j = 0; j < FLASH_NTILES; j++)
-            if (8 * j < d) *(uint32_t*)&out[8 * j + 2 * t] = pack_bf16x2(o[j][2 * r] * inv, o[j][2 * r + 1] * inv);
+            if (8 * j < d) store_bf16x2(&out[8 * j + 2 * t], o[j][2 * r] * inv, o[j][2 * r + 1] * inv);
         if (t == 0) lse[(int64_t)bh * T + query] = l[r] > 0.0f ? m[r] * LN2 + logf(l[r]) : INFINITY;
     }
 }
@@ -306,7 +332,7 @@ extern "C" __global__ void attention_backward_dq_flash(floatX* dqkv, const float
         floatX* out = dqkv + ((int64_t)b * T + query) * ld + (int64_t)h * d;
 #pragma unroll
         for (int j = 0; j < FLASH_NTILES; j++)
-            if (8 * j < d) *(uint32_t*)&out[8 * j + 2 * t] = pack_bf16x2(dq[j][2 * r], dq[j][2 * r + 1]);
+            if (8 * j < d) store_bf16x2(&out[8 * j + 2 * t], dq[j][2 * r], dq[j][2 * r + 1]);
     }
 }
 
@@ -396,8 +422,8 @@ extern "C" __global__ void attention_backward_dkv_flash(floatX* dqkv, const floa
 #pragma unroll
         for (int j = 0; j < FLASH_NTILES; j++)
             if (8 * j < d) {
-                *(uint32_t*)&out[8 * j + 2 * t] = pack_bf16x2(dk[j][2 * r], dk[j][2 * r + 1]);
-                *(uint32_t*)&out[C + 8 * j + 2 * t] = pack_bf16x2(dv[j][2 * r], dv[j][2 * r + 1]);
+                store_bf16x2(&out[8 * j + 2 * t], dk[j][2 * r], dk[j][2 * r + 1]);
+                store_bf16x2(&out[C + 8 * j + 2 * t], dv[j][2 * r], dv[j][2 * r + 1]);
             }
     }
 }

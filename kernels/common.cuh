@@ -34,6 +34,7 @@ struct __align__(16) PackX {
 };
 #ifndef shim_check_aligned
 #define shim_check_aligned(p)
+#define shim_check_aligned4(p)
 #endif
 __device__ __forceinline__ bool aligned16(const void* p) { return (uintptr_t)p % 16 == 0; }
 

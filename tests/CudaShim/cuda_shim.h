@@ -46,10 +46,14 @@ float __shfl_sync(unsigned int mask, float v, int src_lane);
 // kernels/attention_flash.cuh's tensor-core product (PTX mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32),
 // a warp collective like the shuffles: d += A·B from the fragments the warp's 32 lanes hold.
 void shim_mma_16x8x16(float* d, const uint32_t* a, const uint32_t* b);
+// and its ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: each lane passes the row it addresses
+void shim_ldmatrix_x4(uint32_t* r, const void* row, bool trans);
 
 // common.cuh's 128-bit packs: a GPU faults on a misaligned one, so the shim stops there too
-void shim_misaligned_pack(const void* p);
-#define shim_check_aligned(p) do { if ((uintptr_t)(p) % 16 != 0) shim_misaligned_pack(p); } while (0)
+void shim_misaligned(const void* p, int bytes);
+#define shim_check_aligned(p) do { if ((uintptr_t)(p) % 16 != 0) shim_misaligned(p, 16); } while (0)
+// attention_flash.cuh's 32-bit stores of two bf16
+#define shim_check_aligned4(p) do { if ((uintptr_t)(p) % 4 != 0) shim_misaligned(p, 4); } while (0)
 
 using std::min;
 using std::max;

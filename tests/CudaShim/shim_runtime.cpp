@@ -80,8 +80,8 @@ void warp_rendezvous() { yield_to_scheduler(Wait::Warp); }
 }  // namespace
 
 void __syncthreads() { yield_to_scheduler(Wait::Block); }
-void shim_misaligned_pack(const void* p) {
-    std::fprintf(stderr, "cuda shim: a 128-bit pack at %p is not 16-byte aligned\n", p);
+void shim_misaligned(const void* p, int bytes) {
+    std::fprintf(stderr, "cuda shim: a %d-bit access at %p is not %d-byte aligned\n", 8 * bytes, p, bytes);
     std::abort();
 }
 unsigned int shim_lane() { return linear_thread() & 31u; }   // mma.h
@@ -149,6 +149,31 @@ void shim_mma_16x8x16(float* d, const uint32_t* a, const uint32_t* b) {
             acc += av * bv;
         }
         d[i] = acc;
+    }
+    warp_rendezvous();
+}
+
+// PTX's ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: four 8 × 8 matrices of 16-bit elements, matrix j's
+// rows addressed by lanes 8j … 8j + 7 (16 bytes each, 16-byte aligned); lane 4i + k receives in r[j] the
+// elements 2k and 2k + 1 of matrix j's row i, or with trans of its column i (the first in the low half).
+namespace {
+const uint16_t* ldmatrix_rows[1024];
+}  // namespace
+
+void shim_ldmatrix_x4(uint32_t* r, const void* row, bool trans) {
+    unsigned int t = linear_thread(), warp0 = t & ~31u, lane = t & 31u;
+    if ((uintptr_t)row % 16 != 0) {
+        std::fprintf(stderr, "cuda shim: ldmatrix: lane %u's row address %p is not 16-byte aligned\n", lane, row);
+        std::abort();
+    }
+    ldmatrix_rows[t] = (const uint16_t*)row;
+    warp_rendezvous();
+    unsigned int i = lane / 4, k = lane % 4;
+    for (int j = 0; j < 4; j++) {
+        const uint16_t* const* rows = ldmatrix_rows + warp0 + 8 * j;
+        uint32_t lo = trans ? rows[2 * k][i] : rows[i][2 * k];
+        uint32_t hi = trans ? rows[2 * k + 1][i] : rows[i][2 * k + 1];
+        r[j] = lo | hi << 16;
     }
     warp_rendezvous();
 }
