@@ -25,6 +25,11 @@
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 
+// Resident blocks an SM that ptxas must leave registers for: 3 (at most 170 registers a thread; the dK/dV
+// kernel spills a little). Without the bound ptxas took 171/182/225 registers, two blocks an SM; with
+// it, on an H200, the kernels ran in 57/64/88 µs a layer instead of 74/89/102 (docs/perf.md).
+#define FLASH_MIN_BLOCKS 3
+
 typedef floatX FlashTile[FLASH_TILE][FLASH_LD];
 
 // d += A·B on the warp's tensor cores: A 16×16 bf16 row-major, B 16×8 bf16 (k down a column), D 16×8
@@ -173,7 +178,7 @@ __device__ __forceinline__ float quad_sum(float v) {
 // attention_forward_fused with FlashAttention-2's registers. A warp owns queries q0 + 16w … + 15; lane
 // (g, t) holds rows g and g + 8 of them (r = 0, 1), and of each 8-key (or 8-channel) slice the columns
 // 2t and 2t + 1. grid: (B·H, ceil(T / 64)); block: 128.
-extern "C" __global__ void attention_forward_flash(floatX* ctx, float* lse, const floatX* qkv, const float* qkv_bias,
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_forward_flash(floatX* ctx, float* lse, const floatX* qkv, const float* qkv_bias,
                                                    const float* key_mask, int B, int T, int C, int H, float scale, float p, unsigned int key) {
     __shared__ __align__(16) FlashTile kt, vt;
     __shared__ float kmask[FLASH_TILE];
@@ -263,7 +268,7 @@ extern "C" __global__ void attention_forward_flash(floatX* ctx, float* lse, cons
 // attention_backward_dq_fused with FlashAttention-2's registers: a warp's 16 queries' dQ accumulates in
 // registers over the keys, 16 keys at a time (S and dP for 16 keys, then dS as the A fragment of dS·K).
 // grid: (B·H, ceil(T / 64)); block: 128.
-extern "C" __global__ void attention_backward_dq_flash(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_backward_dq_flash(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
                                                        const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
                                                        float scale, float p, unsigned int key) {
     __shared__ __align__(16) FlashTile kt, vt;
@@ -339,7 +344,7 @@ extern "C" __global__ void attention_backward_dq_flash(floatX* dqkv, const float
 // attention_backward_dkv_fused with FlashAttention-2's registers, transposed: a warp owns 16 keys and
 // computes Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for 16 queries at a time, whose accumulators, turned into P̃ᵀ and
 // dSᵀ, are the A fragments of dV += P̃ᵀ·dO and dK += dSᵀ·Q. grid: (B·H, ceil(T / 64)); block: 128.
-extern "C" __global__ void attention_backward_dkv_flash(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_backward_dkv_flash(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
                                                         const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
                                                         float scale, float p, unsigned int key) {
     __shared__ __align__(16) FlashTile qt, ot;

@@ -38,7 +38,7 @@ print(f"{'kernel':<32}{'launches':>9}{'us/launch':>11}{'us/step':>9}{'regs':>6}{
 def med(xs): xs = sorted(xs); return xs[len(xs) // 2]
 def micros(m):
     t = m.get("gpu__time_duration.sum", [])
-    return [v * {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}.get(u, float("nan")) for v, u in t]
+    return [v * {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}.get(u, float("nan")) for v, u in t]
 total = 0.0
 for name, m in sorted(values.items(), key=lambda kv: -sum(micros(kv[1]))):
     us = micros(m); total += sum(us)

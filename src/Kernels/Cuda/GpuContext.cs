@@ -34,7 +34,7 @@ public sealed class GpuContext : IDisposable
     /// <summary>A GEMM from activations to a float32 weight gradient.</summary>
     public GemmTypes WeightGradientGemm { get; }
     /// <summary>Which tensor-core kernels the bf16 fused attention runs (Attention.FusedKernels).</summary>
-    public TensorCoreKernels AttentionTensorCores { get; set; } = TensorCoreKernels.Wmma;
+    public TensorCoreKernels AttentionTensorCores { get; set; } = TensorCoreKernels.MmaSync;
 
     internal static nint At(nint p, long floats) => p + (nint)(floats * 4);
 

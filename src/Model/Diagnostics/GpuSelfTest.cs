@@ -32,18 +32,18 @@ public static class GpuSelfTest
     /// <summary>One named check: runs the same work on both backends and compares, with activations
     /// of type <paramref name="Activations"/> on the GPU side.</summary>
     public sealed record Check(string Name, Action<Checker, SelfTestDevice> Run, Kernels.Cuda.DType Activations = Kernels.Cuda.DType.F32,
-        TensorCoreKernels Attention = TensorCoreKernels.Wmma)
+        TensorCoreKernels Attention = TensorCoreKernels.MmaSync)
     {
         public override string ToString() => Name;
     }
 
     /// <summary>The checks, in the order they run: float32, then the same again on bf16 activations, then
-    /// those that run the fused attention again on its second tensor-core kernel set (mma.sync).</summary>
+    /// those that run the fused attention again on its second tensor-core kernel set (WMMA).</summary>
     public static readonly IReadOnlyList<Check> Checks = Float32Checks()
         .Concat(Float32Checks().Select(c => c with { Name = "bf16 " + c.Name, Activations = Kernels.Cuda.DType.BF16 }))
         .Concat(Float32Checks().Where(RunsFusedAttention).Select(c => c with
         {
-            Name = "bf16 mma.sync " + c.Name, Activations = Kernels.Cuda.DType.BF16, Attention = TensorCoreKernels.MmaSync,
+            Name = "bf16 wmma " + c.Name, Activations = Kernels.Cuda.DType.BF16, Attention = TensorCoreKernels.Wmma,
         })).ToList();
 
     private static bool RunsFusedAttention(Check c) =>
@@ -195,7 +195,7 @@ public sealed class SelfTestDevice : IDisposable
     public DType Activations { get; }
     private bool Bf16 => Activations == DType.BF16;
 
-    public SelfTestDevice(IGpu gpu, DType activations = DType.F32, TensorCoreKernels attention = TensorCoreKernels.Wmma)
+    public SelfTestDevice(IGpu gpu, DType activations = DType.F32, TensorCoreKernels attention = TensorCoreKernels.MmaSync)
     {
         Gpu = gpu;
         Activations = activations;
