@@ -37,7 +37,8 @@ public static partial class ShimLibrary
         }
     }
 
-    [GeneratedRegex(@"extern ""C"" __global__ void (\w+)\(([^)]*)\)", RegexOptions.Singleline)]
+    // an optional __launch_bounds__(…) (its arguments may hold one level of parentheses) before the name
+    [GeneratedRegex(@"extern ""C"" __global__ void (?:__launch_bounds__\((?:[^()]|\([^()]*\))*\)\s*)?(\w+)\(([^)]*)\)", RegexOptions.Singleline)]
     private static partial Regex KernelSignature();
 
     /// <summary>kernels.cu as the preprocessor sees it for one module: attention_mma.cuh (tensor cores)

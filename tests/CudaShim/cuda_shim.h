@@ -37,6 +37,7 @@ extern thread_local ShimThreadState shim_state;
 #define __shared__ static
 #define __restrict__ __restrict
 #define __align__(n) __attribute__((aligned(n)))
+#define __launch_bounds__(...)           // a register budget for ptxas: nothing to the shim
 
 void __syncthreads();
 float __shfl_xor_sync(unsigned int mask, float v, int lane_mask);
