@@ -10,17 +10,23 @@ public static class Embedding
 
     /// <summary>
     /// Cpu.Embedding.Backward: the word and type rows from the buckets the host made of this batch
-    /// (<see cref="Buckets.Build"/>), the positions column by column; three launches, each thread
-    /// owning its elements, so the result is deterministic.
+    /// (<see cref="Buckets.Build"/>), the positions column by column; each thread owning its elements, so
+    /// the result is deterministic. A long bucket is summed in segments, then the segments in order.
     /// </summary>
     public static void Backward(GpuContext g, nint dOutput, Buckets buckets, nint dWord, nint dPosition, nint dType, int batch, int seqLen, int channels)
     {
         uint columnBlocks = (uint)((channels + 127) / 128);
         void Rows(nint table, BucketSet set)
         {
-            if (set.Count > 0)
-                g.Launch("embedding_backward_rows", new KernelArgs().Ptr(table).Ptr(dOutput).Ptr(set.Rows).Ptr(set.Starts).Ptr(set.Tokens)
-                    .Ptr(set.Weights).Int(channels), new Dim3((uint)set.Count, columnBlocks), new Dim3(128));
+            if (set.Count == 0) return;
+            g.Launch("embedding_backward_rows", new KernelArgs().Ptr(table).Ptr(dOutput).Ptr(set.Rows).Ptr(set.Starts).Ptr(set.Tokens)
+                .Ptr(set.Weights).Int(channels), new Dim3((uint)set.Count, columnBlocks), new Dim3(128));
+            if (set.LongCount == 0) return;
+            nint partial = g.Partial((long)set.SegmentCount * channels);
+            g.Launch("embedding_backward_segments", new KernelArgs().Ptr(partial).Ptr(dOutput).Ptr(set.SegmentStarts).Ptr(set.SegmentEnds)
+                .Ptr(set.Tokens).Ptr(set.Weights).Int(channels), new Dim3((uint)set.SegmentCount, columnBlocks), new Dim3(128));
+            g.Launch("embedding_add_segments", new KernelArgs().Ptr(table).Ptr(partial).Ptr(set.Rows).Ptr(set.LongBuckets)
+                .Ptr(set.FirstSegments).Int(channels), new Dim3((uint)set.LongCount, columnBlocks), new Dim3(128));
         }
         Rows(dWord, buckets.Words);
         Rows(dType, buckets.Types);
@@ -28,8 +34,15 @@ public static class Embedding
             new Dim3((uint)seqLen, columnBlocks), new Dim3(128));
     }
 
-    /// <summary>One table's buckets on the device: Count rows; bucket k adds entries [Starts[k], Starts[k+1]).</summary>
-    public readonly record struct BucketSet(int Count, nint Rows, nint Starts, nint Tokens, nint Weights);
+    /// <summary>Entries a thread sums in one go (EMBEDDING_SEGMENT in kernels/embedding.cuh): a longer bucket
+    /// is cut into segments of at most this many.</summary>
+    public const int Segment = 32;
+
+    /// <summary>One table's buckets on the device: Count rows; bucket k adds entries [Starts[k], Starts[k+1]).
+    /// The LongCount buckets of more than <see cref="Segment"/> entries are LongBuckets[j], bucket j's segments
+    /// are [FirstSegments[j], FirstSegments[j+1]), and segment s holds entries [SegmentStarts[s], SegmentEnds[s]).</summary>
+    public readonly record struct BucketSet(int Count, nint Rows, nint Starts, nint Tokens, nint Weights,
+        int LongCount, nint LongBuckets, nint FirstSegments, int SegmentCount, nint SegmentStarts, nint SegmentEnds);
 
     /// <summary>
     /// The batch's gradient entries sorted into one bucket per table row, on the host (as llm.c's
@@ -70,8 +83,7 @@ public static class Embedding
                 throw new ArgumentException($"embedding: a token type id is outside the type table's {typeRows} rows");
             int entries = mixed ? 2 * n : n;
             Grow(entries);
-            // a set's ints: rows [capacity] | starts [capacity + 1] | tokens [capacity]
-            int setInts = 3 * capacity + 1;
+            int setInts = SetInts;
             // words: key = row << 32 | (2n + 0 own, 2n + 1 partner), so a sort orders by row, then CPU order
             for (int t = 0; t < n; t++)
             {
@@ -83,7 +95,7 @@ public static class Embedding
             var allInts = hostInts.Get<int>(2 * setInts);
             var weights = hostWeights.Get<float>(2 * capacity);
             var wordInts = allInts[..setInts];
-            int words = Bucketize(keys.AsSpan(0, entries), wordInts);
+            var (words, wordLongs, wordSegments) = Bucketize(keys.AsSpan(0, entries), wordInts);
             var wordTokens = wordInts.Slice(2 * capacity + 1, entries);
             for (int i = 0; i < entries; i++)
             {
@@ -92,17 +104,30 @@ public static class Embedding
                 weights[i] = !mixed ? 1f : (e & 1) == 0 ? lambda[token / seqLen] : 1f - lambda[token / seqLen];
             }
             for (int t = 0; t < n; t++) keys[t] = ((long)typeIds[t] << 32) | (uint)t;
-            int types = Bucketize(keys.AsSpan(0, n), allInts.Slice(setInts, setInts));
+            var (types, typeLongs, typeSegments) = Bucketize(keys.AsSpan(0, n), allInts.Slice(setInts, setInts));
             weights.Slice(capacity, n).Fill(1f);
             hostInts.Upload<int>(deviceInts, 2 * setInts);
             hostWeights.Upload<float>(deviceFloats, 2 * capacity);
-            Words = Set(words, deviceInts, GpuContext.At(deviceFloats, 0));
-            Types = Set(types, GpuContext.At(deviceInts, setInts), GpuContext.At(deviceFloats, capacity));
+            Words = Set(words, wordLongs, wordSegments, deviceInts, GpuContext.At(deviceFloats, 0));
+            Types = Set(types, typeLongs, typeSegments, GpuContext.At(deviceInts, setInts), GpuContext.At(deviceFloats, capacity));
         }
 
+        // A set's ints: rows [capacity] | starts [capacity + 1] | tokens [capacity] | long buckets [longs] |
+        // first segments [longs + 1] | segment starts [segments] | segment ends [segments]. A long bucket has
+        // more than Segment entries, so there are fewer than capacity / Segment of them, and they hold at
+        // most capacity / Segment + longs segments.
+        private int Longs => capacity / Segment + 1;
+        private int Segments => 2 * Longs;
+        private int SetInts => 3 * capacity + 1 + 2 * Longs + 1 + 2 * Segments;
+        private int LongsAt => 3 * capacity + 1;
+        private int FirstSegmentsAt => LongsAt + Longs;
+        private int SegmentStartsAt => FirstSegmentsAt + Longs + 1;
+        private int SegmentEndsAt => SegmentStartsAt + Segments;
+
         /// <summary>Sorts the keys (row, entry) and writes the set's rows, starts and, per sorted entry, the
-        /// entry's number (the caller turns it into a token and a weight); returns the bucket count.</summary>
-        private int Bucketize(Span<long> sorted, Span<int> ints)
+        /// entry's number (the caller turns it into a token and a weight), then cuts the buckets of more than
+        /// <see cref="Segment"/> entries into segments; returns the counts of buckets, long buckets and segments.</summary>
+        private (int Count, int Longs, int Segments) Bucketize(Span<long> sorted, Span<int> ints)
         {
             sorted.Sort();
             var rows = ints[..capacity]; var starts = ints.Slice(capacity, capacity + 1); var entries = ints.Slice(2 * capacity + 1, capacity);
@@ -114,11 +139,28 @@ public static class Embedding
                 entries[i] = (int)(uint)sorted[i];
             }
             starts[count] = sorted.Length;
-            return count;
+            var longs = ints.Slice(LongsAt, Longs); var firstSegments = ints.Slice(FirstSegmentsAt, Longs + 1);
+            var segmentStarts = ints.Slice(SegmentStartsAt, Segments); var segmentEnds = ints.Slice(SegmentEndsAt, Segments);
+            int longCount = 0, segmentCount = 0;
+            for (int k = 0; k < count; k++)
+            {
+                if (starts[k + 1] - starts[k] <= Segment) continue;
+                longs[longCount] = k;
+                firstSegments[longCount++] = segmentCount;
+                for (int e = starts[k]; e < starts[k + 1]; e += Segment)
+                {
+                    segmentStarts[segmentCount] = e;
+                    segmentEnds[segmentCount++] = Math.Min(e + Segment, starts[k + 1]);
+                }
+            }
+            firstSegments[longCount] = segmentCount;
+            return (count, longCount, segmentCount);
         }
 
-        private BucketSet Set(int count, nint ints, nint weights) =>
-            new(count, ints, GpuContext.At(ints, capacity), GpuContext.At(ints, 2 * capacity + 1), weights);
+        private BucketSet Set(int count, int longs, int segments, nint ints, nint weights) =>
+            new(count, ints, GpuContext.At(ints, capacity), GpuContext.At(ints, 2 * capacity + 1), weights,
+                longs, GpuContext.At(ints, LongsAt), GpuContext.At(ints, FirstSegmentsAt),
+                segments, GpuContext.At(ints, SegmentStartsAt), GpuContext.At(ints, SegmentEndsAt));
 
         private void Grow(int entries)
         {
@@ -126,7 +168,7 @@ public static class Embedding
             Dispose();
             capacity = entries;
             keys = new long[capacity];
-            deviceInts = gpu.Alloc(2 * (3L * capacity + 1) * 4);
+            deviceInts = gpu.Alloc(2L * SetInts * 4);
             deviceFloats = gpu.Alloc(2L * capacity * 4);
         }
 

@@ -57,6 +57,7 @@ public static class GpuSelfTest
         new("embedding 2x512x20", (c, d) => OpChecks.Embedding(c, d, 2, 512, 20, mixed: false)),
         new("embedding mixed 3x9x45", (c, d) => OpChecks.Embedding(c, d, 3, 9, 45, mixed: true)),
         new("embedding mixed 3x9x64", (c, d) => OpChecks.Embedding(c, d, 3, 9, 64, mixed: true)),
+        new("embedding mixed 8x64x48 long buckets", (c, d) => OpChecks.Embedding(c, d, 8, 64, 48, mixed: true)),
         new("layernorm 37x45", (c, d) => OpChecks.LayerNorm(c, d, 37, 45, p: 0f, residual: false)),
         new("layernorm 1x33 residual", (c, d) => OpChecks.LayerNorm(c, d, 1, 33, p: 0f, residual: true)),
         new("layernorm 130x70 residual dropout", (c, d) => OpChecks.LayerNorm(c, d, 130, 70, p: 0.2f, residual: true)),
