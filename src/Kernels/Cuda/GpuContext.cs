@@ -38,6 +38,14 @@ public sealed class GpuContext : IDisposable
 
     internal static nint At(nint p, long floats) => p + (nint)(floats * 4);
 
+    /// <summary>Whether every pointer is 16-byte aligned (0, no tensor, counts as aligned): what a kernel's
+    /// 128-bit packs need (aligned16 in kernels/common.cuh).</summary>
+    internal static bool Aligned16(params ReadOnlySpan<nint> pointers)
+    {
+        foreach (var p in pointers) if (p % 16 != 0) return false;
+        return true;
+    }
+
     internal static int Chunks(int rows) => (rows + RowsPerChunk - 1) / RowsPerChunk;
 
     /// <summary>Launches kernel <paramref name="name"/> of kernels.cu.</summary>

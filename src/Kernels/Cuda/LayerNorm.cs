@@ -13,14 +13,31 @@ public static class LayerNorm
         int rows, int cols, float eps, float p, uint key)
         => Launch(g, x, bias, residual, gamma, beta, sum, y, mean, rstd, rows, cols, eps, p, key);
 
+    /// <summary>The widest row the warp-per-row kernels take: 32 values a lane (LN_WARP_COLS in kernels/layernorm.cuh).</summary>
+    public const int MaxWarpRowColumns = 32 * 32;
+
+    /// <summary>Whether a row fits the warp-per-row kernels: in registers, in 128-bit packs.</summary>
+    private static bool WarpRows(GpuContext g, int cols, params ReadOnlySpan<nint> activations)
+        => cols % g.Pack == 0 && cols <= MaxWarpRowColumns && GpuContext.Aligned16(activations);
+
     private static void Launch(GpuContext g, nint x, nint bias, nint residual, nint gamma, nint beta, nint sum, nint y, nint mean, nint rstd,
         int rows, int cols, float eps, float p, uint key)
-        => g.Launch("layernorm_forward", new KernelArgs().Ptr(y).Ptr(sum).Ptr(mean).Ptr(rstd).Ptr(x).Ptr(bias).Ptr(residual).Ptr(gamma).Ptr(beta)
-            .Int(rows).Int(cols).Float(eps).Float(p).UInt(key), new Dim3((uint)rows), new Dim3(GpuContext.RowThreads));
+    {
+        var args = new KernelArgs().Ptr(y).Ptr(sum).Ptr(mean).Ptr(rstd).Ptr(x).Ptr(bias).Ptr(residual).Ptr(gamma).Ptr(beta)
+            .Int(rows).Int(cols).Float(eps).Float(p).UInt(key);
+        const int rowsPerBlock = GpuContext.RowThreads / 32;
+        if (WarpRows(g, cols, x, residual, sum, y))
+            g.Launch("layernorm_forward_warp", args, new Dim3((uint)((rows + rowsPerBlock - 1) / rowsPerBlock)), new Dim3(GpuContext.RowThreads));
+        else
+            g.Launch("layernorm_forward", args, new Dim3((uint)rows), new Dim3(GpuContext.RowThreads));
+    }
 
     /// <summary>Rows per chunk of the backward's dγ/dβ partial sums (LN_ROWS in kernels/layernorm.cuh): small
     /// enough for a block per 16 rows to fill the GPU (256 blocks at 32 × 128 tokens).</summary>
     public const int BackwardRowsPerChunk = 16;
+
+    /// <summary>Warps of layernorm_backward_warp's block (LN_WARPS), each a row at a time.</summary>
+    private const int BackwardWarps = 4;
 
     /// <summary>The widest row the backward takes: 8 columns per thread, 1024 threads (LN_COLS_PER_THREAD).</summary>
     public const int MaxBackwardColumns = 8 * 1024;
@@ -49,11 +66,14 @@ public static class LayerNorm
     {
         if (cols > MaxBackwardColumns) throw new ArgumentException($"LayerNorm backward on the GPU: {cols} columns, at most {MaxBackwardColumns}");
         int chunks = (rows + BackwardRowsPerChunk - 1) / BackwardRowsPerChunk, sections = dBranchBias != 0 ? 3 : 2;
-        uint threads = (uint)Math.Max(GpuContext.RowThreads, (cols + 8 * 32 - 1) / (8 * 32) * 32);
         nint part = g.Partial((long)chunks * sections * cols);
-        g.Launch("layernorm_backward", new KernelArgs().Ptr(dx).Ptr(dxDropped).Ptr(part).Ptr(dy).Ptr(x).Ptr(mean).Ptr(rstd).Ptr(gamma)
-            .Int(rows).Int(cols).Int(accumulateDx ? 1 : 0).Float(p).UInt(key).Int(dropoutOnDy ? 1 : 0).Int(dBranchBias != 0 ? 1 : 0),
-            new Dim3((uint)chunks), new Dim3(threads));
+        var args = new KernelArgs().Ptr(dx).Ptr(dxDropped).Ptr(part).Ptr(dy).Ptr(x).Ptr(mean).Ptr(rstd).Ptr(gamma)
+            .Int(rows).Int(cols).Int(accumulateDx ? 1 : 0).Float(p).UInt(key).Int(dropoutOnDy ? 1 : 0).Int(dBranchBias != 0 ? 1 : 0);
+        if (WarpRows(g, cols, dx, dxDropped, dy, x))
+            g.Launch("layernorm_backward_warp", args, new Dim3((uint)chunks), new Dim3(BackwardWarps * 32));
+        else
+            g.Launch("layernorm_backward", args, new Dim3((uint)chunks),
+                new Dim3((uint)Math.Max(GpuContext.RowThreads, (cols + 8 * 32 - 1) / (8 * 32) * 32)));
         g.AddChunkPartials(dgamma, part, chunks, cols, sections * cols);
         g.AddChunkPartials(dbeta, GpuContext.At(part, cols), chunks, cols, sections * cols);
         if (dBranchBias != 0) g.AddChunkPartials(dBranchBias, GpuContext.At(part, 2L * cols), chunks, cols, sections * cols);

@@ -65,6 +65,8 @@ public static class GpuSelfTest
         new("layernorm 17x1100", (c, d) => OpChecks.LayerNorm(c, d, 17, 1100, p: 0f, residual: false)),
         new("layernorm 40x768 residual dropout", (c, d) => OpChecks.LayerNorm(c, d, 40, 768, p: 0.1f, residual: true)),
         new("layernorm 33x64", (c, d) => OpChecks.LayerNorm(c, d, 33, 64, p: 0f, residual: false)),
+        new("layernorm 70x384 residual dropout", (c, d) => OpChecks.LayerNorm(c, d, 70, 384, p: 0.1f, residual: true)),
+        new("layernorm 21x1024 residual", (c, d) => OpChecks.LayerNorm(c, d, 21, 1024, p: 0f, residual: true)),
         new("linear 37x45x53", (c, d) => OpChecks.Linear(c, d, 37, 45, 53)),
         new("linear 1x1x1", (c, d) => OpChecks.Linear(c, d, 1, 1, 1)),
         new("linear 130x33x97", (c, d) => OpChecks.Linear(c, d, 130, 33, 97)),
