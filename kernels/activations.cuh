@@ -28,65 +28,94 @@ __device__ __forceinline__ float gelu_grad(float v, float dy) {
     return dy * (cdf + v * pdf);
 }
 
-// pre + bias for elements i … i + N − 1 of a [rows, cols] tensor (a pack never spans two rows when
-// cols is a whole number of packs; bias 0: none).
-template <int N>
-__device__ __forceinline__ VecX<N> load_x_biased(const floatX* pre, const float* bias, int64_t i, int cols) {
-    VecX<N> v = load_x<N>(pre + i);
-    if (bias == 0) return v;
-    int c = (int)(i % cols);
+// GELU's forward and backward over [rows, cols] share one layout: a block column of threads each owns
+// XPACK adjacent columns c0 … of a chunk of GELU_ROWS rows (grid: (ceil(rows / GELU_ROWS), ceil(cols /
+// (XPACK · block))): the chunks on x, whose limit is 2³¹ − 1; y's 65535 would stop at a million rows).
+// The thread reads its bias once, and GELU_BATCH rows' loads at a time before it computes and stores
+// them, so their latencies overlap (a store between them would serialise them: dx may be dy).
+// 128-bit packs when cols is a whole number of them and the pointers are aligned, else one by one.
+#define GELU_ROWS 16
+#define GELU_BATCH 4
+
+// The XPACK activations at p[0 …] of columns c0 …: one pack, or one by one up to the row's end (0 past it).
+__device__ __forceinline__ VecX<XPACK> load_columns(const floatX* p, int c0, int cols, bool packed) {
+    if (packed) return load_x<XPACK>(p);
+    VecX<XPACK> v;
 #pragma unroll
-    for (int j = 0; j < N; j++) v.v[j] += bias[c + j];
+    for (int j = 0; j < XPACK; j++) v.v[j] = c0 + j < cols ? (float)p[j] : 0.0f;
     return v;
+}
+
+__device__ __forceinline__ void store_columns(floatX* p, const VecX<XPACK>& v, int c0, int cols, bool packed) {
+    if (packed) {
+        store_x<XPACK>(p, v);
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < XPACK; j++)
+        if (c0 + j < cols) p[j] = v.v[j];
+}
+
+// bias[c0 …] (0 past the row's end, or with no bias)
+__device__ __forceinline__ VecX<XPACK> load_bias_columns(const float* bias, int c0, int cols) {
+    VecX<XPACK> b;
+#pragma unroll
+    for (int j = 0; j < XPACK; j++) b.v[j] = bias != 0 && c0 + j < cols ? bias[c0 + j] : 0.0f;
+    return b;
 }
 
 // y = gelu(pre + bias): BERT's intermediate layer after its GEMM. pre stays the GEMM's output, without
 // the bias: the backward adds it again as it reads pre, so both see the same float32 pre-activation
-// and the forward writes one [rows, cols] tensor, not two.
+// and the forward writes one [rows, cols] tensor, not two. bias 0: none.
 extern "C" __global__ void bias_gelu_forward(floatX* y, const floatX* pre, const float* bias, int rows, int cols) {
-    int64_t n = (int64_t)rows * cols, first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
-    // packs while they never span two rows (or there is no bias) and the pointers are aligned, then one by one
-    int64_t packs = (bias == 0 || cols % XPACK == 0) && aligned16(y) && aligned16(pre) ? n / XPACK : 0;
-    for (int64_t k = first; k < packs; k += stride) {
-        VecX<XPACK> v = load_x_biased<XPACK>(pre, bias, k * XPACK, cols);
+    int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * XPACK, chunk = blockIdx.x;
+    if (c0 >= cols) return;
+    bool packed = cols % XPACK == 0 && aligned16(y) && aligned16(pre);
+    VecX<XPACK> b = load_bias_columns(bias, c0, cols);
+    int r1 = min(rows, (chunk + 1) * GELU_ROWS);
+    for (int r = chunk * GELU_ROWS; r < r1; r += GELU_BATCH) {
+        VecX<XPACK> v[GELU_BATCH];
 #pragma unroll
-        for (int j = 0; j < XPACK; j++) v.v[j] = gelu(v.v[j]);
-        store_x<XPACK>(y + k * XPACK, v);
+        for (int u = 0; u < GELU_BATCH; u++)
+            if (r + u < r1) v[u] = load_columns(pre + (int64_t)(r + u) * cols + c0, c0, cols, packed);
+#pragma unroll
+        for (int u = 0; u < GELU_BATCH; u++)
+            if (r + u < r1) {
+#pragma unroll
+                for (int j = 0; j < XPACK; j++) v[u].v[j] = gelu(v[u].v[j] + b.v[j]);
+                store_columns(y + (int64_t)(r + u) * cols + c0, v[u], c0, cols, packed);
+            }
     }
-    for (int64_t i = packs * XPACK + first; i < n; i += stride) y[i] = gelu(load_x_biased<1>(pre, bias, i, cols).v[0]);
 }
 
 // dx = dy · gelu'(pre + bias), pre as bias_gelu_forward read it (bias 0: none; dx may be dy), and when
 // partial is not 0, partial[chunk][c] = Σ over the chunk's GELU_ROWS rows of dx[r, c], rows in order: the
 // bias gradient of the layer before GELU (add_chunk_partials sums the chunks), with no pass of its own.
-// A thread owns XPACK adjacent columns of one chunk, read in packs when cols is a whole number of them
-// and the pointers are aligned, else one by one. grid: (ceil(rows / GELU_ROWS), ceil(cols / (XPACK · block))):
-// the chunks on x, whose limit is 2³¹ − 1 (y's 65535 would stop at a million rows).
-#define GELU_ROWS 16
 extern "C" __global__ void gelu_backward(floatX* dx, float* partial, const floatX* pre, const float* bias, const floatX* dy, int rows, int cols) {
     int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * XPACK, chunk = blockIdx.x;
     if (c0 >= cols) return;
     bool packed = cols % XPACK == 0 && aligned16(dx) && aligned16(pre) && aligned16(dy);
+    VecX<XPACK> b = load_bias_columns(bias, c0, cols);
     float acc[XPACK];
 #pragma unroll
     for (int j = 0; j < XPACK; j++) acc[j] = 0.0f;
     int r1 = min(rows, (chunk + 1) * GELU_ROWS);
-    for (int r = chunk * GELU_ROWS; r < r1; r++) {
-        int64_t i = (int64_t)r * cols + c0;
-        if (packed) {
-            VecX<XPACK> v = load_x_biased<XPACK>(pre, bias, i, cols), g = load_x<XPACK>(dy + i);
+    for (int r = chunk * GELU_ROWS; r < r1; r += GELU_BATCH) {
+        VecX<XPACK> v[GELU_BATCH], g[GELU_BATCH];
 #pragma unroll
-            for (int j = 0; j < XPACK; j++) { g.v[j] = gelu_grad(v.v[j], g.v[j]); acc[j] += g.v[j]; }
-            store_x<XPACK>(dx + i, g);
-        } else {
+        for (int u = 0; u < GELU_BATCH; u++)
+            if (r + u < r1) {
+                int64_t i = (int64_t)(r + u) * cols + c0;
+                v[u] = load_columns(pre + i, c0, cols, packed);
+                g[u] = load_columns(dy + i, c0, cols, packed);
+            }
 #pragma unroll
-            for (int j = 0; j < XPACK; j++)
-                if (c0 + j < cols) {
-                    float g = gelu_grad(load_x_biased<1>(pre, bias, i + j, cols).v[0], (float)dy[i + j]);
-                    dx[i + j] = g;
-                    acc[j] += g;
-                }
-        }
+        for (int u = 0; u < GELU_BATCH; u++)
+            if (r + u < r1) {
+#pragma unroll
+                for (int j = 0; j < XPACK; j++) { g[u].v[j] = gelu_grad(v[u].v[j] + b.v[j], g[u].v[j]); acc[j] += g[u].v[j]; }
+                store_columns(dx + (int64_t)(r + u) * cols + c0, g[u], c0, cols, packed);
+            }
     }
     if (partial != 0)
 #pragma unroll
