@@ -7,13 +7,15 @@
 // collective (a shuffle, mma.sync), for its 32 lanes, which exchange values through a per-thread array
 // between two rendezvous. The scheduler runs one warp at a time as far as it can go: its lanes run
 // to their next rendezvous, a warp collective releases them when all 32 are there, and the warp stops
-// only at __syncthreads() or the end of the block; then the next warp runs. So warp 0 runs ahead of
-// warp 1 through everything that is not a block barrier, as warps may on a GPU, and a missing
+// only at __syncthreads() or the end of the block; then the next warp runs. So one warp runs ahead of
+// the others through everything that is not a block barrier, as warps may on a GPU, and a missing
 // __syncthreads() between one warp's writes to shared memory and another's reads shows up as wrong
-// results here too. When every thread is at __syncthreads(), the barrier opens (CUDA's rule: none
-// passes barrier k before all have reached it). A warp whose lanes wait at different rendezvous (a
-// collective in divergent code) stops the launch, as would a thread that ends its block while others
-// wait at a barrier.
+// results here too: blocks of even index run their warps first to last, odd ones last to first, so
+// a missing barrier shows whichever warp writes. When every thread is at __syncthreads(), the barrier
+// opens (CUDA's rule: none passes barrier k before all have reached it). A warp whose lanes wait at
+// different rendezvous stops the launch: some at a collective and others at __syncthreads() or done,
+// or at different collectives (another kind or another lane mask: a collective in divergent code), as
+// does a thread that ends its block while others wait at a barrier (tests/CudaShim/scheduler_cases.cpp).
 #include "cuda_shim.h"
 #include <csetjmp>
 #include <cstring>
@@ -39,6 +41,7 @@ struct Fiber {
     dim3 thread;
     bool started = false;             // entered once this launch (the first entry switches to a fresh stack)
     Wait wait = Wait::None;
+    uint64_t collective = 0;          // at Wait::Warp: which collective it waits at (kind and argument)
 };
 
 float exchange[1024];
@@ -76,7 +79,16 @@ void run(Fiber& f) {
     }
 }
 
-void warp_rendezvous() { yield_to_scheduler(Wait::Warp); }
+// What a lane waits at, which every lane of its warp must share: the collective's kind and, where
+// every lane must pass the same one, its argument (a call site would be sharper, but a compiler may
+// duplicate a call into both sides of a divergent branch).
+enum Collective : uint64_t { ShflXor = 1, Shfl, ShflDown, Mma, LdMatrix };
+uint64_t collective(Collective kind, unsigned int argument = 0) { return (uint64_t)kind << 32 | argument; }
+
+void warp_rendezvous(uint64_t what) {
+    current->collective = what;
+    yield_to_scheduler(Wait::Warp);
+}
 }  // namespace
 
 void __syncthreads() { yield_to_scheduler(Wait::Block); }
@@ -88,28 +100,28 @@ unsigned int shim_lane() { return linear_thread() & 31u; }   // mma.h
 float __shfl_xor_sync(unsigned int, float v, int lane_mask) {
     unsigned int t = linear_thread();
     exchange[t] = v;
-    warp_rendezvous();
+    warp_rendezvous(collective(ShflXor, (unsigned int)lane_mask));
     float r = exchange[(t & ~31u) | ((t & 31u) ^ (unsigned int)lane_mask)];
-    warp_rendezvous();
+    warp_rendezvous(collective(ShflXor, (unsigned int)lane_mask));
     return r;
 }
 
 float __shfl_sync(unsigned int, float v, int src_lane) {
     unsigned int t = linear_thread();
     exchange[t] = v;
-    warp_rendezvous();
+    warp_rendezvous(collective(Shfl));
     float r = exchange[(t & ~31u) | ((unsigned int)src_lane & 31u)];
-    warp_rendezvous();
+    warp_rendezvous(collective(Shfl));
     return r;
 }
 
 float __shfl_down_sync(unsigned int, float v, int delta) {
     unsigned int t = linear_thread();
     exchange[t] = v;
-    warp_rendezvous();
+    warp_rendezvous(collective(ShflDown, (unsigned int)delta));
     unsigned int lane = t & 31u;
     float r = lane + (unsigned int)delta < 32u ? exchange[t + (unsigned int)delta] : v;
-    warp_rendezvous();
+    warp_rendezvous(collective(ShflDown, (unsigned int)delta));
     return r;
 }
 
@@ -137,7 +149,7 @@ void shim_mma_16x8x16(float* d, const uint32_t* a, const uint32_t* b) {
     for (int r = 0; r < 4; r++) mma_exchange[t][r] = a[r];
     mma_exchange[t][4] = b[0];
     mma_exchange[t][5] = b[1];
-    warp_rendezvous();
+    warp_rendezvous(collective(Mma));
     for (int i = 0; i < 4; i++) {
         int row = (int)(lane / 4) + (i >= 2 ? 8 : 0), col = (int)(lane % 4) * 2 + (i & 1);
         float acc = d[i];
@@ -150,7 +162,7 @@ void shim_mma_16x8x16(float* d, const uint32_t* a, const uint32_t* b) {
         }
         d[i] = acc;
     }
-    warp_rendezvous();
+    warp_rendezvous(collective(Mma));
 }
 
 // PTX's ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: four 8 × 8 matrices of 16-bit elements, matrix j's
@@ -167,7 +179,7 @@ void shim_ldmatrix_x4(uint32_t* r, const void* row, bool trans) {
         std::abort();
     }
     ldmatrix_rows[t] = (const uint16_t*)row;
-    warp_rendezvous();
+    warp_rendezvous(collective(LdMatrix, trans));
     unsigned int i = lane / 4, k = lane % 4;
     for (int j = 0; j < 4; j++) {
         const uint16_t* const* rows = ldmatrix_rows + warp0 + 8 * j;
@@ -175,7 +187,7 @@ void shim_ldmatrix_x4(uint32_t* r, const void* row, bool trans) {
         uint32_t hi = trans ? rows[2 * k + 1][i] : rows[i][2 * k + 1];
         r[j] = lo | hi << 16;
     }
-    warp_rendezvous();
+    warp_rendezvous(collective(LdMatrix, trans));
 }
 
 // Runs body on every thread of every block of the grid; blocks one after another.
@@ -202,9 +214,11 @@ void shim_run(dim3 grid, dim3 block, const std::function<void()>& body) {
             for (unsigned int bx = 0; bx < grid.x; bx++) {
                 shim_state.block = dim3{bx, by, bz};
                 for (unsigned int t = 0; t < threads; t++) fibers[t].wait = Wait::None;
+                bool reversed = (bx + grid.x * (by + grid.y * bz)) % 2 == 1;
+                unsigned int warps = (threads + 31) / 32;
                 for (;;) {  // one phase: every warp runs to its next __syncthreads(), or to the end of the block
-                    for (unsigned int w0 = 0; w0 < threads; w0 += 32) {
-                        unsigned int lanes = std::min(32u, threads - w0);
+                    for (unsigned int k = 0; k < warps; k++) {
+                        unsigned int w0 = 32 * (reversed ? warps - 1 - k : k), lanes = std::min(32u, threads - w0);
                         for (;;) {
                             for (unsigned int t = w0; t < w0 + lanes; t++)
                                 if (fibers[t].wait == Wait::None) run(fibers[t]);
@@ -216,6 +230,13 @@ void shim_run(dim3 grid, dim3 block, const std::function<void()>& body) {
                                              at_warp, lanes, w0 / 32);
                                 std::abort();
                             }
+                            for (unsigned int t = w0 + 1; t < w0 + lanes; t++)
+                                if (fibers[t].collective != fibers[w0].collective) {
+                                    std::fprintf(stderr, "cuda shim: lanes %u and 0 of warp %u wait at different warp collectives (kind and argument "
+                                                 "%#llx and %#llx)\n", t - w0, w0 / 32,
+                                                 (unsigned long long)fibers[t].collective, (unsigned long long)fibers[w0].collective);
+                                    std::abort();
+                                }
                             for (unsigned int t = w0; t < w0 + lanes; t++) fibers[t].wait = Wait::None;
                         }
                     }
