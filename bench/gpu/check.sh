@@ -12,7 +12,8 @@
 #    SDPA attention and fused AdamW (issue 12's peer), with the driver's memory figure;
 # 5. one real rotten_tomatoes epoch (8530 examples, dynamic padding) at bert-base's shape, in TF32
 #    and in bf16 (issue 12's goal: under 5 s);
-# 6. bench/gpu/profile.sh: Nsight Compute over one bf16 step's attention kernels, both kernel sets.
+# 6. bench/gpu/profile.sh: Nsight Compute over every kernel of one bf16 step, then its attention
+#    kernels on both tensor-core sets.
 # Full logs go to $OUT (or ./check-out); the summary table comes last. Without a GPU it stops
 # after stage 1 with selftest's "no CUDA device" (exit code 3).
 set -uo pipefail
@@ -69,7 +70,7 @@ for precision in tf32 bf16; do
   rm -rf "$out/epoch-run-$precision"
 done
 
-stage "ncu: one step's attention kernels, WMMA and mma.sync" profile.txt bash bench/gpu/profile.sh
+stage "ncu: one bf16 step's kernels, then its attention on WMMA and mma.sync" profile.txt bash bench/gpu/profile.sh
 
 python3 - "$out" <<'PY'
 import json, os, sys
