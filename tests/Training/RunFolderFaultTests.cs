@@ -32,9 +32,12 @@ public class RunFolderFaultTests
         return new Setup(Cli.TinyModelRepo(TempDir()), dataset);
     });
 
-    private static string[] TrainArgs(string output, int epochs = 2, string mode = "mixup") => ["train", "--model", inputs.Value.Model, "--dataset", inputs.Value.Dataset,
+    /// <param name="everyEpoch">--checkpoint-every 0: a checkpoint after every epoch (the protocol under test); false:
+    /// the default interval, under which these short runs commit one only where Ctrl-C stops them.</param>
+    private static string[] TrainArgs(string output, int epochs = 2, string mode = "mixup", bool everyEpoch = true) => ["train", "--model", inputs.Value.Model, "--dataset", inputs.Value.Dataset,
         "--output", output, "--mode", mode, "--epochs", epochs.ToString(), "--batch-size", "8", "--max-length", "24", "--lr", "3e-3",
-        "--metric", "loss", "--logging-steps", "1", "--threads", "1", "--backend", "cpu"]; // by loss, epoch 2 is the best: both checkpoints publish a model
+        "--metric", "loss", "--logging-steps", "1", "--threads", "1", "--backend", "cpu", // by loss, epoch 2 is the best: both checkpoints publish a model
+        .. (everyEpoch ? new[] { "--checkpoint-every", "0" } : [])];
 
     private static Dictionary<string, string?> Env(params (string Name, string? Value)[] hooks)
     {
@@ -47,13 +50,13 @@ public class RunFolderFaultTests
     /// bytes and the final weights and Adam moments (their SHA-256 in the last checkpoint's manifest).</summary>
     private sealed record Outcome(string Metrics, string Summary, string ModelSha256, string FinalState);
 
-    private static Outcome OutcomeOf(string folder)
+    private static Outcome OutcomeOf(string folder, bool finalState = true)
     {
         var summary = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "summary.json")))!.AsObject();
         var metrics = new JsonObject();
         foreach (var key in new[] { "best_epoch", "validation", "test", "test_reliability", "train_examples" }) metrics[key] = summary[key]?.DeepClone();
         return new Outcome(File.ReadAllText(Path.Combine(folder, "metrics.jsonl")), metrics.ToJsonString(),
-            Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(folder, "model.safetensors")))), FinalState(folder));
+            Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(folder, "model.safetensors")))), finalState ? FinalState(folder) : "");
     }
 
     private static string FinalState(string folder)
@@ -73,22 +76,64 @@ public class RunFolderFaultTests
     });
 
     /// <summary>Continues a stopped run as a user would: --resume when it recorded its arguments, else the same command again.</summary>
-    private static void Continue(string folder, string context)
+    private static void Continue(string folder, string context, bool everyEpoch = true)
     {
         bool started = File.Exists(Path.Combine(folder, "args.json"));
-        var r = Cli.Run(Env(), started ? [.. TrainArgs(folder), "--resume"] : TrainArgs(folder));
+        var r = Cli.Run(Env(), started ? [.. TrainArgs(folder, everyEpoch: everyEpoch), "--resume"] : TrainArgs(folder, everyEpoch: everyEpoch));
         Assert.True(r.ExitCode == 0, $"{context}: continuing exited {r.ExitCode}; {r.All}");
-        AssertLikeReference(folder, context);
+        AssertLikeReference(folder, context, finalState: everyEpoch);
     }
 
-    private static void AssertLikeReference(string folder, string context)
+    [Fact]
+    public void UnderTheDefaultIntervalAShortRunCommitsNoCheckpointAndEndsAsWithOneEveryEpoch()
+    {
+        string folder = Path.Combine(TempDir(), "run");
+        var r = Cli.Run(Env(), TrainArgs(folder, everyEpoch: false));
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.False(File.Exists(Path.Combine(folder, "state", "trainer_state.json")), "a checkpoint was committed");
+        AssertLikeReference(folder, "no checkpoint", finalState: false); // the best model published at the end, the same bytes
+    }
+
+    /// <summary>Epoch 1 is the best so far when Ctrl-C stops epoch 2, and its checkpoint was skipped: the checkpoint
+    /// Ctrl-C commits must hold that best model too, beside the current weights, and publish it.</summary>
+    [Fact]
+    public void CtrlCAfterASkippedCheckpointCommitsTheBestModelBesideItAndTheRunResumes()
+    {
+        string folder = Path.Combine(TempDir(), "run");
+        var stopped = Cli.Run(Env((InterruptAtStep, "7")), TrainArgs(folder, everyEpoch: false));
+        Assert.True(stopped.ExitCode == 130, stopped.All);
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "state", "trainer_state.json")))!;
+        Assert.Equal("step-000000007/best.safetensors", manifest["best"]!.GetValue<string>());
+        Assert.True(File.Exists(Path.Combine(folder, "model.safetensors")), "the best model was not published");
+        Continue(folder, "Ctrl-C in epoch 2 after epoch 1's skipped checkpoint", everyEpoch: false);
+    }
+
+    [Fact]
+    public void KilledAtEveryWritePointOfThatCheckpointTheRunStillEndsAsUninterrupted()
+    {
+        string log = Path.Combine(TempDir(), "writes.txt");
+        var logged = Cli.Run(Env((InterruptAtStep, "7"), (WriteLog, log)), TrainArgs(Path.Combine(TempDir(), "run"), everyEpoch: false));
+        Assert.True(logged.ExitCode == 130, logged.All);
+        var points = File.ReadAllLines(log);
+        Assert.Contains(points, p => p.EndsWith("state best written"));
+        for (int k = 1; k <= points.Length; k++)
+        {
+            string folder = Path.Combine(TempDir(), "run");
+            var killed = Cli.Run(Env((InterruptAtStep, "7"), (KillAtWrite, k.ToString())), TrainArgs(folder, everyEpoch: false));
+            Assert.True(killed.ExitCode == ExitKilled, $"kill at {points[k - 1]}: exit {killed.ExitCode}; {killed.All}");
+            Continue(folder, $"Ctrl-C at step 7, killed at write point {points[k - 1]}", everyEpoch: false);
+        }
+    }
+
+    /// <param name="finalState">false: a run whose last epochs committed no checkpoint has no final state to compare.</param>
+    private static void AssertLikeReference(string folder, string context, bool finalState = true)
     {
         var expected = reference.Value.Outcome;
-        var got = OutcomeOf(folder);
+        var got = OutcomeOf(folder, finalState);
         Assert.True(expected.Metrics == got.Metrics, $"{context}: metrics.jsonl differs\nexpected:\n{expected.Metrics}\ngot:\n{got.Metrics}");
         Assert.True(expected.Summary == got.Summary, $"{context}: summary differs\nexpected: {expected.Summary}\ngot: {got.Summary}");
         Assert.True(expected.ModelSha256 == got.ModelSha256, $"{context}: model.safetensors differs");
-        Assert.True(expected.FinalState == got.FinalState, $"{context}: the final weights or Adam moments differ");
+        if (finalState) Assert.True(expected.FinalState == got.FinalState, $"{context}: the final weights or Adam moments differ");
         Assert.Empty(Directory.EnumerateFiles(folder, "*.tmp", SearchOption.AllDirectories));
     }
 

@@ -134,10 +134,16 @@ public static class BertCheckpoint
     public static void Save(string directory, BertConfig config, float[] parameters, string dtype = "F32")
     {
         Directory.CreateDirectory(directory);
+        SaveWeights(Path.Combine(directory, WeightsFile), config, parameters, dtype);
+        config.Save(Path.Combine(directory, ConfigFile));
+    }
+
+    /// <summary>Writes the weights alone, as model.safetensors holds them, to <paramref name="file"/> (atomically).</summary>
+    public static void SaveWeights(string file, BertConfig config, float[] parameters, string dtype = "F32")
+    {
         var layout = new BertLayout(config);
         if (parameters.Length != layout.Size) throw new ArgumentException($"parameter buffer has {parameters.Length} floats, the layout needs {layout.Size}");
         var tensors = layout.Tensors.Select(t => (t.Name, t.Shape, (ReadOnlyMemory<float>)parameters.AsMemory(t.Offset, t.Length))).ToList();
-        SafeTensorsWriter.Write(Path.Combine(directory, WeightsFile), tensors, dtype: dtype);
-        config.Save(Path.Combine(directory, ConfigFile));
+        SafeTensorsWriter.Write(file, tensors, dtype: dtype);
     }
 }

@@ -157,14 +157,18 @@ public sealed class RunFolder(string path)
     /// <summary>
     /// Commits a checkpoint: parameters and Adam moments at the trainer's step; <paramref name="newBest"/>
     /// when these parameters are the new best model (they are then published at the top of the folder
-    /// too); otherwise the best stays what the previous manifest named (none before the first epoch).
+    /// too); otherwise the best is <paramref name="best"/> when given (a best model that no committed
+    /// checkpoint holds, because the trainer skipped the checkpoint of its epoch: saved beside these
+    /// parameters and published), else what the previous manifest named (none before the first epoch).
     /// </summary>
-    public void SaveState(BertConfig config, float[] parameters, float[] m, float[] v, bool newBest, TrainerState trainer, string tokenizerFolder)
+    public void SaveState(BertConfig config, float[] parameters, float[] m, float[] v, bool newBest, TrainerState trainer, string tokenizerFolder,
+        float[]? best = null)
     {
         var committed = CommittedManifest();
         string stepName = FreeStepName(trainer.GlobalStep, committed);
         string stepDir = System.IO.Path.Combine(StateDir, stepName);
-        string? bestFile = newBest ? $"{stepName}/model.safetensors" : committed?.Best;
+        if (newBest) best = null;
+        string? bestFile = newBest ? $"{stepName}/model.safetensors" : best != null ? $"{stepName}/best.safetensors" : committed?.Best;
         try
         {
             if (Directory.Exists(stepDir)) Directory.Delete(stepDir, recursive: true); // an uncommitted leftover
@@ -176,6 +180,11 @@ public sealed class RunFolder(string path)
                 ("exp_avg_sq", new long[] { v.Length }, (ReadOnlyMemory<float>)v),
             });
             FaultInjection.WritePoint("state optimizer written");
+            if (best != null)
+            {
+                BertCheckpoint.SaveWeights(System.IO.Path.Combine(stepDir, "best.safetensors"), config, best);
+                FaultInjection.WritePoint("state best written");
+            }
 
             var files = new Dictionary<string, string>(); // written in insertion order
             foreach (var f in new[] { $"{stepName}/config.json", $"{stepName}/model.safetensors", $"{stepName}/optimizer.safetensors", bestFile }.OfType<string>().Distinct())
@@ -194,9 +203,9 @@ public sealed class RunFolder(string path)
             throw;
         }
 
-        if (newBest)
+        if (newBest || best != null)
         {
-            SaveModel(config, parameters, tokenizerFolder);
+            SaveModel(config, best ?? parameters, tokenizerFolder);
             FaultInjection.WritePoint("best model published");
         }
         RemoveUnreferencedState();

@@ -16,12 +16,21 @@ public sealed record TrainOutcome(int BestEpoch, ClassificationMetrics BestValid
 /// The fine-tuning loop, HF Trainer's semantics: AdamW with linear warm-up and decay, gradient
 /// clipping, evaluation on validation after every epoch, the best epoch kept by a metric, the best
 /// model evaluated on test at the end. Mixing is used in training only. Every random choice is a
-/// function of (seed, epoch) or (seed, step), so a run resumed from a checkpoint (saved after every
-/// epoch, and at the step where Ctrl-C stopped it) ends exactly as an uninterrupted one (same thread count).
+/// function of (seed, epoch) or (seed, step), so a run resumed from a checkpoint ends exactly as an
+/// uninterrupted one (same thread count). A checkpoint is committed at the end of an epoch once
+/// <paramref name="checkpointEvery"/> has passed since the last one (zero: after every epoch), and at the
+/// step where Ctrl-C stops the run. Skipping the others matters on a GPU: a bert-base checkpoint (weights
+/// and Adam moments, 1.3 GB, written with fsync and hashed) takes longer than a whole rotten_tomatoes
+/// epoch. The best model is kept in memory and published at the top of the folder by the next checkpoint
+/// or at the end of the run.
 /// </summary>
 public sealed class Trainer(IBertEngine engine, TextClassificationData data, LabeledSplit train, EncodedData encoded,
-    TrainOptions options, RunFolder run, string tokenizerFolder, ITrainingObserver observer)
+    TrainOptions options, RunFolder run, string tokenizerFolder, ITrainingObserver observer, TimeSpan checkpointEvery = default)
 {
+    private readonly Stopwatch sinceCheckpoint = Stopwatch.StartNew();
+    // whether bestParameters holds a best model that no committed checkpoint holds (its epoch's checkpoint was skipped)
+    private bool bestUncommitted;
+
     private readonly OptimizerSettings optimizer = new(WeightDecay: options.WeightDecay, MaxGradNorm: options.MaxGradNorm);
 
     /// <summary>Where the loop stands; what a checkpoint records besides the tensors.</summary>
@@ -67,7 +76,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         string? stopReason = null;
         while (at.Epoch < plan.Epochs && stopReason == null)
         {
-            stopReason = TrainEpoch(at, plan, cancel);
+            stopReason = TrainEpoch(at, plan, bestParameters, cancel);
             if (stopReason == null) EndEpoch(at, bestParameters);
         }
         return Finish(at, bestParameters, stopReason, plan);
@@ -112,7 +121,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
     /// step is completed before anything else touches the engine: Ctrl-C's checkpoint, ssmix's saliency
     /// pass, the end of the epoch.
     /// </summary>
-    private string? TrainEpoch(Progress at, Plan plan, CancellationToken cancel)
+    private string? TrainEpoch(Progress at, Plan plan, float[] bestParameters, CancellationToken cancel)
     {
         var (batcher, sampler, _, totalSteps, warmupSteps) = plan;
         var order = batcher.Order(options.Seed, at.Epoch, shuffle: true, options.GroupByLength, options.BatchSize);
@@ -133,7 +142,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
                 if (Drain() is string diverged) return diverged;
                 at.EpochElapsed += clock.Elapsed.TotalSeconds;
                 at.TrainSeconds += clock.Elapsed.TotalSeconds;
-                if (at.Step != at.CommittedStep && at.Step > 0) SaveState(at, newBest: false); // resume continues at this very step
+                if (at.Step != at.CommittedStep && at.Step > 0) SaveState(at, newBest: false, bestParameters); // resume continues at this very step
                 return TrainOutcome.Interrupted;
             }
             long step = at.Step + (pending == null ? 1 : 2); // the step to start
@@ -192,7 +201,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         at.LossSum = 0; at.LossCount = 0;
     }
 
-    /// <summary>After a full epoch: evaluate on validation, keep the best parameters, commit a checkpoint.</summary>
+    /// <summary>After a full epoch: evaluate on validation, keep the best parameters, commit a checkpoint when one is due.</summary>
     private void EndEpoch(Progress at, float[] bestParameters)
     {
         var metrics = Evaluate(encoded.Validation, data.Validation.Labels);
@@ -204,9 +213,10 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         {
             at.BestScore = score; at.BestEpoch = at.Epoch + 1; at.BestMetrics = metrics;
             engine.CopyParameters(bestParameters);
+            bestUncommitted = true;
         }
         at.Epoch++; at.BatchInEpoch = 0; at.EpochElapsed = 0;
-        SaveState(at, newBest: best);
+        if (sinceCheckpoint.Elapsed >= checkpointEvery) SaveState(at, newBest: best, bestParameters);
     }
 
     /// <summary>Says why a run stopped; for a finished one, tests the best model and writes summary.json.</summary>
@@ -219,6 +229,11 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
 
         ClassificationMetrics? test = null;
         ReliabilityBins? testReliability = null;
+        if (bestUncommitted) // its epoch's checkpoint was skipped (a run Ctrl-C stopped committed it then)
+        {
+            run.SaveModel(engine.Config, bestParameters, tokenizerFolder);
+            bestUncommitted = false;
+        }
         if (stopReason == null && data.Test != null) (test, testReliability) = TestBestModel(at, bestParameters);
         else if (data.Test == null) observer.Message("the dataset has no test split: no test evaluation");
         var outcome = new TrainOutcome(at.BestEpoch, at.BestMetrics, test, at.EpochSeconds.ToArray(),
@@ -244,7 +259,8 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
     // system time (page faults) as the copies themselves
     private float[]? savedParameters, savedM, savedV;
 
-    private void SaveState(Progress p, bool newBest)
+    /// <summary>Commits a checkpoint; with the best model too when no committed checkpoint holds it.</summary>
+    private void SaveState(Progress p, bool newBest, float[] bestParameters)
     {
         var config = engine.Config;
         var parameters = savedParameters ??= new float[engine.Layout.Size];
@@ -252,8 +268,10 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         var v = savedV ??= new float[parameters.Length];
         engine.CopyParameters(parameters);
         engine.CopyOptimizerState(m, v);
-        run.SaveState(config, parameters, m, v, newBest, p.ToState(options.Metric), tokenizerFolder);
+        run.SaveState(config, parameters, m, v, newBest, p.ToState(options.Metric), tokenizerFolder, best: bestUncommitted && !newBest ? bestParameters : null);
         p.CommittedStep = p.Step;
+        bestUncommitted = false;
+        sinceCheckpoint.Restart();
     }
 
     /// <summary>Continues from the committed checkpoint: the same step, the same place in the epoch's order.</summary>

@@ -42,6 +42,7 @@ public static class CompareCommand
             try
             {
                 template = set.Read(parse);
+                _ = set.ReadCheckpointEvery(parse); // refused here, before any run starts
                 var modeList = parse.GetValue(modes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(TrainOptionSet.ParseMode).Distinct().ToList();
                 var sizeList = parse.GetValue(sizes)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(TrainSize.Parse).ToList();
                 if (parse.GetValue(seeds) < 1) throw new ArgumentException("--seeds must be at least 1");
@@ -121,7 +122,7 @@ public static class CompareCommand
         if (status == RunStatus.New && Directory.Exists(run.Folder)) Directory.Delete(run.Folder, recursive: true); // an interrupted first epoch: start over
         Console.WriteLine($"{progress} {run.Name}{(status == RunStatus.Started ? ": resuming" : "")}{(prefix != null ? $" on device {device}" : "")}");
         int code = TrainCommand.Run(inputs, run.Options, run.Folder, resume: status == RunStatus.Started, backend, parse.GetValue(set.Precision)!, parse.GetValue(set.Threads),
-            device: device, consolePrefix: prefix);
+            set.ReadCheckpointEvery(parse), device: device, consolePrefix: prefix);
         return code == ErrorReport.Ok && ConsoleInterrupt.Token.IsCancellationRequested ? ErrorReport.Interrupted : code;
     }
 

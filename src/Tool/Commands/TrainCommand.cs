@@ -24,11 +24,13 @@ public static class TrainCommand
         cmd.SetAction(parse =>
         {
             TrainOptions options;
-            try { options = set.Read(parse); }
+            TimeSpan checkpointEvery;
+            try { options = set.Read(parse); checkpointEvery = set.ReadCheckpointEvery(parse); }
             catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
             var inputs = set.ReadInputs(parse);
             string folder = parse.GetValue(output) ?? Path.Combine("runs", $"{DateTime.Now:yyyyMMdd-HHmmss}-{TrainOptions.ModeName(options.Mode)}");
-            return Run(inputs, options, folder, parse.GetValue(resume), parse.GetValue(set.Backend)!, parse.GetValue(set.Precision)!, parse.GetValue(set.Threads));
+            return Run(inputs, options, folder, parse.GetValue(resume), parse.GetValue(set.Backend)!, parse.GetValue(set.Precision)!, parse.GetValue(set.Threads),
+                checkpointEvery);
         });
         return cmd;
     }
@@ -37,7 +39,7 @@ public static class TrainCommand
     /// with --devices, several at once on threads of one process, each on its CUDA <paramref name="device"/>,
     /// its console lines prefixed with <paramref name="consolePrefix"/> and no live progress bar.</summary>
     public static int Run(RunInputs inputs, TrainOptions options, string folder, bool resume, string backend, string precision, int? threads,
-        ConsoleObserver? sharedObserver = null, int device = 0, string? consolePrefix = null)
+        TimeSpan checkpointEvery, ConsoleObserver? sharedObserver = null, int device = 0, string? consolePrefix = null)
     {
         var run = new RunFolder(folder);
         IDisposable folderLock;
@@ -91,7 +93,7 @@ public static class TrainCommand
                 if (run.HoldsRun) run.ClearForRestart(); // only now: bad input above must not lose what is there
                 run.WriteArgs(FineTuning.Args(inputs, options, prepared, engine.Backend));
             }
-            var trainer = new Trainer(engine, prepared.Data, prepared.Train, prepared.Encoded, options, run, prepared.ModelFolder, observer);
+            var trainer = new Trainer(engine, prepared.Data, prepared.Train, prepared.Encoded, options, run, prepared.ModelFolder, observer, checkpointEvery);
             int stepsPerEpoch = (prepared.Train.Count + options.BatchSize - 1) / options.BatchSize;
             long totalSteps = (long)stepsPerEpoch * options.EffectiveEpochs(stepsPerEpoch);
             var outcome = observer.WithProgress(totalSteps, () => trainer.Run(continuing, cancel));

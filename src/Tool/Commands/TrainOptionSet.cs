@@ -22,6 +22,24 @@ public sealed class TrainOptionSet
     public readonly Option<string> Backend = new("--backend") { Description = "auto (CUDA when a GPU and the kernels are there), cpu or cuda", DefaultValueFactory = _ => "auto" };
     public readonly Option<int?> Threads = new("--threads") { Description = "CPU worker threads (default: all cores); results are reproducible for a given count" };
     public readonly Option<string> Precision = new("--precision") { Description = Backends.PrecisionHelp, DefaultValueFactory = _ => "auto" };
+    public readonly Option<double> CheckpointEvery = new("--checkpoint-every")
+    {
+        Description = "Seconds between resumable checkpoints: one is committed at the end of an epoch once this long has passed since the last " +
+            "(0: after every epoch), and always where Ctrl-C stops the run",
+        DefaultValueFactory = _ => DefaultCheckpointSeconds,
+    };
+
+    /// <summary>--checkpoint-every's default: a kill -9 loses at most this much training (and an epoch), and short runs
+    /// (a GPU's, a grid's) write no checkpoint they would never resume from.</summary>
+    public const double DefaultCheckpointSeconds = 300;
+
+    /// <summary>--checkpoint-every, checked.</summary>
+    public TimeSpan ReadCheckpointEvery(ParseResult parse)
+    {
+        double seconds = parse.GetValue(CheckpointEvery);
+        if (!(seconds >= 0 && seconds <= 1e9)) throw new ArgumentException($"--checkpoint-every must be a number of seconds in 0..1e9, not {seconds}");
+        return TimeSpan.FromSeconds(seconds);
+    }
 
     private readonly IReadOnlyList<Binding> training = TrainOptions.All.Select(Bind).ToList();
 
@@ -34,7 +52,7 @@ public sealed class TrainOptionSet
             command.Options.Add(b.Cli);
         }
         Precision.AcceptOnlyFromAmong("auto", "fp32", "tf32", "bf16");
-        foreach (var o in new Option[] { Backend, Threads, Precision }) command.Options.Add(o);
+        foreach (var o in new Option[] { Backend, Threads, Precision, CheckpointEvery }) command.Options.Add(o);
     }
 
     public RunInputs ReadInputs(ParseResult parse) => new(parse.GetValue(Model)!, parse.GetValue(Dataset)!, parse.GetValue(Revision)!,
