@@ -5,7 +5,9 @@
 # its runs' training epochs add up to 100.0 s (docs/experiments/2026-11-26-minilm-rotten-tomatoes/runs.csv).
 # This runs the same command with the default precision (bf16 on this GPU), timed, once per worker count in
 # WORKERS: 1 is one run at a time, as then; 4 is four runs at once on the one GPU (--devices 0,0,0,0), since
-# a MiniLM step leaves most of an H200 idle. On the machine bench/gpu/parity.sh ran on, in the same call:
+# a MiniLM step leaves most of an H200 idle. Today's tool also writes no checkpoint in these short runs
+# (--checkpoint-every's default, 300 s); the 2026-11-26 grid wrote one every epoch. On the machine
+# bench/gpu/parity.sh ran on, in the same call:
 #   bash bench/gpu/prepare.sh; bash bench/gpu/prepare_parity.sh               # here
 #   device run, carry [".devcheck-parity"], timeout_s 540:  bash bench/gpu/parity.sh > $OUT/parity.log 2>&1; bash bench/gpu/grid.sh > $OUT/grid.log 2>&1
 # Run folders go to $GRID_DIR (not $OUT: 80 of them); $OUT gets each grid's runs.csv.
@@ -40,9 +42,9 @@ for workers in $(echo "${WORKERS:-1,4}" | tr , ' '); do
   python3 - "$dir" "$workers" "$start" "$end" "$status" <<'PY'
 import csv, glob, json, os, sys
 d, workers, start, end, status = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-runs = os.path.join(d, "runs.csv")
+runs, timings = os.path.join(d, "runs.csv"), os.path.join(d, "timings.csv")
 rows = list(csv.DictReader(open(runs))) if os.path.exists(runs) else []
-train = sum(3 * float(r["mean_epoch_seconds"]) for r in rows if r.get("mean_epoch_seconds"))
+train = sum(float(r["train_seconds"]) for r in csv.DictReader(open(timings))) if os.path.exists(timings) else float("nan")
 print(f"grid with {workers} run(s) at a time: exit {status}, {len(rows)} runs in runs.csv, {end - start:.1f} s wall "
       f"(the command alone), their training epochs {train:.1f} s (2026-11-26, TF32: a call of about 4 minutes, epochs 100.0 s)")
 by_mode = {}
