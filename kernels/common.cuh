@@ -132,9 +132,13 @@ __device__ __forceinline__ float dropout_uniform(unsigned int key, unsigned int 
 // layernorm_backward and gelu_backward), in a fixed order. A block owns 32 columns; its 8 warps each sum
 // every 8th chunk (warp g: chunks g, g + 8, …), and warp 0 adds the 8 sums in order. On one thread per
 // column (6 blocks for C = 768) it was latency-bound: 10-17 us a launch on an H200.
-// grid: ceil(C / 32); block: (32, 8).
-extern "C" __global__ void add_chunk_partials(float* out, const float* partial, int chunks, int C, int stride) {
+// Up to three sums in one launch (LayerNorm's dγ, dβ and its branch's bias gradient, which sit C apart in
+// each chunk's partials): grid.y = 1, 2 or 3 picks out0, out1 or out2 and the partials C · y further on.
+// grid: (ceil(C / 32), sums); block: (32, 8).
+extern "C" __global__ void add_chunk_partials(float* out0, float* out1, float* out2, const float* partial, int chunks, int C, int stride) {
     __shared__ float sums[8][WARP];
+    float* out = blockIdx.y == 0 ? out0 : blockIdx.y == 1 ? out1 : out2;
+    partial += (int64_t)blockIdx.y * C;
     int c = blockIdx.x * WARP + threadIdx.x, g = threadIdx.y;
     float acc = 0.0f;
     if (c < C)

@@ -77,10 +77,15 @@ public sealed class GpuContext : IDisposable
         return partial;
     }
 
-    /// <summary>output[c] += Σ_chunk part[chunk·stride + c], in a fixed order (deterministic).</summary>
-    internal void AddChunkPartials(nint output, nint part, int chunks, int cols, int stride)
-        => Launch("add_chunk_partials", new KernelArgs().Ptr(output).Ptr(part).Int(chunks).Int(cols).Int(stride),
-            new Dim3((uint)((cols + 31) / 32)), new Dim3(32, 8));   // 32 columns × 8 chunk strides per block
+    /// <summary>output[c] += Σ_chunk part[chunk·stride + c], in a fixed order (deterministic); with output1 (and
+    /// output2), in the same launch, output1[c] += the same sums of part + cols (output2: part + 2·cols).</summary>
+    internal void AddChunkPartials(nint output, nint part, int chunks, int cols, int stride, nint output1 = 0, nint output2 = 0)
+    {
+        uint sums = output2 != 0 ? 3u : output1 != 0 ? 2u : 1u;
+        if (output2 != 0 && output1 == 0) throw new ArgumentException("add_chunk_partials: a third sum needs a second");
+        Launch("add_chunk_partials", new KernelArgs().Ptr(output).Ptr(output1).Ptr(output2).Ptr(part).Int(chunks).Int(cols).Int(stride),
+            new Dim3((uint)((cols + 31) / 32), sums), new Dim3(32, 8));   // 32 columns × 8 chunk strides per block
+    }
 
     public void Dispose()
     {

@@ -74,8 +74,6 @@ public static class LayerNorm
         else
             g.Launch("layernorm_backward", args, new Dim3((uint)chunks),
                 new Dim3((uint)Math.Max(GpuContext.RowThreads, (cols + 8 * 32 - 1) / (8 * 32) * 32)));
-        g.AddChunkPartials(dgamma, part, chunks, cols, sections * cols);
-        g.AddChunkPartials(dbeta, GpuContext.At(part, cols), chunks, cols, sections * cols);
-        if (dBranchBias != 0) g.AddChunkPartials(dBranchBias, GpuContext.At(part, 2L * cols), chunks, cols, sections * cols);
+        g.AddChunkPartials(dgamma, part, chunks, cols, sections * cols, output1: dbeta, output2: dBranchBias);   // one launch
     }
 }
