@@ -91,8 +91,13 @@ public static class Attention
         if (Fused(channels, heads))
         {
             long rows = (long)batch * heads * seqLen;
-            g.Launch("attention_backward_dot", new KernelArgs().Ptr(s.Dot).Ptr(dctx).Ptr(ctx).Int(batch).Int(seqLen).Int(channels).Int(heads),
-                new Dim3((uint)((rows + 3) / 4)), FusedBlock);
+            // a row's head in 128-bit packs over a power of two of lanes, several rows a warp; else a warp a row
+            int headSize = channels / heads;
+            bool packed = channels % g.Pack == 0 && headSize % g.Pack == 0 && GpuContext.Aligned16(dctx, ctx);
+            int lanesPerRow = packed ? (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(headSize / g.Pack)) : 32;
+            long rowsPerBlock = FusedBlock.X / 32 * (32 / lanesPerRow);
+            g.Launch("attention_backward_dot", new KernelArgs().Ptr(s.Dot).Ptr(dctx).Ptr(ctx).Int(batch).Int(seqLen).Int(channels).Int(heads)
+                .Int(lanesPerRow).Int(packed ? 1 : 0), new Dim3((uint)((rows + rowsPerBlock - 1) / rowsPerBlock)), FusedBlock);
             var args = new KernelArgs().Ptr(dqkv).Ptr(qkv).Ptr(qkvBias).Ptr(dctx).Ptr(probs).Ptr(s.Dot).Ptr(keyMask).Int(batch).Int(seqLen).Int(channels).Int(heads)
                 .Float(1f / MathF.Sqrt(channels / heads)).Float(dropout).UInt(key);
             string kernels = FusedKernels(g, channels, heads);
