@@ -62,7 +62,8 @@ extern "C" __global__ void layernorm_forward(floatX* out, floatX* sum_out, float
 // layernorm_forward with a warp per row and the row in its registers, for rows of at most LN_WARP_COLS · 32
 // columns in 128-bit packs: lane l holds packs l, l + 32, … (P of them), so the row is read once, the
 // sums are shuffles, and no barrier stops the block. On bert-base's rows the block-per-row kernel above
-// measured 24 us a launch on an H200 for what is 2.6 us of memory traffic: three passes, two block sums
+// measured 24 us a launch on an H200 (ncu, caches flushed), where moving its 25 MB (x, residual, sum, out in
+// bf16) takes 5.2 us at the data sheet's 4.8 TB/s: three passes, two block sums
 // of four barriers, 96 of 128 threads busy. The same sums, in another order. grid: ceil(N / warps per
 // block); block: a multiple of 32. The launcher takes it when every activation pointer is 16-byte
 // aligned and C is a whole number of packs.
