@@ -30,6 +30,21 @@
 // it, on an H200, the kernels ran in 57/64/88 µs a layer instead of 74/89/102 (docs/perf.md).
 #define FLASH_MIN_BLOCKS 3
 
+// The attention dropout's keep decisions, made once by the forward (from the counter hash, as everywhere)
+// and read by both backward kernels, which hashed every score again: in the buffer of the log-sum-exps,
+// after the B·H·T of them (rounded up to an even count; Cuda.Attention.SavedElements), 64 bits for each
+// query row (bh, q) and 64-key tile j: the 16 bits that lane t of the forward decided, keys 8n + 2t + e
+// at bit 16t + 2n + e (a 16-bit store a lane, no shuffles). Rows past T are never written nor read.
+static_assert(FLASH_TILE == 64, "a lane's keep bits of a row and tile are 16: 8 column tiles of 2 keys");
+__device__ __forceinline__ uint16_t* flash_keep_bits(const float* lse, int B, int H, int T) {
+    int64_t rows = (int64_t)B * H * T;
+    return (uint16_t*)(lse + (rows + 1) / 2 * 2);
+}
+// the first of the four 16-bit parts of row (bh, q)'s word of key tile j
+__device__ __forceinline__ int64_t flash_keep_at(int bh, int q, int j, int T) {
+    return (((int64_t)bh * T + q) * ((T + FLASH_TILE - 1) / FLASH_TILE) + j) * 4;
+}
+
 typedef floatX FlashTile[FLASH_TILE][FLASH_LD];
 
 // d += A·B on the warp's tensor cores: A 16×16 bf16 row-major, B 16×8 bf16 (k down a column), D 16×8
@@ -188,6 +203,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
     const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f, scale2 = scale * LOG2E;
+    uint16_t* keep = flash_keep_bits(lse, B, H, T);
 
     uint32_t qa[FLASH_KSTEPS][4];                       // this warp's 16 queries, through kt
     flash_load_tile(kt, head, hbias, ld, q0, T, d);
@@ -226,6 +242,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
             float m_new = fmaxf(m[r], quad_max(mx) * scale2);  // scale2 > 0: the max of the scaled scores
             float corr = m[r] == -INFINITY ? 0.0f : exp2f(m[r] - m_new), sum = 0.0f;
             int query = q0 + 16 * warp + g + 8 * r;
+            unsigned int keep_bits = 0;                 // bit 2n + e: key 8n + 2t + e kept
 #pragma unroll
             for (int n = 0; n < FLASH_TILE / 8; n++)
 #pragma unroll
@@ -235,10 +252,13 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
                     sum += pj;
                     if (p > 0.0f) {
                         unsigned int index = (unsigned int)(((int64_t)bh * T + query) * T + k0 + kj);
-                        pj = dropout_uniform(key, index) >= p ? pj * keep_scale : 0.0f;
+                        bool kept = dropout_uniform(key, index) >= p;
+                        pj = kept ? pj * keep_scale : 0.0f;
+                        keep_bits |= (kept ? 1u : 0u) << (2 * n + e);
                     }
                     s[n][2 * r + e] = pj;
                 }
+            if (p > 0.0f && query < T) keep[flash_keep_at(bh, query, k0 / FLASH_TILE, T) + t] = (uint16_t)keep_bits;
             l[r] = l[r] * corr + quad_sum(sum);
             m[r] = m_new;
 #pragma unroll
@@ -279,6 +299,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
     const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
     const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    const uint16_t* keep = flash_keep_bits(lse, B, H, T);
 
     uint32_t qa[FLASH_KSTEPS][4], da[FLASH_KSTEPS][4];  // this warp's queries and their dO, through kt and vt
     flash_load_tile(kt, head, hbias, ld, q0, T, d);
@@ -301,6 +322,13 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
         flash_load_tile(kt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T, d);
         flash_load_tile(vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T, d);
         if (threadIdx.x < FLASH_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask[(int64_t)b * T + k0 + threadIdx.x] : 0.0f;
+        unsigned int keep_bits[2] = {0, 0};             // this lane's part of its rows' keep bits, as the forward's lane t wrote them
+        if (p > 0.0f)
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                int query = q0 + 16 * warp + g + 8 * r;
+                if (query < T) keep_bits[r] = keep[flash_keep_at(bh, query, k0 / FLASH_TILE, T) + t];
+            }
         __syncthreads();
 #pragma unroll
         for (int kk = 0; kk < FLASH_TILE / 16; kk++) {
@@ -319,10 +347,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
                     int r = i / 2, kj = 16 * kk + 8 * n + 2 * t + i % 2;
                     float pij = kmask[kj] != 0.0f ? exp2f(fmaf(s[n][i], scale2, -row_lse[r])) : 0.0f;
                     float dpv = dp[n][i];
-                    if (p > 0.0f) {
-                        unsigned int index = (unsigned int)(((int64_t)bh * T + q0 + 16 * warp + g + 8 * r) * T + k0 + kj);
-                        dpv = dropout_uniform(key, index) >= p ? dpv * keep_scale : 0.0f;
-                    }
+                    if (p > 0.0f) dpv = keep_bits[r] >> (2 * (2 * kk + n) + i % 2) & 1u ? dpv * keep_scale : 0.0f;   // key 8(2kk + n) + 2t + i % 2
                     s[n][i] = pij * (dpv - row_dot[r]) * scale;                           // dS
                 }
             uint32_t dsa[4];
@@ -349,6 +374,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
                                                         float scale, float p, unsigned int key) {
     __shared__ __align__(16) FlashTile qt, ot;
     __shared__ float qlse[FLASH_TILE], qdot[FLASH_TILE];
+    __shared__ __align__(8) uint16_t qkeep[4 * FLASH_TILE];   // the query tile's keep bits for this block's 64 keys
     int d = C / H, bh = blockIdx.x, b = bh / H, h = bh % H, k0 = blockIdx.y * FLASH_ROWS;
     int warp = threadIdx.x / WARP, g = threadIdx.x % WARP / 4, t = threadIdx.x % 4;
     int64_t ld = 3 * (int64_t)C;
@@ -356,6 +382,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
     const floatX* dctx_head = dctx + (int64_t)b * T * C + (int64_t)h * d;
     const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f, scale2 = scale * LOG2E;
+    const uint16_t* keep = flash_keep_bits(lse, B, H, T);
 
     uint32_t ka[FLASH_KSTEPS][4], va[FLASH_KSTEPS][4];  // this warp's keys and values, through qt and ot
     flash_load_tile(qt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T, d);
@@ -383,6 +410,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
             int i = i0 + threadIdx.x;
             qlse[threadIdx.x] = i < T ? lse[(int64_t)bh * T + i] * LOG2E : INFINITY;   // log2(e) · lse; past T: probability 0
             qdot[threadIdx.x] = i < T ? dot[(int64_t)bh * T + i] : 0.0f;
+            if (p > 0.0f) *(uint64_t*)&qkeep[4 * threadIdx.x] = i < T ? *(const uint64_t*)(keep + flash_keep_at(bh, i, k0 / FLASH_TILE, T)) : 0;
         }
         __syncthreads();
 #pragma unroll
@@ -404,8 +432,8 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
                     float pij = key_valid[r] ? exp2f(fmaf(s[n][i], scale2, -qlse[qi])) : 0.0f;
                     float pdrop = pij, dpv = dp[n][i];
                     if (p > 0.0f) {
-                        unsigned int index = (unsigned int)(((int64_t)bh * T + i0 + qi) * T + k0 + 16 * warp + g + 8 * r);
-                        bool kept = dropout_uniform(key, index) >= p;
+                        // key 16·warp + g + 8r of the tile = 8(2·warp + r) + 2(g / 2) + g % 2: the forward's lane g / 2 kept it
+                        bool kept = qkeep[4 * qi + g / 2] >> (4 * warp + 2 * r + g % 2) & 1u;
                         pdrop = kept ? pij * keep_scale : 0.0f;
                         dpv = kept ? dpv * keep_scale : 0.0f;
                     }

@@ -26,10 +26,19 @@ public static class Attention
     public static string FusedKernels(GpuContext g, int channels, int heads) =>
         !TensorCores(channels, heads, g.Activations) ? "fused" : g.AttentionTensorCores == TensorCoreKernels.MmaSync ? "flash" : "mma";
 
-    /// <summary>What the forward saves for the backward (its probs argument): B·H·T log-sum-exps, float32,
-    /// when fused; else the B·H·T·T probabilities, in the activations' type.</summary>
-    public static long SavedElements(int batch, int seqLen, int channels, int heads) =>
-        Fused(channels, heads) ? (long)batch * heads * seqLen : (long)batch * heads * seqLen * seqLen;
+    /// <summary>What the forward saves for the backward (its probs argument): when fused, float32s: B·H·T
+    /// log-sum-exps, then (from an even count) the attention dropout's keep bits that the mma.sync kernels
+    /// save, 64 bits a query and 64-key tile (flash_keep_bits in kernels/attention_flash.cuh; the other fused
+    /// kernels leave them unused); else the B·H·T·T probabilities, in the activations' type.</summary>
+    public static long SavedElements(int batch, int seqLen, int channels, int heads)
+    {
+        long rows = (long)batch * heads * seqLen;
+        if (!Fused(channels, heads)) return rows * seqLen;
+        return (rows + 1) / 2 * 2 + 2 * rows * ((seqLen + 63) / 64);   // rows = LogSumExps
+    }
+
+    /// <summary>The log-sum-exps at the start of the fused forward's saved buffer: one a query row.</summary>
+    public static long LogSumExps(int batch, int seqLen, int heads) => (long)batch * heads * seqLen;
 
     /// <summary>Device scratch that attention needs besides its inputs and outputs. Unfused: Q, K, V and
     /// the context with heads split ([B, H, T, d] each), and [B, H, T, T] buffers for dropped

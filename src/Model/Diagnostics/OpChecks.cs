@@ -239,7 +239,8 @@ internal static class OpChecks
             if (gaps) c.Exact(expected.AsSpan(0, skip), actual.AsSpan(0, skip), what + ", batch entry 0 (every key masked)");
             c.Close(expected.AsSpan(skip), actual.AsSpan(skip), d.Reduction, what);
         }
-        if (fused) Compare(LogSumExps(qkv, mask, batch, seqLen, channels, heads), d.Down(dsaved, saved), (long)heads * seqLen, $"attention_forward_{kernels} (log-sum-exp per query)");
+        if (fused) Compare(LogSumExps(qkv, mask, batch, seqLen, channels, heads), d.Down(dsaved, Cuda.Attention.LogSumExps(batch, seqLen, heads)), (long)heads * seqLen,
+            $"attention_forward_{kernels} (log-sum-exp per query)");
         else Compare(probs, d.DownX(dsaved, bhtt), (long)heads * seqLen * seqLen, "attention_softmax_forward (probs)");
         Compare(ctx, d.DownX(dctx, nc), (long)seqLen * channels, fused ? $"attention_forward_{kernels} (ctx)" : "attention forward (ctx)");
 
