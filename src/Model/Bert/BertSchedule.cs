@@ -85,7 +85,7 @@ public sealed class BertActivations<T>
     public readonly T GOut, GH1, GTmp, GI, GQkv, GCtx, GLogits, GPooled, GPooledPre, GCls;
 
     /// <param name="attentionSaved">When set, each layer's Probs is this many float32 statistics (the GPU's
-    /// fused attention saves a log-sum-exp per query) instead of the [B, H, T, T] probabilities.</param>
+    /// fused attention saves a log-sum-exp per query and its dropout bits: Cuda.Attention.SavedElements) instead of the [B, H, T, T] probabilities.</param>
     public BertActivations(BertConfig config, int maxBatch, int maxSeqLen, Func<long, T> alloc, Func<long, T>? allocStat = null, long? attentionSaved = null)
     {
         allocStat ??= alloc;

@@ -170,7 +170,7 @@ public sealed class GpuBertEngine : IBertEngine
         up = new Uploads(Alloc(2 * n + 2 * mb), Alloc(n + mb));
         int C = Config.HiddenSize, H = Config.NumAttentionHeads;
         scratch = Attention.Scratch.Allocate(AllocX, Alloc, mb, mt, C, H);
-        // fused attention saves a float32 log-sum-exp per query, not the [B, H, T, T] probabilities
+        // fused attention saves a float32 log-sum-exp per query (and its dropout bits), not the [B, H, T, T] probabilities
         return act = new BertActivations<nint>(Config, mb, mt, AllocX, Alloc, Attention.Fused(C, H) ? Attention.SavedElements(mb, mt, C, H) : null);
     }
 
