@@ -94,6 +94,24 @@ public class RunFolderFaultTests
         AssertLikeReference(folder, "no checkpoint", finalState: false); // the best model published at the end, the same bytes
     }
 
+    /// <summary>A finished run with no checkpoint left (the default interval) is still a finished run: training
+    /// into its folder again is refused, and --resume has nothing to do; neither touches its files.</summary>
+    [Fact]
+    public void AFinishedRunWithoutStateIsNeitherOverwrittenNorRetrained()
+    {
+        string folder = Path.Combine(TempDir(), "run");
+        var r = Cli.Run(Env(), TrainArgs(folder, everyEpoch: false));
+        Assert.True(r.ExitCode == 0, r.All);
+        string before = OutcomeOf(folder, finalState: false).ToString() + File.GetLastWriteTimeUtc(Path.Combine(folder, "model.safetensors")).Ticks;
+        var again = Cli.Run(Env(), TrainArgs(folder, everyEpoch: false));
+        Assert.True(again.ExitCode == 2, again.All);
+        Assert.Contains("already holds a finished run", again.Stderr);
+        var resumed = Cli.Run(Env(), [.. TrainArgs(folder, everyEpoch: false), "--resume"]);
+        Assert.True(resumed.ExitCode == 0, resumed.All);
+        Assert.Contains("holds a finished run (summary.json): nothing to resume", resumed.Stdout);
+        Assert.Equal(before, OutcomeOf(folder, finalState: false).ToString() + File.GetLastWriteTimeUtc(Path.Combine(folder, "model.safetensors")).Ticks);
+    }
+
     /// <summary>Epoch 1 is the best so far when Ctrl-C stops epoch 2, and its checkpoint was skipped: the checkpoint
     /// Ctrl-C commits must hold that best model too, beside the current weights, and publish it.</summary>
     [Fact]

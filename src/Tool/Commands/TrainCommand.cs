@@ -50,12 +50,18 @@ public static class TrainCommand
             return ErrorReport.BadInput;
         }
         using var heldLock = folderLock;
-        if (run.HasState && !resume)
+        // a finished run under --checkpoint-every may have no state left to show for it: summary.json marks it
+        if ((run.HasState || run.Finished) && !resume)
         {
             Console.Error.WriteLine(run.Finished
                 ? $"error: {run.Path} already holds a finished run; choose another --output"
                 : $"error: {run.Path} already holds a run: continue it with --resume, or choose another --output");
             return ErrorReport.BadInput;
+        }
+        if (resume && run.Finished && !run.HasState)
+        {
+            Console.WriteLine($"{run.Path} holds a finished run (summary.json): nothing to resume");
+            return ErrorReport.Ok;
         }
         if (resume && !run.HoldsRun)
         {
