@@ -37,25 +37,6 @@ __device__ __forceinline__ float gelu_grad(float v, float dy) {
 #define GELU_ROWS 16
 #define GELU_BATCH 4
 
-// The XPACK activations at p[0 …] of columns c0 …: one pack, or one by one up to the row's end (0 past it).
-__device__ __forceinline__ VecX<XPACK> load_columns(const floatX* p, int c0, int cols, bool packed) {
-    if (packed) return load_x<XPACK>(p);
-    VecX<XPACK> v;
-#pragma unroll
-    for (int j = 0; j < XPACK; j++) v.v[j] = c0 + j < cols ? (float)p[j] : 0.0f;
-    return v;
-}
-
-__device__ __forceinline__ void store_columns(floatX* p, const VecX<XPACK>& v, int c0, int cols, bool packed) {
-    if (packed) {
-        store_x<XPACK>(p, v);
-        return;
-    }
-#pragma unroll
-    for (int j = 0; j < XPACK; j++)
-        if (c0 + j < cols) p[j] = v.v[j];
-}
-
 // bias[c0 …] (0 past the row's end, or with no bias)
 __device__ __forceinline__ VecX<XPACK> load_bias_columns(const float* bias, int c0, int cols) {
     VecX<XPACK> b;

@@ -91,6 +91,27 @@ __device__ __forceinline__ void store_x(floatX* p, const VecX<N>& r) {
     }
 }
 
+// The XPACK activations at p[0 …] of a row's columns c0 …: one pack when packed (cols a whole number of packs,
+// p aligned), else one by one up to the row's end (0 past it). A thread that owns a pack of columns over
+// rows (column_sum_partial, the GELU kernels) reads and writes its row this way.
+__device__ __forceinline__ VecX<XPACK> load_columns(const floatX* p, int c0, int cols, bool packed) {
+    if (packed) return load_x<XPACK>(p);
+    VecX<XPACK> v;
+#pragma unroll
+    for (int j = 0; j < XPACK; j++) v.v[j] = c0 + j < cols ? (float)p[j] : 0.0f;
+    return v;
+}
+
+__device__ __forceinline__ void store_columns(floatX* p, const VecX<XPACK>& v, int c0, int cols, bool packed) {
+    if (packed) {
+        store_x<XPACK>(p, v);
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < XPACK; j++)
+        if (c0 + j < cols) p[j] = v.v[j];
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
     for (int offset = WARP / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
     return v;

@@ -50,10 +50,9 @@ extern "C" __global__ void embedding_forward(floatX* out, const int* ids, const 
 // segment sums to its row in order, so the result is still the same every run.
 #define EMBEDDING_SEGMENT 32
 
-// Σ_{e in [first, end)} weights[e]·dout[tokens[e], c], entries in order.
-__device__ __forceinline__ float embedding_entries_sum(const floatX* dout, const int* tokens, const float* weights, int first, int end,
-                                                       int c, int C) {
-    float acc = 0.0f;
+// acc + Σ_{e in [first, end)} weights[e]·dout[tokens[e], c], added one entry at a time, in order.
+__device__ __forceinline__ float embedding_entries_sum(float acc, const floatX* dout, const int* tokens, const float* weights, int first,
+                                                       int end, int c, int C) {
     for (int e = first; e < end; e++) acc += weights[e] * (float)dout[(int64_t)tokens[e] * C + c];
     return acc;
 }
@@ -64,9 +63,8 @@ extern "C" __global__ void embedding_backward_rows(float* dtable, const floatX* 
                                                    const int* tokens, const float* weights, int C) {
     int k = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= C || starts[k + 1] - starts[k] > EMBEDDING_SEGMENT) return;
-    float acc = *(dtable + (int64_t)rows[k] * C + c);
-    for (int e = starts[k]; e < starts[k + 1]; e++) acc += weights[e] * (float)dout[(int64_t)tokens[e] * C + c];
-    dtable[(int64_t)rows[k] * C + c] = acc;
+    float* out = dtable + (int64_t)rows[k] * C + c;
+    *out = embedding_entries_sum(*out, dout, tokens, weights, starts[k], starts[k + 1], c, C);   // the CPU's order
 }
 
 // partial[s, c] = the sum of segment s's entries [segment_starts[s], segment_ends[s]). grid: (segments, ceil(C / block)).
@@ -74,7 +72,7 @@ extern "C" __global__ void embedding_backward_segments(float* partial, const flo
                                                        const int* tokens, const float* weights, int C) {
     int s = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= C) return;
-    partial[(int64_t)s * C + c] = embedding_entries_sum(dout, tokens, weights, segment_starts[s], segment_ends[s], c, C);
+    partial[(int64_t)s * C + c] = embedding_entries_sum(0.0f, dout, tokens, weights, segment_starts[s], segment_ends[s], c, C);
 }
 
 // dtable[rows[buckets[j]], c] += Σ_s partial[s, c] over long bucket j's segments [first_segment[j],

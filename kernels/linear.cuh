@@ -33,15 +33,9 @@ extern "C" __global__ void column_sum_partial(float* partial, const floatX* x, i
     for (int j = 0; j < XPACK; j++) acc[j] = 0.0f;
     int r1 = min(rows, (chunk + 1) * 64);
     for (int r = chunk * 64; r < r1; r++) {
-        const floatX* xr = x + (int64_t)r * cols + c0;
-        if (packed) {
-            VecX<XPACK> v = load_x<XPACK>(xr);
+        VecX<XPACK> v = load_columns(x + (int64_t)r * cols + c0, c0, cols, packed);   // 0 past the row's end
 #pragma unroll
-            for (int j = 0; j < XPACK; j++) acc[j] += v.v[j];
-        } else {
-#pragma unroll
-            for (int j = 0; j < XPACK; j++) if (c0 + j < cols) acc[j] += (float)xr[j];
-        }
+        for (int j = 0; j < XPACK; j++) acc[j] += v.v[j];
     }
 #pragma unroll
     for (int j = 0; j < XPACK; j++) if (c0 + j < cols) partial[(int64_t)chunk * cols + c0 + j] = acc[j];

@@ -32,9 +32,9 @@ public static class Attention
     /// kernels leave them unused); else the B·H·T·T probabilities, in the activations' type.</summary>
     public static long SavedElements(int batch, int seqLen, int channels, int heads)
     {
-        long rows = (long)batch * heads * seqLen;
+        long rows = LogSumExps(batch, seqLen, heads);
         if (!Fused(channels, heads)) return rows * seqLen;
-        return (rows + 1) / 2 * 2 + 2 * rows * ((seqLen + 63) / 64);   // rows = LogSumExps
+        return (rows + 1) / 2 * 2 + 2 * rows * ((seqLen + 63) / 64);
     }
 
     /// <summary>The log-sum-exps at the start of the fused forward's saved buffer: one a query row.</summary>

@@ -268,7 +268,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         var v = savedV ??= new float[parameters.Length];
         engine.CopyParameters(parameters);
         engine.CopyOptimizerState(m, v);
-        run.SaveState(config, parameters, m, v, newBest, p.ToState(options.Metric), tokenizerFolder, best: bestUncommitted && !newBest ? bestParameters : null);
+        run.SaveState(config, parameters, m, v, newBest, p.ToState(options.Metric), tokenizerFolder, best: bestUncommitted ? bestParameters : null);
         p.CommittedStep = p.Step;
         bestUncommitted = false;
         sinceCheckpoint.Restart();
