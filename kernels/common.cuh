@@ -77,6 +77,14 @@ __device__ __forceinline__ VecX<N> load_f(const float* p) {
 // v as a floatX holds it (bf16: rounded to nearest even)
 __device__ __forceinline__ float round_x(float v) { return (float)(floatX)v; }
 
+// v rounded once into floatX, as a pack (what a 128-bit store writes; half the registers in bf16)
+__device__ __forceinline__ PackX pack_x(const VecX<XPACK>& v) {
+    PackX q;
+#pragma unroll
+    for (int j = 0; j < XPACK; j++) q.v[j] = v.v[j];
+    return q;
+}
+
 // Rounds each value once into floatX.
 template <int N>
 __device__ __forceinline__ void store_x(floatX* p, const VecX<N>& r) {
@@ -84,22 +92,35 @@ __device__ __forceinline__ void store_x(floatX* p, const VecX<N>& r) {
         p[0] = r.v[0];
     } else {
         shim_check_aligned(p);
-        PackX pack;
-#pragma unroll
-        for (int j = 0; j < N; j++) pack.v[j] = r.v[j];
-        *(PackX*)p = pack;
+        *(PackX*)p = pack_x(r);
     }
 }
 
 // The XPACK activations at p[0 …] of a row's columns c0 …: one pack when packed (cols a whole number of packs,
 // p aligned), else one by one up to the row's end (0 past it). A thread that owns a pack of columns over
 // rows (column_sum_partial, the GELU kernels) reads and writes its row this way.
-__device__ __forceinline__ VecX<XPACK> load_columns(const floatX* p, int c0, int cols, bool packed) {
-    if (packed) return load_x<XPACK>(p);
+// load_columns_pack keeps the pack as stored (16 bytes: four registers, half of its floats in bf16) for a
+// kernel that has several loads in flight before it converts them (unpack).
+__device__ __forceinline__ PackX load_columns_pack(const floatX* p, int c0, int cols, bool packed) {
+    if (packed) {
+        shim_check_aligned(p);
+        return *(const PackX*)p;
+    }
+    PackX q;
+#pragma unroll
+    for (int j = 0; j < XPACK; j++) q.v[j] = c0 + j < cols ? p[j] : (floatX)0.0f;
+    return q;
+}
+
+__device__ __forceinline__ VecX<XPACK> unpack(const PackX& q) {
     VecX<XPACK> v;
 #pragma unroll
-    for (int j = 0; j < XPACK; j++) v.v[j] = c0 + j < cols ? (float)p[j] : 0.0f;
+    for (int j = 0; j < XPACK; j++) v.v[j] = (float)q.v[j];
     return v;
+}
+
+__device__ __forceinline__ VecX<XPACK> load_columns(const floatX* p, int c0, int cols, bool packed) {
+    return unpack(load_columns_pack(p, c0, cols, packed));
 }
 
 __device__ __forceinline__ void store_columns(floatX* p, const VecX<XPACK>& v, int c0, int cols, bool packed) {

@@ -17,7 +17,7 @@ public static class Linear
     public static void ForwardGelu(GpuContext g, nint x, nint w, nint b, nint y, nint gelu, int rows, int inFeatures, int outFeatures)
     {
         g.Gpu.Blas.Gemm(false, true, rows, outFeatures, inFeatures, x, inFeatures, w, inFeatures, y, outFeatures, false, g.ActivationGemm);
-        g.Launch("bias_gelu_forward", new KernelArgs().Ptr(gelu).Ptr(y).Ptr(b).Int(rows).Int(outFeatures), Activations.GeluGrid(g, rows, outFeatures), new Dim3(128));
+        g.Launch("bias_gelu_forward", new KernelArgs().Ptr(gelu).Ptr(y).Ptr(b).Int(rows).Int(outFeatures), Activations.GeluGrid(g, rows, outFeatures, Activations.GeluForwardRowsPerChunk), new Dim3(128));
     }
 
     /// <summary>dx (+)= dy·W (skipped when dx is 0); dW += dyᵀ·x; db += Σ_rows dy.</summary>
