@@ -22,6 +22,21 @@ public class SelfTestOnShimTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void OnlyTakesTheChecksNamingOneOfItsWordsIgnoringCase()
+    {
+        Assert.Equal(GpuSelfTest.Checks, GpuSelfTest.Named(GpuSelfTest.Checks, []));
+        var picked = GpuSelfTest.Named(GpuSelfTest.Checks, ["BF16 Layernorm", "embedding mixed"]).Select(c => c.Name).ToList();
+        var expected = GpuSelfTest.Checks.Select(c => c.Name)
+            .Where(n => n.StartsWith("bf16 layernorm", StringComparison.Ordinal) || n.Contains("embedding mixed", StringComparison.Ordinal)).ToList();
+        Assert.Equal(expected, picked);
+        Assert.Contains("bf16 layernorm 70x384 residual dropout", picked);
+        Assert.Contains("embedding mixed 8x64x48 long buckets", picked);
+        Assert.Contains("bf16 embedding mixed 8x64x48 long buckets", picked);
+        Assert.DoesNotContain(picked, n => n.StartsWith("layernorm", StringComparison.Ordinal));
+        Assert.Empty(GpuSelfTest.Named(GpuSelfTest.Checks, ["no such check"]));
+    }
+
+    [Fact]
     public void EveryKernelInKernelsCuIsExercised()
     {
         // a kernel added to kernels.cu without a check would run nowhere before it meets a GPU: in

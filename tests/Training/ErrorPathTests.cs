@@ -36,6 +36,10 @@ public class ErrorPathTests
     }
 
     [Fact]
+    public void SelfTestOnlyNamingNoCheckIsRefusedBeforeLookingForADevice()
+        => AssertBadInput(Cli.Run(NoHub, "selftest", "--only", "bf16 atention,layernrom"), "no selftest check's name contains 'bf16 atention' or 'layernrom'");
+
+    [Fact]
     public void UnknownOptionIsBadInput() => AssertBadInput(Cli.Run(NoHub, "train", "--epoch", "3"), "--epoch");
 
     [Fact]

@@ -117,6 +117,11 @@ public static class GpuSelfTest
     /// <summary>The checks a device can run: the bf16 ones need bf16 tensor cores (compute capability 8.0+).</summary>
     public static IEnumerable<Check> ChecksFor(bool bf16) => Checks.Where(c => bf16 || c.Activations == Kernels.Cuda.DType.F32);
 
+    /// <summary>The checks whose name contains one of <paramref name="only"/> (ignoring case), every check when it
+    /// is empty: a slow tool such as compute-sanitizer's racecheck can take the kernels that use shared memory alone.</summary>
+    public static IEnumerable<Check> Named(IEnumerable<Check> checks, IReadOnlyCollection<string> only)
+        => checks.Where(c => only.Count == 0 || only.Any(o => c.Name.Contains(o, StringComparison.OrdinalIgnoreCase)));
+
     /// <summary>Runs one check on <paramref name="gpu"/> (everything it allocates is freed again).</summary>
     public static Result Run(Check check, IGpu gpu)
     {
