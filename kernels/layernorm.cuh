@@ -123,7 +123,7 @@ __device__ void layernorm_forward_warp_row(floatX* out, floatX* sum_out, float* 
             v = unpack(xs[k]);
 #pragma unroll
             for (int j = 0; j < XPACK; j++) local += v.v[j];
-            if (sum_out != 0) *(PackX*)(sum_out + base + c) = xs[k];
+            if (sum_out != 0) *(PackX*)(sum_out + base + c) = xs[k];   // 16-byte aligned: WarpRows checked sum_out
         }
     }
     float mean = warp_sum(local) / C;
