@@ -3,6 +3,12 @@
 #pragma once
 #include "common.cuh"
 
+// v under the dropout of element (row, c) of an [N, C] tensor: Cpu.Dropout's mask at flat index row·C + c.
+// The forward drops the residual branch; the backward its gradient, and the embeddings' dy.
+__device__ __forceinline__ float layernorm_dropout(float v, unsigned int key, int row, int C, int c, float p, float scale) {
+    return dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)c) >= p ? v * scale : 0.0f;
+}
+
 // One row of layernorm_forward, W columns at a time (W = XPACK: 128-bit packs; W = 1: one by one).
 // Each thread reads back only what it wrote.
 template <int W>
@@ -18,7 +24,7 @@ __device__ void layernorm_forward_row(floatX* out, floatX* s, float* mean_out, f
         for (int j = 0; j < W; j++) {
             float e = v.v[j];
             if (bias != 0) e += bias[c + j];
-            if (p > 0.0f) e = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)(c + j)) >= p ? e * scale : 0.0f;
+            if (p > 0.0f) e = layernorm_dropout(e, key, row, C, c + j, p, scale);
             if (rr != 0) e += r.v[j];
             v.v[j] = round_x(e);   // the statistics of the sum as stored (bf16: rounded)
             local += v.v[j];
@@ -115,7 +121,7 @@ __device__ void layernorm_forward_warp_row(floatX* out, floatX* sum_out, float* 
             for (int j = 0; j < XPACK; j++) {
                 float e = v.v[j];
                 if (bias != 0) e += b.v[j];
-                if (p > 0.0f) e = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)(c + j)) >= p ? e * scale : 0.0f;
+                if (p > 0.0f) e = layernorm_dropout(e, key, row, C, c + j, p, scale);
                 if (residual != 0) e += r.v[j];
                 v.v[j] = e;
             }
@@ -190,7 +196,7 @@ __device__ __forceinline__ VecX<W> layernorm_load_dy(const floatX* dyr, int row,
     if (dropout_dy)
 #pragma unroll
         for (int j = 0; j < W; j++)
-            d.v[j] = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)(c + j)) >= p ? d.v[j] * scale : 0.0f;
+            d.v[j] = layernorm_dropout(d.v[j], key, row, C, c + j, p, scale);
     return d;
 }
 
@@ -240,7 +246,7 @@ __device__ void layernorm_backward_rows(floatX* dx, floatX* dx_dropped, float* p
                 if (dx_dropped != 0) {   // the branch's gradient: this LayerNorm's, not what dx held before
 #pragma unroll
                     for (int j = 0; j < W; j++)
-                        grad.v[j] = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)(c + j)) >= p ? grad.v[j] * scale : 0.0f;
+                        grad.v[j] = layernorm_dropout(grad.v[j], key, row, C, c + j, p, scale);
                     store_x<W>(dx_dropped + (int64_t)row * C + c, grad);
                 }
 #pragma unroll
@@ -332,7 +338,7 @@ __device__ void layernorm_backward_warp_rows(float* sums, floatX* dx, floatX* dx
                 if (dx_dropped != 0) {   // the branch's gradient: this LayerNorm's, not what dx held before
 #pragma unroll
                     for (int j = 0; j < XPACK; j++)
-                        grad.v[j] = dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)(c + j)) >= p ? grad.v[j] * scale : 0.0f;
+                        grad.v[j] = layernorm_dropout(grad.v[j], key, row, C, c + j, p, scale);
                     store_x<XPACK>(dx_dropped + base + c, grad);
                 }
 #pragma unroll
