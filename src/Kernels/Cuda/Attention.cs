@@ -34,8 +34,11 @@ public static class Attention
     {
         long rows = LogSumExps(batch, seqLen, heads);
         if (!Fused(channels, heads)) return rows * seqLen;
-        return (rows + 1) / 2 * 2 + 2 * rows * ((seqLen + 63) / 64);
+        return (rows + 1) / 2 * 2 + 2 * rows * ((seqLen + KeepBitsTile - 1) / KeepBitsTile);   // 64 bits = 2 floats a row and tile
     }
+
+    /// <summary>Keys a word of keep bits covers: the mma.sync kernels' key tile (FLASH_TILE in kernels/attention_flash.cuh).</summary>
+    private const int KeepBitsTile = 64;
 
     /// <summary>The log-sum-exps at the start of the fused forward's saved buffer: one a query row.</summary>
     public static long LogSumExps(int batch, int seqLen, int heads) => (long)batch * heads * seqLen;
