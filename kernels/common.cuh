@@ -164,10 +164,23 @@ __device__ __forceinline__ unsigned int mix32(unsigned int h) {
     return h;
 }
 
+__device__ __forceinline__ unsigned int dropout_hash(unsigned int key, unsigned int index) {
+    return mix32(mix32(index ^ key) + 0x9E3779B9u + key);
+}
+
+// uniform in [0, 1): the hash's top 24 bits over 2^24 (exact in float32). An element is kept when
+// it is >= p, the dropout probability.
 __device__ __forceinline__ float dropout_uniform(unsigned int key, unsigned int index) {
-    unsigned int h = mix32(index ^ key);
-    h = mix32(h + 0x9E3779B9u + key);
-    return (float)(h >> 8) * (1.0f / 16777216.0f);
+    return (float)(dropout_hash(key, index) >> 8) * (1.0f / 16777216.0f);
+}
+
+// The same decision in integers, for the attention's inner loops: dropout_uniform(key, i) >= p exactly
+// when dropout_hash(key, i) >> 8 >= dropout_threshold(p), for p in [0, 1]: scaling both sides of u >= p
+// by 2^24 rounds neither (u·2^24 is the integer h >> 8; a power of two times a float is exact), and an
+// integer is >= a real exactly when it is >= the real's ceiling (p = 1: 2^24, which no hash reaches).
+// tests/CudaShim/dropout_threshold_check.cpp checks it at every threshold's edges.
+__device__ __forceinline__ unsigned int dropout_threshold(float p) {
+    return (unsigned int)ceilf(p * 16777216.0f);
 }
 
 // out[c] += Σ_chunk partial[chunk·stride + c] (Reduce's second pass: the chunk sums of column_sum_partial,

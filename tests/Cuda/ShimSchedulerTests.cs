@@ -10,21 +10,23 @@ namespace MixupBert.Tests.Cuda;
 /// </summary>
 public class ShimSchedulerTests
 {
-    private static readonly Lazy<string> Program = new(Build);
+    private static readonly Lazy<string> Program = new(() => Build("scheduler_cases"));
 
-    private static string Build()
+    /// <summary>Compiles tests/CudaShim/NAME.cpp with the shim's runtime into a program of its own (the
+    /// scheduler cases here, the dropout threshold check in <see cref="DropoutThresholdTests"/>).</summary>
+    internal static string Build(string name)
     {
         string shim = Path.Combine(ShimLibrary.RepoRoot, "tests", "CudaShim");
         string dir = Path.Combine(Path.GetTempPath(), "mixup-bert-shim", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
-        string exe = Path.Combine(dir, "scheduler_cases");
+        string exe = Path.Combine(dir, name);
         var (code, _, err) = Run(Environment.GetEnvironmentVariable("CXX") ?? "g++",
-            $"-std=c++20 -O1 -pthread -I \"{shim}\" -include cuda_shim.h -o \"{exe}\" \"{Path.Combine(shim, "scheduler_cases.cpp")}\" \"{Path.Combine(shim, "shim_runtime.cpp")}\"");
-        Assert.True(code == 0, "compiling scheduler_cases.cpp failed:\n" + err);
+            $"-std=c++20 -O1 -pthread -I \"{shim}\" -include cuda_shim.h -o \"{exe}\" \"{Path.Combine(shim, name + ".cpp")}\" \"{Path.Combine(shim, "shim_runtime.cpp")}\"");
+        Assert.True(code == 0, $"compiling {name}.cpp failed:\n" + err);
         return exe;
     }
 
-    private static (int Code, string Out, string Err) Run(string file, string args)
+    internal static (int Code, string Out, string Err) Run(string file, string args)
     {
         var psi = new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
