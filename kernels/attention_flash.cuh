@@ -1,7 +1,9 @@
 // attention_flash.cuh: the fused attention of attention.cuh on tensor cores in FlashAttention-2's
 // structure, through PTX's mma.sync (m16n8k16: bf16 operands, float32 accumulators). In the bf16 module
 // only, for heads of 16, 32, 48 or 64 channels, with the arguments, grid shape, masks, dropout hash and
-// saved log-sum-exps of the other fused kernels.
+// saved log-sum-exps of the other fused kernels. Each kernel is a template on the head size D, one
+// instance a size, so that every loop over channels is unrolled and the compiler can issue a product's
+// ldmatrix loads ahead of its mma.sync (the head size as an argument put a branch around each pair).
 //
 // What differs from attention_mma.cuh (WMMA) is where the numbers live. mma.sync's fragments have a
 // documented layout (below), so a warp keeps its 16 rows' scores, probabilities and running output in
@@ -20,15 +22,15 @@
 #define FLASH_ROWS 64              // rows a block owns (queries; keys in the dK/dV kernel): 16 per warp
 #define FLASH_TILE 64              // rows per shared tile of the other side
 #define FLASH_LD (ATT_MAX_D + 8)   // a tile row: 144 bytes, so lane (g, t)'s 32-bit reads of rows g (word 36g + t) hit 32 banks
-#define FLASH_KSTEPS (ATT_MAX_D / 16)   // 16-channel steps of a product over the head's channels
-#define FLASH_NTILES (ATT_MAX_D / 8)    // 8-channel column tiles of a product's head-wide result
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 
 // Resident blocks an SM that ptxas must leave registers for: 3 (at most 170 registers a thread; the dK/dV
 // kernel spills a little). Without the bound ptxas took 171/182/225 registers, two blocks an SM; with
 // it, on an H200, the kernels ran in 57/64/88 µs a layer instead of 74/89/102 (docs/perf.md).
+#ifndef FLASH_MIN_BLOCKS
 #define FLASH_MIN_BLOCKS 3
+#endif
 
 // The attention dropout's keep decisions, made once by the forward (from the counter hash, as everywhere)
 // and read by both backward kernels, which hashed every score again: in the buffer of the log-sum-exps,
@@ -61,6 +63,19 @@ __device__ __forceinline__ void mma_16x8x16(float (&d)[4], const uint32_t (&a)[4
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 #else
     shim_mma_16x8x16(d, a, b);
+#endif
+}
+
+// 2^x in one instruction (the SFU's ex2.approx.ftz; 2^-inf = 0). exp2f is the same instruction plus four
+// that keep results below 2^-126 from flushing to 0: a probability that small adds nothing to a softmax
+// whose largest term is 1.
+__device__ __forceinline__ float exp2_approx(float x) {
+#ifdef __CUDACC__
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+#else
+    return exp2f(x);
 #endif
 }
 
@@ -97,37 +112,36 @@ __device__ __forceinline__ const floatX* flash_quad_row(const FlashTile tile, in
     return &tile[r0 + lane % 8 + 8 * (lane / 8 % 2)][c0 + 8 * (lane / 16)];
 }
 
-// The A fragments of a tile's rows r0 … r0 + 15 over the head's channels: a[kk] covers 16kk … 16kk + 15.
-__device__ __forceinline__ void flash_row_fragments(uint32_t (&a)[FLASH_KSTEPS][4], const FlashTile tile, int r0, int d) {
+// The A fragments of a tile's rows r0 … r0 + 15 over the head's D channels: a[kk] covers 16kk … 16kk + 15.
+template <int D>
+__device__ __forceinline__ void flash_row_fragments(uint32_t (&a)[D / 16][4], const FlashTile tile, int r0) {
 #pragma unroll
-    for (int kk = 0; kk < FLASH_KSTEPS; kk++) {
-        if (16 * kk < d) ldmatrix_x4(a[kk], flash_quad_row(tile, r0, 16 * kk));   // d is the block's: uniform
-        else a[kk][0] = a[kk][1] = a[kk][2] = a[kk][3] = 0u;
-    }
+    for (int kk = 0; kk < D / 16; kk++) ldmatrix_x4(a[kk], flash_quad_row(tile, r0, 16 * kk));
 }
 
 // acc += rows · tile[n0 … n0 + 7]ᵀ over the head's channels: an 8-column slice of scores (Q·Kᵀ, dO·Vᵀ;
 // transposed, K·Qᵀ and V·dOᵀ). B is the tile's rows n0 … n0 + 7 as they are stored: one ldmatrix takes
-// 32 channels, B for two 16-channel steps.
-__device__ __forceinline__ void flash_dot_rows(float (&acc)[4], const uint32_t (&rows)[FLASH_KSTEPS][4], const FlashTile tile, int n0, int d) {
+// 32 channels, B for two 16-channel steps (for D = 16 or 48, the last one's second half is zeros past D
+// that flash_load_tile wrote, and unused).
+template <int D>
+__device__ __forceinline__ void flash_dot_rows(float (&acc)[4], const uint32_t (&rows)[D / 16][4], const FlashTile tile, int n0) {
     int lane = threadIdx.x % WARP;
 #pragma unroll
-    for (int kk = 0; kk < FLASH_KSTEPS; kk += 2) {
-        if (16 * kk >= d) break;
+    for (int kk = 0; kk < D / 16; kk += 2) {
         uint32_t b[4];
         ldmatrix_x4(b, &tile[n0 + lane % 8][16 * kk + 8 * (lane / 8)]);
         mma_16x8x16(acc, rows[kk], {b[0], b[1]});
-        if (16 * (kk + 1) < d) mma_16x8x16(acc, rows[kk + 1], {b[2], b[3]});
+        if (kk + 1 < D / 16) mma_16x8x16(acc, rows[kk + 1], {b[2], b[3]});
     }
 }
 
 // acc[j] += a · tile[k0 … k0 + 15][8j … 8j + 7] for the head's column tiles j: probabilities (or dS) over
 // 16 rows of the tile times those rows (P̃·V, dS·K, P̃ᵀ·dO, dSᵀ·Q). B runs down the tile's columns: one
-// transposing ldmatrix takes 16 rows of 16 channels, B for two column tiles (d is a multiple of 16).
-__device__ __forceinline__ void flash_times_rows(float (&acc)[FLASH_NTILES][4], const uint32_t (&a)[4], const FlashTile tile, int k0, int d) {
+// transposing ldmatrix takes 16 rows of 16 channels, B for two column tiles (D is a multiple of 16).
+template <int D>
+__device__ __forceinline__ void flash_times_rows(float (&acc)[D / 8][4], const uint32_t (&a)[4], const FlashTile tile, int k0) {
 #pragma unroll
-    for (int j = 0; j < FLASH_NTILES; j += 2) {
-        if (8 * j >= d) break;
+    for (int j = 0; j < D / 8; j += 2) {
         uint32_t b[4];
         ldmatrix_x4_trans(b, flash_quad_row(tile, k0, 8 * j));
         mma_16x8x16(acc[j], a, {b[0], b[1]});
@@ -150,33 +164,46 @@ __device__ __forceinline__ void flash_accumulators_to_a(uint32_t (&a)[4], const 
     a[3] = pack_bf16x2(hi[2], hi[3]);
 }
 
-// tile = rows r0 … r0 + 63 of one head's d channels of a [·, ld] tensor plus bias (0: none), rounded to
-// bf16; 0 past row T and channel d. 128-bit loads and stores when the rows allow, all loads issued first.
-// The caller waits before (the tile may still be read) and after (every warp reads all of it).
-__device__ void flash_load_tile(FlashTile tile, const floatX* src, const float* bias, int64_t ld, int r0, int T, int d) {
-    constexpr int ROW_PACKS = ATT_MAX_D / XPACK, PACKS = FLASH_TILE * ROW_PACKS, PER_THREAD = PACKS / ATT_THREADS;
-    if (d % XPACK == 0 && aligned16(src) && (ld * (int64_t)sizeof(floatX)) % 16 == 0) {
+// tile = rows r0 … r0 + 63 of one head's D channels of a [·, ld] tensor plus bias (0: none), rounded to
+// bf16; 0 past row T, and past channel D up to the next 32 (what flash_dot_rows reads). 128-bit loads and
+// stores when the rows allow, all loads issued first. The caller waits before (the tile may still be
+// read) and after (every warp reads all of it).
+template <int D>
+__device__ void flash_load_tile(FlashTile tile, const floatX* src, const float* bias, int64_t ld, int r0, int T) {
+    constexpr int WIDTH = (D + 31) / 32 * 32, ROW_PACKS = WIDTH / XPACK, PER_THREAD = FLASH_TILE * ROW_PACKS / ATT_THREADS;
+    static_assert(FLASH_TILE * ROW_PACKS % ATT_THREADS == 0, "every thread loads the same number of packs");
+    if (aligned16(src) && (ld * (int64_t)sizeof(floatX)) % 16 == 0) {
         VecX<XPACK> v[PER_THREAD];
 #pragma unroll
         for (int n = 0; n < PER_THREAD; n++) {
             int e = threadIdx.x + n * ATT_THREADS, r = e / ROW_PACKS, k = e % ROW_PACKS * XPACK;
-            if (r0 + r < T && k < d) v[n] = load_x<XPACK>(src + (int64_t)(r0 + r) * ld + k);
+            if (r0 + r < T && k < D) v[n] = load_x<XPACK>(src + (int64_t)(r0 + r) * ld + k);
         }
 #pragma unroll
         for (int n = 0; n < PER_THREAD; n++) {
             int e = threadIdx.x + n * ATT_THREADS, r = e / ROW_PACKS, k = e % ROW_PACKS * XPACK;
-            bool in = r0 + r < T && k < d;
+            bool in = r0 + r < T && k < D;
 #pragma unroll
             for (int j = 0; j < XPACK; j++) v[n].v[j] = in ? v[n].v[j] + (bias != 0 ? bias[k + j] : 0.0f) : 0.0f;
             store_x<XPACK>(&tile[r][k], v[n]);
         }
     } else {
-        for (int e = threadIdx.x; e < FLASH_TILE * ATT_MAX_D; e += blockDim.x) {
-            int r = e / ATT_MAX_D, k = e % ATT_MAX_D;
+        for (int e = threadIdx.x; e < FLASH_TILE * WIDTH; e += blockDim.x) {
+            int r = e / WIDTH, k = e % WIDTH;
             float v = 0.0f;
-            if (r0 + r < T && k < d) v = (float)src[(int64_t)(r0 + r) * ld + k] + (bias != 0 ? bias[k] : 0.0f);
+            if (r0 + r < T && k < D) v = (float)src[(int64_t)(r0 + r) * ld + k] + (bias != 0 ? bias[k] : 0.0f);
             tile[r][k] = (floatX)v;
         }
+    }
+}
+
+// key_bias[j] = 0 for key k0 + j of batch row b that attention may see, -inf for a masked key or one past
+// T: added to a score, it leaves the score or makes it -inf, whose exponential is 0 and which never wins a
+// max, so the inner loops need no test. Threads 0 … 63 write it; the caller's barrier publishes it.
+__device__ __forceinline__ void flash_load_key_bias(float* key_bias, const float* key_mask, int b, int k0, int T) {
+    if (threadIdx.x < FLASH_TILE) {
+        int k = k0 + (int)threadIdx.x;
+        key_bias[threadIdx.x] = k < T && key_mask[(int64_t)b * T + k] != 0.0f ? 0.0f : -INFINITY;
     }
 }
 
@@ -193,83 +220,91 @@ __device__ __forceinline__ float quad_sum(float v) {
 // attention_forward_fused with FlashAttention-2's registers. A warp owns queries q0 + 16w … + 15; lane
 // (g, t) holds rows g and g + 8 of them (r = 0, 1), and of each 8-key (or 8-channel) slice the columns
 // 2t and 2t + 1. grid: (B·H, ceil(T / 64)); block: 128.
-extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_forward_flash(floatX* ctx, float* lse, const floatX* qkv, const float* qkv_bias,
-                                                   const float* key_mask, int B, int T, int C, int H, float scale, float p, unsigned int key) {
-    __shared__ __align__(16) FlashTile kt, vt;
-    __shared__ float kmask[FLASH_TILE];
-    int d = C / H, bh = blockIdx.x, b = bh / H, h = bh % H, q0 = blockIdx.y * FLASH_ROWS;
+template <int D>
+__device__ __forceinline__ void attention_forward_flash_d(floatX* ctx, float* lse, const floatX* qkv, const float* qkv_bias, const float* key_mask,
+                                                          int B, int T, int C, int H, float scale, float p, unsigned int key,
+                                                          FlashTile& kt, FlashTile& vt, float* key_bias) {
+    int bh = blockIdx.x, b = bh / H, h = bh % H, q0 = blockIdx.y * FLASH_ROWS;
     int warp = threadIdx.x / WARP, g = threadIdx.x % WARP / 4, t = threadIdx.x % 4;
     int64_t ld = 3 * (int64_t)C;
-    const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
-    const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
+    const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * D;
+    const float* hbias = qkv_bias != 0 ? qkv_bias + h * D : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f, scale2 = scale * LOG2E;
+    unsigned int threshold = dropout_threshold(p);
     uint16_t* keep = flash_keep_bits(lse, B, H, T);
-
-    uint32_t qa[FLASH_KSTEPS][4];                       // this warp's 16 queries, through kt
-    flash_load_tile(kt, head, hbias, ld, q0, T, d);
-    __syncthreads();
-    flash_row_fragments(qa, kt, 16 * warp, d);
-    float o[FLASH_NTILES][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};   // m: the running max of scale2 · score
+    // the dropout hash's index of this lane's first key (2t) in rows g and g + 8: the flat index of the
+    // [B, H, T, T] probabilities, (bh·T + query)·T + key, in 32-bit arithmetic, which wraps as the
+    // other kernels' (unsigned int) of the 64-bit index does
+    unsigned int index0[2];
 #pragma unroll
-    for (int j = 0; j < FLASH_NTILES; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+    for (int r = 0; r < 2; r++) index0[r] = ((unsigned int)bh * T + q0 + 16 * warp + g + 8 * r) * (unsigned int)T + 2 * t;
+
+    uint32_t qa[D / 16][4];                             // this warp's 16 queries, through kt
+    flash_load_tile<D>(kt, head, hbias, ld, q0, T);
+    __syncthreads();
+    flash_row_fragments<D>(qa, kt, 16 * warp);
+    float o[D / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};   // m: the running max of scale2 · score
+#pragma unroll
+    for (int j = 0; j < D / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
 
     for (int k0 = 0; k0 < T; k0 += FLASH_TILE) {
         __syncthreads();                                // every warp is done with the previous tiles
-        flash_load_tile(kt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T, d);
-        flash_load_tile(vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T, d);
-        if (threadIdx.x < FLASH_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask[(int64_t)b * T + k0 + threadIdx.x] : 0.0f;
+        flash_load_tile<D>(kt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T);
+        flash_load_tile<D>(vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
+        flash_load_key_bias(key_bias, key_mask, b, k0, T);
         __syncthreads();
-        unsigned int valid = 0;                         // bit 2n + e: this lane's key 8n + 2t + e of the tile is not masked
-#pragma unroll
-        for (int n = 0; n < FLASH_TILE / 8; n++)
-#pragma unroll
-            for (int e = 0; e < 2; e++) valid |= (kmask[8 * n + 2 * t + e] != 0.0f ? 1u : 0u) << (2 * n + e);
-        float s[FLASH_TILE / 8][4];                     // scores of the 64 keys, 8 at a time
+        float s[FLASH_TILE / 8][4];                     // scores of the 64 keys, 8 at a time: key 8n + 2t + e in s[n][2r + e]
 #pragma unroll
         for (int n = 0; n < FLASH_TILE / 8; n++) {
             s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-            flash_dot_rows(s[n], qa, kt, 8 * n, d);
+            flash_dot_rows<D>(s[n], qa, kt, 8 * n);
+            float2 kb = *(const float2*)&key_bias[8 * n + 2 * t];
+            s[n][0] += kb.x; s[n][1] += kb.y; s[n][2] += kb.x; s[n][3] += kb.y;
         }
         // online softmax of rows g (r = 0: elements 0, 1) and g + 8 (r = 1: elements 2, 3)
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             float mx = -INFINITY;
 #pragma unroll
-            for (int n = 0; n < FLASH_TILE / 8; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++)
-                    if (valid & (1u << (2 * n + e))) mx = fmaxf(mx, s[n][2 * r + e]);
-            float m_new = fmaxf(m[r], quad_max(mx) * scale2);  // scale2 > 0: the max of the scaled scores
-            float corr = m[r] == -INFINITY ? 0.0f : exp2f(m[r] - m_new), sum = 0.0f;
-            int query = q0 + 16 * warp + g + 8 * r;
-            unsigned int keep_bits = 0;                 // bit 2n + e: key 8n + 2t + e kept
+            for (int n = 0; n < FLASH_TILE / 8; n++) mx = fmaxf(mx, fmaxf(s[n][2 * r], s[n][2 * r + 1]));
+            float m_new = fmaxf(m[r], quad_max(mx) * scale2);     // scale2 > 0: the max of the scaled scores
+            float base = m_new == -INFINITY ? 0.0f : m_new;       // every key so far masked: all scores -inf, all exponentials 0
+            float corr = exp2_approx(m[r] - base), sum = 0.0f;    // m[r] = -inf: 0
 #pragma unroll
             for (int n = 0; n < FLASH_TILE / 8; n++)
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
-                    int kj = 8 * n + 2 * t + e;
-                    float pj = valid & (1u << (2 * n + e)) ? exp2f(fmaf(s[n][2 * r + e], scale2, -m_new)) : 0.0f;   // m_new is finite when any key is valid
+                    float pj = exp2_approx(fmaf(s[n][2 * r + e], scale2, -base));
                     sum += pj;
-                    if (p > 0.0f) {
-                        unsigned int index = (unsigned int)(((int64_t)bh * T + query) * T + k0 + kj);
-                        bool kept = dropout_uniform(key, index) >= p;
-                        pj = kept ? pj * keep_scale : 0.0f;
-                        keep_bits |= (kept ? 1u : 0u) << (2 * n + e);
-                    }
                     s[n][2 * r + e] = pj;
                 }
-            if (p > 0.0f && query < T) keep[flash_keep_at(bh, query, k0 / FLASH_TILE, T) + t] = (uint16_t)keep_bits;
             l[r] = l[r] * corr + quad_sum(sum);
             m[r] = m_new;
 #pragma unroll
-            for (int j = 0; j < FLASH_NTILES; j++) { o[j][2 * r] *= corr; o[j][2 * r + 1] *= corr; }
+            for (int j = 0; j < D / 8; j++) { o[j][2 * r] *= corr; o[j][2 * r + 1] *= corr; }
+        }
+        if (p > 0.0f) {                                 // dropout on P̃ (not on the sums): the keep bits of the 32 scores, saved
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                unsigned int keep_bits = 0, index = index0[r] + k0;   // bit 2n + e: key 8n + 2t + e kept
+#pragma unroll
+                for (int n = 0; n < FLASH_TILE / 8; n++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        bool kept = dropout_hash(key, index + 8 * n + e) >> 8 >= threshold;
+                        keep_bits |= (kept ? 1u : 0u) << (2 * n + e);
+                        s[n][2 * r + e] = kept ? s[n][2 * r + e] * keep_scale : 0.0f;
+                    }
+                int query = q0 + 16 * warp + g + 8 * r;
+                if (query < T) keep[flash_keep_at(bh, query, k0 / FLASH_TILE, T) + t] = (uint16_t)keep_bits;
+            }
         }
         // O += P̃·V, 16 keys a step: the scores' accumulators of keys 16kk … 16kk + 15 are P̃'s A fragment
 #pragma unroll
         for (int kk = 0; kk < FLASH_TILE / 16; kk++) {
             uint32_t pa[4];
             flash_accumulators_to_a(pa, s[2 * kk], s[2 * kk + 1]);
-            flash_times_rows(o, pa, vt, 16 * kk, d);
+            flash_times_rows<D>(o, pa, vt, 16 * kk);
         }
     }
 #pragma unroll
@@ -277,37 +312,36 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
         int query = q0 + 16 * warp + g + 8 * r;
         if (query >= T) continue;
         float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-        floatX* out = ctx + ((int64_t)b * T + query) * C + (int64_t)h * d;
+        floatX* out = ctx + ((int64_t)b * T + query) * C + (int64_t)h * D;
 #pragma unroll
-        for (int j = 0; j < FLASH_NTILES; j++)
-            if (8 * j < d) store_bf16x2(&out[8 * j + 2 * t], o[j][2 * r] * inv, o[j][2 * r + 1] * inv);
+        for (int j = 0; j < D / 8; j++) store_bf16x2(&out[8 * j + 2 * t], o[j][2 * r] * inv, o[j][2 * r + 1] * inv);
         if (t == 0) lse[(int64_t)bh * T + query] = l[r] > 0.0f ? m[r] * LN2 + logf(l[r]) : INFINITY;
     }
 }
 
 // attention_backward_dq_fused with FlashAttention-2's registers: a warp's 16 queries' dQ accumulates in
 // registers over the keys, 16 keys at a time (S and dP for 16 keys, then dS as the A fragment of dS·K).
+// dS is kept without the factor scale, which multiplies dQ once at the end (dQ = scale · Σ dS'·K).
 // grid: (B·H, ceil(T / 64)); block: 128.
-extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_backward_dq_flash(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
-                                                       const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
-                                                       float scale, float p, unsigned int key) {
-    __shared__ __align__(16) FlashTile kt, vt;
-    __shared__ float kmask[FLASH_TILE];
-    int d = C / H, bh = blockIdx.x, b = bh / H, h = bh % H, q0 = blockIdx.y * FLASH_ROWS;
+template <int D>
+__device__ __forceinline__ void attention_backward_dq_flash_d(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
+                                                              const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
+                                                              float scale, float p, FlashTile& kt, FlashTile& vt, float* key_bias) {
+    int bh = blockIdx.x, b = bh / H, h = bh % H, q0 = blockIdx.y * FLASH_ROWS;
     int warp = threadIdx.x / WARP, g = threadIdx.x % WARP / 4, t = threadIdx.x % 4;
     int64_t ld = 3 * (int64_t)C;
-    const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
-    const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
+    const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * D;
+    const float* hbias = qkv_bias != 0 ? qkv_bias + h * D : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     const uint16_t* keep = flash_keep_bits(lse, B, H, T);
 
-    uint32_t qa[FLASH_KSTEPS][4], da[FLASH_KSTEPS][4];  // this warp's queries and their dO, through kt and vt
-    flash_load_tile(kt, head, hbias, ld, q0, T, d);
-    flash_load_tile(vt, dctx + (int64_t)b * T * C + (int64_t)h * d, (const float*)0, C, q0, T, d);
+    uint32_t qa[D / 16][4], da[D / 16][4];              // this warp's queries and their dO, through kt and vt
+    flash_load_tile<D>(kt, head, hbias, ld, q0, T);
+    flash_load_tile<D>(vt, dctx + (int64_t)b * T * C + (int64_t)h * D, (const float*)0, C, q0, T);
     __syncthreads();
-    flash_row_fragments(qa, kt, 16 * warp, d);
-    flash_row_fragments(da, vt, 16 * warp, d);
-    float row_lse[2], row_dot[2], dq[FLASH_NTILES][4], scale2 = scale * LOG2E;   // row_lse: log2(e) · lse
+    flash_row_fragments<D>(qa, kt, 16 * warp);
+    flash_row_fragments<D>(da, vt, 16 * warp);
+    float row_lse[2], row_dot[2], dq[D / 8][4], scale2 = scale * LOG2E;   // row_lse: log2(e) · lse
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         int query = q0 + 16 * warp + g + 8 * r;
@@ -315,14 +349,14 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
         row_dot[r] = query < T ? dot[(int64_t)bh * T + query] : 0.0f;
     }
 #pragma unroll
-    for (int j = 0; j < FLASH_NTILES; j++) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0.0f;
+    for (int j = 0; j < D / 8; j++) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0.0f;
 
     for (int k0 = 0; k0 < T; k0 += FLASH_TILE) {
         __syncthreads();                                // every warp is done with the previous tiles
-        flash_load_tile(kt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T, d);
-        flash_load_tile(vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T, d);
-        if (threadIdx.x < FLASH_TILE) kmask[threadIdx.x] = k0 + (int)threadIdx.x < T ? key_mask[(int64_t)b * T + k0 + threadIdx.x] : 0.0f;
-        unsigned int keep_bits[2] = {0, 0};             // this lane's part of its rows' keep bits, as the forward's lane t wrote them
+        flash_load_tile<D>(kt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T);
+        flash_load_tile<D>(vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
+        flash_load_key_bias(key_bias, key_mask, b, k0, T);
+        unsigned int keep_bits[2] = {~0u, ~0u};         // this lane's part of its rows' keep bits, as the forward's lane t wrote them; no dropout: all kept
         if (p > 0.0f)
 #pragma unroll
             for (int r = 0; r < 2; r++) {
@@ -337,80 +371,84 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
             for (int n = 0; n < 2; n++) {
                 s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
                 dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.0f;
-                flash_dot_rows(s[n], qa, kt, 16 * kk + 8 * n, d);
-                flash_dot_rows(dp[n], da, vt, 16 * kk + 8 * n, d);
+                flash_dot_rows<D>(s[n], qa, kt, 16 * kk + 8 * n);
+                flash_dot_rows<D>(dp[n], da, vt, 16 * kk + 8 * n);
             }
 #pragma unroll
-            for (int n = 0; n < 2; n++)
+            for (int n = 0; n < 2; n++) {
+                float2 kb = *(const float2*)&key_bias[16 * kk + 8 * n + 2 * t];
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
-                    int r = i / 2, kj = 16 * kk + 8 * n + 2 * t + i % 2;
-                    float pij = kmask[kj] != 0.0f ? exp2f(fmaf(s[n][i], scale2, -row_lse[r])) : 0.0f;
-                    float dpv = dp[n][i];
-                    if (p > 0.0f) dpv = keep_bits[r] >> (2 * (2 * kk + n) + i % 2) & 1u ? dpv * keep_scale : 0.0f;   // key 8(2kk + n) + 2t + i % 2
-                    s[n][i] = pij * (dpv - row_dot[r]) * scale;                           // dS
+                    int r = i / 2;
+                    float pij = exp2_approx(fmaf(s[n][i] + (i % 2 == 0 ? kb.x : kb.y), scale2, -row_lse[r]));
+                    bool kept = keep_bits[r] >> (2 * (2 * kk + n) + i % 2) & 1u;   // key 8(2kk + n) + 2t + i % 2
+                    float dpv = kept ? dp[n][i] * keep_scale : 0.0f;
+                    s[n][i] = pij * (dpv - row_dot[r]);                             // dS / scale
                 }
+            }
             uint32_t dsa[4];
             flash_accumulators_to_a(dsa, s[0], s[1]);
-            flash_times_rows(dq, dsa, kt, 16 * kk, d);
+            flash_times_rows<D>(dq, dsa, kt, 16 * kk);
         }
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         int query = q0 + 16 * warp + g + 8 * r;
         if (query >= T) continue;
-        floatX* out = dqkv + ((int64_t)b * T + query) * ld + (int64_t)h * d;
+        floatX* out = dqkv + ((int64_t)b * T + query) * ld + (int64_t)h * D;
 #pragma unroll
-        for (int j = 0; j < FLASH_NTILES; j++)
-            if (8 * j < d) store_bf16x2(&out[8 * j + 2 * t], dq[j][2 * r], dq[j][2 * r + 1]);
+        for (int j = 0; j < D / 8; j++) store_bf16x2(&out[8 * j + 2 * t], dq[j][2 * r] * scale, dq[j][2 * r + 1] * scale);
     }
 }
 
 // attention_backward_dkv_fused with FlashAttention-2's registers, transposed: a warp owns 16 keys and
 // computes Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ for 16 queries at a time, whose accumulators, turned into P̃ᵀ and
-// dSᵀ, are the A fragments of dV += P̃ᵀ·dO and dK += dSᵀ·Q. grid: (B·H, ceil(T / 64)); block: 128.
-extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_backward_dkv_flash(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
-                                                        const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
-                                                        float scale, float p, unsigned int key) {
-    __shared__ __align__(16) FlashTile qt, ot;
-    __shared__ float qlse[FLASH_TILE], qdot[FLASH_TILE];
-    __shared__ __align__(8) uint16_t qkeep[4 * FLASH_TILE];   // the query tile's keep bits for this block's 64 keys
-    int d = C / H, bh = blockIdx.x, b = bh / H, h = bh % H, k0 = blockIdx.y * FLASH_ROWS;
+// dSᵀ, are the A fragments of dV += P̃ᵀ·dO and dK += dSᵀ·Q (dS without the factor scale, which multiplies
+// dK at the end). grid: (B·H, ceil(T / 64)); block: 128.
+template <int D>
+__device__ __forceinline__ void attention_backward_dkv_flash_d(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
+                                                               const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
+                                                               float scale, float p, FlashTile& qt, FlashTile& ot,
+                                                               float* qlse, float* qdot, uint16_t* qkeep) {
+    int bh = blockIdx.x, b = bh / H, h = bh % H, k0 = blockIdx.y * FLASH_ROWS;
     int warp = threadIdx.x / WARP, g = threadIdx.x % WARP / 4, t = threadIdx.x % 4;
     int64_t ld = 3 * (int64_t)C;
-    const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * d;
-    const floatX* dctx_head = dctx + (int64_t)b * T * C + (int64_t)h * d;
-    const float* hbias = qkv_bias != 0 ? qkv_bias + h * d : 0;
+    const floatX* head = qkv + (int64_t)b * T * ld + (int64_t)h * D;
+    const floatX* dctx_head = dctx + (int64_t)b * T * C + (int64_t)h * D;
+    const float* hbias = qkv_bias != 0 ? qkv_bias + h * D : 0;
     float keep_scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f, scale2 = scale * LOG2E;
     const uint16_t* keep = flash_keep_bits(lse, B, H, T);
 
-    uint32_t ka[FLASH_KSTEPS][4], va[FLASH_KSTEPS][4];  // this warp's keys and values, through qt and ot
-    flash_load_tile(qt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T, d);
-    flash_load_tile(ot, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T, d);
+    uint32_t ka[D / 16][4], va[D / 16][4];              // this warp's keys and values, through qt and ot
+    flash_load_tile<D>(qt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T);
+    flash_load_tile<D>(ot, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
     __syncthreads();
-    flash_row_fragments(ka, qt, 16 * warp, d);
-    flash_row_fragments(va, ot, 16 * warp, d);
-    bool key_valid[2];
-    float dk[FLASH_NTILES][4], dv[FLASH_NTILES][4];
+    flash_row_fragments<D>(ka, qt, 16 * warp);
+    flash_row_fragments<D>(va, ot, 16 * warp);
+    float key_bias[2], dk[D / 8][4], dv[D / 8][4];       // key_bias: 0 for a key attention may see, -inf for a masked one or one past T
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         int kj = k0 + 16 * warp + g + 8 * r;
-        key_valid[r] = kj < T && key_mask[(int64_t)b * T + kj] != 0.0f;
+        key_bias[r] = kj < T && key_mask[(int64_t)b * T + kj] != 0.0f ? 0.0f : -INFINITY;
     }
+    // key 16·warp + g + 8r of the tile = 8(2·warp + r) + 2(g / 2) + g % 2: the forward's lane g / 2 kept
+    // it, at bit 2(2·warp + r) + g % 2 of that lane's 16
+    int keep_shift = 4 * warp + g % 2;
 #pragma unroll
-    for (int j = 0; j < FLASH_NTILES; j++)
+    for (int j = 0; j < D / 8; j++)
 #pragma unroll
         for (int i = 0; i < 4; i++) dk[j][i] = dv[j][i] = 0.0f;
 
     for (int i0 = 0; i0 < T; i0 += FLASH_TILE) {
         __syncthreads();                                // every warp is done with the previous tiles
-        flash_load_tile(qt, head, hbias, ld, i0, T, d);
-        flash_load_tile(ot, dctx_head, (const float*)0, C, i0, T, d);
+        flash_load_tile<D>(qt, head, hbias, ld, i0, T);
+        flash_load_tile<D>(ot, dctx_head, (const float*)0, C, i0, T);
         if (threadIdx.x < FLASH_TILE) {
             int i = i0 + threadIdx.x;
             qlse[threadIdx.x] = i < T ? lse[(int64_t)bh * T + i] * LOG2E : INFINITY;   // log2(e) · lse; past T: probability 0
             qdot[threadIdx.x] = i < T ? dot[(int64_t)bh * T + i] : 0.0f;
-            if (p > 0.0f) *(uint64_t*)&qkeep[4 * threadIdx.x] = i < T ? *(const uint64_t*)(keep + flash_keep_at(bh, i, k0 / FLASH_TILE, T)) : 0;
+            // no dropout: all kept
+            *(uint64_t*)&qkeep[4 * threadIdx.x] = p > 0.0f && i < T ? *(const uint64_t*)(keep + flash_keep_at(bh, i, k0 / FLASH_TILE, T)) : ~0ull;
         }
         __syncthreads();
 #pragma unroll
@@ -420,43 +458,76 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
             for (int n = 0; n < 2; n++) {
                 s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
                 dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.0f;
-                flash_dot_rows(s[n], ka, qt, 16 * qq + 8 * n, d);
-                flash_dot_rows(dp[n], va, ot, 16 * qq + 8 * n, d);
+                flash_dot_rows<D>(s[n], ka, qt, 16 * qq + 8 * n);
+                flash_dot_rows<D>(dp[n], va, ot, 16 * qq + 8 * n);
             }
             float pt[2][4];
 #pragma unroll
-            for (int n = 0; n < 2; n++)
+            for (int n = 0; n < 2; n++) {
+                int q2 = 16 * qq + 8 * n + 2 * t;              // this lane's queries q2 and q2 + 1 of the tile
+                float2 nl = *(const float2*)&qlse[q2], dt = *(const float2*)&qdot[q2];
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
-                    int r = i / 2, qi = 16 * qq + 8 * n + 2 * t + i % 2;
-                    float pij = key_valid[r] ? exp2f(fmaf(s[n][i], scale2, -qlse[qi])) : 0.0f;
-                    float pdrop = pij, dpv = dp[n][i];
-                    if (p > 0.0f) {
-                        // key 16·warp + g + 8r of the tile = 8(2·warp + r) + 2(g / 2) + g % 2: the forward's lane g / 2 kept it
-                        bool kept = qkeep[4 * qi + g / 2] >> (4 * warp + 2 * r + g % 2) & 1u;
-                        pdrop = kept ? pij * keep_scale : 0.0f;
-                        dpv = kept ? dpv * keep_scale : 0.0f;
-                    }
+                    int r = i / 2, e = i % 2;
+                    float pij = exp2_approx(fmaf(s[n][i], scale2, -(e == 0 ? nl.x : nl.y)) + key_bias[r]);
+                    unsigned int word = qkeep[4 * (q2 + e) + g / 2];
+                    bool kept = word >> (keep_shift + 2 * r) & 1u;
+                    float pdrop = kept ? pij * keep_scale : 0.0f, dpv = kept ? dp[n][i] * keep_scale : 0.0f;
                     pt[n][i] = pdrop;
-                    s[n][i] = pij * (dpv - qdot[qi]) * scale;                              // dSᵀ
+                    s[n][i] = pij * (dpv - (e == 0 ? dt.x : dt.y));                // dSᵀ / scale
                 }
+            }
             uint32_t pa[4], dsa[4];
             flash_accumulators_to_a(pa, pt[0], pt[1]);
             flash_accumulators_to_a(dsa, s[0], s[1]);
-            flash_times_rows(dv, pa, ot, 16 * qq, d);
-            flash_times_rows(dk, dsa, qt, 16 * qq, d);
+            flash_times_rows<D>(dv, pa, ot, 16 * qq);
+            flash_times_rows<D>(dk, dsa, qt, 16 * qq);
         }
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         int kj = k0 + 16 * warp + g + 8 * r;
         if (kj >= T) continue;
-        floatX* out = dqkv + ((int64_t)b * T + kj) * ld + (int64_t)h * d + C;
+        floatX* out = dqkv + ((int64_t)b * T + kj) * ld + (int64_t)h * D + C;
 #pragma unroll
-        for (int j = 0; j < FLASH_NTILES; j++)
-            if (8 * j < d) {
-                store_bf16x2(&out[8 * j + 2 * t], dk[j][2 * r], dk[j][2 * r + 1]);
-                store_bf16x2(&out[C + 8 * j + 2 * t], dv[j][2 * r], dv[j][2 * r + 1]);
-            }
+        for (int j = 0; j < D / 8; j++) {
+            store_bf16x2(&out[8 * j + 2 * t], dk[j][2 * r] * scale, dk[j][2 * r + 1] * scale);
+            store_bf16x2(&out[C + 8 * j + 2 * t], dv[j][2 * r], dv[j][2 * r + 1]);
+        }
     }
+}
+
+// The kernels, one instance of each body a head size: Cuda.Attention sends only heads of 16, 32, 48 or 64
+// channels here (TensorCores). The shared tiles are declared once, for all instances.
+#define FLASH_FOR_HEAD_SIZE(CALL) \
+    switch (C / H) { case 16: CALL(16); break; case 32: CALL(32); break; case 48: CALL(48); break; case 64: CALL(64); break; }
+
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_forward_flash(floatX* ctx, float* lse, const floatX* qkv, const float* qkv_bias,
+                                                   const float* key_mask, int B, int T, int C, int H, float scale, float p, unsigned int key) {
+    __shared__ __align__(16) FlashTile kt, vt;
+    __shared__ __align__(8) float key_bias[FLASH_TILE];
+#define FLASH_FORWARD(D) attention_forward_flash_d<D>(ctx, lse, qkv, qkv_bias, key_mask, B, T, C, H, scale, p, key, kt, vt, key_bias)
+    FLASH_FOR_HEAD_SIZE(FLASH_FORWARD)
+#undef FLASH_FORWARD
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_backward_dq_flash(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
+                                                       const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
+                                                       float scale, float p, unsigned int key) {
+    __shared__ __align__(16) FlashTile kt, vt;
+    __shared__ __align__(8) float key_bias[FLASH_TILE];
+#define FLASH_DQ(D) attention_backward_dq_flash_d<D>(dqkv, qkv, qkv_bias, dctx, lse, dot, key_mask, B, T, C, H, scale, p, kt, vt, key_bias)
+    FLASH_FOR_HEAD_SIZE(FLASH_DQ)
+#undef FLASH_DQ
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_backward_dkv_flash(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
+                                                        const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
+                                                        float scale, float p, unsigned int key) {
+    __shared__ __align__(16) FlashTile qt, ot;
+    __shared__ __align__(8) float qlse[FLASH_TILE], qdot[FLASH_TILE];
+    __shared__ __align__(8) uint16_t qkeep[4 * FLASH_TILE];   // the query tile's keep bits for this block's 64 keys
+#define FLASH_DKV(D) attention_backward_dkv_flash_d<D>(dqkv, qkv, qkv_bias, dctx, lse, dot, key_mask, B, T, C, H, scale, p, qt, ot, qlse, qdot, qkeep)
+    FLASH_FOR_HEAD_SIZE(FLASH_DKV)
+#undef FLASH_DKV
 }

@@ -14,6 +14,9 @@
 struct float4 {
     float x, y, z, w;
 };
+struct float2 {
+    float x, y;
+};
 
 struct dim3 {
     unsigned int x = 1, y = 1, z = 1;
