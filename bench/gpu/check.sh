@@ -13,7 +13,8 @@
 # 5. one real rotten_tomatoes epoch (8530 examples, dynamic padding) at bert-base's shape, in TF32
 #    and in bf16 (issue 12's goal: under 5 s);
 # 6. bench/gpu/profile.sh: Nsight Compute over every kernel of one bf16 step, then its attention
-#    kernels on both tensor-core sets.
+#    kernels on both tensor-core sets;
+# 7. when bench/gpu/variants.list names any, its kernel variants against each other (bench/gpu/variants.sh).
 # Full logs go to $OUT (or ./check-out); the summary table comes last. Without a GPU it stops
 # after stage 1 with selftest's "no CUDA device" (exit code 3).
 set -uo pipefail
@@ -71,6 +72,11 @@ for precision in tf32 bf16; do
 done
 
 stage "ncu: one bf16 step's kernels, then its attention on WMMA and mma.sync" profile.txt bash bench/gpu/profile.sh
+
+# the variants of bench/gpu/variants.list, built by prepare.sh: whole bf16 steps interleaved, then ncu per kernel
+if ls .devcheck/variants/*.cubin >/dev/null 2>&1; then
+  stage "kernel variants (bench/gpu/variants.list)" variants.txt bash bench/gpu/variants.sh run
+fi
 
 python3 - "$out" <<'PY'
 import json, os, sys

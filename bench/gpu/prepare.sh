@@ -32,4 +32,8 @@ cat > .devcheck/tiny/config.json <<'JSON'
  "intermediate_size": 37, "max_position_embeddings": 64, "type_vocab_size": 2, "hidden_act": "gelu"}
 JSON
 .devcheck/tool/mixup-bert convert --model .devcheck/tiny --random-init --labels neg,pos --output .devcheck/tiny-classifier
+# the kernel variants that check.sh measures against each other (bench/gpu/variants.list)
+grep -v '^#' bench/gpu/variants.list | while read -r name rev flags; do
+  [ -n "$name" ] && bash bench/gpu/variants.sh build "$name" "$rev" $flags
+done
 du -sh .devcheck

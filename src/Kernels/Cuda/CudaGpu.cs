@@ -55,6 +55,23 @@ public sealed unsafe class CudaGpu : IGpu
         return bytes;
     }
 
+    /// <summary>Environment variables naming a file to load instead of the embedded float32 or bf16
+    /// kernels: a cubin or fatbin of kernels.cu (bf16: compiled with -DMIXUP_BF16) that holds every kernel.
+    /// For kernel development: a variant is measured on a GPU machine by carrying its cubin, without a
+    /// new build of the tool (bench/gpu/variants.sh).</summary>
+    public const string KernelsVariable = "MIXUP_BERT_KERNELS", KernelsBf16Variable = "MIXUP_BERT_KERNELS_BF16";
+
+    /// <summary>The kernel image that <see cref="Open"/> loads: the file that <see cref="KernelsVariable"/>
+    /// (or <see cref="KernelsBf16Variable"/>) names when set, else the embedded one (null: none).</summary>
+    public static byte[]? KernelImage(DType activations = DType.F32, Func<string, string?>? environment = null)
+    {
+        environment ??= Environment.GetEnvironmentVariable;
+        string variable = activations == DType.BF16 ? KernelsBf16Variable : KernelsVariable;
+        if (environment(variable) is not { Length: > 0 } path) return EmbeddedKernels(activations);
+        if (!File.Exists(path)) throw new CudaUnavailableException($"{variable} names {path}, which does not exist");
+        return File.ReadAllBytes(path);
+    }
+
     /// <summary>
     /// Opens device <paramref name="ordinal"/>. Throws <see cref="CudaUnavailableException"/> with the
     /// reason when there is no driver, no device, no cuBLAS or no kernels in this build.
@@ -62,7 +79,7 @@ public sealed unsafe class CudaGpu : IGpu
     /// <param name="tf32">TF32 tensor-op GEMMs; null = on for compute capability 8.0 (Ampere) and newer.</param>
     public static CudaGpu Open(int ordinal = 0, bool? tf32 = null)
     {
-        var image = EmbeddedKernels() ?? throw new CudaUnavailableException("this build of mixup-bert has no CUDA kernels (it was built without nvcc)");
+        var image = KernelImage() ?? throw new CudaUnavailableException("this build of mixup-bert has no CUDA kernels (it was built without nvcc)");
         int status;
         try { status = CudaDriver.cuInit(0); }
         catch (DllNotFoundException e) { throw new CudaUnavailableException("no CUDA driver (libcuda.so.1 not found)", e); }
@@ -82,7 +99,7 @@ public sealed unsafe class CudaGpu : IGpu
         CudaDriver.Check(CudaDriver.cuStreamCreate(out nint stream, 0), "cuStreamCreate");
         nint module, moduleBf16 = 0;
         fixed (byte* p = image) CudaDriver.Check(CudaDriver.cuModuleLoadData(out module, p), "cuModuleLoadData(kernels.fatbin)");
-        var imageBf16 = EmbeddedKernels(DType.BF16);
+        var imageBf16 = KernelImage(DType.BF16);
         if (imageBf16 != null && major >= 8)
             fixed (byte* p = imageBf16) CudaDriver.Check(CudaDriver.cuModuleLoadData(out moduleBf16, p), "cuModuleLoadData(kernels_bf16.fatbin)");
         nint blas;

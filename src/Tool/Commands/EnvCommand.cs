@@ -21,6 +21,9 @@ public static class EnvCommand
             Console.WriteLine(fatbin != null
                 ? $"cuda kernels: embedded ({fatbin.Length:N0} bytes float32, {(fatbinBf16 != null ? $"{fatbinBf16.Length:N0} bytes bf16" : "no bf16 module")})"
                 : "cuda kernels: not in this build (built without nvcc): CPU only");
+            foreach (string variable in new[] { CudaGpu.KernelsVariable, CudaGpu.KernelsBf16Variable })
+                if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } path)
+                    Console.WriteLine($"cuda kernels: {variable} replaces the embedded ones with {path}");
             try
             {
                 using var gpu = CudaGpu.Open();
