@@ -505,7 +505,7 @@ __device__ __forceinline__ void attention_backward_dkv_flash_d(floatX* dqkv, con
 extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_forward_flash(floatX* ctx, float* lse, const floatX* qkv, const float* qkv_bias,
                                                    const float* key_mask, int B, int T, int C, int H, float scale, float p, unsigned int key) {
     __shared__ __align__(16) FlashTile kt, vt;
-    __shared__ __align__(8) float key_bias[FLASH_TILE];
+    __shared__ __align__(8) float key_bias[FLASH_TILE];   // read as float2
 #define FLASH_FORWARD(D) attention_forward_flash_d<D>(ctx, lse, qkv, qkv_bias, key_mask, B, T, C, H, scale, p, key, kt, vt, key_bias)
     FLASH_FOR_HEAD_SIZE(FLASH_FORWARD)
 #undef FLASH_FORWARD
@@ -525,7 +525,8 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
                                                         const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
                                                         float scale, float p, unsigned int key) {
     __shared__ __align__(16) FlashTile qt, ot;
-    __shared__ __align__(8) float qlse[FLASH_TILE], qdot[FLASH_TILE];
+    __shared__ __align__(8) float qlse[FLASH_TILE];   // read as float2
+    __shared__ __align__(8) float qdot[FLASH_TILE];
     __shared__ __align__(8) uint16_t qkeep[4 * FLASH_TILE];   // the query tile's keep bits for this block's 64 keys
 #define FLASH_DKV(D) attention_backward_dkv_flash_d<D>(dqkv, qkv, qkv_bias, dctx, lse, dot, key_mask, B, T, C, H, scale, p, qt, ot, qlse, qdot, qkeep)
     FLASH_FOR_HEAD_SIZE(FLASH_DKV)
