@@ -197,14 +197,15 @@ __device__ void flash_load_tile(FlashTile tile, const floatX* src, const float* 
     }
 }
 
-// key_bias[j] = 0 for key k0 + j of batch row b that attention may see, -inf for a masked key or one past
-// T: added to a score, it leaves the score or makes it -inf, whose exponential is 0 and which never wins a
-// max, so the inner loops need no test. Threads 0 … 63 write it; the caller's barrier publishes it.
-__device__ __forceinline__ void flash_load_key_bias(float* key_bias, const float* key_mask, int b, int k0, int T) {
-    if (threadIdx.x < FLASH_TILE) {
-        int k = k0 + (int)threadIdx.x;
-        key_bias[threadIdx.x] = k < T && key_mask[(int64_t)b * T + k] != 0.0f ? 0.0f : -INFINITY;
-    }
+// key_clamp[j] = +inf for key k0 + j of batch row b that attention may see, -inf for a masked key or one past
+// T: fminf(score, key_clamp) leaves a visible key's score and makes a masked one's -inf whatever it was
+// (+inf and NaN included), whose exponential is 0 and which never wins a max, so the inner loops need no
+// test (one FMNMX a score). Threads 0 … 63 write it; the caller's barrier publishes it.
+__device__ __forceinline__ float flash_key_clamp(const float* key_mask, int b, int k, int T) {
+    return k < T && key_mask[(int64_t)b * T + k] != 0.0f ? INFINITY : -INFINITY;
+}
+__device__ __forceinline__ void flash_load_key_clamp(float* key_clamp, const float* key_mask, int b, int k0, int T) {
+    if (threadIdx.x < FLASH_TILE) key_clamp[threadIdx.x] = flash_key_clamp(key_mask, b, k0 + (int)threadIdx.x, T);
 }
 
 // The max and the sum over the four lanes of a quad (the lanes 4g … 4g + 3 that share rows g and g + 8).
@@ -223,7 +224,7 @@ __device__ __forceinline__ float quad_sum(float v) {
 template <int D>
 __device__ __forceinline__ void attention_forward_flash_d(floatX* ctx, float* lse, const floatX* qkv, const float* qkv_bias, const float* key_mask,
                                                           int B, int T, int C, int H, float scale, float p, unsigned int key,
-                                                          FlashTile& kt, FlashTile& vt, float* key_bias) {
+                                                          FlashTile& kt, FlashTile& vt, float* key_clamp) {
     int bh = blockIdx.x, b = bh / H, h = bh % H, q0 = blockIdx.y * FLASH_ROWS;
     int warp = threadIdx.x / WARP, g = threadIdx.x % WARP / 4, t = threadIdx.x % 4;
     int64_t ld = 3 * (int64_t)C;
@@ -251,15 +252,15 @@ __device__ __forceinline__ void attention_forward_flash_d(floatX* ctx, float* ls
         __syncthreads();                                // every warp is done with the previous tiles
         flash_load_tile<D>(kt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T);
         flash_load_tile<D>(vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
-        flash_load_key_bias(key_bias, key_mask, b, k0, T);
+        flash_load_key_clamp(key_clamp, key_mask, b, k0, T);
         __syncthreads();
         float s[FLASH_TILE / 8][4];                     // scores of the 64 keys, 8 at a time: key 8n + 2t + e in s[n][2r + e]
 #pragma unroll
         for (int n = 0; n < FLASH_TILE / 8; n++) {
             s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
             flash_dot_rows<D>(s[n], qa, kt, 8 * n);
-            float2 kb = *(const float2*)&key_bias[8 * n + 2 * t];
-            s[n][0] += kb.x; s[n][1] += kb.y; s[n][2] += kb.x; s[n][3] += kb.y;
+            float2 kc = *(const float2*)&key_clamp[8 * n + 2 * t];
+            s[n][0] = fminf(s[n][0], kc.x); s[n][1] = fminf(s[n][1], kc.y); s[n][2] = fminf(s[n][2], kc.x); s[n][3] = fminf(s[n][3], kc.y);
         }
         // online softmax of rows g (r = 0: elements 0, 1) and g + 8 (r = 1: elements 2, 3)
 #pragma unroll
@@ -326,7 +327,7 @@ __device__ __forceinline__ void attention_forward_flash_d(floatX* ctx, float* ls
 template <int D>
 __device__ __forceinline__ void attention_backward_dq_flash_d(floatX* dqkv, const floatX* qkv, const float* qkv_bias, const floatX* dctx,
                                                               const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
-                                                              float scale, float p, FlashTile& kt, FlashTile& vt, float* key_bias) {
+                                                              float scale, float p, FlashTile& kt, FlashTile& vt, float* key_clamp) {
     int bh = blockIdx.x, b = bh / H, h = bh % H, q0 = blockIdx.y * FLASH_ROWS;
     int warp = threadIdx.x / WARP, g = threadIdx.x % WARP / 4, t = threadIdx.x % 4;
     int64_t ld = 3 * (int64_t)C;
@@ -355,7 +356,7 @@ __device__ __forceinline__ void attention_backward_dq_flash_d(floatX* dqkv, cons
         __syncthreads();                                // every warp is done with the previous tiles
         flash_load_tile<D>(kt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T);
         flash_load_tile<D>(vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
-        flash_load_key_bias(key_bias, key_mask, b, k0, T);
+        flash_load_key_clamp(key_clamp, key_mask, b, k0, T);
         unsigned int keep_bits[2] = {~0u, ~0u};         // this lane's part of its rows' keep bits, as the forward's lane t wrote them; no dropout: all kept
         if (p > 0.0f)
 #pragma unroll
@@ -376,11 +377,11 @@ __device__ __forceinline__ void attention_backward_dq_flash_d(floatX* dqkv, cons
             }
 #pragma unroll
             for (int n = 0; n < 2; n++) {
-                float2 kb = *(const float2*)&key_bias[16 * kk + 8 * n + 2 * t];
+                float2 kc = *(const float2*)&key_clamp[16 * kk + 8 * n + 2 * t];
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     int r = i / 2;
-                    float pij = exp2_approx(fmaf(s[n][i] + (i % 2 == 0 ? kb.x : kb.y), scale2, -row_lse[r]));
+                    float pij = exp2_approx(fmaf(fminf(s[n][i], i % 2 == 0 ? kc.x : kc.y), scale2, -row_lse[r]));
                     bool kept = keep_bits[r] >> (2 * (2 * kk + n) + i % 2) & 1u;   // key 8(2kk + n) + 2t + i % 2
                     float dpv = kept ? dp[n][i] * keep_scale : 0.0f;
                     s[n][i] = pij * (dpv - row_dot[r]);                             // dS / scale
@@ -425,11 +426,11 @@ __device__ __forceinline__ void attention_backward_dkv_flash_d(floatX* dqkv, con
     __syncthreads();
     flash_row_fragments<D>(ka, qt, 16 * warp);
     flash_row_fragments<D>(va, ot, 16 * warp);
-    float key_bias[2], dk[D / 8][4], dv[D / 8][4];       // key_bias: 0 for a key attention may see, -inf for a masked one or one past T
+    float key_clamp[2], dk[D / 8][4], dv[D / 8][4];      // this lane's keys' flash_key_clamp
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         int kj = k0 + 16 * warp + g + 8 * r;
-        key_bias[r] = kj < T && key_mask[(int64_t)b * T + kj] != 0.0f ? 0.0f : -INFINITY;
+        key_clamp[r] = flash_key_clamp(key_mask, b, kj, T);
     }
     // key 16·warp + g + 8r of the tile = 8(2·warp + r) + 2(g / 2) + g % 2: the forward's lane g / 2 kept
     // it, at bit 2(2·warp + r) + g % 2 of that lane's 16
@@ -469,7 +470,7 @@ __device__ __forceinline__ void attention_backward_dkv_flash_d(floatX* dqkv, con
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     int r = i / 2, e = i % 2;
-                    float pij = exp2_approx(fmaf(s[n][i], scale2, -(e == 0 ? nl.x : nl.y)) + key_bias[r]);
+                    float pij = exp2_approx(fminf(fmaf(s[n][i], scale2, -(e == 0 ? nl.x : nl.y)), key_clamp[r]));
                     unsigned int word = qkeep[4 * (q2 + e) + g / 2];
                     bool kept = word >> (keep_shift + 2 * r) & 1u;
                     float pdrop = kept ? pij * keep_scale : 0.0f, dpv = kept ? dp[n][i] * keep_scale : 0.0f;
@@ -498,15 +499,16 @@ __device__ __forceinline__ void attention_backward_dkv_flash_d(floatX* dqkv, con
 }
 
 // The kernels, one instance of each body a head size: Cuda.Attention sends only heads of 16, 32, 48 or 64
-// channels here (TensorCores). The shared tiles are declared once, for all instances.
+// channels here (TensorCores; any other size would leave the outputs unwritten). The shared tiles are
+// declared once, for all instances.
 #define FLASH_FOR_HEAD_SIZE(CALL) \
     switch (C / H) { case 16: CALL(16); break; case 32: CALL(32); break; case 48: CALL(48); break; case 64: CALL(64); break; }
 
 extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) attention_forward_flash(floatX* ctx, float* lse, const floatX* qkv, const float* qkv_bias,
                                                    const float* key_mask, int B, int T, int C, int H, float scale, float p, unsigned int key) {
     __shared__ __align__(16) FlashTile kt, vt;
-    __shared__ __align__(8) float key_bias[FLASH_TILE];   // read as float2
-#define FLASH_FORWARD(D) attention_forward_flash_d<D>(ctx, lse, qkv, qkv_bias, key_mask, B, T, C, H, scale, p, key, kt, vt, key_bias)
+    __shared__ __align__(8) float key_clamp[FLASH_TILE];   // read as float2
+#define FLASH_FORWARD(D) attention_forward_flash_d<D>(ctx, lse, qkv, qkv_bias, key_mask, B, T, C, H, scale, p, key, kt, vt, key_clamp)
     FLASH_FOR_HEAD_SIZE(FLASH_FORWARD)
 #undef FLASH_FORWARD
 }
@@ -515,8 +517,8 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS, FLASH_MIN_BLOCKS) atte
                                                        const float* lse, const float* dot, const float* key_mask, int B, int T, int C, int H,
                                                        float scale, float p, unsigned int key) {
     __shared__ __align__(16) FlashTile kt, vt;
-    __shared__ __align__(8) float key_bias[FLASH_TILE];
-#define FLASH_DQ(D) attention_backward_dq_flash_d<D>(dqkv, qkv, qkv_bias, dctx, lse, dot, key_mask, B, T, C, H, scale, p, kt, vt, key_bias)
+    __shared__ __align__(8) float key_clamp[FLASH_TILE];
+#define FLASH_DQ(D) attention_backward_dq_flash_d<D>(dqkv, qkv, qkv_bias, dctx, lse, dot, key_mask, B, T, C, H, scale, p, kt, vt, key_clamp)
     FLASH_FOR_HEAD_SIZE(FLASH_DQ)
 #undef FLASH_DQ
 }

@@ -17,9 +17,10 @@ public static class Attention
     public static bool Fused(int channels, int heads) => channels / heads <= FusedMaxHeadSize;
 
     /// <summary>Whether the fused kernels run on tensor cores: WMMA takes bf16 operands in whole 16 × 16
-    /// tiles (float32 ones only with TF32's rounding, which the float32 engine must not have).</summary>
+    /// tiles (float32 ones only with TF32's rounding, which the float32 engine must not have). The mma.sync
+    /// kernels have one instance for each head size this admits (16, 32, 48, 64) and none for others.</summary>
     public static bool TensorCores(int channels, int heads, DType activations) =>
-        activations == DType.BF16 && Fused(channels, heads) && channels / heads % 16 == 0;
+        activations == DType.BF16 && Fused(channels, heads) && channels / heads > 0 && channels / heads % 16 == 0;
 
     /// <summary>The kernel names' suffix of the fused path that <paramref name="g"/> runs: "fused" (FMA units),
     /// "mma" (WMMA, kernels/attention_mma.cuh) or "flash" (mma.sync, kernels/attention_flash.cuh).</summary>
