@@ -5,6 +5,17 @@
 #pragma once
 #include "common.cuh"
 
+// The division and the exponential of GELU: IEEE's in float32, to stay within a few ulps of the CPU; in
+// bf16, whose results keep 8 bits of mantissa, the SFU's (MUFU.RCP, MUFU.EX2: within 2 ulps, and 2 + 1.2·|x|
+// ulps), two instructions where the IEEE forms take eight to ten, in kernels that ncu found bound by them.
+#ifdef MIXUP_BF16
+#define GELU_DIV(a, b) __fdividef(a, b)
+#define GELU_EXP(x) __expf(x)
+#else
+#define GELU_DIV(a, b) ((a) / (b))
+#define GELU_EXP(x) expf(x)
+#endif
+
 // erf as Activations.Erf on the CPU (Eigen/XLA's float rational approximation on [-4, 4]).
 __device__ __forceinline__ float erf_approx(float x) {
     x = fminf(fmaxf(x, -4.0f), 4.0f);
@@ -16,7 +27,7 @@ __device__ __forceinline__ float erf_approx(float x) {
     float q = fmaf(x2, -1.45660718464996e-05f, -2.13374055278905e-04f);
     q = fmaf(x2, q, -1.68282697438203e-03f); q = fmaf(x2, q, -7.37332916720468e-03f);
     q = fmaf(x2, q, -1.42647390514189e-02f);
-    return x * p / q;
+    return GELU_DIV(x * p, q);
 }
 
 __device__ __forceinline__ float gelu(float v) { return 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f)); }
@@ -24,7 +35,7 @@ __device__ __forceinline__ float gelu(float v) { return 0.5f * v * (1.0f + erf_a
 // dy · gelu'(v) = dy · (Φ(v) + v·φ(v))
 __device__ __forceinline__ float gelu_grad(float v, float dy) {
     float cdf = 0.5f * (1.0f + erf_approx(v * 0.70710678118654752f));
-    float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
+    float pdf = 0.39894228040143268f * GELU_EXP(-0.5f * v * v);
     return dy * (cdf + v * pdf);
 }
 

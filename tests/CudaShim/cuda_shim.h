@@ -62,3 +62,6 @@ void shim_misaligned(const void* p, int bytes);
 using std::min;
 using std::max;
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+// the SFU's approximate forms; here exact (the GPU's are within a few ulps of these)
+inline float __fdividef(float a, float b) { return a / b; }
+inline float __expf(float x) { return std::exp(x); }
