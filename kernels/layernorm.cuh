@@ -6,7 +6,7 @@
 // v under the dropout of element (row, c) of an [N, C] tensor: Cpu.Dropout's mask at flat index row·C + c.
 // The forward drops the residual branch; the backward its gradient, and the embeddings' dy.
 __device__ __forceinline__ float layernorm_dropout(float v, unsigned int key, int row, int C, int c, float p, float scale) {
-    return dropout_uniform(key, (unsigned int)row * (unsigned int)C + (unsigned int)c) >= p ? v * scale : 0.0f;
+    return dropout_hash(key, (unsigned int)row * (unsigned int)C + (unsigned int)c) >> 8 >= dropout_threshold(p) ? v * scale : 0.0f;
 }
 
 // One row of layernorm_forward, W columns at a time (W = XPACK: 128-bit packs; W = 1: one by one).
