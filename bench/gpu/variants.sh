@@ -50,7 +50,7 @@ for round in $(seq "${ROUNDS:-3}"); do
   done
 done
 ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
-kernels=${KERNELS:-attention_forward_flash|attention_backward_dq_flash|attention_backward_dkv_flash}
+kernels=${KERNELS:-attention_forward_flash|attention_backward_dq_flash|attention_backward_dkv_flash|bias_gelu_forward|gelu_backward|layernorm_forward_warp|layernorm_backward_warp}
 for v in $variants; do
   echo "[$(date -u +%T)] == selftest, $v"
   MIXUP_BERT_KERNELS_BF16="$dir/$v.cubin" "$tool" selftest --backend cuda --only bf16 > "$out/selftest-$v.txt" 2>&1 || { echo "$v: selftest failed"; failed=1; }
