@@ -74,7 +74,7 @@ done
 stage "ncu: one bf16 step's kernels, then its attention on WMMA and mma.sync" profile.txt bash bench/gpu/profile.sh
 
 # the variants of bench/gpu/variants.list, built by prepare.sh: whole bf16 steps interleaved, then ncu per kernel
-if ls .devcheck/variants/*.cubin >/dev/null 2>&1; then
+if ls .devcheck/variants/*.cubin.gz >/dev/null 2>&1; then
   stage "kernel variants (bench/gpu/variants.list)" variants.txt bash bench/gpu/variants.sh run
 fi
 

@@ -36,4 +36,7 @@ JSON
 grep -v '^#' bench/gpu/variants.list | while read -r name rev flags; do
   [ -n "$name" ] && bash bench/gpu/variants.sh build "$name" "$rev" $flags
 done
+# the device call carries at most 64 MiB
+bytes=$(du -sb .devcheck | cut -f1)
+[ "$bytes" -le $((64 << 20)) ] || { echo ".devcheck is $bytes bytes, over the device call's 64 MiB: fewer variants" >&2; exit 1; }
 du -sh .devcheck

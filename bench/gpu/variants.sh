@@ -7,7 +7,7 @@
 # named in KERNELS (one step, the card's own clocks) and the self-test runs on it.
 #
 # Here, after bench/gpu/prepare.sh (nvcc 11.8, the compiler the shipped tool's kernels come from):
-#   bash bench/gpu/variants.sh build NAME [REV] [NVCC FLAGS...]   # .devcheck/variants/NAME.cubin from the
+#   bash bench/gpu/variants.sh build NAME [REV] [NVCC FLAGS...]   # .devcheck/variants/NAME.cubin.gz from the
 #                                                                 # working tree, or from commit REV ("-": the tree)
 # On the GPU machine, carrying .devcheck:
 #   bash bench/gpu/variants.sh run > $OUT/variants.log 2>&1
@@ -24,7 +24,8 @@ if [ "${1:-}" = build ]; then
     git archive "$rev" kernels.cu kernels | tar -x -C "$src"
   fi
   nvcc -ccbin clang-14 -std=c++17 -O3 -cubin -arch=sm_90 -DMIXUP_BF16 "$@" -o "$dir/$name.cubin" "$src/kernels.cu" || exit 1
-  echo "$dir/$name.cubin: kernels.cu at ${rev/-/the working tree}, flags: ${*:-none}" | tee "$dir/$name.txt"
+  gzip -9 -f "$dir/$name.cubin"   # 1.6 MB to 0.4: the device call carries 64 MiB in all, the tool 55 of them
+  echo "$dir/$name.cubin.gz: kernels.cu at ${rev/-/the working tree}, flags: ${*:-none}" | tee "$dir/$name.txt"
   exit 0
 fi
 
@@ -36,15 +37,17 @@ mkdir -p "$out"
 for d in /usr/local/cuda/lib64 $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, s, "lib") for p in nvidia.__path__ for s in ("cu13", "cublas")))' 2>/dev/null); do
   if ls "$d"/libcublas.so.1[123] >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"; break; fi
 done
-variants=$(ls "$dir"/*.cubin 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.cubin$//')
+variants=$(ls "$dir"/*.cubin.gz 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.cubin\.gz$//')
 [ -n "$variants" ] || { echo "no variants in $dir: build some first" >&2; exit 2; }
+cubins=$(mktemp -d)
+for v in $variants; do gunzip -c "$dir/$v.cubin.gz" > "$cubins/$v.cubin"; done
 cat "$dir"/*.txt
 step=(bench --backend cuda --model .devcheck/bert-base-cased/config.json --batch-size 32 --seq-len 128 --precision bf16)
 failed=0
 for round in $(seq "${ROUNDS:-3}"); do
   for v in $variants; do
     echo "[$(date -u +%T)] == round $round, $v"
-    MIXUP_BERT_KERNELS_BF16="$dir/$v.cubin" "$tool" "${step[@]}" --mode baseline --steps 20 --warmup 5 --json "$out/bench-$v-$round.json" \
+    MIXUP_BERT_KERNELS_BF16="$cubins/$v.cubin" "$tool" "${step[@]}" --mode baseline --steps 20 --warmup 5 --json "$out/bench-$v-$round.json" \
       > "$out/bench-$v-$round.txt" 2>&1 || { echo "$v: bench failed"; tail -5 "$out/bench-$v-$round.txt"; failed=1; }
     grep -E "^train baseline" "$out/bench-$v-$round.txt"
   done
@@ -53,11 +56,11 @@ ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
 kernels=${KERNELS:-attention_forward_flash|attention_backward_dq_flash|attention_backward_dkv_flash|bias_gelu_forward|gelu_backward|layernorm_forward_warp|layernorm_backward_warp}
 for v in $variants; do
   echo "[$(date -u +%T)] == selftest, $v"
-  MIXUP_BERT_KERNELS_BF16="$dir/$v.cubin" "$tool" selftest --backend cuda --only bf16 > "$out/selftest-$v.txt" 2>&1 || { echo "$v: selftest failed"; failed=1; }
+  MIXUP_BERT_KERNELS_BF16="$cubins/$v.cubin" "$tool" selftest --backend cuda --only bf16 > "$out/selftest-$v.txt" 2>&1 || { echo "$v: selftest failed"; failed=1; }
   grep -E "^selftest:|^FAIL" "$out/selftest-$v.txt"
   [ -n "$ncu" ] || continue
   echo "[$(date -u +%T)] == ncu, $v: $kernels (every launch of one bench run: its training steps and inference; the card's clocks)"
-  MIXUP_BERT_KERNELS_BF16="$dir/$v.cubin" "$ncu" --clock-control none --csv -k "regex:^($kernels)\$" --metrics gpu__time_duration.sum,launch__registers_per_thread \
+  MIXUP_BERT_KERNELS_BF16="$cubins/$v.cubin" "$ncu" --clock-control none --csv -k "regex:^($kernels)\$" --metrics gpu__time_duration.sum,launch__registers_per_thread \
     "$tool" "${step[@]}" --mode baseline --steps 1 --warmup 0 2>/dev/null > "$out/ncu-$v.csv"
 done
 python3 - "$out" $variants <<'PY'
