@@ -67,7 +67,8 @@ python3 - "$out" $variants <<'PY'
 import csv, json, os, statistics, sys
 from collections import defaultdict
 out, variants = sys.argv[1], sys.argv[2:]
-print("\nvariant                 train step samples/s (median of rounds; each round a median of 20 steps)   pipelined")
+print("\nvariant                 train step samples/s (median of rounds; each round a median of 20 steps)   pipelined   pipelined / the first variant's")
+first = None
 for v in variants:
     plain, piped = [], []
     for f in sorted(os.listdir(out)):
@@ -76,7 +77,9 @@ for v in variants:
                 if r["case"] == "train baseline": plain.append(r["samples_per_s"])
                 if r["case"] == "train baseline pipelined": piped.append(r["samples_per_s"])
     fmt = lambda xs: f"{statistics.median(xs):8.1f} [{min(xs):.1f}..{max(xs):.1f}]" if xs else "     n/a"
-    print(f"{v:22s} {fmt(plain):>40s}   {fmt(piped)}")
+    if first is None and piped: first = statistics.median(piped)
+    ratio = f"{statistics.median(piped) / first:.3f}" if piped and first else "n/a"
+    print(f"{v:22s} {fmt(plain):>40s}   {fmt(piped)}   {ratio}")
 print("\nvariant                kernel                          launches  median us  registers")
 for v in variants:
     path = os.path.join(out, f"ncu-{v}.csv")
