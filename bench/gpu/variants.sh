@@ -59,8 +59,9 @@ for v in $variants; do
   MIXUP_BERT_KERNELS_BF16="$cubins/$v.cubin" "$tool" selftest --backend cuda --only bf16 > "$out/selftest-$v.txt" 2>&1 || { echo "$v: selftest failed"; failed=1; }
   grep -E "^selftest:|^FAIL" "$out/selftest-$v.txt"
   [ -n "$ncu" ] || continue
-  echo "[$(date -u +%T)] == ncu, $v: $kernels (every launch of one bench run: its training steps and inference; the card's clocks)"
-  MIXUP_BERT_KERNELS_BF16="$cubins/$v.cubin" "$ncu" --clock-control none --csv -k "regex:^($kernels)\$" --metrics gpu__time_duration.sum,launch__registers_per_thread \
+  # the default kernels launch 110 times a training step: 220 are the bench's two training steps
+  echo "[$(date -u +%T)] == ncu, $v: $kernels (the first 220 launches of one bench run; the card's clocks)"
+  MIXUP_BERT_KERNELS_BF16="$cubins/$v.cubin" "$ncu" --clock-control none --csv -k "regex:^($kernels)\$" -c 220 --metrics gpu__time_duration.sum,launch__registers_per_thread \
     "$tool" "${step[@]}" --mode baseline --steps 1 --warmup 0 2>/dev/null > "$out/ncu-$v.csv"
 done
 python3 - "$out" $variants <<'PY'
