@@ -13,7 +13,7 @@
 // Only K and V (or Q and dO) tiles are shared, one barrier pair per tile. A block takes 64 rows (16 per
 // warp) and streams the other side 64 at a time. The roundings are those of the WMMA kernels: Q, K, V
 // rounded to bf16 after the bias is added, P̃ and dS rounded to bf16 for their products, every sum in
-// float32. Exponentials are exp2f of scores pre-scaled by log2(e) (one FFMA and one MUFU.EX2, as
+// float32. Exponentials are exp2_approx of scores pre-scaled by log2(e) (one FFMA and one MUFU.EX2, as
 // FlashAttention), where expf's accurate path takes several instructions per score; the log-sum-exps
 // saved and read stay natural logarithms, as the other kernels'.
 #pragma once
