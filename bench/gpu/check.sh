@@ -14,7 +14,9 @@
 #    and in bf16 (issue 12's goal: under 5 s);
 # 6. bench/gpu/profile.sh: Nsight Compute over every kernel of one bf16 step, then its attention
 #    kernels on both tensor-core sets;
-# 7. when bench/gpu/variants.list names any, its kernel variants against each other (bench/gpu/variants.sh).
+# 7. bench/gpu/gaps.sh: Nsight Systems' timeline of pipelined bf16 steps, the GPU's idle gaps within a step
+#    (what CUDA graphs could remove);
+# 8. when bench/gpu/variants.list names any, its kernel variants against each other (bench/gpu/variants.sh).
 # Full logs go to $OUT (or ./check-out); the summary table comes last. Without a GPU it stops
 # after stage 1 with selftest's "no CUDA device" (exit code 3).
 set -uo pipefail
@@ -72,6 +74,9 @@ for precision in tf32 bf16; do
 done
 
 stage "ncu: one bf16 step's kernels, then its attention on WMMA and mma.sync" profile.txt bash bench/gpu/profile.sh
+
+# whether CUDA graphs would pay: the GPU's idle time between operations within a step (nsys)
+stage "nsys: idle gaps within bf16 steps" gaps.txt bash bench/gpu/gaps.sh
 
 # the variants of bench/gpu/variants.list, built by prepare.sh: whole bf16 steps interleaved, then ncu per kernel
 if ls .devcheck/variants/*.cubin.gz >/dev/null 2>&1; then
