@@ -20,11 +20,10 @@
 # Full logs go to $OUT (or ./check-out); the summary table comes last. Without a GPU it stops
 # after stage 1 with selftest's "no CUDA device" (exit code 3).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/lib.sh"
 out=${OUT:-$PWD/check-out}
 mkdir -p "$out"
-tool=.devcheck/tool/mixup-bert
-[ -x "$tool" ] || { echo "no $tool: run bench/gpu/prepare.sh first and carry .devcheck" >&2; exit 2; }
+require_tool
 failed=()
 # stage NAME LOG COMMAND...: runs COMMAND with its output shown and kept in $out/LOG, timed
 stage() {
@@ -40,9 +39,8 @@ stage() {
 nvidia-smi -L 2>&1 | tee "$out/gpu.txt"
 
 # cuBLAS: the system toolkit's, or the one PyTorch's wheels bring
-for d in /usr/local/cuda/lib64 $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, s, "lib") for p in nvidia.__path__ for s in ("cu13", "cublas")))' 2>/dev/null); do
-  if ls "$d"/libcublas.so.1[123] >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"; echo "cuBLAS from $d" | tee -a "$out/gpu.txt"; break; fi
-done
+use_cublas
+echo "cuBLAS from ${CUBLAS_DIR:-the dynamic loader search path}" | tee -a "$out/gpu.txt"
 
 stage selftest selftest.txt "$tool" selftest --backend cuda
 [ "${failed[*]:-}" = "selftest (exit 3)" ] && { echo "no GPU here: stopping after the self-test"; exit 3; }

@@ -8,10 +8,10 @@
 # Alone: bash bench/gpu/prepare.sh here; on the GPU machine, carrying .devcheck:
 #   bash bench/gpu/diagnose.sh > $OUT/diagnose.log 2>&1
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-tool=.devcheck/tool/mixup-bert
-[ -x "$tool" ] || { echo "no $tool: run bench/gpu/prepare.sh first and carry .devcheck" >&2; exit 2; }
-ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
+source "$(dirname "$0")/lib.sh"
+require_tool
+use_cublas
+ncu=$(cuda_tool ncu)
 [ -n "$ncu" ] || { echo "no ncu on this machine"; exit 0; }
 step=(bench --backend cuda --model .devcheck/bert-base-cased/config.json --batch-size 32 --seq-len 128 --mode baseline
       --steps 1 --warmup 0 --precision bf16)

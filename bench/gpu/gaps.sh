@@ -7,10 +7,10 @@
 # Alone: bash bench/gpu/prepare.sh here; on the GPU machine, carrying .devcheck:
 #   bash bench/gpu/gaps.sh > $OUT/gaps.log 2>&1
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-tool=.devcheck/tool/mixup-bert
-[ -x "$tool" ] || { echo "no $tool: run bench/gpu/prepare.sh first and carry .devcheck" >&2; exit 2; }
-nsys=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1 || true)
+source "$(dirname "$0")/lib.sh"
+require_tool
+use_cublas
+nsys=$(cuda_tool nsys)
 [ -n "$nsys" ] || { echo "no nsys on this machine: gaps not measured"; exit 0; }
 out=${OUT:-$PWD/check-out}/gaps
 mkdir -p "$out"

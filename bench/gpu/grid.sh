@@ -14,11 +14,10 @@
 # BACKEND=cpu WORKERS=1 SEEDS=1 MODES=baseline SIZES=8/class EPOCHS=1 bash bench/gpu/grid.sh
 # runs the plumbing on a CPU (a dry run, not a measurement).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/lib.sh"
 out=${OUT:-$PWD/grid-out}
 grid_dir=${GRID_DIR:-/tmp/mixup-grid}
-tool=.devcheck/tool/mixup-bert
-[ -x "$tool" ] || { echo "no $tool: the machine is not the warm one bench/gpu/check.sh ran on; run that call again first" >&2; exit 2; }
+require_tool "the machine is not the warm one bench/gpu/check.sh ran on; run that call again first"
 [ -d .devcheck-parity/minilm ] || { echo "no .devcheck-parity: run bench/gpu/prepare_parity.sh and carry .devcheck-parity" >&2; exit 2; }
 mkdir -p "$out"
 rm -rf "$grid_dir" && mkdir -p "$grid_dir"

@@ -8,13 +8,12 @@
 # BACKEND=cpu PRECISIONS=fp32,fp32 SEEDS=2 EXTRA="--per-class 16 --epochs 1" bash bench/gpu/parity.sh
 # runs the same plumbing on a CPU (a dry run of the script, not a measurement).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/lib.sh"
 out=${OUT:-$PWD/parity-out}
-tool=.devcheck/tool/mixup-bert
 backend=${BACKEND:-cuda}
 precisions=${PRECISIONS:-fp32,bf16}
 seeds=${SEEDS:-5}
-[ -x "$tool" ] || { echo "no $tool: the machine is not the warm one bench/gpu/check.sh ran on; run that call again first" >&2; exit 2; }
+require_tool "the machine is not the warm one bench/gpu/check.sh ran on; run that call again first"
 [ -d .devcheck-parity/minilm ] || { echo "no .devcheck-parity: run bench/gpu/prepare_parity.sh and carry .devcheck-parity" >&2; exit 2; }
 mkdir -p "$out"
 failed=0

@@ -6,10 +6,9 @@
 #   .devcheck-parity/minilm/            all-MiniLM-L6-v2 as BertForSequenceClassification, f16 on disk
 #   .devcheck-parity/rotten_tomatoes/   the dataset's three parquet files
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/lib.sh"
 shared=${MIXUP_BERT_SHARED:-../shared}
-tool=.devcheck/tool/mixup-bert
-[ -x "$tool" ] || { echo "no $tool: run bench/gpu/prepare.sh first" >&2; exit 2; }
+require_tool "run bench/gpu/prepare.sh first"
 rm -rf .devcheck-parity && mkdir -p .devcheck-parity/rotten_tomatoes
 # both precisions start from the same f16-rounded weights and the same classifier (seed 42), so the
 # pairs differ by the arithmetic alone

@@ -9,12 +9,12 @@
 # Exits 0 when ncu is missing or may not read the counters (it says so): a profile is a diagnosis, not
 # a check.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/lib.sh"
 out=${OUT:-$PWD/check-out}
 mkdir -p "$out"
-tool=.devcheck/tool/mixup-bert
-[ -x "$tool" ] || { echo "no $tool: run bench/gpu/prepare.sh first and carry .devcheck" >&2; exit 2; }
-ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
+require_tool
+use_cublas
+ncu=$(cuda_tool ncu)
 [ -n "$ncu" ] || { echo "no ncu on this machine: profile skipped"; exit 0; }
 # every kernel of the first step (bench with no warm-up): from its embedding_forward to its AdamW launch
 csv="$out/ncu-step.csv"

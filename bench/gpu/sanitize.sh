@@ -9,12 +9,12 @@
 # Alone: bash bench/gpu/prepare.sh here; on the GPU machine, carrying .devcheck:
 #   bash bench/gpu/sanitize.sh > $OUT/sanitize.log 2>&1
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/lib.sh"
 out=${OUT:-$PWD/check-out}
 mkdir -p "$out"
-tool=.devcheck/tool/mixup-bert
-[ -x "$tool" ] || { echo "no $tool: run bench/gpu/prepare.sh first and carry .devcheck" >&2; exit 2; }
-cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+require_tool
+use_cublas
+cs=$(cuda_tool compute-sanitizer)
 [ -n "$cs" ] || { echo "no compute-sanitizer on this machine"; exit 2; }
 # every op check (the train steps run the same kernels again): the attention kernels, LayerNorm, and every
 # kernel whose sums end in add_chunk_partials or a block sum use shared memory

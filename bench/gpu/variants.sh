@@ -12,7 +12,7 @@
 # On the GPU machine, carrying .devcheck:
 #   bash bench/gpu/variants.sh run > $OUT/variants.log 2>&1
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/lib.sh"
 dir=.devcheck/variants
 
 if [ "${1:-}" = build ]; then
@@ -30,13 +30,10 @@ if [ "${1:-}" = build ]; then
 fi
 
 [ "${1:-}" = run ] || { echo "usage: variants.sh build NAME [REV] [FLAGS...] | variants.sh run" >&2; exit 2; }
-tool=.devcheck/tool/mixup-bert
-[ -x "$tool" ] || { echo "no $tool: run bench/gpu/prepare.sh first and carry .devcheck" >&2; exit 2; }
+require_tool
 out=${OUT:-$PWD/check-out}/variants   # the raw logs; what matters is printed
 mkdir -p "$out"
-for d in /usr/local/cuda/lib64 $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, s, "lib") for p in nvidia.__path__ for s in ("cu13", "cublas")))' 2>/dev/null); do
-  if ls "$d"/libcublas.so.1[123] >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"; break; fi
-done
+use_cublas
 variants=$(ls "$dir"/*.cubin.gz 2>/dev/null | xargs -n1 basename 2>/dev/null | sed 's/\.cubin\.gz$//')
 [ -n "$variants" ] || { echo "no variants in $dir: build some first" >&2; exit 2; }
 cubins=$(mktemp -d)
@@ -52,7 +49,7 @@ for round in $(seq "${ROUNDS:-3}"); do
     grep -E "^train baseline" "$out/bench-$v-$round.txt"
   done
 done
-ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
+ncu=$(cuda_tool ncu)
 kernels=${KERNELS:-attention_forward_flash|attention_backward_dq_flash|attention_backward_dkv_flash|bias_gelu_forward|gelu_backward|layernorm_forward_warp|layernorm_backward_warp}
 for v in $variants; do
   echo "[$(date -u +%T)] == selftest, $v"
