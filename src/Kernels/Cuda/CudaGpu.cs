@@ -80,6 +80,7 @@ public sealed unsafe class CudaGpu : IGpu
     public static CudaGpu Open(int ordinal = 0, bool? tf32 = null)
     {
         var image = KernelImage() ?? throw new CudaUnavailableException("this build of mixup-bert has no CUDA kernels (it was built without nvcc)");
+        var imageBf16 = KernelImage(DType.BF16);   // read before the device is touched: a missing file fails here, nothing to release
         int status;
         try { status = CudaDriver.cuInit(0); }
         catch (DllNotFoundException e) { throw new CudaUnavailableException("no CUDA driver (libcuda.so.1 not found)", e); }
@@ -99,7 +100,6 @@ public sealed unsafe class CudaGpu : IGpu
         CudaDriver.Check(CudaDriver.cuStreamCreate(out nint stream, 0), "cuStreamCreate");
         nint module, moduleBf16 = 0;
         fixed (byte* p = image) CudaDriver.Check(CudaDriver.cuModuleLoadData(out module, p), "cuModuleLoadData(kernels.fatbin)");
-        var imageBf16 = KernelImage(DType.BF16);
         if (imageBf16 != null && major >= 8)
             fixed (byte* p = imageBf16) CudaDriver.Check(CudaDriver.cuModuleLoadData(out moduleBf16, p), "cuModuleLoadData(kernels_bf16.fatbin)");
         nint blas;
