@@ -17,11 +17,15 @@ extern "C" __global__ void squared_norm_partial(float* partial, const float* x, 
 }
 
 // stats[1] = the global gradient norm, stats[2] = the clip factor min(1, max_norm / (norm + 1e-6)),
-// as torch.nn.utils.clip_grad_norm_ (1 when max_norm is 0). One thread.
+// as torch.nn.utils.clip_grad_norm_ (1 when max_norm is 0). One warp: lane l adds partials l, l + 32, …
+// in order, in double, then the lanes' sums meet in a fixed shuffle tree (deterministic). One thread
+// adding the 1024 partials one after another took 35 us on an H200 (ncu). grid: 1; block: 32.
 extern "C" __global__ void global_norm_clip(float* stats, const float* partial, int blocks, float max_norm) {
-    if (blockIdx.x != 0 || threadIdx.x != 0) return;
+    if (blockIdx.x != 0 || threadIdx.x >= WARP) return;
     double sq = 0.0;
-    for (int k = 0; k < blocks; k++) sq += partial[k];
+    for (int k = threadIdx.x; k < blocks; k += WARP) sq += partial[k];
+    for (int offset = WARP / 2; offset > 0; offset /= 2) sq += __shfl_xor_sync(0xffffffffu, sq, offset);
+    if (threadIdx.x != 0) return;
     float norm = (float)sqrt(sq);
     stats[1] = norm;
     stats[2] = max_norm > 0.0f ? fminf(1.0f, max_norm / (norm + 1e-6f)) : 1.0f;

@@ -44,6 +44,7 @@ extern thread_local ShimThreadState shim_state;
 
 void __syncthreads();
 float __shfl_xor_sync(unsigned int mask, float v, int lane_mask);
+double __shfl_xor_sync(unsigned int mask, double v, int lane_mask);
 float __shfl_down_sync(unsigned int mask, float v, int delta);
 float __shfl_sync(unsigned int mask, float v, int src_lane);
 

@@ -45,6 +45,7 @@ struct Fiber {
 };
 
 float exchange[1024];
+double exchange_double[1024];   // the double shuffle's (CUDA's is two 32-bit shuffles)
 std::mutex launch_mutex;              // one launch at a time: __shared__ statics, and the state below
 std::vector<Fiber> fibers;            // reused across launches
 jmp_buf scheduler;
@@ -102,6 +103,15 @@ float __shfl_xor_sync(unsigned int, float v, int lane_mask) {
     exchange[t] = v;
     warp_rendezvous(collective(ShflXor, (unsigned int)lane_mask));
     float r = exchange[(t & ~31u) | ((t & 31u) ^ (unsigned int)lane_mask)];
+    warp_rendezvous(collective(ShflXor, (unsigned int)lane_mask));
+    return r;
+}
+
+double __shfl_xor_sync(unsigned int, double v, int lane_mask) {
+    unsigned int t = linear_thread();
+    exchange_double[t] = v;
+    warp_rendezvous(collective(ShflXor, (unsigned int)lane_mask));
+    double r = exchange_double[(t & ~31u) | ((t & 31u) ^ (unsigned int)lane_mask)];
     warp_rendezvous(collective(ShflXor, (unsigned int)lane_mask));
     return r;
 }

@@ -322,10 +322,10 @@ internal static class OpChecks
         c.Exact(union, d.Down(dunion, union.Length), "mixup_union_mask");
     }
 
-    public static void FirstToken(Checker c, SelfTestDevice d, int batch, int seqLen)
+    /// <summary>channels a multiple of 8 takes the backward's 128-bit packs (bf16 and float32), 19 the element path.</summary>
+    public static void FirstToken(Checker c, SelfTestDevice d, int batch, int seqLen, int channels)
     {
-        var rng = new Random(batch * seqLen);
-        int channels = 19;
+        var rng = new Random(batch * seqLen + channels);
         var hidden = Random(d, rng, batch * seqLen * channels);
         var first = new float[batch * channels];
         Cpu.FirstToken.Forward(hidden, first, batch, seqLen, channels);
@@ -346,6 +346,18 @@ internal static class OpChecks
         nint dy = d.Empty(rows);
         Cuda.RowNorm.Forward(d.Context, d.UpX(x), dy, rows, cols);
         c.Close(y, d.Down(dy, rows), Float32Reduction, "row_norm_forward");
+    }
+
+    /// <summary>The norm over n floats: more than 32 partials (n > 32 · 4096) put two or more on some of
+    /// global_norm_clip's lanes and a partial on every lane; the shuffle tree brings them to lane 0.</summary>
+    public static void GlobalNorm(Checker c, SelfTestDevice d, int n)
+    {
+        var g = Random(d, new Random(n), n, 0.5f);
+        nint stats = d.Empty(3);
+        float clip = Cpu.AdamW.GlobalNormClip(g, 1f, out double norm);
+        Cuda.AdamW.GlobalNormClip(d.Context, d.Up(g), n, 1f, stats);
+        c.True(Cuda.AdamW.NormBlocks(n) > 32, "the check means more partials than lanes");
+        c.Close([(float)norm, clip], d.Down(stats, 3).AsSpan(1, 2), Float32Reduction, "squared_norm_partial + global_norm_clip");
     }
 
     public static void ClipAndAdamW(Checker c, SelfTestDevice d)
