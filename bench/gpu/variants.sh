@@ -50,15 +50,16 @@ for round in $(seq "${ROUNDS:-3}"); do
   done
 done
 ncu=$(cuda_tool ncu)
-kernels=${KERNELS:-attention_forward_flash|attention_backward_dq_flash|attention_backward_dkv_flash|bias_gelu_forward|gelu_backward|layernorm_forward_warp|layernorm_backward_warp}
+kernels=${KERNELS:-attention_forward_flash|attention_backward_dq_flash|attention_backward_dkv_flash|bias_gelu_forward|gelu_backward|layernorm_forward_warp|layernorm_backward_warp|column_sum_partial|global_norm_clip|first_token_backward}
 for v in $variants; do
   echo "[$(date -u +%T)] == selftest, $v"
   MIXUP_BERT_KERNELS_BF16="$cubins/$v.cubin" "$tool" selftest --backend cuda --only bf16 > "$out/selftest-$v.txt" 2>&1 || { echo "$v: selftest failed"; failed=1; }
   grep -E "^selftest:|^FAIL" "$out/selftest-$v.txt"
   [ -n "$ncu" ] || continue
-  # the default kernels launch 110 times a training step: 220 are the bench's two training steps
-  echo "[$(date -u +%T)] == ncu, $v: $kernels (the first 220 launches of one bench run; the card's clocks)"
-  MIXUP_BERT_KERNELS_BF16="$cubins/$v.cubin" "$ncu" --clock-control none --csv -k "regex:^($kernels)\$" -c 220 --metrics gpu__time_duration.sum,launch__registers_per_thread \
+  # the default kernels launch 126 times a bert-base training step (36 attention, 24 GELU, 50 LayerNorm, 14 column
+  # sums, the norm, the first token): 252 are the bench's two training steps
+  echo "[$(date -u +%T)] == ncu, $v: $kernels (the first 252 launches of one bench run; the card's clocks)"
+  MIXUP_BERT_KERNELS_BF16="$cubins/$v.cubin" "$ncu" --clock-control none --csv -k "regex:^($kernels)\$" -c 252 --metrics gpu__time_duration.sum,launch__registers_per_thread \
     "$tool" "${step[@]}" --mode baseline --steps 1 --warmup 0 2>/dev/null > "$out/ncu-$v.csv"
 done
 python3 - "$out" $variants <<'PY'
