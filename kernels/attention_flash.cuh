@@ -197,6 +197,54 @@ __device__ void flash_load_tile(FlashTile tile, const floatX* src, const float* 
     }
 }
 
+// flash_load_tile of two tiles (rows r0 … r0 + 63 of a and of b, each with its own tensor, bias and row
+// stride), every global load of both issued before the first store: the tiles' loads cost one memory
+// round trip, not two (flash_load_tile waits for its loads before it stores them, and the second tile's
+// loads came after those stores). A row past T loads row T − 1 and a pack past D the last one within it,
+// stored as 0, so no load sits behind a branch. The tiles are flash_load_tile's, bit for bit; tensors whose
+// rows are not 16-byte aligned take it, a tile at a time. The caller waits before and after, as there.
+template <int D>
+__device__ void flash_load_tiles(FlashTile a, const floatX* src_a, const float* bias_a, int64_t ld_a,
+                                 FlashTile b, const floatX* src_b, const float* bias_b, int64_t ld_b, int r0, int T) {
+    constexpr int WIDTH = (D + 31) / 32 * 32, ROW_PACKS = WIDTH / XPACK, PER_THREAD = FLASH_TILE * ROW_PACKS / ATT_THREADS;
+    static_assert(ATT_THREADS % ROW_PACKS == 0 && FLASH_TILE * ROW_PACKS % ATT_THREADS == 0, "a thread's packs share their columns");
+    if (!aligned16(src_a) || !aligned16(src_b) || (ld_a * (int64_t)sizeof(floatX)) % 16 != 0 || (ld_b * (int64_t)sizeof(floatX)) % 16 != 0) {
+        flash_load_tile<D>(a, src_a, bias_a, ld_a, r0, T);
+        flash_load_tile<D>(b, src_b, bias_b, ld_b, r0, T);
+        return;
+    }
+    int k = threadIdx.x % ROW_PACKS * XPACK, k_in = min(k, D - XPACK), r_first = threadIdx.x / ROW_PACKS;
+    constexpr int ROW_STEP = ATT_THREADS / ROW_PACKS;
+    PackX qa[PER_THREAD], qb[PER_THREAD];
+#pragma unroll
+    for (int n = 0; n < PER_THREAD; n++) {
+        int64_t row = min(r0 + r_first + n * ROW_STEP, T - 1);
+        shim_check_aligned(src_a + row * ld_a + k_in);
+        shim_check_aligned(src_b + row * ld_b + k_in);
+        qa[n] = *(const PackX*)(src_a + row * ld_a + k_in);
+        qb[n] = *(const PackX*)(src_b + row * ld_b + k_in);
+    }
+    float ba[XPACK], bb[XPACK];
+#pragma unroll
+    for (int j = 0; j < XPACK; j++) {
+        ba[j] = bias_a != 0 ? bias_a[k_in + j] : 0.0f;
+        bb[j] = bias_b != 0 ? bias_b[k_in + j] : 0.0f;
+    }
+#pragma unroll
+    for (int n = 0; n < PER_THREAD; n++) {
+        int r = r_first + n * ROW_STEP;
+        bool in = r0 + r < T && k < D;
+        VecX<XPACK> va = unpack(qa[n]), vb = unpack(qb[n]);
+#pragma unroll
+        for (int j = 0; j < XPACK; j++) {
+            va.v[j] = in ? va.v[j] + ba[j] : 0.0f;
+            vb.v[j] = in ? vb.v[j] + bb[j] : 0.0f;
+        }
+        store_x<XPACK>(&a[r][k], va);
+        store_x<XPACK>(&b[r][k], vb);
+    }
+}
+
 // key_clamp[j] = +inf for key k0 + j of batch row b that attention may see, -inf for a masked key or one past
 // T: fminf(score, key_clamp) leaves a visible key's score and makes a masked one's -inf whatever it was
 // (+inf and NaN included), whose exponential is 0 and which never wins a max, so the inner loops need no
@@ -250,8 +298,7 @@ __device__ __forceinline__ void attention_forward_flash_d(floatX* ctx, float* ls
 
     for (int k0 = 0; k0 < T; k0 += FLASH_TILE) {
         __syncthreads();                                // every warp is done with the previous tiles
-        flash_load_tile<D>(kt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T);
-        flash_load_tile<D>(vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
+        flash_load_tiles<D>(kt, head + C, hbias != 0 ? hbias + C : 0, ld, vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
         flash_load_key_clamp(key_clamp, key_mask, b, k0, T);
         __syncthreads();
         float s[FLASH_TILE / 8][4];                     // scores of the 64 keys, 8 at a time: key 8n + 2t + e in s[n][2r + e]
@@ -337,8 +384,7 @@ __device__ __forceinline__ void attention_backward_dq_flash_d(floatX* dqkv, cons
     const uint16_t* keep = flash_keep_bits(lse, B, H, T);
 
     uint32_t qa[D / 16][4], da[D / 16][4];              // this warp's queries and their dO, through kt and vt
-    flash_load_tile<D>(kt, head, hbias, ld, q0, T);
-    flash_load_tile<D>(vt, dctx + (int64_t)b * T * C + (int64_t)h * D, (const float*)0, C, q0, T);
+    flash_load_tiles<D>(kt, head, hbias, ld, vt, dctx + (int64_t)b * T * C + (int64_t)h * D, (const float*)0, C, q0, T);
     __syncthreads();
     flash_row_fragments<D>(qa, kt, 16 * warp);
     flash_row_fragments<D>(da, vt, 16 * warp);
@@ -421,8 +467,7 @@ __device__ __forceinline__ void attention_backward_dkv_flash_d(floatX* dqkv, con
     const uint16_t* keep = flash_keep_bits(lse, B, H, T);
 
     uint32_t ka[D / 16][4], va[D / 16][4];              // this warp's keys and values, through qt and ot
-    flash_load_tile<D>(qt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T);
-    flash_load_tile<D>(ot, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
+    flash_load_tiles<D>(qt, head + C, hbias != 0 ? hbias + C : 0, ld, ot, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
     __syncthreads();
     flash_row_fragments<D>(ka, qt, 16 * warp);
     flash_row_fragments<D>(va, ot, 16 * warp);
