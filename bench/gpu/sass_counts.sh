@@ -5,7 +5,7 @@
 #   - the flash attention kernels with only their head-size-64 instance, and the instructions in each one's
 #     key-tile loop (its largest backward branch, both tile-load paths included);
 #   - the whole GELU and LayerNorm kernels' instructions;
-#   - ptxas's registers and spills of the flash kernels with all their instances.
+#   - ptxas's registers and spills of the flash kernels with all their instances, and with the 64 one alone.
 #   bash bench/gpu/sass_counts.sh a130d2e -
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +23,9 @@ p = sys.argv[1]; s = open(p).read()
 s = re.sub(r"switch \(C / H\) \{.*?\}", "switch (C / H) { case 64: CALL(64); break; }", s, count=1, flags=re.S)
 open(p, "w").write(s)
 PY
-  "${nvcc[@]}" -o "$work/d64.cubin" "$src/kernels.cu" || exit 1
+  "${nvcc[@]}" -Xptxas -v -o "$work/d64.cubin" "$src/kernels.cu" 2> "$work/ptxas64.log" || { cat "$work/ptxas64.log"; exit 1; }
+  grep -A3 "entry function 'attention_.*_flash'" "$work/ptxas64.log" \
+    | grep -oE "entry function '[a-z_]+'|[0-9]+ bytes spill (stores|loads)|Used [0-9]+ registers" | paste -sd' ' | sed 's/entry function/\n /g' > "$work/ptxas64.txt"
   echo "== ${rev/-/the working tree}"
   for f in attention_forward_flash attention_backward_dq_flash attention_backward_dkv_flash; do
     cuobjdump -sass -fun "$f" "$work/d64.cubin" | python3 -c '
@@ -38,5 +40,6 @@ print(f"  {sys.argv[1]:32s} key-tile loop {at[hi] - at[lo] + 1:5d} instructions 
     printf "  %-32s %5d instructions\n" "$f" "$(cuobjdump -sass -fun "$f" "$work/all.cubin" | grep -cE '^\s+/\*[0-9a-f]+\*/')"
   done
   sed 's/^/  ptxas, every instance:/' "$work/ptxas.txt" | grep -v "every instance:$"
+  sed 's/^/  ptxas, head size 64 alone:/' "$work/ptxas64.txt" | grep -v "alone:$"
 done
 rm -rf "$work"
