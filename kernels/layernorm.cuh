@@ -185,7 +185,7 @@ extern "C" __global__ void __launch_bounds__(128, 8) layernorm_forward_warp(floa
 // gradient without dropout, not counting what dx held when accumulating):
 // the bias gradient of the linear layer whose bias layernorm_forward added, with no pass of its own.
 // grid: ceil(N / LN_ROWS) blocks; block: a multiple of 32, at least C / LN_COLS_PER_THREAD threads.
-#define LN_ROWS 16
+#define LN_ROWS 8
 #define LN_COLS_PER_THREAD 8
 
 // dy[row, c … c + W − 1], masked by dropout when dropout_dy
@@ -282,24 +282,34 @@ extern "C" __global__ void layernorm_backward(floatX* dx, floatX* dx_dropped, fl
 // layernorm_backward with a warp per row and the row in its registers, for rows of at most LN_WARP_COLS · 32
 // columns in 128-bit packs (lane l holds packs l, l + 32, …, as layernorm_forward_warp). A block of LN_WARPS
 // warps takes a chunk of LN_ROWS rows, as layernorm_backward does, warp w its rows r0 + w, r0 + w + LN_WARPS, …;
-// a lane keeps dγ, dβ and the branch sums of its columns in registers over its rows, and the block adds the
-// warps' sums in warp order through shared memory: the same partial[chunk], summed in another fixed order.
-// On bert-base's rows layernorm_backward measured 41 us a launch on an H200: each block took its 16 rows
-// one after another, with four barriers a row, on 8 warps an SM. grid: ceil(N / LN_ROWS); block: LN_WARPS · 32.
+// a lane adds dγ, dβ and the branch sums of its columns over its rows in its warp's part of shared memory,
+// and the block adds the warps' sums in warp order: the same partial[chunk], summed in another fixed order.
+// Why so: on bert-base's rows the block-per-row kernel measured 41 us a launch on an H200 (each block took its
+// 16 rows one after another, four barriers a row, 8 warps an SM). This kernel with the sums in registers
+// measured 23.6 us (ncu, the card's clocks) at 12% of the DRAM bandwidth: 256 blocks of 16 rows held 7.75
+// warps an SM, each taking 4 rows one after another, and the sums' 72 registers (208 in all) left no room
+// for more. With them in shared memory (48 KB a block) and 8-row chunks: 512 blocks, 4 an SM in registers
+// (__launch_bounds__) and in shared memory, so all are resident at once, 15.5 warps an SM of 2 rows each.
+// grid: ceil(N / LN_ROWS); block: LN_WARPS · 32.
 #define LN_WARPS 4
 
 template <int P>
-__device__ void layernorm_backward_warp_rows(float* sums, floatX* dx, floatX* dx_dropped, float* partial, const floatX* dy, const floatX* x,
-                                             const float* mean, const float* rstd, const float* gamma, int N, int C, int accumulate,
-                                             float p, unsigned int key, bool dropout_dy, bool branch_sums) {
+__device__ void layernorm_backward_warp_rows(float (*sums)[3][LN_WARP_COLS * WARP], floatX* dx, floatX* dx_dropped, float* partial,
+                                             const floatX* dy, const floatX* x, const float* mean, const float* rstd, const float* gamma,
+                                             int N, int C, int accumulate, float p, unsigned int key, bool dropout_dy, bool branch_sums) {
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     bool gamma_aligned = aligned16(gamma);
-    float dg[P][XPACK], db[P][XPACK], dbranch[P][XPACK];
+    float (*mine)[LN_WARP_COLS * WARP] = sums[warp];   // [dγ, dβ, branch][column]: this lane's columns are its own
+    int sections = branch_sums ? 3 : 2;
 #pragma unroll
-    for (int k = 0; k < P; k++)
+    for (int k = 0; k < P; k++) {
+        int c = (lane + k * WARP) * XPACK;
+        if (c < C)
+            for (int q = 0; q < sections; q++)
 #pragma unroll
-        for (int j = 0; j < XPACK; j++) { dg[k][j] = 0.0f; db[k][j] = 0.0f; dbranch[k][j] = 0.0f; }
+                for (int j = 0; j < XPACK; j++) mine[q][c + j] = 0.0f;
+    }
     int r0 = blockIdx.x * LN_ROWS, r1 = min(N, r0 + LN_ROWS);
     for (int row = r0 + warp; row < r1; row += LN_WARPS) {   // the whole warp: its shuffles stay whole
         int64_t base = (int64_t)row * C;
@@ -317,7 +327,8 @@ __device__ void layernorm_backward_warp_rows(float* sums, floatX* dx, floatX* dx
                     xhat[k].v[j] = (xv.v[j] - mu) * rs;
                     g[k].v[j] = d.v[j] * gm.v[j];
                     sg += g[k].v[j]; sgx += g[k].v[j] * xhat[k].v[j];
-                    dg[k][j] = fmaf(d.v[j], xhat[k].v[j], dg[k][j]); db[k][j] += d.v[j];
+                    mine[0][c + j] = fmaf(d.v[j], xhat[k].v[j], mine[0][c + j]);
+                    mine[1][c + j] += d.v[j];
                 }
             }
         }
@@ -341,38 +352,28 @@ __device__ void layernorm_backward_warp_rows(float* sums, floatX* dx, floatX* dx
                         grad.v[j] = layernorm_dropout(grad.v[j], key, row, C, c + j, p, scale);
                     store_x<XPACK>(dx_dropped + base + c, grad);
                 }
+                if (branch_sums)
 #pragma unroll
-                for (int j = 0; j < XPACK; j++) dbranch[k][j] += grad.v[j];
+                    for (int j = 0; j < XPACK; j++) mine[2][c + j] += grad.v[j];
             }
         }
     }
     // partial[chunk][q][c] = Σ over the warps, in order, of their sums q (dγ, dβ, the branch's)
-    int sections = branch_sums ? 3 : 2;
+    __syncthreads();
     float* pg = partial + (int64_t)blockIdx.x * sections * C;
-    float* mine = sums + warp * LN_WARP_COLS * WARP;
-    for (int q = 0; q < sections; q++) {
-#pragma unroll
-        for (int k = 0; k < P; k++) {
-            int c = (lane + k * WARP) * XPACK;
-            if (c < C)
-#pragma unroll
-                for (int j = 0; j < XPACK; j++) mine[c + j] = q == 0 ? dg[k][j] : q == 1 ? db[k][j] : dbranch[k][j];
-        }
-        __syncthreads();
+    for (int q = 0; q < sections; q++)
         for (int c = threadIdx.x; c < C; c += blockDim.x) {
             float total = 0.0f;
 #pragma unroll
-            for (int w = 0; w < LN_WARPS; w++) total += sums[w * LN_WARP_COLS * WARP + c];
+            for (int w = 0; w < LN_WARPS; w++) total += sums[w][q][c];
             pg[(int64_t)q * C + c] = total;
         }
-        __syncthreads();   // sums is written again for the next q
-    }
 }
 
-extern "C" __global__ void layernorm_backward_warp(floatX* dx, floatX* dx_dropped, float* partial, const floatX* dy, const floatX* x,
-                                                   const float* mean, const float* rstd, const float* gamma, int N, int C, int accumulate,
-                                                   float p, unsigned int key, int dropout_dy, int branch_sums) {
-    __shared__ float sums[LN_WARPS * LN_WARP_COLS * WARP];
+extern "C" __global__ void __launch_bounds__(LN_WARPS * WARP, 4) layernorm_backward_warp(floatX* dx, floatX* dx_dropped, float* partial,
+                                                   const floatX* dy, const floatX* x, const float* mean, const float* rstd, const float* gamma,
+                                                   int N, int C, int accumulate, float p, unsigned int key, int dropout_dy, int branch_sums) {
+    __shared__ __align__(16) float sums[LN_WARPS][3][LN_WARP_COLS * WARP];   // 48 KB: four blocks an SM
     bool on_dy = dropout_dy != 0 && p > 0.0f;
     if (p <= 0.0f) dx_dropped = 0;
     switch ((C / XPACK + WARP - 1) / WARP) {   // packs a lane holds, at most LN_WARP_COLS / XPACK

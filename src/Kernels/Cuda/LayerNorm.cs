@@ -32,9 +32,11 @@ public static class LayerNorm
             g.Launch("layernorm_forward", args, new Dim3((uint)rows), new Dim3(GpuContext.RowThreads));
     }
 
-    /// <summary>Rows per chunk of the backward's dγ/dβ partial sums (LN_ROWS in kernels/layernorm.cuh): small
-    /// enough for a block per 16 rows to fill the GPU (256 blocks at 32 × 128 tokens).</summary>
-    public const int BackwardRowsPerChunk = 16;
+    /// <summary>Rows per chunk of the backward's dγ/dβ partial sums (LN_ROWS in kernels/layernorm.cuh), a block
+    /// each: 512 blocks at 32 × 128 tokens, all resident at once on a 132-SM H100/H200 (four an SM), two rows a
+    /// warp. (Kernel images built for 16-row chunks still run under it: their blocks past the rows write zero
+    /// partials.)</summary>
+    public const int BackwardRowsPerChunk = 8;
 
     /// <summary>Warps of layernorm_backward_warp's block (LN_WARPS), each a row at a time.</summary>
     private const int BackwardWarps = 4;
