@@ -252,8 +252,13 @@ __device__ void flash_load_tiles(FlashTile a, const floatX* src_a, const float* 
 __device__ __forceinline__ float flash_key_clamp(const float* key_mask, int b, int k, int T) {
     return k < T && key_mask[(int64_t)b * T + k] != 0.0f ? INFINITY : -INFINITY;
 }
-__device__ __forceinline__ void flash_load_key_clamp(float* key_clamp, const float* key_mask, int b, int k0, int T) {
-    if (threadIdx.x < FLASH_TILE) key_clamp[threadIdx.x] = flash_key_clamp(key_mask, b, k0 + (int)threadIdx.x, T);
+// The callers read this thread's value before they load the tiles, and store it with flash_store_key_clamp
+// after: its load then shares the tiles' memory round trip instead of following their stores with one of its own.
+__device__ __forceinline__ float flash_read_key_clamp(const float* key_mask, int b, int k0, int T) {
+    return threadIdx.x < FLASH_TILE ? flash_key_clamp(key_mask, b, k0 + (int)threadIdx.x, T) : 0.0f;
+}
+__device__ __forceinline__ void flash_store_key_clamp(float* key_clamp, float clamp) {
+    if (threadIdx.x < FLASH_TILE) key_clamp[threadIdx.x] = clamp;
 }
 
 // The max and the sum over the four lanes of a quad (the lanes 4g … 4g + 3 that share rows g and g + 8).
@@ -297,9 +302,10 @@ __device__ __forceinline__ void attention_forward_flash_d(floatX* ctx, float* ls
     for (int j = 0; j < D / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
 
     for (int k0 = 0; k0 < T; k0 += FLASH_TILE) {
+        float clamp = flash_read_key_clamp(key_mask, b, k0, T);
         __syncthreads();                                // every warp is done with the previous tiles
         flash_load_tiles<D>(kt, head + C, hbias != 0 ? hbias + C : 0, ld, vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
-        flash_load_key_clamp(key_clamp, key_mask, b, k0, T);
+        flash_store_key_clamp(key_clamp, clamp);
         __syncthreads();
         float s[FLASH_TILE / 8][4];                     // scores of the 64 keys, 8 at a time: key 8n + 2t + e in s[n][2r + e]
 #pragma unroll
@@ -399,10 +405,11 @@ __device__ __forceinline__ void attention_backward_dq_flash_d(floatX* dqkv, cons
     for (int j = 0; j < D / 8; j++) dq[j][0] = dq[j][1] = dq[j][2] = dq[j][3] = 0.0f;
 
     for (int k0 = 0; k0 < T; k0 += FLASH_TILE) {
+        float clamp = flash_read_key_clamp(key_mask, b, k0, T);
         __syncthreads();                                // every warp is done with the previous tiles
         flash_load_tile<D>(kt, head + C, hbias != 0 ? hbias + C : 0, ld, k0, T);
         flash_load_tile<D>(vt, head + 2 * (int64_t)C, hbias != 0 ? hbias + 2 * C : 0, ld, k0, T);
-        flash_load_key_clamp(key_clamp, key_mask, b, k0, T);
+        flash_store_key_clamp(key_clamp, clamp);
         unsigned int keep_bits[2] = {~0u, ~0u};         // this lane's part of its rows' keep bits, as the forward's lane t wrote them; no dropout: all kept
         if (p > 0.0f)
 #pragma unroll
