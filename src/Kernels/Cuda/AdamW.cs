@@ -18,7 +18,7 @@ public static class AdamW
         int blocks = NormBlocks(n);
         nint part = g.Partial(blocks);
         g.Launch("squared_norm_partial", new KernelArgs().Ptr(part).Ptr(grad).Long(n), new Dim3((uint)blocks), new Dim3(GpuContext.Threads));
-        g.Launch("global_norm_clip", new KernelArgs().Ptr(stats).Ptr(part).Int(blocks).Float(maxNorm), new Dim3(1), new Dim3(32));
+        g.Launch("global_norm_clip", new KernelArgs().Ptr(stats).Ptr(part).Int(blocks).Float(maxNorm), new Dim3(1), new Dim3(32));   // one whole warp: its shuffles take all 32 lanes
     }
 
     /// <summary>Elements per block of <see cref="StepTensors"/>: 16 per thread.</summary>

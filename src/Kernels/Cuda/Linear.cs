@@ -33,6 +33,7 @@ public static class Linear
     {
         int chunks = GpuContext.Chunks(rows);
         nint part = g.Partial((long)chunks * cols);
+        // 128 threads: the kernel's __launch_bounds__(128, 4) refuses more
         g.Launch("column_sum_partial", new KernelArgs().Ptr(part).Ptr(x).Int(rows).Int(cols), new Dim3((uint)chunks, (uint)((cols + 128 * g.Pack - 1) / (128 * g.Pack))), new Dim3(128));
         g.AddChunkPartials(sum, part, chunks, cols, cols);
     }
