@@ -71,6 +71,7 @@ public class SelfTestOnShimTests(Xunit.Abstractions.ITestOutputHelper output)
         public void WaitEvent(nint gpuEvent) => current.WaitEvent(gpuEvent);
         public void DestroyEvent(nint gpuEvent) => current.DestroyEvent(gpuEvent);
         public nint Kernel(string name, Kernels.Cuda.DType activations) { used.Add((name, activations)); return current.Kernel(name, activations); }
+        public void PreferSharedMemory(nint kernel) => current.PreferSharedMemory(kernel);
         public void Launch(nint kernel, Kernels.Cuda.Dim3 grid, Kernels.Cuda.Dim3 block, void** args) => current.Launch(kernel, grid, block, args);
         public void Dispose() => current.Dispose();
     }

@@ -131,6 +131,8 @@ public sealed unsafe class ShimGpu : IGpu
         return kernel;
     }
 
+    public void PreferSharedMemory(nint kernel) { }   // the shim's shared memory is host memory: no carveout to choose
+
     public void Launch(nint kernel, Dim3 grid, Dim3 block, void** args)
     {
         // CUDA's launch limits, which the shim would not otherwise feel: a launch past them fails on a GPU

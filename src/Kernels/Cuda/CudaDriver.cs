@@ -26,6 +26,8 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(Library)] public static partial int cuModuleLoadData(out nint module, void* image);
     [LibraryImport(Library)] public static partial int cuModuleUnload(nint module);
     [LibraryImport(Library)] public static partial int cuModuleGetFunction(out nint function, nint module, [MarshalAs(UnmanagedType.LPUTF8Str)] string name);
+    [LibraryImport(Library)] public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
+    public const int FuncAttributePreferredSharedMemoryCarveout = 9;   // CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: a percentage
     [LibraryImport(Library)] public static partial int cuLaunchKernel(nint function, uint gx, uint gy, uint gz, uint bx, uint by, uint bz, uint sharedBytes, nint stream, void** args, void** extra);
     [LibraryImport(Library, EntryPoint = "cuMemAlloc_v2")] public static partial int cuMemAlloc(out nint pointer, nuint bytes);
     [LibraryImport(Library, EntryPoint = "cuMemGetInfo_v2")] public static partial int cuMemGetInfo(out nuint free, out nuint total);

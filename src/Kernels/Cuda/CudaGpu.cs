@@ -199,6 +199,9 @@ public sealed unsafe class CudaGpu : IGpu
         return f;
     }
 
+    // cuFuncSetAttribute's status is not checked: the carveout is a preference, and a driver that refuses it runs the kernel all the same
+    public void PreferSharedMemory(nint kernel) => CudaDriver.cuFuncSetAttribute(kernel, CudaDriver.FuncAttributePreferredSharedMemoryCarveout, 100);
+
     public void Launch(nint kernel, Dim3 grid, Dim3 block, void** args)
     {
         if (grid.X == 0 || grid.Y == 0 || grid.Z == 0) return;

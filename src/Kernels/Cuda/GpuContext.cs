@@ -55,6 +55,16 @@ public sealed class GpuContext : IDisposable
         args.Launch(Gpu, f, grid, block);
     }
 
+    /// <summary><see cref="IGpu.PreferSharedMemory"/> for the kernel of this name, once.</summary>
+    internal void PreferSharedMemory(string name)
+    {
+        if (!sharedMemoryPreferred.Add(name)) return;
+        if (!kernels.TryGetValue(name, out nint f)) kernels[name] = f = Gpu.Kernel(name, Activations);
+        Gpu.PreferSharedMemory(f);
+    }
+
+    private readonly HashSet<string> sharedMemoryPreferred = [];
+
     /// <summary>Launches a grid-stride kernel over n elements.</summary>
     internal void Elementwise(string name, KernelArgs args, long n)
         => Launch(name, args, new Dim3((uint)Math.Clamp((n + Threads - 1) / Threads, 1, 8192)), new Dim3(Threads));

@@ -46,6 +46,10 @@ public interface IGpu : IDisposable
     /// <summary>A handle of the kernel with this name in kernels.cu, from the module built for
     /// activations of type <paramref name="activations"/> (float32, or bfloat16: -DMIXUP_BF16).</summary>
     nint Kernel(string name, DType activations);
+    /// <summary>Asks that the SMs running this kernel give their shared memory the most of the memory it shares
+    /// with the L1 cache (the carveout), for a kernel whose occupancy needs more shared memory than the driver
+    /// might choose. A hint: where it cannot be followed, nothing changes.</summary>
+    void PreferSharedMemory(nint kernel);
     /// <summary>Enqueues a kernel; args points to one pointer per kernel parameter, as cuLaunchKernel
     /// (the values are read before it returns: args may point into the caller's stack).</summary>
     unsafe void Launch(nint kernel, Dim3 grid, Dim3 block, void** args);

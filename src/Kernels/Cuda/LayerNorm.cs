@@ -72,7 +72,11 @@ public static class LayerNorm
         var args = new KernelArgs().Ptr(dx).Ptr(dxDropped).Ptr(part).Ptr(dy).Ptr(x).Ptr(mean).Ptr(rstd).Ptr(gamma)
             .Int(rows).Int(cols).Int(accumulateDx ? 1 : 0).Float(p).UInt(key).Int(dropoutOnDy ? 1 : 0).Int(dBranchBias != 0 ? 1 : 0);
         if (WarpRows(g, cols, dx, dxDropped, dy, x))
+        {
+            // its 48 KB a block make four blocks an SM only in a carveout of 196 KB or more, which the driver need not pick
+            g.PreferSharedMemory("layernorm_backward_warp");
             g.Launch("layernorm_backward_warp", args, new Dim3((uint)chunks), new Dim3(BackwardWarps * 32));
+        }
         else
             g.Launch("layernorm_backward", args, new Dim3((uint)chunks),
                 new Dim3((uint)Math.Max(GpuContext.RowThreads, (cols + 8 * 32 - 1) / (8 * 32) * 32)));
