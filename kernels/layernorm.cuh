@@ -282,8 +282,10 @@ extern "C" __global__ void layernorm_backward(floatX* dx, floatX* dx_dropped, fl
 // layernorm_backward with a warp per row and the row in its registers, for rows of at most LN_WARP_COLS · 32
 // columns in 128-bit packs (lane l holds packs l, l + 32, …, as layernorm_forward_warp). A block of LN_WARPS
 // warps takes a chunk of LN_ROWS rows, as layernorm_backward does, warp w its rows r0 + w, r0 + w + LN_WARPS, …;
-// a lane adds dγ, dβ and the branch sums of its columns over its rows in its warp's part of shared memory,
-// and the block adds the warps' sums in warp order: the same partial[chunk], summed in another fixed order.
+// a lane adds dγ, dβ and the branch sums of its columns over its rows in its warp's part of shared memory
+// (its first row stores them, so nothing is zeroed but a warp without rows; ln_slot lays them out without
+// bank conflicts), and the block adds the warps' sums in warp order: the same partial[chunk], summed in
+// another fixed order.
 // Why so: on bert-base's rows the block-per-row kernel measured 41 us a launch on an H200 (each block took its
 // 16 rows one after another, four barriers a row, 8 warps an SM). This kernel with the sums in registers
 // measured 23.6 us (ncu, the card's clocks) at 12% of the DRAM bandwidth: 256 blocks of 16 rows held 7.75
@@ -293,6 +295,27 @@ extern "C" __global__ void layernorm_backward(floatX* dx, floatX* dx_dropped, fl
 // grid: ceil(N / LN_ROWS); block: LN_WARPS · 32.
 #define LN_WARPS 4
 
+// Where a warp's sum of column c sits in its shared section: lane l's pack k as XPACK / 4 runs of four
+// floats, run h of every lane side by side, so that a warp's 128-bit accesses to a run cover 512 contiguous
+// bytes (column order, lanes 32 bytes apart, made every bf16 access a two-way bank conflict). float32's
+// packs are one run: there it is column order.
+__device__ __forceinline__ int ln_slot(int k, int lane, int j) { return ((k * (XPACK / 4) + j / 4) * WARP + lane) * 4 + j % 4; }
+__device__ __forceinline__ int ln_slot_of_column(int c) { int pack = c / XPACK; return ln_slot(pack / WARP, pack % WARP, c % XPACK); }
+
+// section's runs of this lane's pack k (=)+ a · b (PRODUCT, as fmaf) or a: the row's first stores, the others add
+template <bool PRODUCT>
+__device__ __forceinline__ void ln_add_pack(float* section, int k, int lane, const float* a, const float* b, bool first) {
+#pragma unroll
+    for (int h = 0; h < XPACK / 4; h++) {
+        float4* run = (float4*)(section + ln_slot(k, lane, 4 * h));
+        float4 was = first ? float4{0.0f, 0.0f, 0.0f, 0.0f} : *run;
+        float o[4] = {was.x, was.y, was.z, was.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) o[e] = PRODUCT ? fmaf(a[4 * h + e], b[4 * h + e], o[e]) : o[e] + a[4 * h + e];
+        *run = float4{o[0], o[1], o[2], o[3]};
+    }
+}
+
 template <int P>
 __device__ void layernorm_backward_warp_rows(float (*sums)[3][LN_WARP_COLS * WARP], floatX* dx, floatX* dx_dropped, float* partial,
                                              const floatX* dy, const floatX* x, const float* mean, const float* rstd, const float* gamma,
@@ -300,19 +323,19 @@ __device__ void layernorm_backward_warp_rows(float (*sums)[3][LN_WARP_COLS * WAR
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     bool gamma_aligned = aligned16(gamma);
-    float (*mine)[LN_WARP_COLS * WARP] = sums[warp];   // [dγ, dβ, branch][column]: this lane's columns are its own
+    float (*mine)[LN_WARP_COLS * WARP] = sums[warp];   // [dγ, dβ, branch][ln_slot]: this lane's slots are its own
     int sections = branch_sums ? 3 : 2;
-#pragma unroll
-    for (int k = 0; k < P; k++) {
-        int c = (lane + k * WARP) * XPACK;
-        if (c < C)
-            for (int q = 0; q < sections; q++)
-#pragma unroll
-                for (int j = 0; j < XPACK; j++) mine[q][c + j] = 0.0f;
-    }
     int r0 = blockIdx.x * LN_ROWS, r1 = min(N, r0 + LN_ROWS);
+    if (r0 + warp >= r1)   // a warp without rows adds zeros to the block's sums (a warp with rows stores its first)
+#pragma unroll
+        for (int k = 0; k < P; k++)
+            if ((lane + k * WARP) * XPACK < C)
+                for (int q = 0; q < sections; q++)
+#pragma unroll
+                    for (int j = 0; j < XPACK; j++) mine[q][ln_slot(k, lane, j)] = 0.0f;
     for (int row = r0 + warp; row < r1; row += LN_WARPS) {   // the whole warp: its shuffles stay whole
         int64_t base = (int64_t)row * C;
+        bool first = row == r0 + warp;
         float mu = mean[row], rs = rstd[row];
         VecX<XPACK> g[P], xhat[P];   // g = dy·γ (dy masked when dropout_dy) and x̂
         float sg = 0.0f, sgx = 0.0f;
@@ -327,9 +350,9 @@ __device__ void layernorm_backward_warp_rows(float (*sums)[3][LN_WARP_COLS * WAR
                     xhat[k].v[j] = (xv.v[j] - mu) * rs;
                     g[k].v[j] = d.v[j] * gm.v[j];
                     sg += g[k].v[j]; sgx += g[k].v[j] * xhat[k].v[j];
-                    mine[0][c + j] = fmaf(d.v[j], xhat[k].v[j], mine[0][c + j]);
-                    mine[1][c + j] += d.v[j];
                 }
+                ln_add_pack<true>(mine[0], k, lane, d.v, xhat[k].v, first);    // dγ += dy·x̂
+                ln_add_pack<false>(mine[1], k, lane, d.v, d.v, first);         // dβ += dy
             }
         }
         float mean_g = warp_sum(sg) / C;
@@ -352,9 +375,7 @@ __device__ void layernorm_backward_warp_rows(float (*sums)[3][LN_WARP_COLS * WAR
                         grad.v[j] = layernorm_dropout(grad.v[j], key, row, C, c + j, p, scale);
                     store_x<XPACK>(dx_dropped + base + c, grad);
                 }
-                if (branch_sums)
-#pragma unroll
-                    for (int j = 0; j < XPACK; j++) mine[2][c + j] += grad.v[j];
+                if (branch_sums) ln_add_pack<false>(mine[2], k, lane, grad.v, grad.v, first);
             }
         }
     }
@@ -364,8 +385,9 @@ __device__ void layernorm_backward_warp_rows(float (*sums)[3][LN_WARP_COLS * WAR
     for (int q = 0; q < sections; q++)
         for (int c = threadIdx.x; c < C; c += blockDim.x) {
             float total = 0.0f;
+            int slot = ln_slot_of_column(c);
 #pragma unroll
-            for (int w = 0; w < LN_WARPS; w++) total += sums[w][q][c];
+            for (int w = 0; w < LN_WARPS; w++) total += sums[w][q][slot];
             pg[(int64_t)q * C + c] = total;
         }
 }
