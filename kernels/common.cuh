@@ -186,7 +186,8 @@ __device__ __forceinline__ unsigned int dropout_threshold(float p) {
 // out[c] += Σ_chunk partial[chunk·stride + c] (Reduce's second pass: the chunk sums of column_sum_partial,
 // layernorm_backward and gelu_backward), in a fixed order. A block owns 32 columns; its 8 warps each sum
 // every 8th chunk (warp g: chunks g, g + 8, …), and warp 0 adds the 8 sums in order. On one thread per
-// column (6 blocks for C = 768) it was latency-bound: 10-17 us a launch on an H200.
+// column (6 blocks for C = 768) it was latency-bound: 10-17 us a launch on an H200. Eight of a thread's loads
+// are in flight at once (SASS: 8 LDG, then the 8 adds in order), for the LayerNorm backward's 512 chunks.
 // Up to three sums in one launch (LayerNorm's dγ, dβ and its branch's bias gradient, which sit C apart in
 // each chunk's partials): grid.y = 1, 2 or 3 picks out0, out1 or out2 and the partials C · y further on.
 // grid: (ceil(C / 32), sums); block: (32, 8).
@@ -197,7 +198,7 @@ extern "C" __global__ void add_chunk_partials(float* out0, float* out1, float* o
     int c = blockIdx.x * WARP + threadIdx.x, g = threadIdx.y;
     float acc = 0.0f;
     if (c < C)
-#pragma unroll 4
+#pragma unroll 8
         for (int k = g; k < chunks; k += 8) acc += partial[(int64_t)k * stride + c];
     sums[g][threadIdx.x] = acc;
     __syncthreads();
