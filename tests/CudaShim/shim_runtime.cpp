@@ -98,23 +98,18 @@ void shim_misaligned(const void* p, int bytes) {
     std::abort();
 }
 unsigned int shim_lane() { return linear_thread() & 31u; }   // mma.h
-float __shfl_xor_sync(unsigned int, float v, int lane_mask) {
+// lane t's v goes to lane t ^ lane_mask, through slots (one a thread of the block)
+template <typename T>
+static T shfl_xor_through(T* slots, T v, int lane_mask) {
     unsigned int t = linear_thread();
-    exchange[t] = v;
+    slots[t] = v;
     warp_rendezvous(collective(ShflXor, (unsigned int)lane_mask));
-    float r = exchange[(t & ~31u) | ((t & 31u) ^ (unsigned int)lane_mask)];
+    T r = slots[(t & ~31u) | ((t & 31u) ^ (unsigned int)lane_mask)];
     warp_rendezvous(collective(ShflXor, (unsigned int)lane_mask));
     return r;
 }
-
-double __shfl_xor_sync(unsigned int, double v, int lane_mask) {
-    unsigned int t = linear_thread();
-    exchange_double[t] = v;
-    warp_rendezvous(collective(ShflXor, (unsigned int)lane_mask));
-    double r = exchange_double[(t & ~31u) | ((t & 31u) ^ (unsigned int)lane_mask)];
-    warp_rendezvous(collective(ShflXor, (unsigned int)lane_mask));
-    return r;
-}
+float __shfl_xor_sync(unsigned int, float v, int lane_mask) { return shfl_xor_through(exchange, v, lane_mask); }
+double __shfl_xor_sync(unsigned int, double v, int lane_mask) { return shfl_xor_through(exchange_double, v, lane_mask); }
 
 float __shfl_sync(unsigned int, float v, int src_lane) {
     unsigned int t = linear_thread();
