@@ -52,8 +52,10 @@ __device__ __forceinline__ void adamw_at(float* params, floatX* params_x, float*
 
 // torch.optim.AdamW over many tensors in one launch (the multi-tensor apply of llm.c and apex):
 // block k updates elements [ranges[2k], ranges[2k+1]) of one tensor, with weight decay
-// decays[k]·weight_decay (decays[k] is 1 or 0: HF's no-decay groups); when clear_grads, each gradient
-// is zeroed after its use, so the next step needs no separate pass to clear them. params_x, when not 0,
+// decays[k]·weight_decay (decays[k] is 1 or 0: HF's no-decay groups). Blocks k < clear_blocks zero each
+// gradient after its use, so the next step needs no separate pass to clear them; the host puts the tensors
+// the backward overwrites (the weight-gradient GEMMs, beta 0) last, where clearing would be wasted
+// traffic (kernel images from before this treated any nonzero as "all": still correct). params_x, when not 0,
 // receives the new parameters rounded to floatX: the copy the bf16 GEMMs read (the float32 params stay
 // the master weights, as in torch.autocast). A range is read as float4 from its first element at a
 // multiple of 4 to its last whole float4, the elements around them one by one (the float32 arrays
@@ -61,8 +63,9 @@ __device__ __forceinline__ void adamw_at(float* params, floatX* params_x, float*
 extern "C" __global__ void adamw_update_tensors(float* params, floatX* params_x, float* grads, float* m, float* v, const int64_t* ranges,
                                                 const float* decays, float lr, float beta1, float beta2, float eps,
                                                 float weight_decay, float step_size, float inv_sqrt_bc2,
-                                                const float* clip, int clear_grads) {
+                                                const float* clip, int clear_blocks) {
     int64_t begin = ranges[2 * (int64_t)blockIdx.x], end = ranges[2 * (int64_t)blockIdx.x + 1];
+    int clear_grads = (int)blockIdx.x < clear_blocks;
     float decay = 1.0f - lr * weight_decay * decays[blockIdx.x];
     float scale = clip != 0 ? *clip : 1.0f;
     bool packed = aligned16(params) && aligned16(grads) && aligned16(m) && aligned16(v);

@@ -48,14 +48,17 @@ public static unsafe class AdamW
         }
     }
 
-    /// <summary>A parameter tensor as the optimizer sees it: where it lies in the flat buffers, and
-    /// whether weight decay applies (not to biases and LayerNorm weights, HF's no-decay groups).</summary>
-    public readonly record struct Tensor(long Offset, long Length, bool Decay);
+    /// <summary>A parameter tensor as the optimizer sees it: where it lies in the flat buffers, whether
+    /// weight decay applies (not to biases and LayerNorm weights, HF's no-decay groups), and whether the
+    /// backward overwrites its gradient whole (a weight-gradient GEMM with beta 0), so that clearing it
+    /// after the update would be wasted work.</summary>
+    public readonly record struct Tensor(long Offset, long Length, bool Decay, bool GradientOverwritten = false);
 
     /// <summary>
     /// One AdamW step on every tensor (h.WeightDecay for those that decay, 0 for the others), the
     /// gradient scaled by <paramref name="clip"/>; when <paramref name="clearGradients"/>, each
-    /// tensor's gradient is zeroed after its update. The GPU does it in one launch (Cuda.AdamW.StepTensors).
+    /// tensor's gradient is zeroed after its update, except those the backward overwrites
+    /// (<see cref="Tensor.GradientOverwritten"/>). The GPU does it in one launch (Cuda.AdamW.StepTensors).
     /// </summary>
     public static void StepTensors(Span<float> param, Span<float> grad, Span<float> m, Span<float> v, ReadOnlySpan<Tensor> tensors,
         in Hyper h, float clip, bool clearGradients)
@@ -64,7 +67,7 @@ public static unsafe class AdamW
         {
             int o = checked((int)t.Offset), n = checked((int)t.Length);
             Step(param.Slice(o, n), grad.Slice(o, n), m.Slice(o, n), v.Slice(o, n), t.Decay ? h : h with { WeightDecay = 0f }, clip);
-            if (clearGradients) grad.Slice(o, n).Clear();
+            if (clearGradients && !t.GradientOverwritten) grad.Slice(o, n).Clear();
         }
     }
 

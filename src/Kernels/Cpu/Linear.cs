@@ -20,15 +20,17 @@ public static class Linear
     }
 
     /// <summary>
-    /// dx (+)= dy · W; dW += dyᵀ · x; db += Σ_rows dy. Weight and bias gradients always accumulate
-    /// (they are zeroed once per optimizer step); dx is skipped when empty.
+    /// dx (+)= dy · W; dW = dyᵀ · x; db += Σ_rows dy; dx is skipped when empty. dW is overwritten, not
+    /// added to: a weight has one such GEMM per backward, and C's read and the clearing of dW before it
+    /// are traffic the GPU's step no longer spends (AdamW.Tensor.GradientOverwritten). The bias
+    /// gradient accumulates: in BERT some come from the LayerNorm and GELU backwards' sums.
     /// </summary>
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
         Span<float> dx, Span<float> dw, Span<float> db, int rows, int inFeatures, int outFeatures, bool accumulateDx = false)
     {
         if (!dx.IsEmpty)
             Gemm.Multiply(false, false, rows, inFeatures, outFeatures, dy, outFeatures, w, inFeatures, dx, inFeatures, accumulateDx);
-        Gemm.Multiply(true, false, outFeatures, inFeatures, rows, dy, outFeatures, x, inFeatures, dw, inFeatures, accumulate: true);
+        Gemm.Multiply(true, false, outFeatures, inFeatures, rows, dy, outFeatures, x, inFeatures, dw, inFeatures, accumulate: false);
         if (!db.IsEmpty) Reduce.AddColumnSums(dy, rows, outFeatures, db);
     }
 }

@@ -27,7 +27,8 @@ public static class AdamW
     /// <summary>
     /// The block table of <see cref="StepTensors"/>, made once per model: each tensor cut into blocks
     /// of at most <see cref="ElementsPerBlock"/> elements, so that one launch covers every tensor and
-    /// no block spans two (their weight decay differs).
+    /// no block spans two (their weight decay differs). The tensors whose gradients are cleared come
+    /// first (<see cref="ClearingBlocks"/> blocks), those the backward overwrites after them.
     /// </summary>
     public sealed class TensorBlocks : IDisposable
     {
@@ -35,17 +36,26 @@ public static class AdamW
         public nint Ranges { get; }
         public nint Decays { get; }
         public int Count { get; }
+        /// <summary>Blocks 0 … ClearingBlocks − 1 hold the tensors without <see cref="Cpu.AdamW.Tensor.GradientOverwritten"/>.</summary>
+        public int ClearingBlocks { get; }
 
         public TensorBlocks(IGpu gpu, ReadOnlySpan<Cpu.AdamW.Tensor> tensors)
         {
             this.gpu = gpu;
             var ranges = new List<long>(); var decays = new List<float>();
-            foreach (var t in tensors)
-                for (long begin = t.Offset; begin < t.Offset + t.Length; begin += ElementsPerBlock)
+            foreach (bool overwritten in (ReadOnlySpan<bool>)[false, true])
+            {
+                foreach (var t in tensors)
                 {
-                    ranges.Add(begin); ranges.Add(Math.Min(begin + ElementsPerBlock, t.Offset + t.Length));
-                    decays.Add(t.Decay ? 1f : 0f);
+                    if (t.GradientOverwritten != overwritten) continue;
+                    for (long begin = t.Offset; begin < t.Offset + t.Length; begin += ElementsPerBlock)
+                    {
+                        ranges.Add(begin); ranges.Add(Math.Min(begin + ElementsPerBlock, t.Offset + t.Length));
+                        decays.Add(t.Decay ? 1f : 0f);
+                    }
                 }
+                if (!overwritten) ClearingBlocks = decays.Count;
+            }
             Count = decays.Count;
             Ranges = gpu.Alloc(Math.Max(ranges.Count, 1) * 8L);
             Decays = gpu.Alloc(Math.Max(decays.Count, 1) * 4L);
@@ -57,7 +67,8 @@ public static class AdamW
     }
 
     /// <summary>Cpu.AdamW.StepTensors in one launch: every tensor of <paramref name="blocks"/>, the gradient
-    /// scaled by *clip (clip 0: none) and, when <paramref name="clearGradients"/>, zeroed after use.
+    /// scaled by *clip (clip 0: none) and, when <paramref name="clearGradients"/>, zeroed after use where the
+    /// backward adds into it (the first <see cref="TensorBlocks.ClearingBlocks"/> blocks).
     /// <paramref name="paramX"/>, when not 0, receives the new parameters in the activations' type (the
     /// bf16 copy the GEMMs read).</summary>
     public static void StepTensors(GpuContext g, TensorBlocks blocks, nint param, nint grad, nint m, nint v, in Cpu.AdamW.Hyper h, nint clip, bool clearGradients,
@@ -67,7 +78,7 @@ public static class AdamW
         double bc1 = 1 - Math.Pow(h.Beta1, h.Step), bc2 = 1 - Math.Pow(h.Beta2, h.Step);
         g.Launch("adamw_update_tensors", new KernelArgs().Ptr(param).Ptr(paramX).Ptr(grad).Ptr(m).Ptr(v).Ptr(blocks.Ranges).Ptr(blocks.Decays)
             .Float(h.LearningRate).Float(h.Beta1).Float(h.Beta2).Float(h.Epsilon).Float(h.WeightDecay).Float((float)(h.LearningRate / bc1))
-            .Float((float)(1 / Math.Sqrt(bc2))).Ptr(clip).Int(clearGradients ? 1 : 0),
+            .Float((float)(1 / Math.Sqrt(bc2))).Ptr(clip).Int(clearGradients ? blocks.ClearingBlocks : 0),
             new Dim3((uint)blocks.Count), new Dim3(GpuContext.Threads));
     }
 

@@ -20,11 +20,12 @@ public static class Linear
         g.Launch("bias_gelu_forward", new KernelArgs().Ptr(gelu).Ptr(y).Ptr(b).Int(rows).Int(outFeatures), Activations.GeluGrid(g, rows, outFeatures, Activations.GeluForwardRowsPerChunk), new Dim3(128));
     }
 
-    /// <summary>dx (+)= dy·W (skipped when dx is 0); dW += dyᵀ·x; db += Σ_rows dy.</summary>
+    /// <summary>dx (+)= dy·W (skipped when dx is 0); dW = dyᵀ·x (beta 0: overwritten, as Cpu.Linear.Backward
+    /// says why); db += Σ_rows dy.</summary>
     public static void Backward(GpuContext g, nint dy, nint x, nint w, nint dx, nint dw, nint db, int rows, int inFeatures, int outFeatures, bool accumulateDx = false)
     {
         if (dx != 0) g.Gpu.Blas.Gemm(false, false, rows, inFeatures, outFeatures, dy, outFeatures, w, inFeatures, dx, inFeatures, accumulateDx, g.ActivationGemm);
-        g.Gpu.Blas.Gemm(true, false, outFeatures, inFeatures, rows, dy, outFeatures, x, inFeatures, dw, inFeatures, true, g.WeightGradientGemm);
+        g.Gpu.Blas.Gemm(true, false, outFeatures, inFeatures, rows, dy, outFeatures, x, inFeatures, dw, inFeatures, false, g.WeightGradientGemm);
         if (db != 0) AddColumnSums(g, dy, rows, outFeatures, db);
     }
 

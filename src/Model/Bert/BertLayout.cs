@@ -89,5 +89,22 @@ public sealed class BertLayout
 
     public ParameterTensor this[string name] => byName[name];
 
+    /// <summary>The tensors as AdamW sees them. The weights of the linear layers (Q, K, V, the attention
+    /// output, both feed-forward layers, the pooler, the classifier) are marked as overwritten: their
+    /// gradient is the weight-gradient GEMM's (Linear.Backward, beta 0), written whole by every backward.
+    /// Every other gradient is added into (the embedding tables by scatter, biases and LayerNorm weights
+    /// by sums), so it must start each backward at zero.</summary>
+    public Kernels.Cpu.AdamW.Tensor[] OptimizerTensors()
+    {
+        int C = Config.HiddenSize;
+        var linearWeights = new HashSet<int> { PoolerWeight, ClassifierWeight };
+        foreach (var l in Layers)
+        {
+            linearWeights.UnionWith([l.QkvWeight, l.QkvWeight + C * C, l.QkvWeight + 2 * C * C]);  // query, key, value
+            linearWeights.UnionWith([l.AttnOutWeight, l.Fc1Weight, l.Fc2Weight]);
+        }
+        return tensors.Select(t => new Kernels.Cpu.AdamW.Tensor(t.Offset, t.Length, t.WeightDecay, linearWeights.Contains(t.Offset))).ToArray();
+    }
+
     public static float[] Allocate(int size) => GC.AllocateArray<float>(size, pinned: true);
 }

@@ -27,7 +27,7 @@ public sealed class CpuBertEngine : IBertEngine
         if (parameters.Length != Layout.Size) throw new ArgumentException($"parameters have {parameters.Length} floats; the config needs {Layout.Size}");
         Parameters = parameters;
         Gradients = BertLayout.Allocate(Layout.Size);
-        adamTensors = Layout.Tensors.Select(t => new AdamW.Tensor(t.Offset, t.Length, t.WeightDecay)).ToArray();
+        adamTensors = Layout.OptimizerTensors();
         m = BertLayout.Allocate(Layout.Size);
         v = BertLayout.Allocate(Layout.Size);
     }

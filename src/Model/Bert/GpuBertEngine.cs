@@ -95,11 +95,13 @@ public sealed class GpuBertEngine : IBertEngine
         gradientsClear = true;
         embeddingBuckets = new Embedding.Buckets(gpu);
         slots = [new StepSlot(gpu), new StepSlot(gpu)];
-        adamBlocks = new AdamW.TensorBlocks(gpu, Layout.Tensors.Select(t => new Kernels.Cpu.AdamW.Tensor(t.Offset, t.Length, t.WeightDecay)).ToArray());
+        adamBlocks = new AdamW.TensorBlocks(gpu, Layout.OptimizerTensors());
     }
 
-    // AdamW updates every tensor in one launch and clears the gradients as it goes: the next step
-    // then skips its own pass over them (gradientsClear says whether they are all zero now)
+    // AdamW updates every tensor in one launch and clears the gradients the backward adds into as it
+    // goes: the next step then skips its own pass over them (gradientsClear says whether they are all
+    // zero now; the linear layers' weight gradients may hold the last step's, which the next backward's
+    // GEMMs overwrite: BertLayout.OptimizerTensors)
     private readonly AdamW.TensorBlocks adamBlocks;
     private bool gradientsClear;
 

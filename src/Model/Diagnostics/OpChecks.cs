@@ -154,8 +154,10 @@ internal static class OpChecks
         c.Close(geluBias, d.Down(dGeluBias, outF), d.Reduction, "gelu_backward's bias gradient (column sums of dx)");
 
         var g = Random(d, rng, rows * outF);
-        var gx = new float[rows * inF]; var gw = Random(d, rng, w.Length); var gb = Random(d, rng, outF);
-        nint dgw = d.Up(gw), dgb = d.Up(gb), dgx = d.EmptyX(rows * inF);
+        // dW is overwritten (beta 0): NaN on both sides until the GEMM writes it; db accumulates
+        var gx = new float[rows * inF]; var gw = new float[w.Length]; var gb = Random(d, rng, outF);
+        Array.Fill(gw, float.NaN);
+        nint dgw = d.Empty(gw.Length), dgb = d.Up(gb), dgx = d.EmptyX(rows * inF);
         Cpu.Linear.Backward(g, x, w, gx, gw, gb, rows, inF, outF);
         Cuda.Linear.Backward(d.Context, d.UpX(g), dx, dw, dgx, dgw, dgb, rows, inF, outF);
         c.Close(gx, d.DownX(dgx, gx.Length), d.Reduction, "linear backward dx");
@@ -384,10 +386,12 @@ internal static class OpChecks
     }
 
     /// <summary>AdamW over several tensors in one launch: blocks that end inside a tensor and at its end,
-    /// decay and no-decay tensors side by side, a one-element tensor; the gradients cleared after use.</summary>
+    /// decay and no-decay tensors side by side, a one-element tensor; the gradients cleared after use, but
+    /// for the two tensors marked as overwritten by the backward (the block table puts them last).</summary>
     public static void AdamWOverTensors(Checker c, SelfTestDevice d)
     {
-        Cpu.AdamW.Tensor[] tensors = [new(0, 1000, true), new(1000, 3, false), new(1003, Cuda.AdamW.ElementsPerBlock + 5, true), new(1003 + Cuda.AdamW.ElementsPerBlock + 5, 1, false)];
+        Cpu.AdamW.Tensor[] tensors = [new(0, 1000, true, GradientOverwritten: true), new(1000, 3, false), new(1003, Cuda.AdamW.ElementsPerBlock + 5, true),
+            new(1003 + Cuda.AdamW.ElementsPerBlock + 5, 1, false, GradientOverwritten: true)];
         int n = (int)(tensors[^1].Offset + tensors[^1].Length);
         var rng = new Random(9);
         var p = Random(d, rng, n); var m = new float[n]; var v = new float[n];
@@ -397,19 +401,28 @@ internal static class OpChecks
         c.Exact(d.Exact((float[])p.Clone()), d.DownX(dpx, n), "copy_to_floatx (the parameters rounded once)");
         using var blocks = new Cuda.AdamW.TensorBlocks(d.Gpu, tensors);
         c.True(blocks.Count == 5, $"the block table cuts the tensors into 1 + 1 + 2 + 1 blocks, not {blocks.Count}");
+        c.True(blocks.ClearingBlocks == 3, $"the tensors to clear take the table's first 1 + 2 blocks, not {blocks.ClearingBlocks}");
+        var g = new float[n];
         for (int t = 1; t <= 3; t++)
         {
-            var g = Random(d, rng, n, 0.5f);
+            g = Random(d, rng, n, 0.5f);
             d.Gpu.CopyToDevice<float>(dg, g);
             var h = new Cpu.AdamW.Hyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, t);
             Cpu.AdamW.StepTensors(p, g, m, v, tensors, h, 0.75f, clearGradients: true);
             Cuda.AdamW.StepTensors(d.Context, blocks, dp, dg, dm, dv, h, clip, clearGradients: true, paramX: dpx);
-            c.True(TensorPrimitives.MaxMagnitude(g) == 0f, "the CPU cleared the gradients");
         }
         c.Close(p, d.Down(dp, n), Float32Elementwise, "adamw_update_tensors params");
         c.Close(m, d.Down(dm, n), Float32Elementwise, "adamw_update_tensors m");
         c.Close(v, d.Down(dv, n), Float32Elementwise, "adamw_update_tensors v");
-        c.True(TensorPrimitives.MaxMagnitude(d.Down(dg, n)) == 0f, "adamw_update_tensors cleared the gradients");
+        var gAfter = d.Down(dg, n);
+        foreach (var t in tensors)
+        {
+            var cpuAfter = g.AsSpan((int)t.Offset, (int)t.Length); var gpuAfter = gAfter.AsSpan((int)t.Offset, (int)t.Length);
+            string what = t.GradientOverwritten ? "left (the backward overwrites it)" : "cleared";
+            c.True(t.GradientOverwritten ? TensorPrimitives.MaxMagnitude(cpuAfter) > 0f : TensorPrimitives.MaxMagnitude(cpuAfter) == 0f,
+                $"the CPU's gradient at {t.Offset} {what}");
+            c.Exact(cpuAfter.ToArray(), gpuAfter.ToArray(), $"adamw_update_tensors' gradient at {t.Offset} {what}");
+        }
         c.Exact(d.Exact(d.Down(dp, n)), d.DownX(dpx, n), "adamw_update_tensors' copy of the new parameters (rounded once)");
     }
 }
