@@ -119,6 +119,42 @@ public class TokenizerRulesTests
     }
 
     [Fact]
+    public void SpecialTokensInTheTextAreMatchedOnTheRawTextLeftmostThenLongest()
+    {
+        // tokenizers' AddedVocabulary (added_vocabulary.rs split_with_indices): special tokens are matched
+        // before normalization (normalized: false), with MatchKind::LeftmostLongest; the text between them
+        // goes through the normalizer and pre-tokenizer as usual. Ids 21-23 are the config's tokens.
+        string[] vocab = [.. TinyVocab, "<e>", "<e>x", "<n>"];
+        const string config = """
+            {"mask_token": "[MASK]", "additional_special_tokens": ["<e>", {"content": "<e>x", "lstrip": false}],
+             "added_tokens_decoder": {"23": {"content": "<n>", "normalized": true, "special": false}}}
+            """;
+        var t = Tiny(config, vocab);
+        Assert.Equal(new[] { 9, 22, 11 }, Pieces(t, "a<e>xb"));   // "<e>" and "<e>x" both start at 1: the longer wins
+        Assert.Equal(new[] { 9, 21, 11 }, Pieces(t, "a<e>b"));
+        Assert.Equal(new[] { 3, 9, 20, 3 }, Pieces(t, "[SEP]A[MASK][SEP]"));   // no spaces needed; "A" lower-cased, the tokens not
+        Assert.Equal(new[] { 1, 1, 1 }, Pieces(t, "<n>"));   // a normalized added token is matched after normalization: not done, so text
+        Assert.Equal(new[] { 1, 1, 1 }, Pieces(t, "[sep]"));   // case-sensitive, on the raw text
+        // a special token the vocabulary lacks is text (transformers would append it past the embeddings)
+        var noMask = Tiny("""{"mask_token": "[MSK]"}""", vocab);
+        Assert.Equal(new[] { 1, 1, 1 }, Pieces(noMask, "[MSK]"));
+    }
+
+    [Fact]
+    public void SpecialTokenListsOfTheWrongTypeAreRefusedNamingTheFileAndKey()
+    {
+        foreach (var (config, key) in new[] { ("""{"additional_special_tokens": "<e>"}""", "additional_special_tokens"),
+                     ("""{"additional_special_tokens": [3]}""", "additional_special_tokens"),
+                     ("""{"added_tokens_decoder": ["<e>"]}""", "added_tokens_decoder"),
+                     ("""{"added_tokens_decoder": {"5": {"normalized": false}}}""", "added_tokens_decoder.5") })
+        {
+            var e = Assert.Throws<DataFormatException>(() => Tiny(config));
+            Assert.Contains("tokenizer_config.json", e.Message);
+            Assert.Contains($"\"{key}\"", e.Message);
+        }
+    }
+
+    [Fact]
     public void PredictWithATokenizerConfigThatIsAnArrayExitsWith2NamingTheFile()
     {
         // issue #10: this was an unhandled InvalidOperationException from JsonElement.TryGetProperty

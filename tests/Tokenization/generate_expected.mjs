@@ -33,7 +33,9 @@ const { parquetReadObjects, asyncBufferFromFile } = await import(require.resolve
 const [vocabPath, rottenDir] = process.argv.slice(2);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-// the set-up of hf_tokenize.js, line for line
+// the set-up of hf_tokenize.js, line for line, plus the special tokens that transformers adds to every
+// tokenizer it loads (PreTrainedTokenizerFast: AddedToken(special=True, normalized=False)), so that a
+// literal "[SEP]" in the text is matched as the token, on the raw text
 const vocab = {};
 fs.readFileSync(vocabPath, 'utf8').split(/\r?\n/).forEach((w, i) => { if (w.length && !(w in vocab)) vocab[w] = i; });
 function tokenizer(uncased) {
@@ -41,6 +43,7 @@ function tokenizer(uncased) {
   tok.setNormalizer(t.bertNormalizer({ cleanText: true, handleChineseChars: true, stripAccents: uncased, lowercase: uncased }));
   tok.setPreTokenizer(t.bertPreTokenizer());
   tok.setPostProcessor(t.bertProcessing(['[SEP]', vocab['[SEP]']], ['[CLS]', vocab['[CLS]']]));
+  tok.addSpecialTokens(['[UNK]', '[SEP]', '[PAD]', '[CLS]', '[MASK]']);
   return tok;
 }
 const uncased = tokenizer(true), cased = tokenizer(false);

@@ -8,13 +8,16 @@ namespace MixupBert.Model.Data;
 /// WordPiece; see those classes for the reference code they follow), configured from a model folder's
 /// vocab.txt and tokenizer_config.json the way transformers reads them: do_lower_case, strip_accents
 /// (defaulting to do_lower_case), tokenize_chinese_chars, and the special tokens' names. Sequences
-/// are [CLS] tokens [SEP], truncated to max_length. Special-token names inside the text itself (a
-/// literal "[SEP]") are tokenized as text, not matched as added tokens.
+/// are [CLS] tokens [SEP], truncated to max_length. Special tokens written in the text itself (a
+/// literal "[SEP]") become their ids, as the added vocabulary of `tokenizers` matches them: on the raw
+/// text, case-sensitive, leftmost and then longest, before the pieces between them are normalized.
 /// </summary>
 public sealed class TextEncoder
 {
     private readonly WordPiece wordPiece;
     private readonly bool stripAccents, spaceOutCjk;
+    /// <summary>The special tokens matched in the text (those the vocabulary has), with their ids.</summary>
+    private readonly (string Text, int Id)[] specialTokens;
 
     public int ClsId { get; }
     public int SepId { get; }
@@ -28,6 +31,9 @@ public sealed class TextEncoder
         ClsId = vocab.Id(settings.ClsToken); SepId = vocab.Id(settings.SepToken); PadId = vocab.Id(settings.PadToken);
         VocabSize = vocab.Size; LowerCase = settings.LowerCase;
         stripAccents = settings.StripAccents; spaceOutCjk = settings.SpaceOutCjk;
+        specialTokens = settings.SpecialTokens
+            .Where(t => t.Length > 0 && vocab.Ids.ContainsKey(t)).Distinct(StringComparer.Ordinal)
+            .Select(t => (t, vocab.Ids[t])).ToArray();
     }
 
     public static TextEncoder FromModelFolder(string folder)
@@ -42,9 +48,35 @@ public sealed class TextEncoder
     public List<int> Tokenize(string text)
     {
         var ids = new List<int>();
+        int at = 0;
+        while (NextSpecialToken(text, at) is (int start, int length, int id))
+        {
+            TokenizePlain(text[at..start], ids);
+            ids.Add(id);
+            at = start + length;
+        }
+        TokenizePlain(text[at..], ids);
+        return ids;
+    }
+
+    private void TokenizePlain(string text, List<int> ids)
+    {
         foreach (var word in BertPreTokenizer.Split(BertNormalizer.Normalize(text, LowerCase, stripAccents, spaceOutCjk)))
             wordPiece.Tokenize(word, ids);
-        return ids;
+    }
+
+    /// <summary>The first special token in text at or after <paramref name="from"/>: the earliest start,
+    /// then the longest (the AddedVocabulary's leftmost-longest match); null when there is none.</summary>
+    private (int Start, int Length, int Id)? NextSpecialToken(string text, int from)
+    {
+        (int Start, int Length, int Id)? best = null;
+        foreach (var (token, id) in specialTokens)
+        {
+            int i = text.IndexOf(token, from, StringComparison.Ordinal);
+            if (i < 0) continue;
+            if (best is not { } b || i < b.Start || (i == b.Start && token.Length > b.Length)) best = (i, token.Length, id);
+        }
+        return best;
     }
 
     /// <summary>[CLS] + the text's word pieces (truncated) + [SEP]; at most <paramref name="maxLength"/> ids.</summary>
@@ -63,12 +95,18 @@ public sealed class TextEncoder
 
 /// <summary>The tokenizer_config.json keys BERT's tokenizer uses, with transformers' defaults when the
 /// file or a key is absent.</summary>
+/// <summary>SpecialTokens: every token transformers adds to the tokenizer as special, so that the text
+/// matches it: the named ones (mask_token too), additional_special_tokens, and the entries of
+/// added_tokens_decoder that are not normalized (a BERT checkpoint's are not; an entry that is would be
+/// matched after normalization, which is not done here, so it stays text).</summary>
 internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool SpaceOutCjk,
-    string UnkToken, string ClsToken, string SepToken, string PadToken)
+    string UnkToken, string ClsToken, string SepToken, string PadToken, IReadOnlyList<string> SpecialTokens)
 {
+    private static readonly string[] DefaultNames = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"];
+
     public static TokenizerSettings Read(string path)
     {
-        if (!File.Exists(path)) return new(true, true, true, "[UNK]", "[CLS]", "[SEP]", "[PAD]");
+        if (!File.Exists(path)) return new(true, true, true, "[UNK]", "[CLS]", "[SEP]", "[PAD]", DefaultNames);
         JsonDocument doc;
         try { doc = JsonDocument.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new DataFormatException($"{path}: not valid JSON: {e.Message}", e); }
@@ -78,12 +116,49 @@ internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool
             if (root.ValueKind != JsonValueKind.Object)
                 throw new DataFormatException($"{path}: expected a JSON object of tokenizer settings, found {Describe(root.ValueKind)}");
             bool lower = Flag(path, root, "do_lower_case") ?? true;
+            string unk = TokenName(path, root, "unk_token") ?? "[UNK]", cls = TokenName(path, root, "cls_token") ?? "[CLS]";
+            string sep = TokenName(path, root, "sep_token") ?? "[SEP]", pad = TokenName(path, root, "pad_token") ?? "[PAD]";
+            var special = new List<string> { unk, cls, sep, pad, TokenName(path, root, "mask_token") ?? "[MASK]" };
+            special.AddRange(AdditionalSpecialTokens(path, root));
+            special.AddRange(UnnormalizedAddedTokens(path, root));
             return new(lower,
                 Flag(path, root, "strip_accents") ?? lower, // transformers: strip_accents None follows do_lower_case
                 Flag(path, root, "tokenize_chinese_chars") ?? true,
-                TokenName(path, root, "unk_token") ?? "[UNK]", TokenName(path, root, "cls_token") ?? "[CLS]",
-                TokenName(path, root, "sep_token") ?? "[SEP]", TokenName(path, root, "pad_token") ?? "[PAD]");
+                unk, cls, sep, pad, special);
         }
+    }
+
+    /// <summary>additional_special_tokens: an array of token strings or AddedToken objects.</summary>
+    private static IEnumerable<string> AdditionalSpecialTokens(string path, JsonElement root)
+    {
+        const string key = "additional_special_tokens";
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return [];
+        if (v.ValueKind != JsonValueKind.Array) throw new DataFormatException($"{path}: \"{key}\" must be an array of tokens, not {Describe(v.ValueKind)}");
+        return v.EnumerateArray().Select(e => Content(path, key, e)).ToList();
+    }
+
+    /// <summary>added_tokens_decoder (transformers ≥ 4.34): id → AddedToken; those with "normalized": false.</summary>
+    private static IEnumerable<string> UnnormalizedAddedTokens(string path, JsonElement root)
+    {
+        const string key = "added_tokens_decoder";
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return [];
+        if (v.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: \"{key}\" must be an object of id: token, not {Describe(v.ValueKind)}");
+        var tokens = new List<string>();
+        foreach (var entry in v.EnumerateObject())
+        {
+            string content = Content(path, $"{key}.{entry.Name}", entry.Value);
+            bool normalized = entry.Value.ValueKind == JsonValueKind.Object && entry.Value.TryGetProperty("normalized", out var n)
+                && n.ValueKind == JsonValueKind.True;
+            if (!normalized) tokens.Add(content);
+        }
+        return tokens;
+    }
+
+    private static string Content(string path, string key, JsonElement e)
+    {
+        if (e.ValueKind == JsonValueKind.String) return e.GetString()!;
+        if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString()!;
+        throw new DataFormatException($"{path}: \"{key}\" must be a token string or an object with \"content\", not {Describe(e.ValueKind)}");
     }
 
     private static bool? Flag(string path, JsonElement root, string key)
@@ -97,9 +172,7 @@ internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool
     private static string? TokenName(string path, JsonElement root, string key)
     {
         if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-        if (v.ValueKind == JsonValueKind.String) return v.GetString();
-        if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString();
-        throw new DataFormatException($"{path}: \"{key}\" must be a token string or an object with \"content\", not {Describe(v.ValueKind)}");
+        return Content(path, key, v);
     }
 
     private static string Describe(JsonValueKind kind) => kind switch
