@@ -28,7 +28,7 @@ public static class ErrorReport
             OperationCanceledException => Interrupted,
             CudaUnavailableException => NoDevice,
             DataFormatException or ModelFormatException or HubException or ArgumentException or JsonException
-                or IOException or UnauthorizedAccessException or InsufficientMemoryException => BadInput,
+                or IOException or UnauthorizedAccessException or InsufficientMemoryException or GpuOutOfMemoryException => BadInput,
             _ => Bug,
         };
         string message = code switch
@@ -37,6 +37,8 @@ public static class ErrorReport
             NoDevice => $"no CUDA device: {e.Message}",
             BadInput when e is UnauthorizedAccessException => $"cannot write or read there: {e.Message}",
             BadInput when e is JsonException => $"a JSON file is not valid: {e.Message}",
+            BadInput when e is GpuOutOfMemoryException => $"{e.Message}. A smaller --batch-size or --max-length needs less, "
+                + "--precision bf16 (where the GPU has it) about half as much; another process on the GPU may hold the rest",
             BadInput => e.Message,
             _ => $"internal error ({e.GetType().Name}): {e.Message}. This is a bug in mixup-bert; please report it with the output of --verbose.",
         };

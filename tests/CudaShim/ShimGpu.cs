@@ -19,7 +19,14 @@ namespace MixupBert.Tests.CudaShim;
 /// </summary>
 public sealed unsafe class ShimGpu : IGpu
 {
-    private readonly HashSet<nint> live = new();
+    private readonly Dictionary<nint, long> live = new(); // an allocation → its size
+    private long liveBytes;
+
+    /// <summary>"Device" memory, as cuMemAlloc sees it: past it Alloc throws what CudaGpu.Alloc throws on
+    /// CUDA_ERROR_OUT_OF_MEMORY. Unlimited unless a test sets it.</summary>
+    public long MemoryLimit { get; set; } = long.MaxValue;
+    /// <summary>Bytes allocated by Alloc and not freed.</summary>
+    public long LiveBytes => liveBytes;
     private readonly Queue<Action> stream = new();
     private long enqueued, executed; // operations put on the stream / run so far
     private readonly Dictionary<nint, long> events = new(); // an event → how many operations precede its last recording
@@ -63,16 +70,18 @@ public sealed unsafe class ShimGpu : IGpu
 
     public nint Alloc(long bytes)
     {
+        if (bytes > MemoryLimit - liveBytes) throw new GpuOutOfMemoryException(Name, bytes, MemoryLimit - liveBytes, MemoryLimit);
         nint p = (nint)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 4), 64);
         Poison(p, bytes);
-        live.Add(p);
+        live.Add(p, bytes);
+        liveBytes += bytes;
         return p;
     }
 
     public void Free(nint pointer)
     {
         Synchronize(); // as CudaGpu.Free: queued work may still use it
-        if (live.Remove(pointer)) NativeMemory.AlignedFree((void*)pointer);
+        if (live.Remove(pointer, out long bytes)) { NativeMemory.AlignedFree((void*)pointer); liveBytes -= bytes; }
     }
 
     // CudaGpu's synchronous copies enqueue the copy, then wait for the stream: the same as running
@@ -159,8 +168,8 @@ public sealed unsafe class ShimGpu : IGpu
     public void Dispose()
     {
         stream.Clear(); // work never waited for is dropped with the memory, as cuStreamDestroy may
-        foreach (var p in live) NativeMemory.AlignedFree((void*)p);
-        live.Clear();
+        foreach (var p in live.Keys) NativeMemory.AlignedFree((void*)p);
+        live.Clear(); liveBytes = 0;
     }
 
     /// <summary>Row-major GEMMs with the CPU kernel, on raw pointers, enqueued on the shim's stream as

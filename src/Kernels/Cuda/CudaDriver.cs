@@ -47,6 +47,9 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(Library)] public static partial int cuGetErrorName(int status, out nint name);
 
     public const int AttributeComputeCapabilityMajor = 75, AttributeComputeCapabilityMinor = 76;
+    /// <summary>CUDA_ERROR_OUT_OF_MEMORY: an allocation the device has no room for.</summary>
+    public const int ErrorOutOfMemory = 2;
+
     /// <summary>CU_EVENT_DISABLE_TIMING: an event only waited for, never timed (the cheapest kind).</summary>
     public const uint EventDisableTiming = 0x2;
 

@@ -113,7 +113,13 @@ public sealed unsafe class CudaGpu : IGpu
 
     public nint Alloc(long bytes)
     {
-        CudaDriver.Check(CudaDriver.cuMemAlloc(out nint p, (nuint)Math.Max(bytes, 4)), $"cuMemAlloc({bytes} bytes)");
+        int status = CudaDriver.cuMemAlloc(out nint p, (nuint)Math.Max(bytes, 4));
+        if (status == CudaDriver.ErrorOutOfMemory)
+        {
+            long free = CudaDriver.cuMemGetInfo(out nuint f, out nuint t) == 0 ? (long)f : -1;
+            throw new GpuOutOfMemoryException(Name, bytes, free, TotalMemory);
+        }
+        CudaDriver.Check(status, $"cuMemAlloc({bytes} bytes)");
         return p;
     }
 
