@@ -20,11 +20,12 @@ public class TokenizerRulesTests
         "[MASK]", // the old Microsoft.ML.Tokenizers pipeline refused a vocabulary without it
     };
 
-    private static TextEncoder Tiny(string? config = null, string[]? vocab = null)
+    private static TextEncoder Tiny(string? config = null, string[]? vocab = null, string? specialTokensMap = null)
     {
         var dir = TempDir();
         File.WriteAllText(Path.Combine(dir, "vocab.txt"), string.Join("\r\n", vocab ?? TinyVocab) + "\r\n"); // CRLF, as MiniLM's
         if (config != null) File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), config);
+        if (specialTokensMap != null) File.WriteAllText(Path.Combine(dir, "special_tokens_map.json"), specialTokensMap);
         return TextEncoder.FromModelFolder(dir);
     }
 
@@ -152,6 +153,18 @@ public class TokenizerRulesTests
             Assert.Contains("tokenizer_config.json", e.Message);
             Assert.Contains($"\"{key}\"", e.Message);
         }
+    }
+
+    [Fact]
+    public void SpecialTokensMapJsonAddsItsTokensAndABadOneIsRefusedNamingIt()
+    {
+        // transformers reads special_tokens_map.json beside tokenizer_config.json: its tokens are special too
+        string[] vocab = [.. TinyVocab, "<e>", "<f>"];
+        var t = Tiny("""{"do_lower_case": true}""", vocab, """{"additional_special_tokens": [{"content": "<e>"}], "mask_token": "<f>"}""");
+        Assert.Equal(new[] { 9, 21, 11, 22 }, Pieces(t, "a<e>b<f>"));
+        Assert.Equal(new[] { 9, 20 }, Pieces(t, "a[MASK]"));   // the config's default names stay special
+        var e = Assert.Throws<DataFormatException>(() => Tiny(null, vocab, """["<e>"]"""));
+        Assert.Contains("special_tokens_map.json", e.Message);
     }
 
     [Fact]

@@ -40,7 +40,7 @@ public sealed class TextEncoder
     {
         string vocabPath = Path.Combine(folder, "vocab.txt");
         if (!File.Exists(vocabPath)) throw new DataFormatException($"{folder}: no vocab.txt, so the text cannot be tokenized (a BERT model folder needs vocab.txt beside config.json)");
-        var settings = TokenizerSettings.Read(Path.Combine(folder, "tokenizer_config.json"));
+        var settings = TokenizerSettings.Read(Path.Combine(folder, "tokenizer_config.json"), Path.Combine(folder, "special_tokens_map.json"));
         return new TextEncoder(BertVocab.Load(vocabPath), settings);
     }
 
@@ -94,27 +94,53 @@ public sealed class TextEncoder
 }
 
 /// <summary>The tokenizer_config.json keys BERT's tokenizer uses, with transformers' defaults when the
-/// file or a key is absent.</summary>
-/// <summary>SpecialTokens: every token transformers adds to the tokenizer as special, so that the text
-/// matches it: the named ones (mask_token too), additional_special_tokens, and the entries of
-/// added_tokens_decoder that are not normalized (a BERT checkpoint's are not; an entry that is would be
-/// matched after normalization, which is not done here, so it stays text).</summary>
+/// file or a key is absent. SpecialTokens: every token transformers adds to the tokenizer as special, so
+/// that the text matches it: the named ones (mask_token too), additional_special_tokens, the entries of
+/// added_tokens_decoder that are not normalized (a BERT checkpoint's are not; one that is would be matched
+/// after normalization, which is not done here, so it stays text), and the tokens special_tokens_map.json
+/// names, which transformers reads as well (for [CLS] and [SEP] around the text, tokenizer_config.json's
+/// names are used).</summary>
 internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool SpaceOutCjk,
     string UnkToken, string ClsToken, string SepToken, string PadToken, IReadOnlyList<string> SpecialTokens)
 {
     private static readonly string[] DefaultNames = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"];
 
-    public static TokenizerSettings Read(string path)
+    private static readonly string[] NameKeys = ["unk_token", "cls_token", "sep_token", "pad_token", "mask_token"];
+
+    /// <summary>The settings of tokenizer_config.json at <paramref name="path"/>, with the special tokens of
+    /// <paramref name="specialTokensMapPath"/> (special_tokens_map.json) added when that file exists.</summary>
+    public static TokenizerSettings Read(string path, string? specialTokensMapPath = null)
     {
-        if (!File.Exists(path)) return new(true, true, true, "[UNK]", "[CLS]", "[SEP]", "[PAD]", DefaultNames);
+        var settings = ReadConfig(path);
+        if (specialTokensMapPath == null || !File.Exists(specialTokensMapPath)) return settings;
+        using var map = ParseObject(specialTokensMapPath, "special tokens");
+        var special = new List<string>(settings.SpecialTokens);
+        foreach (var key in NameKeys)
+            if (TokenName(specialTokensMapPath, map.RootElement, key) is string name) special.Add(name);
+        special.AddRange(AdditionalSpecialTokens(specialTokensMapPath, map.RootElement));
+        return settings with { SpecialTokens = special };
+    }
+
+    private static JsonDocument ParseObject(string path, string what)
+    {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new DataFormatException($"{path}: not valid JSON: {e.Message}", e); }
-        using (doc)
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            var kind = doc.RootElement.ValueKind;
+            doc.Dispose();
+            throw new DataFormatException($"{path}: expected a JSON object of {what}, found {Describe(kind)}");
+        }
+        return doc;
+    }
+
+    private static TokenizerSettings ReadConfig(string path)
+    {
+        if (!File.Exists(path)) return new(true, true, true, "[UNK]", "[CLS]", "[SEP]", "[PAD]", DefaultNames);
+        using (var doc = ParseObject(path, "tokenizer settings"))
         {
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new DataFormatException($"{path}: expected a JSON object of tokenizer settings, found {Describe(root.ValueKind)}");
             bool lower = Flag(path, root, "do_lower_case") ?? true;
             string unk = TokenName(path, root, "unk_token") ?? "[UNK]", cls = TokenName(path, root, "cls_token") ?? "[CLS]";
             string sep = TokenName(path, root, "sep_token") ?? "[SEP]", pad = TokenName(path, root, "pad_token") ?? "[PAD]";
