@@ -20,6 +20,11 @@ public static class ErrorReport
     /// <summary>selftest: a check failed (the same number as <see cref="Bug"/>: a GPU result that is wrong is one).</summary>
     public const int ChecksFailed = 1;
 
+    /// <summary>The message of a <see cref="GpuOutOfMemoryException"/> and what needs less memory.</summary>
+    public static string OutOfGpuMemory(GpuOutOfMemoryException e) =>
+        $"{e.Message}. Less is needed with a smaller --batch-size or --eval-batch-size (training reserves for the larger of the two), "
+        + "a smaller --max-length, or --precision bf16 where the GPU has it; another process may also hold GPU memory";
+
     public static int Exit(Exception e, bool verbose, TextWriter error)
     {
         if (e is AggregateException { InnerExceptions.Count: 1 } a) e = a.InnerExceptions[0];
@@ -37,8 +42,7 @@ public static class ErrorReport
             NoDevice => $"no CUDA device: {e.Message}",
             BadInput when e is UnauthorizedAccessException => $"cannot write or read there: {e.Message}",
             BadInput when e is JsonException => $"a JSON file is not valid: {e.Message}",
-            BadInput when e is GpuOutOfMemoryException => $"{e.Message}. A smaller --batch-size or --max-length needs less, "
-                + "--precision bf16 (where the GPU has it) about half as much; another process on the GPU may hold the rest",
+            BadInput when e is GpuOutOfMemoryException oom => OutOfGpuMemory(oom),
             BadInput => e.Message,
             _ => $"internal error ({e.GetType().Name}): {e.Message}. This is a bug in mixup-bert; please report it with the output of --verbose.",
         };

@@ -70,7 +70,7 @@ public sealed unsafe class ShimGpu : IGpu
 
     public nint Alloc(long bytes)
     {
-        if (bytes > MemoryLimit - liveBytes) throw new GpuOutOfMemoryException(Name, bytes, MemoryLimit - liveBytes, MemoryLimit);
+        if (bytes > MemoryLimit - liveBytes) throw GpuOutOfMemoryException.Allocating(Name, bytes, MemoryLimit - liveBytes, MemoryLimit);
         nint p = (nint)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 4), 64);
         Poison(p, bytes);
         live.Add(p, bytes);

@@ -33,8 +33,12 @@ internal static unsafe partial class CuBlas
         nint a, int aType, int lda, long strideA, nint b, int bType, int ldb, long strideB, void* beta,
         nint c, int cType, int ldc, long strideC, int batch, int computeType, int algo);
 
+    /// <summary>CUBLAS_STATUS_ALLOC_FAILED: cuBLAS could not allocate (its handle or a GEMM's workspace).</summary>
+    public const int StatusAllocFailed = 3;
+
     public static void Check(int status, string call)
     {
+        if (status == StatusAllocFailed) throw new GpuOutOfMemoryException($"cuBLAS: out of GPU memory in {call} (CUBLAS_STATUS_ALLOC_FAILED)");
         if (status != 0) throw new CudaException($"{call} failed: cublasStatus_t {status}");
     }
 }

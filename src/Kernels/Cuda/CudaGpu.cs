@@ -95,15 +95,27 @@ public sealed unsafe class CudaGpu : IGpu
         CudaDriver.Check(CudaDriver.cuDeviceGetAttribute(out int major, CudaDriver.AttributeComputeCapabilityMajor, dev), "cuDeviceGetAttribute");
         CudaDriver.Check(CudaDriver.cuDeviceGetAttribute(out int minor, CudaDriver.AttributeComputeCapabilityMinor, dev), "cuDeviceGetAttribute");
         CudaDriver.Check(CudaDriver.cuDeviceTotalMem(out nuint total, dev), "cuDeviceTotalMem");
-        CudaDriver.Check(CudaDriver.cuDevicePrimaryCtxRetain(out nint ctx, dev), "cuDevicePrimaryCtxRetain");
+        // out of memory while setting the device up (another process holds it all): no usable GPU, so
+        // that --backend auto goes on with the CPU
+        void SetUp(int status, string call)
+        {
+            if (status == CudaDriver.ErrorOutOfMemory) throw new CudaUnavailableException($"{name} (device {ordinal}) has no memory free for {call}: another process may hold it");
+            CudaDriver.Check(status, call);
+        }
+        SetUp(CudaDriver.cuDevicePrimaryCtxRetain(out nint ctx, dev), "cuDevicePrimaryCtxRetain");
         CudaDriver.Check(CudaDriver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
-        CudaDriver.Check(CudaDriver.cuStreamCreate(out nint stream, 0), "cuStreamCreate");
+        SetUp(CudaDriver.cuStreamCreate(out nint stream, 0), "cuStreamCreate");
         nint module, moduleBf16 = 0;
-        fixed (byte* p = image) CudaDriver.Check(CudaDriver.cuModuleLoadData(out module, p), "cuModuleLoadData(kernels.fatbin)");
+        fixed (byte* p = image) SetUp(CudaDriver.cuModuleLoadData(out module, p), "cuModuleLoadData(kernels.fatbin)");
         if (imageBf16 != null && major >= 8)
-            fixed (byte* p = imageBf16) CudaDriver.Check(CudaDriver.cuModuleLoadData(out moduleBf16, p), "cuModuleLoadData(kernels_bf16.fatbin)");
+            fixed (byte* p = imageBf16) SetUp(CudaDriver.cuModuleLoadData(out moduleBf16, p), "cuModuleLoadData(kernels_bf16.fatbin)");
         nint blas;
-        try { CuBlas.Check(CuBlas.cublasCreate(out blas), "cublasCreate"); }
+        try
+        {
+            int created = CuBlas.cublasCreate(out blas);
+            if (created == CuBlas.StatusAllocFailed) throw new CudaUnavailableException($"{name} (device {ordinal}) has no memory free for cuBLAS: another process may hold it");
+            CuBlas.Check(created, "cublasCreate");
+        }
         catch (DllNotFoundException e) { throw new CudaUnavailableException("cuBLAS not found (looked for libcublas.so.13, .12, .11; set CUDA_HOME or LD_LIBRARY_PATH)", e); }
         CuBlas.Check(CuBlas.cublasSetStream(blas, stream), "cublasSetStream");
         bool useTf32 = tf32 ?? major >= 8;
@@ -117,7 +129,7 @@ public sealed unsafe class CudaGpu : IGpu
         if (status == CudaDriver.ErrorOutOfMemory)
         {
             long free = CudaDriver.cuMemGetInfo(out nuint f, out nuint t) == 0 ? (long)f : -1;
-            throw new GpuOutOfMemoryException(Name, bytes, free, TotalMemory);
+            throw GpuOutOfMemoryException.Allocating(Name, bytes, free, TotalMemory);
         }
         CudaDriver.Check(status, $"cuMemAlloc({bytes} bytes)");
         return p;
@@ -153,7 +165,10 @@ public sealed unsafe class CudaGpu : IGpu
     public nint AllocHost(long bytes)
     {
         CudaDriver.Check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
-        CudaDriver.Check(CudaDriver.cuMemAllocHost(out nint p, (nuint)Math.Max(bytes, 4)), $"cuMemAllocHost({bytes} bytes)");
+        int status = CudaDriver.cuMemAllocHost(out nint p, (nuint)Math.Max(bytes, 4));
+        if (status == CudaDriver.ErrorOutOfMemory)
+            throw new GpuOutOfMemoryException($"{Name}: out of page-locked host memory allocating {GpuOutOfMemoryException.Mib(bytes)} (the staging of uploads)", bytes);
+        CudaDriver.Check(status, $"cuMemAllocHost({bytes} bytes)");
         return p;
     }
 

@@ -163,9 +163,12 @@ public sealed class GpuBertEngine : IBertEngine
     private BertActivations<nint> EnsureActivations(int batch, int seqLen)
     {
         if (act != null && act.MaxBatch >= batch && act.MaxSeqLen >= seqLen) return act;
+        int mb = Math.Max(batch, act?.MaxBatch ?? 0), mt = Math.Max(seqLen, act?.MaxSeqLen ?? 0);
+        // act goes before its memory does: if an allocation below fails (out of GPU memory), the next
+        // call allocates afresh instead of using freed buffers
+        act = null;
         foreach (var p in batchAllocations) gpu.Free(p);
         batchAllocations.Clear();
-        int mb = Math.Max(batch, act?.MaxBatch ?? 0), mt = Math.Max(seqLen, act?.MaxSeqLen ?? 0);
         nint Alloc(long floats) { nint p = gpu.Alloc(Math.Max(floats, 1) * 4); batchAllocations.Add(p); return p; }
         nint AllocX(long elements) { nint p = gpu.Alloc(Math.Max(elements, 1) * activations.Size()); batchAllocations.Add(p); return p; }
         long n = (long)mb * mt;

@@ -124,6 +124,12 @@ public static class TrainCommand
             observer.Error($"{e.Message} (run folder {run.Path}{(run.HasState ? "; its last saved state is intact: continue with --resume once the problem is fixed" : "")})");
             return ErrorReport.BadInput;
         }
+        catch (GpuOutOfMemoryException e)
+        {
+            // the run's log says why it stopped; any checkpoint already saved is intact (saving copies to the host first)
+            observer.Error(ErrorReport.OutOfGpuMemory(e));
+            return ErrorReport.BadInput;
+        }
         catch (CudaUnavailableException e)
         {
             observer.Error($"no CUDA device: {e.Message} (use --backend cpu or auto)");
