@@ -41,6 +41,26 @@ public class TokenizerReferenceTests
             .Select(l => JsonSerializer.Deserialize<CorpusCase>(l, options)!).ToList();
     }
 
+    private sealed record AddedCase(string Text, int[] Ids, string[] Tokens);
+
+    [Fact]
+    public void AddedTokensMatchTheReferenceIdById()
+    {
+        // added-tokens-config.json's added_tokens_decoder, read by us; the same tokens added to tokenizers
+        // 0.23.2 by generate_expected.mjs: normalized and raw, single_word, ids past vocab.txt
+        var dir = ModelFolder(lowerCase: true);
+        File.Copy(Path.Combine(Here, "added-tokens-config.json"), Path.Combine(dir, "tokenizer_config.json"), overwrite: true);
+        var encoder = TextEncoder.FromModelFolder(dir);
+        Assert.Equal(30525, encoder.VocabSize);   // vocab.txt's 30522 and the three tokens appended after it
+        var options = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+        var cases = File.ReadLines(Path.Combine(Here, "added-tokens-expected.jsonl")).Where(l => l.Length > 0)
+            .Select(l => JsonSerializer.Deserialize<AddedCase>(l, options)!).ToList();
+        Assert.Equal(File.ReadLines(Path.Combine(Here, "added-tokens.jsonl")).Count(l => l.Length > 0), cases.Count);
+        var failures = cases.Where(c => !c.Ids.SequenceEqual(encoder.Encode(c.Text, int.MaxValue)))
+            .Select(c => $"{JsonSerializer.Serialize(c.Text)}\n  reference {string.Join(' ', c.Ids)} ({string.Join(' ', c.Tokens)})\n  ours      {string.Join(' ', encoder.Encode(c.Text, int.MaxValue))}").ToList();
+        Assert.True(failures.Count == 0, $"{failures.Count} of {cases.Count} texts differ:\n" + string.Join('\n', failures));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

@@ -134,7 +134,7 @@ public class TokenizerRulesTests
         Assert.Equal(new[] { 9, 22, 11 }, Pieces(t, "a<e>xb"));   // "<e>" and "<e>x" both start at 1: the longer wins
         Assert.Equal(new[] { 9, 21, 11 }, Pieces(t, "a<e>b"));
         Assert.Equal(new[] { 3, 9, 20, 3 }, Pieces(t, "[SEP]A[MASK][SEP]"));   // no spaces needed; "A" lower-cased, the tokens not
-        Assert.Equal(new[] { 1, 1, 1 }, Pieces(t, "<n>"));   // a normalized added token is matched after normalization: not done, so text
+        Assert.Equal(new[] { 23, 23 }, Pieces(t, "<n><N>"));   // a normalized added token is matched in the normalized (lower-cased) text
         Assert.Equal(new[] { 1, 1, 1 }, Pieces(t, "[sep]"));   // case-sensitive, on the raw text
         // a special token the vocabulary lacks is text (transformers would append it past the embeddings)
         var noMask = Tiny("""{"mask_token": "[MSK]"}""", vocab);

@@ -10,6 +10,8 @@
 //
 // Outputs, beside this script:
 //   corpus-expected.jsonl   per line of corpus.jsonl: text, uncased/cased ids with [CLS] and [SEP], tokens
+//   added-tokens-expected.jsonl   per line of added-tokens.jsonl: text, uncased ids and tokens with the added
+//                           tokens of added-tokens-config.json
 //   rotten-expected.uncased.txt.gz   per rotten_tomatoes text (train, validation, test rows in file
 //                           order): its uncased ids without [CLS] and [SEP], space-separated
 //   rotten-expected.cased-differences.txt   the same for cased, only the rows where it differs from
@@ -55,6 +57,24 @@ for (const { why, text } of corpus) {
   out.push(JSON.stringify({ why, text, uncased: u.getIds(), cased: c.getIds(), uncased_tokens: u.getTokens(), cased_tokens: c.getTokens() }));
 }
 fs.writeFileSync(path.join(here, 'corpus-expected.jsonl'), out.join('\n') + '\n');
+
+// added tokens as added-tokens-config.json describes them (added_tokens_decoder), on top of the five special
+// ones: a normalized one, a single-word special one, a special one marked normalized, and three past the vocab
+// (ids 30522-30524, as tokenizers appends them; "nt>" starts inside "<ent>x", whose refused single-word match
+// still hides it); the expected ids of added-tokens.jsonl, uncased
+{
+  const tok = tokenizer(true);
+  tok.addAddedTokens([
+    new t.AddedToken('[unused0]', false), new t.AddedToken('[unused1]', true, { singleWord: true }),
+    new t.AddedToken('[unused2]', true, { normalized: true }), new t.AddedToken('<ent>', false),
+    new t.AddedToken('<ent>x', false, { singleWord: true }), new t.AddedToken('nt>', false)]);
+  const lines = [];
+  for (const line of fs.readFileSync(path.join(here, 'added-tokens.jsonl'), 'utf8').split('\n').filter(l => l.length)) {
+    const text = JSON.parse(line), e = await tok.encode(text);
+    lines.push(JSON.stringify({ text, ids: e.getIds(), tokens: e.getTokens() }));
+  }
+  fs.writeFileSync(path.join(here, 'added-tokens-expected.jsonl'), lines.join('\n') + '\n');
+}
 
 const texts = [];
 for (const split of ['train', 'validation', 'test']) {

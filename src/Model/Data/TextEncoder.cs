@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
@@ -6,77 +7,65 @@ namespace MixupBert.Model.Data;
 /// <summary>
 /// BERT's tokenizer as transformers' BertTokenizerFast runs it (BertNormalizer, BertPreTokenizer,
 /// WordPiece; see those classes for the reference code they follow), configured from a model folder's
-/// vocab.txt and tokenizer_config.json the way transformers reads them: do_lower_case, strip_accents
-/// (defaulting to do_lower_case), tokenize_chinese_chars, and the special tokens' names. Sequences
-/// are [CLS] tokens [SEP], truncated to max_length. Special tokens written in the text itself (a
-/// literal "[SEP]") become their ids, as the added vocabulary of `tokenizers` matches them: on the raw
-/// text, case-sensitive, leftmost and then longest, before the pieces between them are normalized.
+/// vocab.txt and tokenizer files the way transformers reads them: do_lower_case, strip_accents
+/// (defaulting to do_lower_case), tokenize_chinese_chars, the special tokens, and tokens added to the
+/// vocabulary. Sequences are [CLS] tokens [SEP], truncated to max_length. Added and special tokens
+/// written in the text itself (a literal "[SEP]") become their ids, as `tokenizers`' added vocabulary
+/// matches them (<see cref="AddedTokens"/>): those not normalized (special tokens, by default) on the raw
+/// text, the others in each piece of the normalized text between them.
 /// </summary>
 public sealed class TextEncoder
 {
+    /// <summary>The files of a model folder the tokenizer reads (and a checkpoint carries along).</summary>
+    public static readonly string[] Files = ["vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"];
+
     private readonly WordPiece wordPiece;
     private readonly bool stripAccents, spaceOutCjk;
-    /// <summary>The special tokens matched in the text (those the vocabulary has), with their ids.</summary>
-    private readonly (string Text, int Id)[] specialTokens;
+    private readonly AddedTokens rawTokens, normalizedTokens;
 
     public int ClsId { get; }
     public int SepId { get; }
     public int PadId { get; }
+    /// <summary>One past the largest id the tokenizer can produce: vocab.txt's size, or more with added tokens.</summary>
     public int VocabSize { get; }
     public bool LowerCase { get; }
 
     private TextEncoder(BertVocab vocab, TokenizerSettings settings)
     {
-        wordPiece = new WordPiece(vocab.Ids, vocab.Id(settings.UnkToken));
-        ClsId = vocab.Id(settings.ClsToken); SepId = vocab.Id(settings.SepToken); PadId = vocab.Id(settings.PadToken);
-        VocabSize = vocab.Size; LowerCase = settings.LowerCase;
-        stripAccents = settings.StripAccents; spaceOutCjk = settings.SpaceOutCjk;
-        specialTokens = settings.SpecialTokens
-            .Where(t => t.Length > 0 && vocab.Ids.ContainsKey(t)).Distinct(StringComparer.Ordinal)
-            .Select(t => (t, vocab.Ids[t])).ToArray();
+        LowerCase = settings.LowerCase; stripAccents = settings.StripAccents; spaceOutCjk = settings.SpaceOutCjk;
+        // an added token's id: its own (added_tokens_decoder, added_tokens.json), else vocab.txt's; a token
+        // with neither stays text (transformers would append it past the model's embeddings)
+        var added = settings.AddedTokens
+            .Select(t => (Token: t, Id: t.Id ?? (vocab.Ids.TryGetValue(t.Content, out int v) ? v : -1)))
+            .Where(a => a.Id >= 0).ToArray();
+        int Id(string name) => added.FirstOrDefault(a => a.Token.Content == name) is { Token: not null } a ? a.Id : vocab.Id(name);
+        wordPiece = new WordPiece(vocab.Ids, Id(settings.UnkToken));
+        ClsId = Id(settings.ClsToken); SepId = Id(settings.SepToken); PadId = Id(settings.PadToken);
+        VocabSize = Math.Max(vocab.Size, added.Length == 0 ? 0 : added.Max(a => a.Id) + 1);
+        rawTokens = new AddedTokens(added.Where(a => !a.Token.Normalized).Select(a => new AddedTokens.Entry(a.Token.Content, a.Id, a.Token.SingleWord)));
+        // a normalized token is looked for in normalized text, so its own text is normalized first
+        normalizedTokens = new AddedTokens(added.Where(a => a.Token.Normalized).Select(a => new AddedTokens.Entry(Normalize(a.Token.Content), a.Id, a.Token.SingleWord)));
     }
 
     public static TextEncoder FromModelFolder(string folder)
     {
         string vocabPath = Path.Combine(folder, "vocab.txt");
         if (!File.Exists(vocabPath)) throw new DataFormatException($"{folder}: no vocab.txt, so the text cannot be tokenized (a BERT model folder needs vocab.txt beside config.json)");
-        var settings = TokenizerSettings.Read(Path.Combine(folder, "tokenizer_config.json"), Path.Combine(folder, "special_tokens_map.json"));
+        var settings = TokenizerSettings.Read(Path.Combine(folder, "tokenizer_config.json"), Path.Combine(folder, "special_tokens_map.json"),
+            Path.Combine(folder, "added_tokens.json"));
         return new TextEncoder(BertVocab.Load(vocabPath), settings);
     }
+
+    private string Normalize(string text) => BertNormalizer.Normalize(text, LowerCase, stripAccents, spaceOutCjk);
 
     /// <summary>The text's word pieces, without [CLS] and [SEP] and not truncated.</summary>
     public List<int> Tokenize(string text)
     {
         var ids = new List<int>();
-        int at = 0;
-        while (NextSpecialToken(text, at) is (int start, int length, int id))
-        {
-            TokenizePlain(text[at..start], ids);
-            ids.Add(id);
-            at = start + length;
-        }
-        TokenizePlain(text[at..], ids);
+        void Words(string normalized) { foreach (var word in BertPreTokenizer.Split(normalized)) wordPiece.Tokenize(word, ids); }
+        void Piece(string raw) => normalizedTokens.Split(Normalize(raw), Words, ids.Add);
+        rawTokens.Split(text, Piece, ids.Add);
         return ids;
-    }
-
-    private void TokenizePlain(string text, List<int> ids)
-    {
-        foreach (var word in BertPreTokenizer.Split(BertNormalizer.Normalize(text, LowerCase, stripAccents, spaceOutCjk)))
-            wordPiece.Tokenize(word, ids);
-    }
-
-    /// <summary>The first special token in text at or after <paramref name="from"/>: the earliest start,
-    /// then the longest (the AddedVocabulary's leftmost-longest match); null when there is none.</summary>
-    private (int Start, int Length, int Id)? NextSpecialToken(string text, int from)
-    {
-        (int Start, int Length, int Id)? best = null;
-        foreach (var (token, id) in specialTokens)
-        {
-            int i = text.IndexOf(token, from, StringComparison.Ordinal);
-            if (i < 0) continue;
-            if (best is not { } b || i < b.Start || (i == b.Start && token.Length > b.Length)) best = (i, token.Length, id);
-        }
-        return best;
     }
 
     /// <summary>[CLS] + the text's word pieces (truncated) + [SEP]; at most <paramref name="maxLength"/> ids.</summary>
@@ -93,32 +82,64 @@ public sealed class TextEncoder
     }
 }
 
-/// <summary>The tokenizer_config.json keys BERT's tokenizer uses, with transformers' defaults when the
-/// file or a key is absent. SpecialTokens: every token transformers adds to the tokenizer as special, so
-/// that the text matches it: the named ones (mask_token too), additional_special_tokens, the entries of
-/// added_tokens_decoder that are not normalized (a BERT checkpoint's are not; one that is would be matched
-/// after normalization, which is not done here, so it stays text), and the tokens special_tokens_map.json
-/// names, which transformers reads as well (for [CLS] and [SEP] around the text, tokenizer_config.json's
-/// names are used).</summary>
+/// <summary>An added or special token as transformers' AddedToken describes it: <paramref name="Id"/> when
+/// the file gives one; <paramref name="Normalized"/>: matched in the normalized text rather than the raw
+/// one; <paramref name="SingleWord"/>: only where no word character touches it.</summary>
+internal sealed record AddedTokenSpec(string Content, int? Id, bool Normalized, bool SingleWord);
+
+/// <summary>
+/// The tokenizer_config.json keys BERT's tokenizer uses, with transformers' defaults when the file or a
+/// key is absent, and the tokens transformers adds to the tokenizer, so that the text matches them:
+/// <list type="bullet">
+/// <item>the special tokens: the five names (unk, cls, sep, pad, mask), additional_special_tokens and
+/// extra_special_tokens, of tokenizer_config.json and of special_tokens_map.json (transformers reads both);
+/// not normalized unless the file says so;</item>
+/// <item>added_tokens_decoder (id → AddedToken), whose fields default as `tokenizers` does: special false,
+/// normalized = not special, single_word false;</item>
+/// <item>the legacy added_tokens.json (token → id): normal added tokens, normalized.</item>
+/// </list>
+/// A token given twice keeps its first description in the order added_tokens_decoder, tokenizer_config.json's
+/// special tokens, special_tokens_map.json's, added_tokens.json. lstrip and rstrip are not read: they move
+/// whitespace, which BERT's pre-tokenizer drops anyway. For [CLS] and [SEP] around the text,
+/// tokenizer_config.json's names are used.
+/// </summary>
 internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool SpaceOutCjk,
-    string UnkToken, string ClsToken, string SepToken, string PadToken, IReadOnlyList<string> SpecialTokens)
+    string UnkToken, string ClsToken, string SepToken, string PadToken, IReadOnlyList<AddedTokenSpec> AddedTokens)
 {
+    private static readonly string[] NameKeys = ["unk_token", "cls_token", "sep_token", "pad_token", "mask_token"];
     private static readonly string[] DefaultNames = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"];
 
-    private static readonly string[] NameKeys = ["unk_token", "cls_token", "sep_token", "pad_token", "mask_token"];
-
-    /// <summary>The settings of tokenizer_config.json at <paramref name="path"/>, with the special tokens of
-    /// <paramref name="specialTokensMapPath"/> (special_tokens_map.json) added when that file exists.</summary>
-    public static TokenizerSettings Read(string path, string? specialTokensMapPath = null)
+    public static TokenizerSettings Read(string path, string? specialTokensMapPath = null, string? addedTokensPath = null)
     {
-        var settings = ReadConfig(path);
-        if (specialTokensMapPath == null || !File.Exists(specialTokensMapPath)) return settings;
-        using var map = ParseObject(specialTokensMapPath, "special tokens");
-        var special = new List<string>(settings.SpecialTokens);
-        foreach (var key in NameKeys)
-            if (TokenName(specialTokensMapPath, map.RootElement, key) is string name) special.Add(name);
-        special.AddRange(AdditionalSpecialTokens(specialTokensMapPath, map.RootElement));
-        return settings with { SpecialTokens = special };
+        var added = new List<AddedTokenSpec>();
+        bool lower = true, strip = true, cjk = true;
+        string[] names = [.. DefaultNames];
+        if (File.Exists(path))
+        {
+            using var doc = ParseObject(path, "tokenizer settings");
+            var root = doc.RootElement;
+            lower = Flag(path, root, "do_lower_case") ?? true;
+            strip = Flag(path, root, "strip_accents") ?? lower; // transformers: strip_accents None follows do_lower_case
+            cjk = Flag(path, root, "tokenize_chinese_chars") ?? true;
+            added.AddRange(AddedTokensDecoder(path, root));
+            for (int i = 0; i < NameKeys.Length; i++)
+                if (Token(path, NameKeys[i], root) is AddedTokenSpec t) { names[i] = t.Content; added.Add(t); }
+            added.AddRange(SpecialTokenLists(path, root));
+        }
+        else added.AddRange(DefaultNames.Select(n => new AddedTokenSpec(n, null, false, false)));
+        if (specialTokensMapPath != null && File.Exists(specialTokensMapPath))
+        {
+            using var map = ParseObject(specialTokensMapPath, "special tokens");
+            foreach (var key in NameKeys)
+                if (Token(specialTokensMapPath, key, map.RootElement) is AddedTokenSpec t) added.Add(t);
+            added.AddRange(SpecialTokenLists(specialTokensMapPath, map.RootElement));
+        }
+        if (addedTokensPath != null && File.Exists(addedTokensPath))
+            added.AddRange(LegacyAddedTokens(addedTokensPath));
+        // the names' defaults are special tokens too when the config leaves them out
+        added.AddRange(names.Select(n => new AddedTokenSpec(n, null, false, false)));
+        var distinct = added.DistinctBy(t => t.Content, StringComparer.Ordinal).ToList();
+        return new(lower, strip, cjk, names[0], names[1], names[2], names[3], distinct);
     }
 
     private static JsonDocument ParseObject(string path, string what)
@@ -135,70 +156,80 @@ internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool
         return doc;
     }
 
-    private static TokenizerSettings ReadConfig(string path)
+    /// <summary>A named special token: a string or, as transformers saves AddedToken, an object with "content".</summary>
+    private static AddedTokenSpec? Token(string path, string key, JsonElement root)
     {
-        if (!File.Exists(path)) return new(true, true, true, "[UNK]", "[CLS]", "[SEP]", "[PAD]", DefaultNames);
-        using (var doc = ParseObject(path, "tokenizer settings"))
-        {
-            var root = doc.RootElement;
-            bool lower = Flag(path, root, "do_lower_case") ?? true;
-            string unk = TokenName(path, root, "unk_token") ?? "[UNK]", cls = TokenName(path, root, "cls_token") ?? "[CLS]";
-            string sep = TokenName(path, root, "sep_token") ?? "[SEP]", pad = TokenName(path, root, "pad_token") ?? "[PAD]";
-            var special = new List<string> { unk, cls, sep, pad, TokenName(path, root, "mask_token") ?? "[MASK]" };
-            special.AddRange(AdditionalSpecialTokens(path, root));
-            special.AddRange(UnnormalizedAddedTokens(path, root));
-            return new(lower,
-                Flag(path, root, "strip_accents") ?? lower, // transformers: strip_accents None follows do_lower_case
-                Flag(path, root, "tokenize_chinese_chars") ?? true,
-                unk, cls, sep, pad, special);
-        }
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        return Spec(path, key, v, special: true, id: null);
     }
 
-    /// <summary>additional_special_tokens: an array of token strings or AddedToken objects.</summary>
-    private static IEnumerable<string> AdditionalSpecialTokens(string path, JsonElement root)
+    /// <summary>additional_special_tokens (an array) and extra_special_tokens (an array, or an object of
+    /// name → token, as transformers 5 saves it).</summary>
+    private static IEnumerable<AddedTokenSpec> SpecialTokenLists(string path, JsonElement root)
     {
-        const string key = "additional_special_tokens";
-        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return [];
-        if (v.ValueKind != JsonValueKind.Array) throw new DataFormatException($"{path}: \"{key}\" must be an array of tokens, not {Describe(v.ValueKind)}");
-        return v.EnumerateArray().Select(e => Content(path, key, e)).ToList();
-    }
-
-    /// <summary>added_tokens_decoder (transformers ≥ 4.34): id → AddedToken; those with "normalized": false.</summary>
-    private static IEnumerable<string> UnnormalizedAddedTokens(string path, JsonElement root)
-    {
-        const string key = "added_tokens_decoder";
-        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return [];
-        if (v.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: \"{key}\" must be an object of id: token, not {Describe(v.ValueKind)}");
-        var tokens = new List<string>();
-        foreach (var entry in v.EnumerateObject())
+        var tokens = new List<AddedTokenSpec>();
+        foreach (var key in new[] { "additional_special_tokens", "extra_special_tokens" })
         {
-            string content = Content(path, $"{key}.{entry.Name}", entry.Value);
-            bool normalized = entry.Value.ValueKind == JsonValueKind.Object && entry.Value.TryGetProperty("normalized", out var n)
-                && n.ValueKind == JsonValueKind.True;
-            if (!normalized) tokens.Add(content);
+            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) continue;
+            if (v.ValueKind == JsonValueKind.Array) tokens.AddRange(v.EnumerateArray().Select(e => Spec(path, key, e, special: true, id: null)));
+            else if (v.ValueKind == JsonValueKind.Object && key == "extra_special_tokens")
+                tokens.AddRange(v.EnumerateObject().Select(e => Spec(path, $"{key}.{e.Name}", e.Value, special: true, id: null)));
+            else throw new DataFormatException($"{path}: \"{key}\" must be an array of tokens, not {Describe(v.ValueKind)}");
         }
         return tokens;
     }
 
-    private static string Content(string path, string key, JsonElement e)
+    /// <summary>added_tokens_decoder (transformers ≥ 4.34): id → AddedToken.</summary>
+    private static IEnumerable<AddedTokenSpec> AddedTokensDecoder(string path, JsonElement root)
     {
-        if (e.ValueKind == JsonValueKind.String) return e.GetString()!;
-        if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) return c.GetString()!;
+        const string key = "added_tokens_decoder";
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return [];
+        if (v.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: \"{key}\" must be an object of id: token, not {Describe(v.ValueKind)}");
+        var tokens = new List<AddedTokenSpec>();
+        foreach (var entry in v.EnumerateObject())
+        {
+            if (!int.TryParse(entry.Name, NumberStyles.None, CultureInfo.InvariantCulture, out int id))
+                throw new DataFormatException($"{path}: \"{key}\" has the key \"{entry.Name}\", which is not a token id");
+            tokens.Add(Spec(path, $"{key}.{entry.Name}", entry.Value, special: null, id));
+        }
+        return tokens;
+    }
+
+    /// <summary>added_tokens.json: token → id, tokens added as normal (normalized) ones.</summary>
+    private static IEnumerable<AddedTokenSpec> LegacyAddedTokens(string path)
+    {
+        using var doc = ParseObject(path, "added tokens (token: id)");
+        var tokens = new List<AddedTokenSpec>();
+        foreach (var entry in doc.RootElement.EnumerateObject())
+        {
+            if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out int id) || id < 0)
+                throw new DataFormatException($"{path}: the token \"{entry.Name}\" must map to a token id, not {entry.Value.GetRawText()}");
+            tokens.Add(new AddedTokenSpec(entry.Name, id, Normalized: true, SingleWord: false));
+        }
+        return tokens;
+    }
+
+    /// <summary>A token string, or an AddedToken object: "content" required; "special" (when
+    /// <paramref name="special"/> is null, else given), "normalized" (default: not special) and
+    /// "single_word" optional.</summary>
+    private static AddedTokenSpec Spec(string path, string key, JsonElement e, bool? special, int? id)
+    {
+        if (e.ValueKind == JsonValueKind.String) return new(e.GetString()!, id, Normalized: !(special ?? false), SingleWord: false);
+        if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String)
+        {
+            bool isSpecial = special ?? Flag(path, e, "special", key) ?? false;
+            return new(c.GetString()!, id, Flag(path, e, "normalized", key) ?? !isSpecial, Flag(path, e, "single_word", key) ?? false);
+        }
         throw new DataFormatException($"{path}: \"{key}\" must be a token string or an object with \"content\", not {Describe(e.ValueKind)}");
     }
 
-    private static bool? Flag(string path, JsonElement root, string key)
+    /// <summary>A true/false/null key of <paramref name="root"/>; <paramref name="within"/> names the object it is in.</summary>
+    private static bool? Flag(string path, JsonElement root, string key, string? within = null)
     {
         if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
         if (v.ValueKind is JsonValueKind.True or JsonValueKind.False) return v.GetBoolean();
-        throw new DataFormatException($"{path}: \"{key}\" must be true, false or null, not {Describe(v.ValueKind)}");
-    }
-
-    /// <summary>A special token is a string or, as transformers saves AddedToken, an object with "content".</summary>
-    private static string? TokenName(string path, JsonElement root, string key)
-    {
-        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-        return Content(path, key, v);
+        string name = within == null ? key : $"{within}.{key}";
+        throw new DataFormatException($"{path}: \"{name}\" must be true, false or null, not {Describe(v.ValueKind)}");
     }
 
     private static string Describe(JsonValueKind kind) => kind switch

@@ -35,7 +35,7 @@ public static class Sources
         string config = hub.Download(RepoType.Model, repo, "config.json", revision, optional: !hub.Settings.Offline, cancel)
             ?? throw new HubException($"model '{model}' was not found: no local folder of that name, and the Hub ({hub.Settings.Endpoint}) has no {repo} (HTTP 404 for config.json)");
         hub.Download(RepoType.Model, repo, "model.safetensors", revision, optional: false, cancel);
-        foreach (var f in new[] { "vocab.txt", "tokenizer_config.json", "special_tokens_map.json" })
+        foreach (var f in Data.TextEncoder.Files)
             hub.Download(RepoType.Model, repo, f, revision, optional: true, cancel);
         return Path.GetDirectoryName(config)!;
     }

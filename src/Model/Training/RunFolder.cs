@@ -40,7 +40,7 @@ public sealed class RunFolder(string path)
     public string StateFile => System.IO.Path.Combine(StateDir, "trainer_state.json");
     public string LockFile => Combine(".lock");
 
-    private static readonly string[] TokenizerFiles = { "vocab.txt", "tokenizer_config.json", "special_tokens_map.json" };
+    private static readonly string[] TokenizerFiles = TextEncoder.Files;
 
     private string Combine(string name) => System.IO.Path.Combine(Path, name);
 

@@ -46,7 +46,7 @@ public static class ConvertCommand
                     foreach (var n in report.Unexpected) Console.WriteLine($"dropped (unknown) {n}");
                 }
                 BertCheckpoint.Save(dst, config, parameters, parse.GetValue(dtype)!.ToUpperInvariant());
-                foreach (var f in new[] { "vocab.txt", "tokenizer_config.json", "special_tokens_map.json" })
+                foreach (var f in Model.Data.TextEncoder.Files)
                     if (File.Exists(Path.Combine(src, f)) && Path.GetFullPath(src) != Path.GetFullPath(dst)) File.Copy(Path.Combine(src, f), Path.Combine(dst, f), overwrite: true);
                 Console.WriteLine($"wrote {dst}/{BertCheckpoint.ConfigFile} and {dst}/{BertCheckpoint.WeightsFile} ({config.NumLabels} labels)");
                 return ErrorReport.Ok;
