@@ -36,7 +36,7 @@ public static class FineTuning
             throw new ArgumentException($"padding length {pad} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings}");
         var encoder = TextEncoder.FromModelFolder(modelFolder);
         if (encoder.VocabSize > config.VocabSize)
-            throw new ModelFormatException($"{modelFolder}: vocab.txt has {encoder.VocabSize} tokens but config.json's vocab_size is {config.VocabSize}");
+            throw new ModelFormatException($"{modelFolder}: the tokenizer's ids go up to {encoder.VocabSize - 1} (vocab.txt and its added tokens) but config.json's vocab_size is {config.VocabSize}");
         var encoded = EncodedData.From(encoder, train, data, Math.Min(options.MaxLength, config.MaxPositionEmbeddings));
         return new PreparedRun(modelFolder, files, data, train, encoded, config, parameters, report, encoder);
     }
