@@ -134,7 +134,8 @@ public sealed class CpuBertEngine : IBertEngine
     // ---------------------------------------------------------------------------------------
     // backward
 
-    /// <summary>Adds ∂loss/∂θ of the last training forward into <see cref="Gradients"/>.</summary>
+    /// <summary>∂loss/∂θ of the last training forward into <see cref="Gradients"/>: the linear layers' weight
+    /// gradients are written (Linear.Backward), every other one added into (callers zero them first).</summary>
     public void Backward()
     {
         float[] gEmbeddings = BackwardToEmbeddings();
@@ -146,8 +147,8 @@ public sealed class CpuBertEngine : IBertEngine
             G(lo.TypeEmbeddings, c.TypeVocabSize * C), B, T, C, mixWords ? mix!.Partner : default, mixWords ? mix!.Lambda : default);
     }
 
-    /// <summary>The backward down to the embeddings: adds ∂loss/∂θ of every tensor but the three
-    /// embedding tables into <see cref="Gradients"/> and returns the buffer that holds ∂loss/∂e [N, C],
+    /// <summary>The backward down to the embeddings: ∂loss/∂θ of every tensor but the three embedding
+    /// tables into <see cref="Gradients"/> (as <see cref="Backward"/> says) and returns the buffer that holds ∂loss/∂e [N, C],
     /// e = word + position + type embedding of each token (the input of the embeddings' LayerNorm).</summary>
     private float[] BackwardToEmbeddings()
     {
