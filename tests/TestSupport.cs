@@ -27,6 +27,14 @@ public static class TestSupport
         }
     }
 
+    /// <summary>The repository's root: the folder above the test binaries that holds MixupBert.sln.</summary>
+    public static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "MixupBert.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException("repository root not found above " + AppContext.BaseDirectory);
+    }
+
     public static string MiniLmDir => Path.Combine(SharedDir, "hf", "sentence-transformers", "all-MiniLM-L6-v2", "resolve", "main");
 
     public static string TempDir()

@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
 using MixupBert.Model.Data;
+using static MixupBert.Tests.TestSupport;
 
 namespace MixupBert.Tests.Tokenization;
 
@@ -16,13 +17,6 @@ namespace MixupBert.Tests.Tokenization;
 public class CodePointTests
 {
     private static readonly string Here = Path.Combine(RepositoryRoot(), "tests", "Tokenization");
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "MixupBert.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("repository root not found above " + AppContext.BaseDirectory);
-    }
 
     // (strip accents, lower case) of each column: cased, uncased, lower-cased without stripping accents
     private static readonly (bool Strip, bool Lower)[] Modes = { (false, false), (true, true), (false, true) };

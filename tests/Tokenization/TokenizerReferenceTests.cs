@@ -16,13 +16,6 @@ public class TokenizerReferenceTests
 {
     private static readonly string Here = Path.Combine(RepositoryRoot(), "tests", "Tokenization");
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "MixupBert.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("repository root not found above " + AppContext.BaseDirectory);
-    }
-
     /// <summary>MiniLM's vocab.txt with a tokenizer_config.json that sets do_lower_case.</summary>
     internal static string ModelFolder(bool lowerCase)
     {
@@ -59,6 +52,53 @@ public class TokenizerReferenceTests
         var failures = cases.Where(c => !c.Ids.SequenceEqual(encoder.Encode(c.Text, int.MaxValue)))
             .Select(c => $"{JsonSerializer.Serialize(c.Text)}\n  reference {string.Join(' ', c.Ids)} ({string.Join(' ', c.Tokens)})\n  ours      {string.Join(' ', encoder.Encode(c.Text, int.MaxValue))}").ToList();
         Assert.True(failures.Count == 0, $"{failures.Count} of {cases.Count} texts differ:\n" + string.Join('\n', failures));
+    }
+
+    /// <summary>A model folder with tokenizers' own tokenizer.json (uncased, with added-tokens-config.json's
+    /// tokens) and no vocab.txt.</summary>
+    private static string TokenizerJsonFolder()
+    {
+        var dir = TempDir();
+        using (var gz = new System.IO.Compression.GZipStream(File.OpenRead(Path.Combine(Here, "tokenizer-uncased-added.json.gz")), System.IO.Compression.CompressionMode.Decompress))
+        using (var file = File.Create(Path.Combine(dir, "tokenizer.json")))
+            gz.CopyTo(file);
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{"do_lower_case": true}""");
+        return dir;
+    }
+
+    [Fact]
+    public void WithoutVocabTxtTokenizerJsonGivesTheReferenceIds()
+    {
+        var encoder = TextEncoder.FromModelFolder(TokenizerJsonFolder());
+        Assert.Equal(30525, encoder.VocabSize);
+        var options = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+        var expected = Corpus().Select(c => (c.Text, c.Uncased))
+            .Concat(File.ReadLines(Path.Combine(Here, "added-tokens-expected.jsonl")).Where(l => l.Length > 0)
+                .Select(l => JsonSerializer.Deserialize<AddedCase>(l, options)!).Select(c => (c.Text, c.Ids))).ToList();
+        var failures = expected.Where(c => !c.Item2.SequenceEqual(encoder.Encode(c.Text, int.MaxValue)))
+            .Select(c => $"{JsonSerializer.Serialize(c.Text)}: reference {string.Join(' ', c.Item2)}, ours {string.Join(' ', encoder.Encode(c.Text, int.MaxValue))}").ToList();
+        Assert.True(failures.Count == 0, $"{failures.Count} of {expected.Count} texts differ:\n" + string.Join('\n', failures));
+    }
+
+    [Fact]
+    public void ATokenizerJsonThatIsNotBertsIsRefusedNamingTheFileAndField()
+    {
+        string good = File.ReadAllText(Path.Combine(TokenizerJsonFolder(), "tokenizer.json"));
+        foreach (var (from, to, field) in new[] {
+                     ("\"type\":\"WordPiece\"", "\"type\":\"BPE\"", "\"model\""),
+                     ("\"type\":\"BertPreTokenizer\"", "\"type\":\"Whitespace\"", "\"pre_tokenizer\""),
+                     ("\"continuing_subword_prefix\":\"##\"", "\"continuing_subword_prefix\":\"@@\"", "\"model.continuing_subword_prefix\""),
+                     ("\"max_input_chars_per_word\":100", "\"max_input_chars_per_word\":200", "\"model.max_input_chars_per_word\""),
+                     ("\"content\":\"[unused0]\"", "\"contents\":\"[unused0]\"", "added_tokens[") })
+        {
+            string compact = JsonSerializer.Serialize(JsonDocument.Parse(good).RootElement);
+            Assert.Contains(from, compact);
+            var dir = TempDir();
+            File.WriteAllText(Path.Combine(dir, "tokenizer.json"), compact.Replace(from, to));
+            var e = Assert.Throws<DataFormatException>(() => TextEncoder.FromModelFolder(dir));
+            Assert.Contains(Path.Combine(dir, "tokenizer.json"), e.Message);
+            Assert.Contains(field, e.Message);
+        }
     }
 
     [Theory]

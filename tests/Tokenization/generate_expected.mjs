@@ -12,6 +12,7 @@
 //   corpus-expected.jsonl   per line of corpus.jsonl: text, uncased/cased ids with [CLS] and [SEP], tokens
 //   added-tokens-expected.jsonl   per line of added-tokens.jsonl: text, uncased ids and tokens with the added
 //                           tokens of added-tokens-config.json
+//   tokenizer-uncased-added.json.gz   that tokenizer (uncased, with those added tokens) saved as tokenizer.json
 //   rotten-expected.uncased.txt.gz   per rotten_tomatoes text (train, validation, test rows in file
 //                           order): its uncased ids without [CLS] and [SEP], space-separated
 //   rotten-expected.cased-differences.txt   the same for cased, only the rows where it differs from
@@ -25,6 +26,7 @@
 //                           UNCASED LOWER, tab-separated, code points in hex.
 import { createRequire } from 'module';
 import fs from 'fs';
+import os from 'os';
 import path from 'path';
 import zlib from 'zlib';
 import { fileURLToPath } from 'url';
@@ -74,6 +76,11 @@ fs.writeFileSync(path.join(here, 'corpus-expected.jsonl'), out.join('\n') + '\n'
     lines.push(JSON.stringify({ text, ids: e.getIds(), tokens: e.getTokens() }));
   }
   fs.writeFileSync(path.join(here, 'added-tokens-expected.jsonl'), lines.join('\n') + '\n');
+  // the same tokenizer as tokenizers saves it: tokenizer.json, read where a model folder has no vocab.txt
+  const saved = path.join(os.tmpdir(), `tokenizer-${process.pid}.json`);
+  tok.save(saved);
+  fs.writeFileSync(path.join(here, 'tokenizer-uncased-added.json.gz'), zlib.gzipSync(fs.readFileSync(saved), { level: 9 }));
+  fs.unlinkSync(saved);
 }
 
 const texts = [];

@@ -119,6 +119,32 @@ public class HubClientTests
     }
 
     [Fact]
+    public void TokenizerJsonIsFetchedOnlyForAModelWithoutVocabTxt()
+    {
+        // a mirror of one model that has tokenizers' tokenizer.json and no vocab.txt, beside MiniLM (which has vocab.txt)
+        var root = TempDir();
+        var repo = Path.Combine(root, "someone", "wordpiece-json-only", "resolve", "main");
+        Directory.CreateDirectory(repo);
+        var miniLm = Path.Combine(HfRoot, Repo, "resolve", "main");
+        File.Copy(Path.Combine(miniLm, "config.json"), Path.Combine(repo, "config.json"));
+        File.CreateSymbolicLink(Path.Combine(repo, "model.safetensors"), Path.Combine(miniLm, "model.safetensors"));
+        File.WriteAllText(Path.Combine(repo, "tokenizer_config.json"), """{"do_lower_case": true}""");
+        using (var gz = new System.IO.Compression.GZipStream(File.OpenRead(Path.Combine(RepositoryRoot(), "tests", "Tokenization", "tokenizer-uncased-added.json.gz")), System.IO.Compression.CompressionMode.Decompress))
+        using (var file = File.Create(Path.Combine(repo, "tokenizer.json")))
+            gz.CopyTo(file);
+        Directory.CreateSymbolicLink(Path.Combine(root, "sentence-transformers"), Path.Combine(HfRoot, "sentence-transformers"));
+        using var server = new MirrorServer(root);
+        using var hub = new HubClient(new HubSettings(server.Endpoint, TempDir(), false, null));
+
+        var folder = Sources.ResolveModel("someone/wordpiece-json-only", hub);
+        Assert.True(File.Exists(Path.Combine(folder, "tokenizer.json")));
+        Assert.Equal(new[] { 101, 7592, 102, 30522, 102 }, Model.Data.TextEncoder.FromModelFolder(folder).Encode("hello [SEP] <ent>", 16));
+
+        Sources.ResolveModel(Repo, hub);
+        Assert.DoesNotContain(server.Requests, r => r.Contains(Repo) && r.EndsWith("/tokenizer.json"));
+    }
+
+    [Fact]
     public void UnknownIdsGetAClearMessage()
     {
         using var server = new MirrorServer(HfRoot);

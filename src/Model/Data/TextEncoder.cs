@@ -17,7 +17,7 @@ namespace MixupBert.Model.Data;
 public sealed class TextEncoder
 {
     /// <summary>The files of a model folder the tokenizer reads (and a checkpoint carries along).</summary>
-    public static readonly string[] Files = ["vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"];
+    public static readonly string[] Files = ["vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", TokenizerJson.FileName];
 
     private readonly WordPiece wordPiece;
     private readonly bool stripAccents, spaceOutCjk;
@@ -47,13 +47,21 @@ public sealed class TextEncoder
         normalizedTokens = new AddedTokens(added.Where(a => a.Token.Normalized).Select(a => new AddedTokens.Entry(Normalize(a.Token.Content), a.Id, a.Token.SingleWord)));
     }
 
+    /// <summary>The tokenizer of a model folder: vocab.txt's vocabulary, or tokenizer.json's where there is no
+    /// vocab.txt; tokenizer.json's added tokens before those of the other files (transformers' fast tokenizer
+    /// loads it first).</summary>
     public static TextEncoder FromModelFolder(string folder)
     {
-        string vocabPath = Path.Combine(folder, "vocab.txt");
-        if (!File.Exists(vocabPath)) throw new DataFormatException($"{folder}: no vocab.txt, so the text cannot be tokenized (a BERT model folder needs vocab.txt beside config.json)");
+        string vocabPath = Path.Combine(folder, "vocab.txt"), jsonPath = Path.Combine(folder, TokenizerJson.FileName);
+        var json = File.Exists(jsonPath) ? TokenizerJson.Read(jsonPath) : null;
+        BertVocab vocab;
+        if (File.Exists(vocabPath)) vocab = BertVocab.Load(vocabPath);
+        else if (json?.Vocab != null) vocab = BertVocab.FromMap(jsonPath, json.Vocab);
+        else throw new DataFormatException($"{folder}: no vocab.txt (nor a tokenizer.json with a WordPiece vocabulary), so the text cannot be tokenized (a BERT model folder has one beside config.json)");
         var settings = TokenizerSettings.Read(Path.Combine(folder, "tokenizer_config.json"), Path.Combine(folder, "special_tokens_map.json"),
             Path.Combine(folder, "added_tokens.json"));
-        return new TextEncoder(BertVocab.Load(vocabPath), settings);
+        if (json != null) settings = settings with { AddedTokens = [.. json.AddedTokens.Concat(settings.AddedTokens).DistinctBy(t => t.Content, StringComparer.Ordinal)] };
+        return new TextEncoder(vocab, settings);
     }
 
     private string Normalize(string text) => BertNormalizer.Normalize(text, LowerCase, stripAccents, spaceOutCjk);
@@ -260,6 +268,13 @@ internal sealed class BertVocab
         var ids = new Dictionary<string, int>(lines.Length, StringComparer.Ordinal);
         for (int i = 0; i < lines.Length; i++) ids[lines[i]] = i;
         return new BertVocab(path, ids, lines.Length);
+    }
+
+    /// <summary>A vocabulary given as token → id (tokenizer.json's model.vocab); its size is one past the largest id.</summary>
+    public static BertVocab FromMap(string path, Dictionary<string, int> ids)
+    {
+        if (ids.Count == 0) throw new DataFormatException($"{path}: the vocabulary is empty");
+        return new BertVocab(path, ids, ids.Values.Max() + 1);
     }
 
     public int Id(string token) => Ids.TryGetValue(token, out int id) ? id

@@ -35,8 +35,14 @@ public static class Sources
         string config = hub.Download(RepoType.Model, repo, "config.json", revision, optional: !hub.Settings.Offline, cancel)
             ?? throw new HubException($"model '{model}' was not found: no local folder of that name, and the Hub ({hub.Settings.Endpoint}) has no {repo} (HTTP 404 for config.json)");
         hub.Download(RepoType.Model, repo, "model.safetensors", revision, optional: false, cancel);
+        // tokenizer.json (hundreds of KB) only where there is no vocab.txt: then its vocabulary is the one
+        bool haveVocab = false;
         foreach (var f in Data.TextEncoder.Files)
-            hub.Download(RepoType.Model, repo, f, revision, optional: true, cancel);
+        {
+            if (f == Data.TokenizerJson.FileName && haveVocab) continue;
+            string? path = hub.Download(RepoType.Model, repo, f, revision, optional: true, cancel);
+            if (f == "vocab.txt") haveVocab = path != null;
+        }
         return Path.GetDirectoryName(config)!;
     }
 
