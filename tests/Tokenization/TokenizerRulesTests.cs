@@ -162,9 +162,58 @@ public class TokenizerRulesTests
         string[] vocab = [.. TinyVocab, "<e>", "<f>"];
         var t = Tiny("""{"do_lower_case": true}""", vocab, """{"additional_special_tokens": [{"content": "<e>"}], "mask_token": "<f>"}""");
         Assert.Equal(new[] { 9, 21, 11, 22 }, Pieces(t, "a<e>b<f>"));
-        Assert.Equal(new[] { 9, 20 }, Pieces(t, "a[MASK]"));   // the config's default names stay special
+        Assert.Equal(new[] { 9, 1, 1, 1 }, Pieces(t, "a[MASK]"));   // the map's mask_token replaced the default [MASK], now text
         var e = Assert.Throws<DataFormatException>(() => Tiny(null, vocab, """["<e>"]"""));
         Assert.Contains("special_tokens_map.json", e.Message);
+    }
+
+    [Fact]
+    public void TheLegacyFilesCountOnlyWithoutAddedTokensDecoderAndTheMapsNamesReplaceTheConfigs()
+    {
+        // transformers' _from_pretrained reads special_tokens_map.json and added_tokens.json only when
+        // tokenizer_config.json has no added_tokens_decoder; then the map's sep_token frames the text
+        string[] vocab = [.. TinyVocab, "</s>", "<e>"];   // ids 21, 22
+        var dir = TempDir();
+        File.WriteAllText(Path.Combine(dir, "vocab.txt"), string.Join("\n", vocab) + "\n");
+        File.WriteAllText(Path.Combine(dir, "special_tokens_map.json"), """{"sep_token": "</s>"}""");
+        File.WriteAllText(Path.Combine(dir, "added_tokens.json"), """{"<e>": 22}""");
+        var legacy = TextEncoder.FromModelFolder(dir);
+        Assert.Equal(new[] { 2, 9, 1, 1, 1, 22, 21 }, legacy.Encode("a[SEP]<e>", 64));   // [SEP] is text now, </s> ends the text
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), """{"added_tokens_decoder": {"0": {"content": "[PAD]", "special": true}}}""");
+        var modern = TextEncoder.FromModelFolder(dir);
+        Assert.Equal(new[] { 2, 9, 3, 1, 1, 1, 3 }, modern.Encode("a[SEP]<e>", 64));   // both legacy files ignored
+    }
+
+    [Fact]
+    public void AddedTokensDecoderEntriesTakeTheNextFreeIdAndANamedSpecialOneIsNotNormalized()
+    {
+        // tokenizers gives a token the vocabulary lacks the next free id (the key is not kept); an entry naming
+        // a special token is special (transformers forces it), so not normalized unless it says so
+        const string config = """{"added_tokens_decoder": {"40": {"content": "<z>"}, "3": {"content": "[SEP]"}, "50": {"content": "<y>", "special": true}}}""";
+        var t = Tiny(config);
+        Assert.Equal(new[] { 21, 22 }, Pieces(t, "<Z><y>"));   // <z> normalized (matched lower-cased), <y> special and raw
+        Assert.Equal(new[] { 1, 1, 1, 3 }, Pieces(t, "[sep][SEP]"));
+        Assert.Equal(23, t.VocabSize);
+    }
+
+    [Fact]
+    public void SingleWordTokensStandAloneByRegexWordCharacters()
+    {
+        // added_vocabulary.rs tests ^\w and \w$ (the regex crate's Unicode \w). Which of these characters
+        // count, as tokenizers 0.23.2 decided them (a single_word special token with each character before it
+        // and after it; the same both ways): letters, letter numbers, marks, digits, connector punctuation,
+        // the joiners and the circled or squared Latin letters do; other numbers, hyphens and the soft hyphen do not
+        string[] vocab = [.. TinyVocab, "<e>"];
+        var t = Tiny("""{"do_lower_case": false, "additional_special_tokens": [{"content": "<e>", "single_word": true}]}""", vocab);
+        int[] word = [0x24D0, 0x24B6, 0x301, 0x200D, 0x200C, 0xFF3F, 0x203F, 0x216B, 0x663, 'a', '_', 0x903, 0x1F170, 0x1F130, 0x1F150, 0x20DD, 0xAA, 0x2B0, 0x3007, 0x3005, 0x345];
+        int[] notWord = [0xBD, '-', 0xAD, 0xB2];
+        foreach (int c in word.Concat(notWord))
+        {
+            string ch = char.ConvertFromUtf32(c);
+            bool expected = notWord.Contains(c);
+            Assert.True(Pieces(t, ch + "<e>").Contains(21) == expected, $"U+{c:X4} before a single-word token: {(expected ? "not " : "")}a word character");
+            Assert.True(Pieces(t, "<e>" + ch).Contains(21) == expected, $"U+{c:X4} after a single-word token: {(expected ? "not " : "")}a word character");
+        }
     }
 
     [Fact]

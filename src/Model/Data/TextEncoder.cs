@@ -33,11 +33,7 @@ public sealed class TextEncoder
     private TextEncoder(BertVocab vocab, TokenizerSettings settings)
     {
         LowerCase = settings.LowerCase; stripAccents = settings.StripAccents; spaceOutCjk = settings.SpaceOutCjk;
-        // an added token's id: its own (added_tokens_decoder, added_tokens.json), else vocab.txt's; a token
-        // with neither stays text (transformers would append it past the model's embeddings)
-        var added = settings.AddedTokens
-            .Select(t => (Token: t, Id: t.Id ?? (vocab.Ids.TryGetValue(t.Content, out int v) ? v : -1)))
-            .Where(a => a.Id >= 0).ToArray();
+        var added = AssignIds(settings.AddedTokens, vocab);
         int Id(string name) => added.FirstOrDefault(a => a.Token.Content == name) is { Token: not null } a ? a.Id : vocab.Id(name);
         wordPiece = new WordPiece(vocab.Ids, Id(settings.UnkToken));
         ClsId = Id(settings.ClsToken); SepId = Id(settings.SepToken); PadId = Id(settings.PadToken);
@@ -48,8 +44,8 @@ public sealed class TextEncoder
     }
 
     /// <summary>The tokenizer of a model folder: vocab.txt's vocabulary, or tokenizer.json's where there is no
-    /// vocab.txt; tokenizer.json's added tokens before those of the other files (transformers' fast tokenizer
-    /// loads it first).</summary>
+    /// vocab.txt; tokenizer.json's added tokens first, as transformers' fast tokenizer loads it first
+    /// (<see cref="WithTokenizerJson"/>), then those of the other files (<see cref="TokenizerSettings"/>).</summary>
     public static TextEncoder FromModelFolder(string folder)
     {
         string vocabPath = Path.Combine(folder, "vocab.txt"), jsonPath = Path.Combine(folder, TokenizerJson.FileName);
@@ -60,8 +56,35 @@ public sealed class TextEncoder
         else throw new DataFormatException($"{folder}: no vocab.txt (nor a tokenizer.json with a WordPiece vocabulary), so the text cannot be tokenized (a BERT model folder has one beside config.json)");
         var settings = TokenizerSettings.Read(Path.Combine(folder, "tokenizer_config.json"), Path.Combine(folder, "special_tokens_map.json"),
             Path.Combine(folder, "added_tokens.json"));
-        if (json != null) settings = settings with { AddedTokens = [.. json.AddedTokens.Concat(settings.AddedTokens).DistinctBy(t => t.Content, StringComparer.Ordinal)] };
+        if (json != null) settings = settings with { AddedTokens = WithTokenizerJson(json.AddedTokens, settings.AddedTokens) };
         return new TextEncoder(vocab, settings);
+    }
+
+    /// <summary>The fast tokenizer starts from tokenizer.json's added tokens (their ids fixed); transformers
+    /// then adds added_tokens_decoder's, whose descriptions replace those of the same token, and the
+    /// special tokens it does not have yet.</summary>
+    private static List<AddedTokenSpec> WithTokenizerJson(IReadOnlyList<AddedTokenSpec> json, IReadOnlyList<AddedTokenSpec> files)
+    {
+        var redescribed = files.Where(t => t.Source == AddedTokenSource.AddedTokensDecoder).ToDictionary(t => t.Content, StringComparer.Ordinal);
+        var inJson = json.Select(t => t.Content).ToHashSet(StringComparer.Ordinal);
+        return [.. json.Select(t => redescribed.TryGetValue(t.Content, out var d) ? d with { Id = t.Id } : t), .. files.Where(t => !inJson.Contains(t.Content))];
+    }
+
+    /// <summary>Each added token's id as `tokenizers` gives it: tokenizer.json's, else the vocabulary's, else,
+    /// for a token added to the vocabulary (added_tokens_decoder, added_tokens.json), the next free one in the
+    /// order added. A special token that is in neither stays text (transformers would append it past the
+    /// model's embeddings, which the first text holding it would then overrun).</summary>
+    private static (AddedTokenSpec Token, int Id)[] AssignIds(IReadOnlyList<AddedTokenSpec> tokens, BertVocab vocab)
+    {
+        int next = Math.Max(vocab.Size, tokens.Select(t => t.Id ?? -1).DefaultIfEmpty(-1).Max() + 1);
+        var ids = new List<(AddedTokenSpec, int)>();
+        foreach (var t in tokens)
+        {
+            if (t.Id is int fixedId) ids.Add((t, fixedId));
+            else if (vocab.Ids.TryGetValue(t.Content, out int v)) ids.Add((t, v));
+            else if (t.Source is AddedTokenSource.AddedTokensDecoder or AddedTokenSource.AddedTokensJson) ids.Add((t, next++));
+        }
+        return [.. ids];
     }
 
     private string Normalize(string text) => BertNormalizer.Normalize(text, LowerCase, stripAccents, spaceOutCjk);
@@ -90,26 +113,32 @@ public sealed class TextEncoder
     }
 }
 
-/// <summary>An added or special token as transformers' AddedToken describes it: <paramref name="Id"/> when
-/// the file gives one; <paramref name="Normalized"/>: matched in the normalized text rather than the raw
-/// one; <paramref name="SingleWord"/>: only where no word character touches it.</summary>
-internal sealed record AddedTokenSpec(string Content, int? Id, bool Normalized, bool SingleWord);
+/// <summary>Where an added token was described: the order of this enum is the order transformers adds them in.</summary>
+internal enum AddedTokenSource { TokenizerJson, AddedTokensDecoder, AddedTokensJson, Special }
+
+/// <summary>An added or special token as transformers' AddedToken describes it: <paramref name="Id"/> where
+/// tokenizer.json fixes it (elsewhere the vocabulary's, or the next free one); <paramref name="Normalized"/>:
+/// matched in the normalized text rather than the raw one; <paramref name="SingleWord"/>: only where no word
+/// character touches it.</summary>
+internal sealed record AddedTokenSpec(string Content, int? Id, bool Normalized, bool SingleWord, AddedTokenSource Source);
 
 /// <summary>
 /// The tokenizer_config.json keys BERT's tokenizer uses, with transformers' defaults when the file or a
-/// key is absent, and the tokens transformers adds to the tokenizer, so that the text matches them:
+/// key is absent, and the tokens transformers adds to the tokenizer, so that the text matches them, in
+/// the order it adds them (transformers 4.57 and 5.x, tokenization_utils_base.py _from_pretrained and the
+/// fast tokenizer's __init__):
 /// <list type="bullet">
-/// <item>the special tokens: the five names (unk, cls, sep, pad, mask), additional_special_tokens and
-/// extra_special_tokens, of tokenizer_config.json and of special_tokens_map.json (transformers reads both);
-/// not normalized unless the file says so;</item>
-/// <item>added_tokens_decoder (id → AddedToken), whose fields default as `tokenizers` does: special false,
-/// normalized = not special, single_word false;</item>
-/// <item>the legacy added_tokens.json (token → id): normal added tokens, normalized.</item>
+/// <item>added_tokens_decoder (id → AddedToken), in id order. Its fields default as `tokenizers`' do
+/// (special false, normalized = not special, single_word false), except that an entry naming a special
+/// token is special. Its ids are not kept: `tokenizers` gives a token the vocabulary lacks the next free id;</item>
+/// <item>only when there is no added_tokens_decoder, the legacy files: special_tokens_map.json, whose names
+/// replace the config's and whose lists join them, and added_tokens.json (token → id, in id order; a
+/// token that is not special is normalized);</item>
+/// <item>the special tokens not added yet: the five names (unk, cls, sep, pad, mask) and
+/// additional_special_tokens / extra_special_tokens, not normalized unless the file says so.</item>
 /// </list>
-/// A token given twice keeps its first description in the order added_tokens_decoder, tokenizer_config.json's
-/// special tokens, special_tokens_map.json's, added_tokens.json. lstrip and rstrip are not read: they move
-/// whitespace, which BERT's pre-tokenizer drops anyway. For [CLS] and [SEP] around the text,
-/// tokenizer_config.json's names are used.
+/// A token given twice keeps its first description. lstrip and rstrip are not read: they move whitespace,
+/// which BERT's pre-tokenizer drops anyway.
 /// </summary>
 internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool SpaceOutCjk,
     string UnkToken, string ClsToken, string SepToken, string PadToken, IReadOnlyList<AddedTokenSpec> AddedTokens)
@@ -117,11 +146,14 @@ internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool
     private static readonly string[] NameKeys = ["unk_token", "cls_token", "sep_token", "pad_token", "mask_token"];
     private static readonly string[] DefaultNames = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"];
 
+    private readonly record struct DecoderEntry(int Id, string Content, bool? Special, bool? Normalized, bool SingleWord);
+
     public static TokenizerSettings Read(string path, string? specialTokensMapPath = null, string? addedTokensPath = null)
     {
-        var added = new List<AddedTokenSpec>();
         bool lower = true, strip = true, cjk = true;
-        string[] names = [.. DefaultNames];
+        var names = DefaultNames.Select(n => new AddedTokenSpec(n, null, false, false, AddedTokenSource.Special)).ToArray();
+        var lists = new List<AddedTokenSpec>();   // additional_special_tokens, extra_special_tokens
+        List<DecoderEntry>? decoder = null;
         if (File.Exists(path))
         {
             using var doc = ParseObject(path, "tokenizer settings");
@@ -129,25 +161,35 @@ internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool
             lower = Flag(path, root, "do_lower_case") ?? true;
             strip = Flag(path, root, "strip_accents") ?? lower; // transformers: strip_accents None follows do_lower_case
             cjk = Flag(path, root, "tokenize_chinese_chars") ?? true;
-            added.AddRange(AddedTokensDecoder(path, root));
             for (int i = 0; i < NameKeys.Length; i++)
-                if (Token(path, NameKeys[i], root) is AddedTokenSpec t) { names[i] = t.Content; added.Add(t); }
-            added.AddRange(SpecialTokenLists(path, root));
+                if (Token(path, NameKeys[i], root) is AddedTokenSpec t) names[i] = t;
+            lists.AddRange(SpecialTokenLists(path, root));
+            decoder = AddedTokensDecoder(path, root);
         }
-        else added.AddRange(DefaultNames.Select(n => new AddedTokenSpec(n, null, false, false)));
-        if (specialTokensMapPath != null && File.Exists(specialTokensMapPath))
+        var legacy = new List<string>();
+        if (decoder == null)
         {
-            using var map = ParseObject(specialTokensMapPath, "special tokens");
-            foreach (var key in NameKeys)
-                if (Token(specialTokensMapPath, key, map.RootElement) is AddedTokenSpec t) added.Add(t);
-            added.AddRange(SpecialTokenLists(specialTokensMapPath, map.RootElement));
+            if (specialTokensMapPath != null && File.Exists(specialTokensMapPath))
+            {
+                using var map = ParseObject(specialTokensMapPath, "special tokens");
+                for (int i = 0; i < NameKeys.Length; i++)
+                    if (Token(specialTokensMapPath, NameKeys[i], map.RootElement) is AddedTokenSpec t) names[i] = t;
+                lists.AddRange(SpecialTokenLists(specialTokensMapPath, map.RootElement));
+            }
+            if (addedTokensPath != null && File.Exists(addedTokensPath)) legacy = LegacyAddedTokens(addedTokensPath);
         }
-        if (addedTokensPath != null && File.Exists(addedTokensPath))
-            added.AddRange(LegacyAddedTokens(addedTokensPath));
-        // the names' defaults are special tokens too when the config leaves them out
-        added.AddRange(names.Select(n => new AddedTokenSpec(n, null, false, false)));
+        var special = new HashSet<string>(names.Concat(lists).Select(t => t.Content), StringComparer.Ordinal);
+        var added = new List<AddedTokenSpec>();
+        foreach (var d in (decoder ?? []).OrderBy(d => d.Id))
+        {
+            bool isSpecial = (d.Special ?? false) || special.Contains(d.Content);
+            added.Add(new AddedTokenSpec(d.Content, null, d.Normalized ?? !isSpecial, d.SingleWord, AddedTokenSource.AddedTokensDecoder));
+        }
+        added.AddRange(legacy.Select(t => new AddedTokenSpec(t, null, !special.Contains(t), false, AddedTokenSource.AddedTokensJson)));
+        added.AddRange(names);
+        added.AddRange(lists);
         var distinct = added.DistinctBy(t => t.Content, StringComparer.Ordinal).ToList();
-        return new(lower, strip, cjk, names[0], names[1], names[2], names[3], distinct);
+        return new(lower, strip, cjk, names[0].Content, names[1].Content, names[2].Content, names[3].Content, distinct);
     }
 
     private static JsonDocument ParseObject(string path, string what)
@@ -168,7 +210,7 @@ internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool
     private static AddedTokenSpec? Token(string path, string key, JsonElement root)
     {
         if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-        return Spec(path, key, v, special: true, id: null);
+        return Special(path, key, v);
     }
 
     /// <summary>additional_special_tokens (an array) and extra_special_tokens (an array, or an object of
@@ -179,55 +221,59 @@ internal sealed record TokenizerSettings(bool LowerCase, bool StripAccents, bool
         foreach (var key in new[] { "additional_special_tokens", "extra_special_tokens" })
         {
             if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) continue;
-            if (v.ValueKind == JsonValueKind.Array) tokens.AddRange(v.EnumerateArray().Select(e => Spec(path, key, e, special: true, id: null)));
+            if (v.ValueKind == JsonValueKind.Array) tokens.AddRange(v.EnumerateArray().Select(e => Special(path, key, e)));
             else if (v.ValueKind == JsonValueKind.Object && key == "extra_special_tokens")
-                tokens.AddRange(v.EnumerateObject().Select(e => Spec(path, $"{key}.{e.Name}", e.Value, special: true, id: null)));
+                tokens.AddRange(v.EnumerateObject().Select(e => Special(path, $"{key}.{e.Name}", e.Value)));
             else throw new DataFormatException($"{path}: \"{key}\" must be an array of tokens, not {Describe(v.ValueKind)}");
         }
         return tokens;
     }
 
-    /// <summary>added_tokens_decoder (transformers ≥ 4.34): id → AddedToken.</summary>
-    private static IEnumerable<AddedTokenSpec> AddedTokensDecoder(string path, JsonElement root)
+    /// <summary>A special token: a string, or an AddedToken object ("normalized" defaults to false).</summary>
+    private static AddedTokenSpec Special(string path, string key, JsonElement e)
+    {
+        var (content, _, normalized, singleWord) = AddedTokenFields(path, key, e);
+        return new AddedTokenSpec(content, null, normalized ?? false, singleWord, AddedTokenSource.Special);
+    }
+
+    /// <summary>added_tokens_decoder (transformers ≥ 4.34): id → AddedToken; null when absent.</summary>
+    private static List<DecoderEntry>? AddedTokensDecoder(string path, JsonElement root)
     {
         const string key = "added_tokens_decoder";
-        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return [];
+        if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
         if (v.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: \"{key}\" must be an object of id: token, not {Describe(v.ValueKind)}");
-        var tokens = new List<AddedTokenSpec>();
+        var entries = new List<DecoderEntry>();
         foreach (var entry in v.EnumerateObject())
         {
             if (!int.TryParse(entry.Name, NumberStyles.None, CultureInfo.InvariantCulture, out int id))
                 throw new DataFormatException($"{path}: \"{key}\" has the key \"{entry.Name}\", which is not a token id");
-            tokens.Add(Spec(path, $"{key}.{entry.Name}", entry.Value, special: null, id));
+            var (content, special, normalized, singleWord) = AddedTokenFields(path, $"{key}.{entry.Name}", entry.Value);
+            entries.Add(new DecoderEntry(id, content, special, normalized, singleWord));
         }
-        return tokens;
+        return entries;
     }
 
-    /// <summary>added_tokens.json: token → id, tokens added as normal (normalized) ones.</summary>
-    private static IEnumerable<AddedTokenSpec> LegacyAddedTokens(string path)
+    /// <summary>added_tokens.json: token → id; the tokens in id order.</summary>
+    private static List<string> LegacyAddedTokens(string path)
     {
         using var doc = ParseObject(path, "added tokens (token: id)");
-        var tokens = new List<AddedTokenSpec>();
+        var tokens = new List<(string, int)>();
         foreach (var entry in doc.RootElement.EnumerateObject())
         {
             if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out int id) || id < 0)
                 throw new DataFormatException($"{path}: the token \"{entry.Name}\" must map to a token id, not {entry.Value.GetRawText()}");
-            tokens.Add(new AddedTokenSpec(entry.Name, id, Normalized: true, SingleWord: false));
+            tokens.Add((entry.Name, id));
         }
-        return tokens;
+        return tokens.OrderBy(t => t.Item2).Select(t => t.Item1).ToList();
     }
 
-    /// <summary>A token string, or an AddedToken object: "content" required; "special" (when
-    /// <paramref name="special"/> is null, else given), "normalized" (default: not special) and
-    /// "single_word" optional.</summary>
-    private static AddedTokenSpec Spec(string path, string key, JsonElement e, bool? special, int? id)
+    /// <summary>A token string, or an AddedToken object: "content" required, "special", "normalized" and
+    /// "single_word" optional (null where absent, single_word false).</summary>
+    private static (string Content, bool? Special, bool? Normalized, bool SingleWord) AddedTokenFields(string path, string key, JsonElement e)
     {
-        if (e.ValueKind == JsonValueKind.String) return new(e.GetString()!, id, Normalized: !(special ?? false), SingleWord: false);
+        if (e.ValueKind == JsonValueKind.String) return (e.GetString()!, null, null, false);
         if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String)
-        {
-            bool isSpecial = special ?? Flag(path, e, "special", key) ?? false;
-            return new(c.GetString()!, id, Flag(path, e, "normalized", key) ?? !isSpecial, Flag(path, e, "single_word", key) ?? false);
-        }
+            return (c.GetString()!, Flag(path, e, "special", key), Flag(path, e, "normalized", key), Flag(path, e, "single_word", key) ?? false);
         throw new DataFormatException($"{path}: \"{key}\" must be a token string or an object with \"content\", not {Describe(e.ValueKind)}");
     }
 

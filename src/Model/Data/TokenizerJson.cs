@@ -66,7 +66,7 @@ internal static class TokenizerJson
                 || !t.TryGetProperty("id", out var idElement) || !idElement.TryGetInt32(out int id) || id < 0)
                 throw new DataFormatException($"{path}: \"{where}\" must be an object with \"id\" and \"content\"");
             bool special = Bool(t, "special") ?? false;
-            tokens.Add(new AddedTokenSpec(content, id, Bool(t, "normalized") ?? !special, Bool(t, "single_word") ?? false));
+            tokens.Add(new AddedTokenSpec(content, id, Bool(t, "normalized") ?? !special, Bool(t, "single_word") ?? false, AddedTokenSource.TokenizerJson));
         }
         return tokens;
     }
