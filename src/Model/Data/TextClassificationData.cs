@@ -22,7 +22,24 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
     public static TextClassificationData Load(IReadOnlyDictionary<string, string> files, string textColumn, string labelColumn, int seed,
         double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null)
     {
-        var raw = files.ToDictionary(kv => kv.Key, kv => TextTable.Read(kv.Value, textColumn, labelColumn));
+        var raw = new Dictionary<string, RawSplit>();
+        var unlabeled = new List<string>();
+        foreach (var (split, path) in files)
+        {
+            try { raw[split] = TextTable.Read(path, textColumn, labelColumn); }
+            catch (DataFormatException e) when (split != "train" && e.MissingLabelColumn != null)
+            {
+                unlabeled.Add($"{path}: no label column '{labelColumn}': the {split} split has no labels and is not used");
+                continue;
+            }
+            // a benchmark's hidden test labels: GLUE's test splits carry -1 in every row
+            if (split != "train" && raw[split].IntegerLabels && raw[split].Labels.All(l => l == "-1"))
+            {
+                unlabeled.Add($"{path}: every label in column '{labelColumn}' is -1 (labels withheld, as in GLUE's test splits): the {split} split is not used");
+                raw.Remove(split);
+            }
+        }
+        if (!raw.ContainsKey("train")) throw new DataFormatException("the dataset has no train split");
         foreach (var (split, r) in raw)
         {
             if (r.Texts.Length == 0) throw new DataFormatException($"{r.Source}: the {split} split is empty");
@@ -62,10 +79,13 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
             mappedTrain = mappedTrain.Subset(rest, "train");
         }
         else validation = Map("validation", raw["validation"]);
+        // checked now, not after an epoch of training whose evaluation would have nothing to average
+        if (validation.Count == 0)
+            throw new DataFormatException($"{train.Source}: no example could be held out of train for validation (each class has a single example); give the dataset a validation split");
         var test = raw.TryGetValue("test", out var t) ? Map("test", t) : null;
         return new TextClassificationData(mappedTrain, validation, test, names, fromTrain)
         {
-            Warnings = raw.Values.SelectMany(r => r.Warnings).ToArray(),
+            Warnings = [.. unlabeled, .. raw.Values.SelectMany(r => r.Warnings)],
         };
     }
 

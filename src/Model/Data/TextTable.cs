@@ -63,7 +63,9 @@ public static class TextTable
         var textField = fields.FirstOrDefault(f => f.Name == textColumn)
             ?? throw new DataFormatException($"{path}: no text column '{textColumn}' (columns: {names}; choose one with --text-column)");
         var labelField = fields.FirstOrDefault(f => f.Name == labelColumn)
-            ?? throw new DataFormatException($"{path}: no label column '{labelColumn}' (columns: {names}; choose one with --label-column)");
+            ?? throw new DataFormatException($"{path}: no label column '{labelColumn}' (columns: {names}; choose one with --label-column)") { MissingLabelColumn = labelColumn };
+        if (textField.ClrType != typeof(string) && textField.ClrType != typeof(ReadOnlyMemory<char>))
+            throw new DataFormatException($"{path}: column '{textColumn}' holds {textField.ClrType.Name} values, not text (columns: {names}; choose the text with --text-column)");
         var texts = new List<string>();
         var labels = new List<string?>();
         Type lt = labelField.ClrType;
@@ -79,10 +81,16 @@ public static class TextTable
             for (int i = 0; i < n; i++) texts.Add(t[i] ?? throw new DataFormatException($"{path}: column '{textColumn}', row {texts.Count}: missing text (null)"));
             if (lt == typeof(long)) { var v = new long?[n]; await rg.ReadAsync<long>(labelField, v.AsMemory()); labels.AddRange(v.Select(x => x?.ToString(CultureInfo.InvariantCulture))); }
             else if (lt == typeof(int)) { var v = new int?[n]; await rg.ReadAsync<int>(labelField, v.AsMemory()); labels.AddRange(v.Select(x => x?.ToString(CultureInfo.InvariantCulture))); }
+            else if (lt == typeof(short)) { var v = new short?[n]; await rg.ReadAsync<short>(labelField, v.AsMemory()); labels.AddRange(v.Select(x => x?.ToString(CultureInfo.InvariantCulture))); }
+            else if (lt == typeof(sbyte)) { var v = new sbyte?[n]; await rg.ReadAsync<sbyte>(labelField, v.AsMemory()); labels.AddRange(v.Select(x => x?.ToString(CultureInfo.InvariantCulture))); }
+            else if (lt == typeof(byte)) { var v = new byte?[n]; await rg.ReadAsync<byte>(labelField, v.AsMemory()); labels.AddRange(v.Select(x => x?.ToString(CultureInfo.InvariantCulture))); }
             else if (lt == typeof(string) || lt == typeof(ReadOnlyMemory<char>)) { var v = new string?[n]; await rg.ReadAsync(labelField, v.AsMemory()); labels.AddRange(v); }
             else throw new DataFormatException($"{path}: label column '{labelColumn}' has type {lt.Name}; expected integers or strings");
         }
-        return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, HuggingFaceLabelNames(reader.CustomMetadata, labelColumn));
+        return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, HuggingFaceLabelNames(reader.CustomMetadata, labelColumn))
+        {
+            Warnings = PairWarnings(path, textColumn, fields.Select(f => f.Name)),
+        };
     }
 
     /// <summary>How long reading a parquet footer may take; real footers take milliseconds.</summary>
@@ -172,7 +180,7 @@ public static class TextTable
         string names = string.Join(", ", header);
         int ti = Array.IndexOf(header, textColumn), li = Array.IndexOf(header, labelColumn);
         if (ti < 0) throw new DataFormatException($"{path}: no text column '{textColumn}' (columns: {names}; choose one with --text-column)");
-        if (li < 0) throw new DataFormatException($"{path}: no label column '{labelColumn}' (columns: {names}; choose one with --label-column)");
+        if (li < 0) throw new DataFormatException($"{path}: no label column '{labelColumn}' (columns: {names}; choose one with --label-column)") { MissingLabelColumn = labelColumn };
         var texts = new List<string>(); var labels = new List<string?>();
         int multiLineRows = 0;
         try
@@ -204,6 +212,7 @@ public static class TextTable
         if (multiLineRows > 0)
             warnings.Add($"{path}: {multiLineRows} of {texts.Count} rows span several lines (quoted line breaks), so {lines} lines after the header gave {texts.Count} rows; check the file's quoting if that is unexpected");
         bool integer = labels.All(l => l == null || IsInteger(l));
+        warnings.AddRange(PairWarnings(path, textColumn, header));
         return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, null) { Warnings = warnings };
     }
 
@@ -248,11 +257,13 @@ public static class TextTable
         var texts = new List<string>(); var labels = new List<string?>();
         int? firstNumber = null, firstString = null; // lines where each label type first appears
         int lineNo = 0;
+        IReadOnlyList<string> warnings = [];
         foreach (var line in content.Split('\n'))
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
             var (text, label, kind) = ReadJsonRow(path, line, lineNo, textColumn, labelColumn);
+            if (texts.Count == 0) warnings = PairWarnings(path, textColumn, KeysOf(line));
             texts.Add(text);
             labels.Add(label);
             if (kind == JsonValueKind.Number) firstNumber ??= lineNo;
@@ -261,7 +272,30 @@ public static class TextTable
         if (firstNumber is int n && firstString is int s)
             throw new DataFormatException($"{path}: column '{labelColumn}' mixes numbers (first on line {n}) and strings (first on line {s}); " +
                 "labels must be all class ids or all class names");
-        return new RawSplit(path, texts.ToArray(), labels.ToArray(), firstString == null, null);
+        return new RawSplit(path, texts.ToArray(), labels.ToArray(), firstString == null, null) { Warnings = warnings };
+    }
+
+    private static List<string> KeysOf(string jsonObjectLine)
+    {
+        using var doc = JsonDocument.Parse(jsonObjectLine, StrictJson);
+        return doc.RootElement.EnumerateObject().Select(p => p.Name).ToList();
+    }
+
+    /// <summary>The second halves of the sentence pairs that benchmarks keep in two columns (GLUE's
+    /// sentence1/sentence2, question1/question2, premise/hypothesis, question/sentence; BoolQ's
+    /// question/passage), keyed by the first.</summary>
+    private static readonly (string First, string Second)[] PairColumns =
+        [("sentence1", "sentence2"), ("question1", "question2"), ("premise", "hypothesis"), ("hypothesis", "premise"),
+         ("question", "sentence"), ("sentence", "question"), ("question", "passage"), ("passage", "question"), ("text1", "text2"), ("text_a", "text_b")];
+
+    /// <summary>A warning when the text column is one half of a sentence pair whose other half the file also
+    /// has: the tool classifies single texts, so it would be trained on half of each example.</summary>
+    private static IReadOnlyList<string> PairWarnings(string path, string textColumn, IEnumerable<string> columns)
+    {
+        var names = columns.ToHashSet(StringComparer.Ordinal);
+        return PairColumns.Where(p => p.First == textColumn && names.Contains(p.Second))
+            .Select(p => $"{path}: the file also has column '{p.Second}', the other half of a '{p.First}'/'{p.Second}' sentence pair: " +
+                $"pair classification is not supported, so only '{textColumn}' is read (half of each example)").ToList();
     }
 
     private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
@@ -277,7 +311,7 @@ public static class TextTable
             if (!row.TryGetProperty(textColumn, out var t))
                 throw new DataFormatException($"{path}: line {lineNo} has no text column '{textColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --text-column)");
             if (!row.TryGetProperty(labelColumn, out var l))
-                throw new DataFormatException($"{path}: line {lineNo} has no label column '{labelColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --label-column)");
+                throw new DataFormatException($"{path}: line {lineNo} has no label column '{labelColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --label-column)") { MissingLabelColumn = labelColumn };
             string text = t.ValueKind switch
             {
                 JsonValueKind.String => t.GetString()!,

@@ -72,6 +72,10 @@ public static class Sources
     private static string[] Candidates(string split) =>
         [$"{split}.parquet", $"data/{split}.parquet", $"data/{split}-00000-of-00001.parquet", $"plain_text/{split}-00000-of-00001.parquet"];
 
+    /// <summary>A split's file names in a local folder: its own, and for validation "dev", "valid" and "val"
+    /// as `datasets` also takes them (GLUE's original files are train.tsv, dev.tsv and test.tsv).</summary>
+    private static string[] LocalNames(string split) => split == "validation" ? ["validation", "dev", "valid", "val"] : [split];
+
     private static Dictionary<string, string> LocalSplits(string folder)
     {
         var found = new Dictionary<string, string>();
@@ -79,11 +83,15 @@ public static class Sources
             foreach (var dir in new[] { folder, Path.Combine(folder, "data") })
             {
                 if (!Directory.Exists(dir)) continue;
-                var file = Directory.EnumerateFiles(dir)
+                var files = Directory.EnumerateFiles(dir)
                     .Where(f => Data.TextTable.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-                    .Where(f => Path.GetFileNameWithoutExtension(f) == split || Path.GetFileName(f).StartsWith(split + "-", StringComparison.Ordinal))
-                    .OrderBy(f => f, StringComparer.Ordinal).FirstOrDefault();
-                if (file != null) { found[split] = file; break; }
+                    .Where(f => LocalNames(split).Any(name => Path.GetFileNameWithoutExtension(f) == name || Path.GetFileName(f).StartsWith(name + "-", StringComparison.Ordinal)))
+                    .OrderBy(f => f, StringComparer.Ordinal).ToList();
+                // a split in shards (train-00000-of-00002.parquet, …): reading one would drop the others' rows unsaid
+                if (files.Count(f => Path.GetFileName(f).Contains("-of-", StringComparison.Ordinal)) > 1)
+                    throw new HubException($"{dir}: the {split} split is in {files.Count} files ({string.Join(", ", files.Select(Path.GetFileName))}); " +
+                        "reading a split from several files is not supported: join them into one file, or give --dataset one file (it is read as train)");
+                if (files.Count > 0) { found[split] = files[0]; break; }
             }
         if (!found.ContainsKey("train"))
             throw new HubException($"{folder}: no train split (expected train.parquet, train.csv, train.tsv or train.jsonl, here or in data/)");

@@ -45,10 +45,11 @@ public static class EvalPredictCommands
             using var hub = new HubClient(HubSettings.FromEnvironment());
             var files = Sources.ResolveDataset(ds, hub);
             var data = TextClassificationData.Load(files, tc, lc, seed: options.Seed, labelNames: config.Id2Label);
+            foreach (var warning in data.Warnings) Console.Error.WriteLine($"warning: {warning}");
             var part = which switch
             {
                 "train" => data.Train, "validation" => data.Validation,
-                "test" => data.Test ?? throw new DataFormatException($"dataset '{ds}' has no test split"),
+                "test" => data.Test ?? throw new DataFormatException($"dataset '{ds}' has no labelled test split"),
                 _ => throw new ArgumentException($"--split must be train, validation or test, not '{which}'"),
             };
             var encoder = TextEncoder.FromModelFolder(dir);

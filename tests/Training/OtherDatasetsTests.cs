@@ -1,0 +1,112 @@
+using MixupBert.Model.Data;
+using MixupBert.Model.Hub;
+using static MixupBert.Tests.TestSupport;
+
+namespace MixupBert.Tests.Training;
+
+/// <summary>Datasets laid out as other benchmarks are (GLUE's files, the Hub's SST-2), found by a review of
+/// what the tool did with them: unlabeled test splits, dev files, shards, narrow label types.</summary>
+public class OtherDatasetsTests
+{
+    private static string Rows(int n, bool labels) =>
+        string.Concat(Enumerable.Range(0, n).Select(i => labels ? $"a sentence number {i}\t{i % 2}\n" : $"{i}\ta sentence number {i}\n"));
+
+    [Fact]
+    public void GlueTsvFilesTakeDevAsValidationAndLeaveTheUnlabeledTestOut()
+    {
+        // GLUE's original SST-2: train.tsv and dev.tsv with sentence and label, test.tsv with index and sentence
+        var dir = TempDir();
+        File.WriteAllText(Path.Combine(dir, "train.tsv"), "sentence\tlabel\n" + Rows(20, true));
+        File.WriteAllText(Path.Combine(dir, "dev.tsv"), "sentence\tlabel\n" + Rows(6, true));
+        File.WriteAllText(Path.Combine(dir, "test.tsv"), "index\tsentence\n" + Rows(5, false));
+        using var hub = new HubClient(new HubSettings("http://127.0.0.1:9", TempDir(), true, null));
+        var files = Sources.ResolveDataset(dir, hub);
+        Assert.Equal(Path.Combine(dir, "dev.tsv"), files["validation"]);
+        var data = TextClassificationData.Load(files, "sentence", "label", seed: 1);
+        Assert.Equal(6, data.Validation.Count);
+        Assert.False(data.ValidationFromTrain);
+        Assert.Null(data.Test);
+        Assert.Contains(data.Warnings, w => w.Contains("test.tsv") && w.Contains("no label column 'label'") && w.Contains("not used"));
+    }
+
+    [Fact]
+    public void ATestSplitWhoseLabelsAreAllMinusOneIsLeftOutWithAWarning()
+    {
+        // the Hub's stanfordnlp/sst2 and glue/sst2: the test split's labels are withheld as -1
+        var dir = TempDir();
+        File.WriteAllText(Path.Combine(dir, "train.csv"), "sentence,label\n" + string.Concat(Enumerable.Range(0, 20).Select(i => $"s{i},{i % 2}\n")));
+        File.WriteAllText(Path.Combine(dir, "test.csv"), "sentence,label\n" + string.Concat(Enumerable.Range(0, 5).Select(i => $"t{i},-1\n")));
+        var data = TextClassificationData.Load(new Dictionary<string, string> { ["train"] = Path.Combine(dir, "train.csv"), ["test"] = Path.Combine(dir, "test.csv") }, "sentence", "label", seed: 1);
+        Assert.Null(data.Test);
+        Assert.Contains(data.Warnings, w => w.Contains("test.csv") && w.Contains("-1"));
+        // a -1 among real labels is still an error naming the row
+        File.WriteAllText(Path.Combine(dir, "test.csv"), "sentence,label\nt0,1\nt1,-1\n");
+        var e = Assert.Throws<DataFormatException>(() => TextClassificationData.Load(
+            new Dictionary<string, string> { ["train"] = Path.Combine(dir, "train.csv"), ["test"] = Path.Combine(dir, "test.csv") }, "sentence", "label", seed: 1));
+        Assert.Contains("row 1", e.Message);
+        // and train without labels is refused, as before
+        File.WriteAllText(Path.Combine(dir, "train.csv"), "index,sentence\n0,a\n1,b\n");
+        Assert.Contains("no label column", Assert.Throws<DataFormatException>(() => TextClassificationData.Load(
+            new Dictionary<string, string> { ["train"] = Path.Combine(dir, "train.csv") }, "sentence", "label", seed: 1)).Message);
+    }
+
+    [Fact]
+    public void ASplitInSeveralShardsIsRefusedNotReadInPart()
+    {
+        var dir = TempDir();
+        Directory.CreateDirectory(Path.Combine(dir, "data"));
+        foreach (var shard in new[] { "train-00000-of-00002.csv", "train-00001-of-00002.csv" })
+            File.WriteAllText(Path.Combine(dir, "data", shard), "text,label\na,0\nb,1\n");
+        using var hub = new HubClient(new HubSettings("http://127.0.0.1:9", TempDir(), true, null));
+        var e = Assert.Throws<HubException>(() => Sources.ResolveDataset(dir, hub));
+        Assert.Contains("train-00001-of-00002.csv", e.Message);
+        Assert.Contains("several files", e.Message);
+    }
+
+    [Fact]
+    public async Task NarrowIntegerLabelsAreReadAndATextColumnOfNumbersIsNamed()
+    {
+        var path = Path.Combine(TempDir(), "train.parquet");
+        var schema = new Parquet.Schema.ParquetSchema(new Parquet.Schema.DataField<string>("text"), new Parquet.Schema.DataField<sbyte>("label"),
+            new Parquet.Schema.DataField<int>("idx"));
+        await using (var file = File.Create(path))
+        await using (var writer = await Parquet.ParquetWriter.CreateAsync(schema, file))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(schema.DataFields[0], new[] { "good", "bad", "fine" });
+            await group.WriteAsync(schema.DataFields[1], new ReadOnlyMemory<sbyte>([1, 0, 1]));
+            await group.WriteAsync(schema.DataFields[2], new ReadOnlyMemory<int>([0, 1, 2]));
+        }
+        var split = TextTable.Read(path, "text", "label");
+        Assert.Equal(new[] { "1", "0", "1" }, split.Labels);
+        Assert.True(split.IntegerLabels);
+        var e = Assert.Throws<DataFormatException>(() => TextTable.Read(path, "idx", "label"));
+        Assert.Contains("column 'idx' holds Int32 values, not text", e.Message);
+        Assert.Contains(path, e.Message);
+    }
+    [Fact]
+    public void HalfOfASentencePairIsReadWithAWarningSayingSo()
+    {
+        // glue/mrpc's columns: sentence1, sentence2, label, idx; --text-column sentence1 reads half of each example
+        var dir = TempDir();
+        var csv = Path.Combine(dir, "train.csv");
+        File.WriteAllText(csv, "sentence1,sentence2,label,idx\na,b,0,0\nc,d,1,1\n");
+        Assert.Contains(TextTable.Read(csv, "sentence1", "label").Warnings, w => w.Contains("'sentence2'") && w.Contains("pair classification is not supported"));
+        var jsonl = Path.Combine(dir, "train.jsonl");
+        File.WriteAllText(jsonl, "{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": 0}\n");
+        Assert.Contains(TextTable.Read(jsonl, "premise", "label").Warnings, w => w.Contains("'hypothesis'"));
+        File.WriteAllText(csv, "text,title,label\na,b,0\n");
+        Assert.Empty(TextTable.Read(csv, "text", "label").Warnings);   // a single-text dataset says nothing
+    }
+
+    [Fact]
+    public void NoValidationToHoldOutIsAnErrorBeforeTraining()
+    {
+        // every class with one example: nothing can be held out (the run used to fail after its first epoch)
+        var path = Path.Combine(TempDir(), "train.csv");
+        File.WriteAllText(path, "text,label\na,x\nb,y\nc,z\n");
+        var e = Assert.Throws<DataFormatException>(() => TextClassificationData.Load(new Dictionary<string, string> { ["train"] = path }, "text", "label", seed: 1));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("validation", e.Message);
+    }
+}
