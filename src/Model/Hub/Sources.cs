@@ -64,7 +64,9 @@ public static class Sources
         if (!found.ContainsKey("train") && hub.Settings.Offline)
             throw new HubException($"dataset '{dataset}': no train split of {repo} (revision {revision}) is in the Hugging Face cache ({hub.Settings.CacheDir}) and HF_HUB_OFFLINE is set (looked for {string.Join(", ", Candidates("train"))}): download it once online (unset HF_HUB_OFFLINE), or point HF_HUB_CACHE at a cache that has it");
         if (!found.ContainsKey("train"))
-            throw new HubException($"dataset '{dataset}' was not found: no local path of that name, and the Hub ({hub.Settings.Endpoint}) has no train split of {repo} (looked for {string.Join(", ", Candidates("train"))})");
+            throw new HubException($"dataset '{dataset}': no local path of that name, and no train split of {repo} (revision {revision}) where this tool looks on the Hub ({hub.Settings.Endpoint}): " +
+                $"{string.Join(", ", Candidates("train"))}. A dataset kept in config folders (sst2/, split/), in several shards or as CSV/JSON files " +
+                "is not read from the Hub: download its files and give --dataset the local folder (or one file, read as train)");
         return found;
     }
 
