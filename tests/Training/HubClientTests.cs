@@ -152,7 +152,7 @@ public class HubClientTests
         var e = Assert.Throws<HubException>(() => Sources.ResolveModel("no-such-org/no-such-model", hub));
         Assert.Contains("model 'no-such-org/no-such-model' was not found", e.Message);
         var d = Assert.Throws<HubException>(() => Sources.ResolveDataset("no-such-org/no-such-data", hub));
-        Assert.Contains("dataset 'no-such-org/no-such-data': no local path of that name, and no train split of no-such-org/no-such-data (revision main)", d.Message);
+        Assert.Contains("dataset 'no-such-org/no-such-data' was not found", d.Message);
         Assert.Contains("give --dataset the local folder", d.Message);   // what to do when the dataset is there in another layout
     }
 }

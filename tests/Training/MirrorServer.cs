@@ -29,6 +29,12 @@ public sealed class MirrorServer : IDisposable
     public string? RepoCommit { get; set; }
     /// <summary>When set, served for any path that has no file (a server that answers everything).</summary>
     public byte[]? AnyPath { get; set; }
+    /// <summary>Whether GET /api/{datasets|models}/{repo}/tree/{revision} answers with the repository folder's
+    /// files, as the Hub's tree API does (on by default; off, the server is a plain static mirror).</summary>
+    public bool TreeApi { get; set; } = true;
+    /// <summary>When set, the tree API answers in pages of this many entries, linked by a Link header.</summary>
+    public int? TreePageSize { get; set; }
+
     /// <summary>"HEAD" or "GET": requests of that method get no answer at all until the server is disposed.</summary>
     public string? StallBeforeHeadersOn { get; set; }
     /// <summary>When set, GET bodies send this many bytes and then nothing until the server is disposed.</summary>
@@ -91,6 +97,7 @@ public sealed class MirrorServer : IDisposable
                 return;
             }
             if (StallBeforeHeadersOn == req.HttpMethod) { Stall(); return; }
+            if (path.StartsWith("/api/", StringComparison.Ordinal)) { Tree(req, res, path); return; }
             string? file = roots.Select(r => Path.Combine(r, path.TrimStart('/'))).FirstOrDefault(File.Exists);
             if (file == null && AnyPath == null) { res.StatusCode = 404; return; }
             var bytes = file != null ? File.ReadAllBytes(file) : AnyPath!;
@@ -127,6 +134,31 @@ public sealed class MirrorServer : IDisposable
         }
         catch (Exception) { /* client went away */ }
         finally { try { res.Close(); } catch (Exception) { } }
+    }
+
+    /// <summary>The tree API: /api/datasets/org/name/tree/revision (or /api/models/…) lists, recursively, the
+    /// files under {root}/[datasets/]org/name/resolve/revision as the Hub does ([{"type": "file", "path": …}]),
+    /// in pages when TreePageSize is set (?cursor=N, and a Link header to the next page).</summary>
+    private void Tree(HttpListenerRequest req, HttpListenerResponse res, string path)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(path, "^/api/(datasets|models)/([^/]+/[^/]+)/tree/(.+)$");
+        if (!TreeApi || !m.Success) { res.StatusCode = 404; return; }
+        string relative = (m.Groups[1].Value == "datasets" ? "datasets/" : "") + m.Groups[2].Value + "/resolve/" + m.Groups[3].Value;
+        string? folder = roots.Select(r => Path.Combine(r, relative)).FirstOrDefault(Directory.Exists);
+        if (folder == null) { res.StatusCode = 404; return; }
+        var entries = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(folder, f).Replace(Path.DirectorySeparatorChar, '/')).Order(StringComparer.Ordinal)
+            .Select(f => new Dictionary<string, object> { ["type"] = "file", ["oid"] = "0", ["size"] = new FileInfo(Path.Combine(folder, f)).Length, ["path"] = f })
+            .Prepend(new Dictionary<string, object> { ["type"] = "directory", ["oid"] = "0", ["size"] = 0, ["path"] = "data" })
+            .ToList();
+        int start = int.TryParse(req.QueryString["cursor"], out int c) ? c : 0;
+        int count = TreePageSize ?? entries.Count;
+        if (start + count < entries.Count)
+            res.Headers["Link"] = $"<{Endpoint}{req.Url!.AbsolutePath}?recursive=true&cursor={start + count}>; rel=\"next\"";
+        var bytes = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(entries.Skip(start).Take(count));
+        res.ContentType = "application/json";
+        res.ContentLength64 = bytes.Length;
+        res.OutputStream.Write(bytes);
     }
 
     public void Dispose()

@@ -21,7 +21,7 @@ public class OtherDatasetsTests
         File.WriteAllText(Path.Combine(dir, "test.tsv"), "index\tsentence\n" + Rows(5, false));
         using var hub = new HubClient(new HubSettings("http://127.0.0.1:9", TempDir(), true, null));
         var files = Sources.ResolveDataset(dir, hub);
-        Assert.Equal(Path.Combine(dir, "dev.tsv"), files["validation"]);
+        Assert.Equal([Path.Combine(dir, "dev.tsv")], files["validation"]);
         var data = TextClassificationData.Load(files, "sentence", "label", seed: 1);
         Assert.Equal(6, data.Validation.Count);
         Assert.False(data.ValidationFromTrain);
@@ -51,16 +51,24 @@ public class OtherDatasetsTests
     }
 
     [Fact]
-    public void ASplitInSeveralShardsIsRefusedNotReadInPart()
+    public void ASplitInSeveralShardsIsReadWholeAndAnErrorNamesItsShardAndRow()
     {
+        // datasets' layout data/train-0000K-of-0000N: every shard is the split (it was read from the first one only)
         var dir = TempDir();
         Directory.CreateDirectory(Path.Combine(dir, "data"));
-        foreach (var shard in new[] { "train-00000-of-00002.csv", "train-00001-of-00002.csv" })
-            File.WriteAllText(Path.Combine(dir, "data", shard), "text,label\na,0\nb,1\n");
+        File.WriteAllText(Path.Combine(dir, "data", "train-00000-of-00002.csv"), "text,label\na,0\nb,1\nc,0\n");
+        File.WriteAllText(Path.Combine(dir, "data", "train-00001-of-00002.csv"), "text,label\nd,1\ne,0\nf,1\n");
+        File.WriteAllText(Path.Combine(dir, "data", "validation-00000-of-00001.csv"), "text,label\ng,0\nh,1\n");
         using var hub = new HubClient(new HubSettings("http://127.0.0.1:9", TempDir(), true, null));
-        var e = Assert.Throws<HubException>(() => Sources.ResolveDataset(dir, hub));
-        Assert.Contains("train-00001-of-00002.csv", e.Message);
-        Assert.Contains("several files", e.Message);
+        var files = Sources.ResolveDataset(dir, hub);
+        Assert.Equal(2, files["train"].Count);
+        var data = TextClassificationData.Load(files, "text", "label", seed: 1);
+        Assert.Equal(["a", "b", "c", "d", "e", "f"], data.Train.Texts);
+        Assert.Equal([0, 1, 0, 1, 0, 1], data.Train.Labels);
+        Assert.Contains("and 1 more", data.Train.Source);
+        File.WriteAllText(Path.Combine(dir, "data", "train-00001-of-00002.csv"), "text,label\nd,1\n,0\n");
+        var e = Assert.Throws<DataFormatException>(() => TextClassificationData.Load(files, "text", "label", seed: 1));
+        Assert.Contains("train-00001-of-00002.csv: column 'text', row 1: empty text", e.Message);
     }
 
     [Fact]

@@ -127,7 +127,7 @@ public class ProtocolTests
         Assert.Equal(3, o.EffectiveEpochs(267));  // a large train set keeps --epochs
         Assert.Equal(3, (o with { MinSteps = 0 }).EffectiveEpochs(1));
         Assert.Throws<ArgumentException>(() => (o with { MinSteps = -1 }).Validate());
-        var args = new RunArgs(new RunInputs(), "", new Dictionary<string, string>(), [], o, 10, "cpu").ToJson();
+        var args = new RunArgs(new RunInputs(), "", new Dictionary<string, IReadOnlyList<string>>(), [], o, 10, "cpu").ToJson();
         Assert.Equal(100, args["min_steps"]!.GetValue<int>());
         Assert.Equal(100, RunArgs.FromJson(args, "args.json").Options.MinSteps);
     }

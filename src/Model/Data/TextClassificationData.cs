@@ -17,58 +17,78 @@ public sealed record LabeledSplit(string Name, string Source, string[] Texts, in
 /// </summary>
 public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Validation, LabeledSplit? Test, string[] LabelNames, bool ValidationFromTrain)
 {
-    /// <summary>Reads and checks the splits: every text non-empty, every label present and known.</summary>
-    /// <param name="labelNames">the model's labels when they are fixed (evaluating a fine-tuned checkpoint); null to take them from the data.</param>
+    /// <summary>Reads and checks the splits, one file each; see the overload for splits in several files.</summary>
     public static TextClassificationData Load(IReadOnlyDictionary<string, string> files, string textColumn, string labelColumn, int seed,
+        double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null) =>
+        Load(files.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)[kv.Value]), textColumn, labelColumn, seed, validationFraction, labelNames);
+
+    /// <summary>Reads and checks the splits, each from one or more files (shards, read in the order given):
+    /// every text non-empty, every label present and known. Errors name the file and its row.</summary>
+    /// <param name="labelNames">the model's labels when they are fixed (evaluating a fine-tuned checkpoint); null to take them from the data.</param>
+    public static TextClassificationData Load(IReadOnlyDictionary<string, IReadOnlyList<string>> files, string textColumn, string labelColumn, int seed,
         double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null)
     {
-        var raw = new Dictionary<string, RawSplit>();
+        var raw = new Dictionary<string, List<RawSplit>>();
         var unlabeled = new List<string>();
-        foreach (var (split, path) in files)
+        foreach (var (split, paths) in files)
         {
-            try { raw[split] = TextTable.Read(path, textColumn, labelColumn); }
+            if (paths.Count == 0) continue;
+            var parts = new List<RawSplit>();
+            string reading = paths[0];
+            try
+            {
+                foreach (var path in paths) { reading = path; parts.Add(TextTable.Read(path, textColumn, labelColumn)); }
+            }
             catch (DataFormatException e) when (split != "train" && e.MissingLabelColumn != null)
             {
-                unlabeled.Add($"{path}: no label column '{labelColumn}': the {split} split has no labels and is not used");
+                unlabeled.Add($"{reading}: no label column '{labelColumn}': the {split} split has no labels and is not used");
                 continue;
             }
             // a benchmark's hidden test labels: GLUE's test splits carry -1 in every row
-            if (split != "train" && raw[split].IntegerLabels && raw[split].Labels.All(l => l == "-1"))
+            if (split != "train" && parts.Sum(r => r.Labels.Length) > 0 && parts.All(r => r.IntegerLabels && r.Labels.All(l => l == "-1")))
             {
-                unlabeled.Add($"{path}: every label in column '{labelColumn}' is -1 (labels withheld, as in GLUE's test splits): the {split} split is not used");
-                raw.Remove(split);
+                unlabeled.Add($"{Describe(parts)}: every label in column '{labelColumn}' is -1 (labels withheld, as in GLUE's test splits): the {split} split is not used");
+                continue;
             }
+            raw[split] = parts;
         }
         if (!raw.ContainsKey("train")) throw new DataFormatException("the dataset has no train split");
-        foreach (var (split, r) in raw)
+        var allFiles = raw.Values.SelectMany(p => p).ToList();
+        foreach (var (split, parts) in raw)
         {
-            if (r.Texts.Length == 0) throw new DataFormatException($"{r.Source}: the {split} split is empty");
-            for (int i = 0; i < r.Texts.Length; i++)
-            {
-                if (string.IsNullOrWhiteSpace(r.Texts[i])) throw new DataFormatException($"{r.Source}: column '{textColumn}', row {i}: empty text");
-                if (r.Labels[i] == null) throw new DataFormatException($"{r.Source}: column '{labelColumn}', row {i}: missing label");
-            }
+            if (parts.Sum(r => r.Texts.Length) == 0) throw new DataFormatException($"{Describe(parts)}: the {split} split is empty");
+            foreach (var r in parts)
+                for (int i = 0; i < r.Texts.Length; i++)
+                {
+                    if (string.IsNullOrWhiteSpace(r.Texts[i])) throw new DataFormatException($"{r.Source}: column '{textColumn}', row {i}: empty text");
+                    if (r.Labels[i] == null) throw new DataFormatException($"{r.Source}: column '{labelColumn}', row {i}: missing label");
+                }
         }
-        CheckLabels(raw.Values.ToList(), labelColumn);
-        var train = raw["train"];
-        string[] names = labelNames?.ToArray() ?? LabelNamesOf(raw.Values.ToList(), train, labelColumn);
+        CheckLabels(allFiles, labelColumn);
+        var train = Merge(raw["train"]);
+        string[] names = labelNames?.ToArray() ?? LabelNamesOf(allFiles, train, labelColumn);
         var map = new Dictionary<string, int>(StringComparer.Ordinal);
         // integer labels are class ids; string labels are class names
-        bool byIndex = raw.Values.All(r => r.IntegerLabels);
+        bool byIndex = allFiles.All(r => r.IntegerLabels);
         for (int i = 0; i < names.Length; i++) map[byIndex ? i.ToString(CultureInfo.InvariantCulture) : names[i].Trim()] = i;
 
-        LabeledSplit Map(string split, RawSplit r)
+        // each file's labels mapped on their own, so that an error names its file and row
+        LabeledSplit Map(string split, List<RawSplit> parts)
         {
-            var ids = new int[r.Labels.Length];
-            for (int i = 0; i < ids.Length; i++)
-                if (!map.TryGetValue(LabelKey(r.Labels[i]!, byIndex), out ids[i]))
-                    throw new DataFormatException(byIndex
-                        ? $"{r.Source}: column '{labelColumn}', row {i}: label {r.Labels[i]} is outside 0..{names.Length - 1} (num_labels {names.Length})"
-                        : $"{r.Source}: column '{labelColumn}', row {i}: label '{r.Labels[i]}' is not one of the labels [{string.Join(", ", names)}]");
-            return new LabeledSplit(split, r.Source, r.Texts, ids);
+            var ids = new List<int>();
+            foreach (var r in parts)
+                for (int i = 0; i < r.Labels.Length; i++)
+                {
+                    if (!map.TryGetValue(LabelKey(r.Labels[i]!, byIndex), out int id))
+                        throw new DataFormatException(byIndex
+                            ? $"{r.Source}: column '{labelColumn}', row {i}: label {r.Labels[i]} is outside 0..{names.Length - 1} (num_labels {names.Length})"
+                            : $"{r.Source}: column '{labelColumn}', row {i}: label '{r.Labels[i]}' is not one of the labels [{string.Join(", ", names)}]");
+                    ids.Add(id);
+                }
+            return new LabeledSplit(split, Describe(parts), parts.SelectMany(r => r.Texts).ToArray(), ids.ToArray());
         }
 
-        var mappedTrain = Map("train", train);
+        var mappedTrain = Map("train", raw["train"]);
         if (labelNames == null) RequireTwoClasses(mappedTrain, names, labelColumn);
         LabeledSplit validation;
         bool fromTrain = !raw.ContainsKey("validation");
@@ -85,9 +105,17 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
         var test = raw.TryGetValue("test", out var t) ? Map("test", t) : null;
         return new TextClassificationData(mappedTrain, validation, test, names, fromTrain)
         {
-            Warnings = [.. unlabeled, .. raw.Values.SelectMany(r => r.Warnings)],
+            Warnings = [.. unlabeled, .. allFiles.SelectMany(r => r.Warnings).Distinct()],
         };
     }
+
+    /// <summary>A split's files as messages name them: the file, or the first and how many more.</summary>
+    private static string Describe(List<RawSplit> parts) => parts.Count == 1 ? parts[0].Source : $"{parts[0].Source} and {parts.Count - 1} more";
+
+    /// <summary>A split's files as one (for its label names: the first file's metadata, as `datasets` reads the features once).</summary>
+    private static RawSplit Merge(List<RawSplit> parts) => parts.Count == 1 ? parts[0]
+        : new RawSplit(Describe(parts), parts.SelectMany(r => r.Texts).ToArray(), parts.SelectMany(r => r.Labels).ToArray(),
+            parts.All(r => r.IntegerLabels), parts.Select(r => r.LabelNames).FirstOrDefault(n => n != null));
 
     /// <summary>Notes about the files that are not errors (each names its file), for the caller to show.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];

@@ -171,6 +171,96 @@ public sealed class HubClient : IDisposable
         }
     }
 
+    /// <summary>The most bytes one page of a file listing may have (the Hub's pages are far smaller).</summary>
+    private const int MaxListingBytes = 64 << 20;
+
+    /// <summary>
+    /// The repository's files (paths inside it, '/'-separated) at <paramref name="revision"/>, from the
+    /// Hub's tree API as huggingface_hub's list_repo_tree reads it (GET /api/{datasets|models}/{repo}/tree/
+    /// {revision}?recursive=true, following the Link header's next pages). Offline, or when the Hub cannot
+    /// be reached, the files of the cached snapshot of that revision. Null where there is no listing: the
+    /// server has no such API (a plain static mirror answers 404) and the cache has no snapshot.
+    /// </summary>
+    public IReadOnlyList<string>? ListFiles(RepoType type, string repoId, string revision = "main", CancellationToken cancel = default)
+    {
+        CheckNames(repoId, "x", revision);
+        if (Settings.Offline) return CachedFiles(type, repoId, revision);
+        string? url = $"{Settings.Endpoint}/api/{(type == RepoType.Dataset ? "datasets" : "models")}/{repoId}/tree/{Uri.EscapeDataString(revision)}?recursive=true";
+        var files = new List<string>();
+        string what = $"the file list of {(type == RepoType.Dataset ? "dataset" : "model")} '{repoId}' (revision {revision})";
+        try
+        {
+            for (int page = 0; url != null; page++)
+            {
+                if (page >= 1000) throw new HubException($"{what}: more than 1000 pages");
+                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                using var response = Send(request, Settings.EtagTimeout, "HF_HUB_ETAG_TIMEOUT", cancel);
+                if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+                    throw new HubException($"{what}: access denied at {url} (HTTP {(int)response.StatusCode}): for a gated or private repository set HF_TOKEN to a token that can read it");
+                if (!response.IsSuccessStatusCode) return page == 0 ? CachedFiles(type, repoId, revision) : throw new HubException($"{what}: the Hub answered HTTP {(int)response.StatusCode} for {url}");
+                using var body = response.Content.ReadAsStream(cancel);
+                var bytes = new MemoryStream();
+                var buffer = new byte[81920];
+                for (int n; (n = body.Read(buffer)) > 0;)
+                {
+                    bytes.Write(buffer, 0, n);
+                    if (bytes.Length > MaxListingBytes) throw new HubException($"{what}: a page of more than {MaxListingBytes >> 20} MB from {url}");
+                }
+                files.AddRange(TreeFiles(bytes.ToArray(), what));
+                url = NextPage(response) is string next ? new Uri(new Uri(url), next).ToString() : null;   // absolute or relative
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutException)
+        {
+            return CachedFiles(type, repoId, revision);   // as Download: no connection, the cache then answers
+        }
+        return files;
+    }
+
+    /// <summary>The "path" of each entry of type "file" in a tree API page (a JSON array).</summary>
+    private static IEnumerable<string> TreeFiles(byte[] json, string what)
+    {
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Array) throw new HubException($"{what}: the Hub's answer is not a list of files");
+            return doc.RootElement.EnumerateArray()
+                .Where(e => e.ValueKind == System.Text.Json.JsonValueKind.Object && e.TryGetProperty("type", out var t) && t.ValueEquals("file")
+                    && e.TryGetProperty("path", out var p) && p.ValueKind == System.Text.Json.JsonValueKind.String)
+                .Select(e => e.GetProperty("path").GetString()!).ToList();
+        }
+        catch (System.Text.Json.JsonException e) { throw new HubException($"{what}: the Hub's answer is not JSON ({e.Message})", e); }
+    }
+
+    /// <summary>The Link header's rel="next" address (the tree API's pagination), or null.</summary>
+    private static string? NextPage(HttpResponseMessage response)
+    {
+        if (!response.Headers.TryGetValues("Link", out var links)) return null;
+        foreach (var link in links.SelectMany(l => l.Split(',')))
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(link, "<([^>]+)>\\s*;\\s*rel=\"?next\"?");
+            if (m.Success) return m.Groups[1].Value;
+        }
+        return null;
+    }
+
+    /// <summary>The files of the cached snapshot of a revision (paths inside the repository), or null.</summary>
+    private IReadOnlyList<string>? CachedFiles(RepoType type, string repoId, string revision)
+    {
+        string repo = RepoFolder(type, repoId);
+        string commit = revision;
+        if (!HubNames.IsCommit(revision))
+        {
+            string refPath = HubNames.Inside(repo, Path.Combine(repo, "refs", revision), $"revision '{revision}'");
+            if (!File.Exists(refPath)) return null;
+            commit = File.ReadAllText(refPath).Trim();
+        }
+        string snapshot = HubNames.Inside(repo, Path.Combine(repo, "snapshots", commit), $"revision {revision}");
+        if (!Directory.Exists(snapshot)) return null;
+        return Directory.EnumerateFiles(snapshot, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(snapshot, f).Replace(Path.DirectorySeparatorChar, '/')).Order(StringComparer.Ordinal).ToList();
+    }
+
     private static void CheckNames(string repoId, string file, string revision)
     {
         HubNames.CheckRepoId(repoId);

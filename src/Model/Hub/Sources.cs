@@ -47,26 +47,41 @@ public static class Sources
     }
 
     /// <summary>The files of each split: a local file (train only) or folder, or a Hub dataset's parquet files.</summary>
-    public static Dictionary<string, string> ResolveDataset(string dataset, HubClient hub, string revision = "main", CancellationToken cancel = default)
+    public static Dictionary<string, IReadOnlyList<string>> ResolveDataset(string dataset, HubClient hub, string revision = "main", CancellationToken cancel = default)
     {
-        if (File.Exists(dataset)) return new() { ["train"] = Path.GetFullPath(dataset) };
+        if (File.Exists(dataset)) return new() { ["train"] = [Path.GetFullPath(dataset)] };
         if (Directory.Exists(dataset)) return LocalSplits(dataset);
         string repo = DatasetAliases.TryGetValue(dataset, out var a) ? a : dataset;
+        string? config = null;
+        // org/name/config: one configuration (a top-level folder) of a repository that has several
+        if (repo.Split('/') is [var org, var name, var folder] && LooksLikeRepoId($"{org}/{name}") && folder.Length > 0) { repo = $"{org}/{name}"; config = folder; }
         if (!LooksLikeRepoId(repo))
-            throw new HubException($"dataset '{dataset}' is neither a local file or folder nor a Hub id (org/name)");
-        var found = new Dictionary<string, string>();
+            throw new HubException($"dataset '{dataset}' is neither a local file or folder nor a Hub id (org/name, or org/name/config)");
+        // the repository's own file list, as `datasets` reads it; a server without the API (a static mirror) gets the fixed places below
+        if (hub.ListFiles(RepoType.Dataset, repo, revision, cancel) is { } listing)
+        {
+            var splits = DataFiles.Resolve(listing, config, repo);
+            if (!splits.ContainsKey("train"))
+                throw new HubException($"dataset '{dataset}' (revision {revision}) has no data files this tool reads (parquet, csv, tsv, jsonl, json) for a train split" +
+                    $"{(config != null ? $" in '{config}'" : "")}; its files: {string.Join(", ", listing.Take(12))}{(listing.Count > 12 ? ", …" : "")}");
+            return splits.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value
+                .Select(f => hub.Download(RepoType.Dataset, repo, f, revision, optional: false, cancel)!).ToArray());
+        }
+        if (config != null)
+            throw new HubException($"dataset '{dataset}': choosing the configuration '{config}' needs the Hub's file list, which {hub.Settings.Endpoint} does not give (and the cache has no snapshot of {repo} at {revision})");
+        var found = new Dictionary<string, IReadOnlyList<string>>();
         foreach (var split in Splits)
             foreach (var candidate in Candidates(split))
             {
                 var path = hub.Download(RepoType.Dataset, repo, candidate, revision, optional: true, cancel);
-                if (path != null) { found[split] = path; break; }
+                if (path != null) { found[split] = [path]; break; }
             }
         if (!found.ContainsKey("train") && hub.Settings.Offline)
             throw new HubException($"dataset '{dataset}': no train split of {repo} (revision {revision}) is in the Hugging Face cache ({hub.Settings.CacheDir}) and HF_HUB_OFFLINE is set (looked for {string.Join(", ", Candidates("train"))}): download it once online (unset HF_HUB_OFFLINE), or point HF_HUB_CACHE at a cache that has it");
         if (!found.ContainsKey("train"))
-            throw new HubException($"dataset '{dataset}': no local path of that name, and no train split of {repo} (revision {revision}) where this tool looks on the Hub ({hub.Settings.Endpoint}): " +
-                $"{string.Join(", ", Candidates("train"))}. A dataset kept in config folders (sst2/, split/), in several shards or as CSV/JSON files " +
-                "is not read from the Hub: download its files and give --dataset the local folder (or one file, read as train)");
+            throw new HubException($"dataset '{dataset}' was not found: no local path of that name, and the Hub ({hub.Settings.Endpoint}) gave no file list of {repo} " +
+                $"(revision {revision}) nor a train split where this tool then looks: {string.Join(", ", Candidates("train"))}. Check the id and the revision; " +
+                "or download the dataset's files and give --dataset the local folder (or one file, read as train)");
         return found;
     }
 
@@ -78,9 +93,9 @@ public static class Sources
     /// as `datasets` also takes them (GLUE's original files are train.tsv, dev.tsv and test.tsv).</summary>
     private static string[] LocalNames(string split) => split == "validation" ? ["validation", "dev", "valid", "val"] : [split];
 
-    private static Dictionary<string, string> LocalSplits(string folder)
+    private static Dictionary<string, IReadOnlyList<string>> LocalSplits(string folder)
     {
-        var found = new Dictionary<string, string>();
+        var found = new Dictionary<string, IReadOnlyList<string>>();
         foreach (var split in Splits)
             foreach (var dir in new[] { folder, Path.Combine(folder, "data") })
             {
@@ -88,12 +103,13 @@ public static class Sources
                 var files = Directory.EnumerateFiles(dir)
                     .Where(f => Data.TextTable.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
                     .Where(f => LocalNames(split).Any(name => Path.GetFileNameWithoutExtension(f) == name || Path.GetFileName(f).StartsWith(name + "-", StringComparison.Ordinal)))
-                    .OrderBy(f => f, StringComparer.Ordinal).ToList();
-                // a split in shards (train-00000-of-00002.parquet, …): reading one would drop the others' rows unsaid
-                if (files.Count(f => Path.GetFileName(f).Contains("-of-", StringComparison.Ordinal)) > 1)
-                    throw new HubException($"{dir}: the {split} split is in {files.Count} files ({string.Join(", ", files.Select(Path.GetFileName))}); " +
-                        "reading a split from several files is not supported: join them into one file, or give --dataset one file (it is read as train)");
-                if (files.Count > 0) { found[split] = files[0]; break; }
+                    .ToList();
+                // a split in shards (train-00000-of-00002.parquet, …) is all of them, of one format (the first of
+                // TextTable.Extensions the folder has for it), in name order
+                var format = Data.TextTable.Extensions.FirstOrDefault(e => files.Any(f => Path.GetExtension(f).ToLowerInvariant() == e));
+                if (format == null) continue;
+                found[split] = files.Where(f => Path.GetExtension(f).ToLowerInvariant() == format).Order(StringComparer.Ordinal).ToArray();
+                break;
             }
         if (!found.ContainsKey("train"))
             throw new HubException($"{folder}: no train split (expected train.parquet, train.csv, train.tsv or train.jsonl, here or in data/)");

@@ -7,7 +7,7 @@ using MixupBert.Model.Weights;
 namespace MixupBert.Model.Training;
 
 /// <summary>A run with every input resolved, read, checked and tokenized, before anything is written.</summary>
-public sealed record PreparedRun(string ModelFolder, IReadOnlyDictionary<string, string> DatasetFiles, TextClassificationData Data,
+public sealed record PreparedRun(string ModelFolder, IReadOnlyDictionary<string, IReadOnlyList<string>> DatasetFiles, TextClassificationData Data,
     LabeledSplit Train, EncodedData Encoded, BertConfig Config, float[] Parameters, LoadReport LoadReport, TextEncoder Encoder);
 
 /// <summary>
@@ -22,7 +22,7 @@ public static class FineTuning
         string modelFolder = Sources.ResolveModel(inputs.Model, hub, inputs.Revision, cancel);
         var files = Sources.ResolveDataset(inputs.Dataset, hub, inputs.Revision, cancel);
         say($"model: {modelFolder}");
-        say($"dataset: {string.Join(", ", files.Select(kv => $"{kv.Key} {kv.Value}"))}");
+        say($"dataset: {string.Join(", ", files.Select(kv => $"{kv.Key} {kv.Value[0]}{(kv.Value.Count > 1 ? $" and {kv.Value.Count - 1} more" : "")}"))}");
         var data = TextClassificationData.Load(files, inputs.TextColumn, inputs.LabelColumn, options.Seed, labelNames: fixedLabels);
         var train = data.TrainSubset(options.TrainSize, options.PerClass, options.Seed);
         say($"labels: {string.Join(", ", data.LabelNames)}; train {train.Count}{(train.Count != data.Train.Count ? $" of {data.Train.Count}" : "")}, " +

@@ -12,7 +12,7 @@ public sealed record RunInputs(string Model = "google-bert/bert-base-cased", str
 /// and the backend; enough to rerun, what --resume continues with and where eval takes its defaults.
 /// Python reads it too, so its keys and their order stay as they are.
 /// </summary>
-public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDictionary<string, string> DatasetFiles, string[] Labels,
+public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDictionary<string, IReadOnlyList<string>> DatasetFiles, string[] Labels,
     TrainOptions Options, int TrainExamples, string Backend)
 {
     public JsonObject ToJson()
@@ -20,7 +20,9 @@ public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDict
         var o = new JsonObject
         {
             ["model"] = Inputs.Model, ["model_folder"] = ModelFolder, ["dataset"] = Inputs.Dataset, ["revision"] = Inputs.Revision,
-            ["dataset_files"] = new JsonObject(DatasetFiles.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            // a split's file as a string (as args.json has always had it), several files (shards) as a list
+            ["dataset_files"] = new JsonObject(DatasetFiles.Select(kv => KeyValuePair.Create(kv.Key,
+                kv.Value.Count == 1 ? (JsonNode?)kv.Value[0] : new JsonArray(kv.Value.Select(f => (JsonNode?)f).ToArray())))),
             ["text_column"] = Inputs.TextColumn, ["label_column"] = Inputs.LabelColumn,
             ["labels"] = new JsonArray(Labels.Select(l => (JsonNode)l).ToArray()),
         };
@@ -50,8 +52,9 @@ public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDict
             TextOr("text_column", d.TextColumn), TextOr("label_column", d.LabelColumn));
         var files = Given("dataset_files") switch
         {
-            null => new Dictionary<string, string>(),
-            JsonObject f => f.ToDictionary(kv => kv.Key, kv => Text(kv.Value, "dataset_files")),
+            null => new Dictionary<string, IReadOnlyList<string>>(),
+            JsonObject f => f.ToDictionary(kv => kv.Key, kv => kv.Value is JsonArray list
+                ? (IReadOnlyList<string>)list.Select(n => Text(n, "dataset_files")).ToArray() : [Text(kv.Value, "dataset_files")]),
             _ => throw Wrong("dataset_files", "an object"),
         };
         var labels = Given("labels") switch
