@@ -47,6 +47,31 @@ public class DataFilesTests
         Assert.Contains("no data files in the folder 'qqp'", Assert.Throws<HubException>(() => Splits("qqp", glue)).Message);
     }
 
+    [Fact]
+    public void MetadataIsNotDataExactShardNamesAreSplitsAndAShortShardSetIsRefused()
+    {
+        // dataset_infos.json beside configuration folders is metadata, not a train split; nor is a stray top-level file
+        string[] withInfos = ["dataset_infos.json", "sample.csv", "cola/train-00000-of-00001.parquet", "sst2/train-00000-of-00001.parquet"];
+        Assert.Contains("several configurations (cola, sst2)", Assert.Throws<HubException>(() => Splits(null, withInfos)).Message);
+        Assert.Equal(["reviews.json"], Splits(null, "dataset_info.json", "reviews.json")["train"]);
+        // sharded names name their split exactly (datasets reads them first): MNLI's validation_matched is not validation
+        var mnli = Splits(null, "data/train-00000-of-00001.parquet", "data/validation_matched-00000-of-00001.parquet", "data/validation_mismatched-00000-of-00001.parquet");
+        Assert.Equal(["train"], mnli.Keys);
+        // one shard of three missing (a cache an interrupted download left short)
+        var e = Assert.Throws<HubException>(() => Splits(null, "data/train-00000-of-00003.parquet", "data/train-00002-of-00003.parquet"));
+        Assert.Contains("2 of its 3 shards (missing 00001)", e.Message);
+    }
+
+    [Fact]
+    public void ALocalSplitIsItsExactFileOrItsShardsNotEveryFileStartingWithItsName()
+    {
+        var dir = TempDir();
+        File.WriteAllText(Path.Combine(dir, "train.csv"), "text,label\na,0\nb,1\n");
+        File.WriteAllText(Path.Combine(dir, "train-backup.csv"), "text,label\nc,0\nd,1\n");
+        using var hub = new HubClient(new HubSettings("http://127.0.0.1:9", TempDir(), true, null));
+        Assert.Equal([Path.Combine(dir, "train.csv")], Sources.ResolveDataset(dir, hub)["train"]);
+    }
+
     private static string GlueLikeMirror()
     {
         var root = TempDir();

@@ -94,6 +94,26 @@ public class RunFolderFaultTests
         AssertLikeReference(folder, "no checkpoint", finalState: false); // the best model published at the end, the same bytes
     }
 
+    /// <summary>A run resumed on a dataset that now gives another train set (files changed, or read differently by
+    /// a newer version) is refused before anything is written: its saved step and schedule belong to the old data.</summary>
+    [Fact]
+    public void ResumingOnADatasetThatNowGivesOtherTrainExamplesIsRefused()
+    {
+        string dataset = TempDir();
+        foreach (var f in new[] { "train.csv", "validation.csv", "test.csv" }) File.Copy(Path.Combine(inputs.Value.Dataset, f), Path.Combine(dataset, f));
+        string folder = Path.Combine(TempDir(), "run");
+        string[] args = [.. TrainArgs(folder).Select(a => a == inputs.Value.Dataset ? dataset : a)];
+        var stopped = Cli.Run(Env((InterruptAtStep, "7")), args);
+        Assert.True(stopped.ExitCode == 130, stopped.All);
+        File.AppendAllText(Path.Combine(dataset, "train.csv"), "\"one more good film\",pos\n");
+        string state = File.ReadAllText(Path.Combine(folder, "state", "trainer_state.json"));
+        var resumed = Cli.Run(Env(), [.. args, "--resume"]);
+        Assert.True(resumed.ExitCode == 2, resumed.All);
+        Assert.Contains("the run trained on 40 examples, but its dataset", resumed.Stderr);
+        Assert.Contains("now gives 41", resumed.Stderr);
+        Assert.Equal(state, File.ReadAllText(Path.Combine(folder, "state", "trainer_state.json")));
+    }
+
     /// <summary>A finished run with no checkpoint left (the default interval) is still a finished run: training
     /// into its folder again is refused, and --resume has nothing to do; neither touches its files.</summary>
     [Fact]

@@ -24,6 +24,15 @@ public static partial class DataFiles
     [GeneratedRegex("[-._ 0-9]+")]
     private static partial Regex Separators();
 
+    /// <summary>datasets' SPLIT_PATTERN_SHARDED: {split}-NNNNN-of-NNNNN*.* (the Hub's parquet conversion and
+    /// push_to_hub), where the split is named exactly.</summary>
+    [GeneratedRegex(@"^(?<split>[^/]+?)-(?<shard>\d{5})-of-(?<count>\d{5})[^/]*$")]
+    private static partial Regex ShardedName();
+
+    /// <summary>Files `datasets` never reads as data (METADATA_FILES and dataset_info files), whatever their extension.</summary>
+    private static readonly HashSet<string> MetadataFiles = new(StringComparer.Ordinal)
+        { "README.md", "config.json", "dataset_info.json", "dataset_infos.json", "dataset_dict.json", "state.json", "dataset_state.json" };
+
     /// <summary>The split of a file (a path inside the repository), or null.</summary>
     public static string? SplitOf(string path)
     {
@@ -48,7 +57,7 @@ public static partial class DataFiles
     public static Dictionary<string, IReadOnlyList<string>> Resolve(IReadOnlyList<string> files, string? config, string dataset)
     {
         var data = files.Where(f => Data.TextTable.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-            .Where(f => !f.Split('/').Any(s => s.StartsWith('.'))).ToList();
+            .Where(f => !MetadataFiles.Contains(f.Split('/')[^1]) && !f.Split('/').Any(s => s.StartsWith('.') || s.StartsWith("__", StringComparison.Ordinal))).ToList();
         // the top-level folder a file lies in, when it is a configuration's: not data/, not a split's own folder
         string ConfigOf(string f) => f.Split('/') is { Length: > 1 } s && s[0] != "data" && SplitOf(s[0] + "/x") == null ? s[0] : "";
         var configs = data.Select(ConfigOf).Where(c => c != "").Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
@@ -62,20 +71,53 @@ public static partial class DataFiles
         }
         else
         {
+            // files at the top (or in data/) unless only configuration folders have split files
             chosen = data.Where(f => ConfigOf(f) == "").ToList();
-            if (chosen.Count == 0 && configs.Count == 1) chosen = data;
-            else if (chosen.Count == 0 && configs.Count > 1)
+            bool topHasSplits = chosen.Any(f => SplitOf(f) != null);
+            if (!topHasSplits && configs.Count == 1) chosen = data.Where(f => ConfigOf(f) == configs[0]).ToList();
+            else if (!topHasSplits && configs.Count > 1)
                 throw new HubException($"dataset '{dataset}' has several configurations ({string.Join(", ", configs)}): choose one as --dataset {dataset}/{configs[0]}");
         }
-        var bySplit = chosen.GroupBy(f => SplitOf(config != null ? f[(config.Length + 1)..] : f) ?? "").ToDictionary(g => g.Key, g => g.ToList());
-        if (bySplit.Keys.All(k => k == "") && chosen.Count > 0) bySplit = new() { ["train"] = chosen };   // no split names: all of it is train
+        string Inside(string f) => config != null ? f[(config.Length + 1)..] : f;
+        // sharded names ({split}-00000-of-00002…) name their split exactly, as datasets reads them first: so
+        // validation_matched is a split of its own, not validation; otherwise split keywords in the names
+        bool sharded = chosen.Any(f => ShardedName().IsMatch(f.Split('/')[^1]));
+        var bySplit = chosen.GroupBy(f => (sharded ? ShardedSplit(f) : SplitOf(Inside(f))) ?? "").ToDictionary(g => g.Key, g => g.ToList());
+        if (!sharded && bySplit.Keys.All(k => k == "") && chosen.Count > 0) bySplit = new() { ["train"] = chosen };   // no split names: all of it is train
         var result = new Dictionary<string, IReadOnlyList<string>>();
         foreach (var (split, _) in SplitKeywords)
         {
             if (!bySplit.TryGetValue(split, out var splitFiles)) continue;
             string format = Data.TextTable.Extensions.First(e => splitFiles.Any(f => Path.GetExtension(f).ToLowerInvariant() == e));
             result[split] = splitFiles.Where(f => Path.GetExtension(f).ToLowerInvariant() == format).Order(StringComparer.Ordinal).ToArray();
+            RequireEveryShard(result[split], split, dataset);
         }
         return result;
+    }
+
+    /// <summary>Whether a file name is a shard's: {split}-NNNNN-of-NNNNN….</summary>
+    public static bool IsShard(string fileName) => ShardedName().IsMatch(fileName);
+
+    /// <summary>The exact split a sharded file names, when it is one of the three; else null.</summary>
+    private static string? ShardedSplit(string path)
+    {
+        var m = ShardedName().Match(path.Split('/')[^1]);
+        string? split = m.Success ? m.Groups["split"].Value : null;
+        return split is "train" or "validation" or "test" ? split : null;
+    }
+
+    /// <summary>A split in shards -NNNNN-of-MMMMM must have all M of them (a listing of a cache that an
+    /// interrupted download left short would otherwise give part of the split, unsaid).</summary>
+    public static void RequireEveryShard(IReadOnlyList<string> files, string split, string dataset)
+    {
+        foreach (var group in files.Select(f => ShardedName().Match(f.Split('/')[^1])).Where(m => m.Success).GroupBy(m => m.Groups["count"].Value))
+        {
+            int expected = int.Parse(group.Key, System.Globalization.CultureInfo.InvariantCulture);
+            var present = group.Select(m => int.Parse(m.Groups["shard"].Value, System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
+            var missing = Enumerable.Range(0, expected).Where(i => !present.Contains(i)).ToList();
+            if (missing.Count > 0)
+                throw new HubException($"dataset '{dataset}': the {split} split has {present.Count} of its {expected} shards (missing {string.Join(", ", missing.Take(5).Select(i => i.ToString("D5", System.Globalization.CultureInfo.InvariantCulture)))}" +
+                    $"{(missing.Count > 5 ? ", …" : "")}): a download that was interrupted leaves it short (offline, the cache holds what was fetched); fetch the missing shards");
+        }
     }
 }

@@ -100,19 +100,25 @@ public sealed class HubClient : IDisposable
     public string? FromCache(RepoType type, string repoId, string file, string revision = "main")
     {
         CheckNames(repoId, file, revision);
+        if (CachedCommit(type, repoId, revision) is not string commit) return null;
         string repo = RepoFolder(type, repoId);
-        string commit = revision;
-        if (!HubNames.IsCommit(revision))
-        {
-            string refPath = HubNames.Inside(repo, Path.Combine(repo, "refs", revision), $"revision '{revision}'");
-            if (!File.Exists(refPath)) return null;
-            commit = File.ReadAllText(refPath).Trim();
-            // a commit, or the revision itself where the server named no commit (see Download)
-            if (!HubNames.IsCommit(commit) && commit != revision)
-                throw new HubException($"the cache's ref file {refPath} holds '{commit}', which is not a commit hash (40 lowercase hex digits): delete it and run again online");
-        }
         string path = HubNames.Inside(repo, Path.Combine(repo, "snapshots", commit, file), $"{file} (revision {revision})");
         return File.Exists(path) ? path : null;
+    }
+
+    /// <summary>The commit the cache holds for a revision (its refs/ file, or the revision itself when it is
+    /// a commit), or null when the cache has none.</summary>
+    private string? CachedCommit(RepoType type, string repoId, string revision)
+    {
+        if (HubNames.IsCommit(revision)) return revision;
+        string repo = RepoFolder(type, repoId);
+        string refPath = HubNames.Inside(repo, Path.Combine(repo, "refs", revision), $"revision '{revision}'");
+        if (!File.Exists(refPath)) return null;
+        string commit = File.ReadAllText(refPath).Trim();
+        // a commit, or the revision itself where the server named no commit (see Download)
+        if (!HubNames.IsCommit(commit) && commit != revision)
+            throw new HubException($"the cache's ref file {refPath} holds '{commit}', which is not a commit hash (40 lowercase hex digits): delete it and run again online");
+        return commit;
     }
 
     /// <summary>The local path of <paramref name="file"/>, downloading it if needed; null when the
@@ -199,15 +205,21 @@ public sealed class HubClient : IDisposable
                     throw new HubException($"{what}: access denied at {url} (HTTP {(int)response.StatusCode}): for a gated or private repository set HF_TOKEN to a token that can read it");
                 if (!response.IsSuccessStatusCode) return page == 0 ? CachedFiles(type, repoId, revision) : throw new HubException($"{what}: the Hub answered HTTP {(int)response.StatusCode} for {url}");
                 using var body = response.Content.ReadAsStream(cancel);
+                using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancel);
                 var bytes = new MemoryStream();
                 var buffer = new byte[81920];
-                for (int n; (n = body.Read(buffer)) > 0;)
+                // as a download's body: a server that stalls or breaks off mid-page is an error naming it, not a hang
+                for (int n; (n = ReadChunk(body, buffer, timer, cancel, url, bytes.Length, what)) > 0;)
                 {
                     bytes.Write(buffer, 0, n);
                     if (bytes.Length > MaxListingBytes) throw new HubException($"{what}: a page of more than {MaxListingBytes >> 20} MB from {url}");
                 }
                 files.AddRange(TreeFiles(bytes.ToArray(), what));
-                url = NextPage(response) is string next ? new Uri(new Uri(url), next).ToString() : null;   // absolute or relative
+                string? next = NextPage(response);
+                Uri? nextUrl = null;
+                if (next != null && !Uri.TryCreate(new Uri(url), next, out nextUrl))
+                    throw new HubException($"{what}: the Hub's next page '{next}' is not an address");
+                url = nextUrl?.ToString();   // absolute or relative
             }
         }
         catch (Exception e) when (e is HttpRequestException or TimeoutException)
@@ -247,14 +259,8 @@ public sealed class HubClient : IDisposable
     /// <summary>The files of the cached snapshot of a revision (paths inside the repository), or null.</summary>
     private IReadOnlyList<string>? CachedFiles(RepoType type, string repoId, string revision)
     {
+        if (CachedCommit(type, repoId, revision) is not string commit) return null;
         string repo = RepoFolder(type, repoId);
-        string commit = revision;
-        if (!HubNames.IsCommit(revision))
-        {
-            string refPath = HubNames.Inside(repo, Path.Combine(repo, "refs", revision), $"revision '{revision}'");
-            if (!File.Exists(refPath)) return null;
-            commit = File.ReadAllText(refPath).Trim();
-        }
         string snapshot = HubNames.Inside(repo, Path.Combine(repo, "snapshots", commit), $"revision {revision}");
         if (!Directory.Exists(snapshot)) return null;
         return Directory.EnumerateFiles(snapshot, "*", SearchOption.AllDirectories)

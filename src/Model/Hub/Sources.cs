@@ -104,11 +104,16 @@ public static class Sources
                     .Where(f => Data.TextTable.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
                     .Where(f => LocalNames(split).Any(name => Path.GetFileNameWithoutExtension(f) == name || Path.GetFileName(f).StartsWith(name + "-", StringComparison.Ordinal)))
                     .ToList();
-                // a split in shards (train-00000-of-00002.parquet, …) is all of them, of one format (the first of
-                // TextTable.Extensions the folder has for it), in name order
+                // one format (the first of TextTable.Extensions the folder has for the split); then the file named
+                // exactly for it, else its shards (train-00000-of-00002.parquet, …: all of them, in name order), else
+                // the first in name order (train-small.csv beside train-backup.csv is not read twice)
                 var format = Data.TextTable.Extensions.FirstOrDefault(e => files.Any(f => Path.GetExtension(f).ToLowerInvariant() == e));
                 if (format == null) continue;
-                found[split] = files.Where(f => Path.GetExtension(f).ToLowerInvariant() == format).Order(StringComparer.Ordinal).ToArray();
+                var ofFormat = files.Where(f => Path.GetExtension(f).ToLowerInvariant() == format).Order(StringComparer.Ordinal).ToList();
+                var exact = ofFormat.Where(f => LocalNames(split).Contains(Path.GetFileNameWithoutExtension(f))).ToList();
+                var shards = ofFormat.Where(f => DataFiles.IsShard(Path.GetFileName(f))).ToList();
+                found[split] = exact.Count > 0 ? [exact[0]] : shards.Count > 0 ? shards : [ofFormat[0]];
+                if (shards.Count > 0 && exact.Count == 0) DataFiles.RequireEveryShard(shards, split, folder);
                 break;
             }
         if (!found.ContainsKey("train"))

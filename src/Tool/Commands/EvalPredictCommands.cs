@@ -43,7 +43,7 @@ public static class EvalPredictCommands
             string which = parse.GetValue(split)!;
             var (config, parameters, _) = BertCheckpoint.Load(dir);
             using var hub = new HubClient(HubSettings.FromEnvironment());
-            var files = Sources.ResolveDataset(ds, hub);
+            var files = Sources.ResolveDataset(ds, hub, ds == inputs.Dataset ? inputs.Revision : "main");   // the run's revision for the run's dataset
             var data = TextClassificationData.Load(files, tc, lc, seed: options.Seed, labelNames: config.Id2Label);
             foreach (var warning in data.Warnings) Console.Error.WriteLine($"warning: {warning}");
             var part = which switch

@@ -75,10 +75,11 @@ public static class TrainCommand
             if (threads is int t && t > 0) WorkerPool.ConfigureShared(t);
             using var hub = new HubClient(HubSettings.FromEnvironment(), observer.Download);
             IReadOnlyList<string>? labels = null;
+            RunArgs? recorded = null;
             if (resume)
             {
                 // a resumed run continues with the inputs and options it started with
-                var recorded = run.ReadArgs()!;
+                recorded = run.ReadArgs()!;
                 (inputs, options) = (recorded.Inputs, recorded.Options);
                 labels = recorded.Labels.Length > 0 ? recorded.Labels : null;
             }
@@ -87,6 +88,11 @@ public static class TrainCommand
             if (!continuing && run.HoldsRun)
                 observer.Line($"{run.Path} holds a run with no saved checkpoint: starting it over{(resume ? " with its recorded options" : "")}");
             var prepared = FineTuning.Prepare(inputs, options, hub, observer.Line, labels, cancel);
+            // the same inputs read now (another version of the tool, another copy of the dataset) must give the
+            // same train set, or the saved step, schedule and best epoch would belong to other data
+            if (continuing && recorded is { TrainExamples: > 0 } && recorded.TrainExamples != prepared.Train.Count)
+                throw new RunFolderException($"{run.ArgsFile}: the run trained on {recorded.TrainExamples} examples, but its dataset '{inputs.Dataset}' now gives {prepared.Train.Count} " +
+                    "(the files changed, or this version of mixup-bert reads them differently): it cannot be resumed; start a new run");
             var (engine, why) = Backends.Create(backend, prepared.Config, prepared.Parameters, precision, device);
             using var _ = engine;
             observer.Line($"backend: {engine.Backend} ({why})");
