@@ -168,4 +168,35 @@ public class TrainCliTests
             Assert.True((double)x["gflops"]! > 0);
         }
     }
+    /// <summary>A Hub dataset with configuration folders, a sharded train split and a test split whose labels are
+    /// withheld (-1), as GLUE is laid out: train names the configuration, reads both shards, leaves the test out.</summary>
+    [Fact]
+    public void TrainsOnOneConfigurationOfAShardedHubDataset()
+    {
+        var repoRoot = TempDir();
+        Cli.TinyModelRepo(repoRoot);
+        var data = Path.Combine(repoRoot, "datasets", "org", "glue-like", "resolve", "main");
+        string Rows(int from, int n, bool labelled) => "sentence,label,idx\n" + string.Concat(Enumerable.Range(from, n).Select(i =>
+            $"\"a {(i % 2 == 0 ? "good" : "bad")} film number {i}\",{(labelled ? i % 2 : -1)},{i}\n"));
+        foreach (var (file, text) in new[] { ("sst2/train-00000-of-00002.csv", Rows(0, 20, true)), ("sst2/train-00001-of-00002.csv", Rows(20, 20, true)),
+                     ("sst2/validation-00000-of-00001.csv", Rows(40, 10, true)), ("sst2/test-00000-of-00001.csv", Rows(50, 10, false)),
+                     ("cola/train-00000-of-00001.csv", Rows(0, 4, true)) })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(data, file))!);
+            File.WriteAllText(Path.Combine(data, file), text);
+        }
+        using var server = new MirrorServer(repoRoot, Path.Combine(SharedDir, "hf"));
+        string output = Path.Combine(TempDir(), "run");
+        var r = Cli.Run(Env(server.Endpoint, TempDir()), ["train", "--model", "tiny-org/tiny-bert", "--dataset", "org/glue-like/sst2", "--text-column", "sentence",
+            "--output", output, "--epochs", "1", "--batch-size", "8", "--max-length", "24", "--threads", "2", "--backend", "cpu"]);
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Contains("train-00000-of-00002.csv and 1 more", r.Stdout);
+        Assert.Contains("train 40, validation 10, test none", r.Stdout);
+        Assert.Contains("is -1 (labels withheld", r.Stdout);
+        var args = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "args.json")))!;
+        Assert.Equal(2, args["dataset_files"]!["train"]!.AsArray().Count);   // a split in shards is recorded as a list
+        var ambiguous = Cli.Run(Env(server.Endpoint, TempDir()), ["train", "--model", "tiny-org/tiny-bert", "--dataset", "org/glue-like", "--output", Path.Combine(TempDir(), "run"), "--backend", "cpu"]);
+        Assert.True(ambiguous.ExitCode == 2, ambiguous.All);
+        Assert.Contains("several configurations (cola, sst2): choose one as --dataset org/glue-like/cola", ambiguous.Stderr);
+    }
 }
