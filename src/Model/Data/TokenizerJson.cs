@@ -31,21 +31,19 @@ internal static class TokenizerJson
             Require(path, root, "model", "WordPiece");
             var model = root.GetProperty("model");
             Dictionary<string, int>? vocab = null;
+            if (Str(model, "continuing_subword_prefix") is string prefix && prefix != "##")
+                throw new DataFormatException($"{path}: \"model.continuing_subword_prefix\" is \"{prefix}\"; BERT's WordPiece (all this tool implements) uses \"##\"");
+            if (model.TryGetProperty("max_input_chars_per_word", out var max) && !(max.ValueKind == JsonValueKind.Number && max.TryGetInt32(out int m) && m == WordPiece.MaxInputCharsPerWord))
+                throw new DataFormatException($"{path}: \"model.max_input_chars_per_word\" is {max.GetRawText()}; this tool's WordPiece takes words of up to {WordPiece.MaxInputCharsPerWord}");
+            if (model.TryGetProperty("vocab", out var v))
             {
-                if (Str(model, "continuing_subword_prefix") is string prefix && prefix != "##")
-                    throw new DataFormatException($"{path}: \"model.continuing_subword_prefix\" is \"{prefix}\"; BERT's WordPiece (all this tool implements) uses \"##\"");
-                if (model.TryGetProperty("max_input_chars_per_word", out var max) && !(max.ValueKind == JsonValueKind.Number && max.TryGetInt32(out int m) && m == WordPiece.MaxInputCharsPerWord))
-                    throw new DataFormatException($"{path}: \"model.max_input_chars_per_word\" is {max.GetRawText()}; this tool's WordPiece takes words of up to {WordPiece.MaxInputCharsPerWord}");
-                if (model.TryGetProperty("vocab", out var v))
+                if (v.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: \"model.vocab\" must be an object of token: id");
+                vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+                foreach (var entry in v.EnumerateObject())
                 {
-                    if (v.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: \"model.vocab\" must be an object of token: id");
-                    vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-                    foreach (var entry in v.EnumerateObject())
-                    {
-                        if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out int id) || id < 0)
-                            throw new DataFormatException($"{path}: \"model.vocab\": the token \"{entry.Name}\" must map to a token id, not {entry.Value.GetRawText()}");
-                        vocab[entry.Name] = id;
-                    }
+                    if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out int id) || id < 0)
+                        throw new DataFormatException($"{path}: \"model.vocab\": the token \"{entry.Name}\" must map to a token id, not {entry.Value.GetRawText()}");
+                    vocab[entry.Name] = id;
                 }
             }
             return new Contents(vocab, AddedTokens(path, root));

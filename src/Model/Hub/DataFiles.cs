@@ -95,6 +95,10 @@ public static partial class DataFiles
         return result;
     }
 
+    /// <summary>The names `datasets` takes for a split (train: train, training; validation: validation, valid,
+    /// dev, val; test: test, testing, eval, evaluation).</summary>
+    public static IReadOnlyList<string> Keywords(string split) => SplitKeywords.First(k => k.Split == split).Keywords;
+
     /// <summary>Whether a file name is a shard's: {split}-NNNNN-of-NNNNN….</summary>
     public static bool IsShard(string fileName) => ShardedName().IsMatch(fileName);
 

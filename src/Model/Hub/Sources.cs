@@ -89,9 +89,9 @@ public static class Sources
     private static string[] Candidates(string split) =>
         [$"{split}.parquet", $"data/{split}.parquet", $"data/{split}-00000-of-00001.parquet", $"plain_text/{split}-00000-of-00001.parquet"];
 
-    /// <summary>A split's file names in a local folder: its own, and for validation "dev", "valid" and "val"
-    /// as `datasets` also takes them (GLUE's original files are train.tsv, dev.tsv and test.tsv).</summary>
-    private static string[] LocalNames(string split) => split == "validation" ? ["validation", "dev", "valid", "val"] : [split];
+    /// <summary>A split's file names in a local folder: the names `datasets` takes for it (GLUE's original
+    /// files are train.tsv, dev.tsv and test.tsv).</summary>
+    private static IReadOnlyList<string> LocalNames(string split) => DataFiles.Keywords(split);
 
     private static Dictionary<string, IReadOnlyList<string>> LocalSplits(string folder)
     {
