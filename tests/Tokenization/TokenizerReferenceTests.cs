@@ -101,6 +101,31 @@ public class TokenizerReferenceTests
         }
     }
 
+    private sealed record PairCase(string Text, string Pair, int MaxLength, int[] Ids, int[] TypeIds);
+
+    [Fact]
+    public void SentencePairsMatchTheReferenceIdsTypesAndTruncation()
+    {
+        // tokenizers' encode(text, pair) with longest_first truncation at a cycle of max lengths (3..128),
+        // uncased: made-up pairs that reach every branch of the truncation rule, then rotten_tomatoes texts
+        var encoder = TextEncoder.FromModelFolder(ModelFolder(lowerCase: true));
+        var options = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+        var cases = File.ReadLines(Path.Combine(Here, "pairs-expected.jsonl")).Where(l => l.Length > 0)
+            .Select(l => JsonSerializer.Deserialize<PairCase>(l, options)!).ToList();
+        Assert.True(cases.Count >= 200, $"{cases.Count} pairs");
+        Assert.Contains(cases, c => c.Ids.Length == c.MaxLength);   // truncated ones are among them
+        var failures = new List<string>();
+        foreach (var c in cases)
+        {
+            var (ids, second) = encoder.EncodePair(c.Text, c.Pair, c.MaxLength);
+            var types = Enumerable.Range(0, ids.Length).Select(i => i < second ? 0 : 1);
+            if (!c.Ids.SequenceEqual(ids) || !c.TypeIds.SequenceEqual(types))
+                failures.Add($"{JsonSerializer.Serialize(c.Text)} + {JsonSerializer.Serialize(c.Pair)}, max {c.MaxLength}\n" +
+                    $"  reference {string.Join(' ', c.Ids)} types {string.Join("", c.TypeIds)}\n  ours      {string.Join(' ', ids)} types {string.Join("", types)}");
+        }
+        Assert.True(failures.Count == 0, $"{failures.Count} of {cases.Count} pairs differ:\n" + string.Join('\n', failures.Take(10)));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

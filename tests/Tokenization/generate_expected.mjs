@@ -17,6 +17,9 @@
 //                           order): its uncased ids without [CLS] and [SEP], space-separated
 //   rotten-expected.cased-differences.txt   the same for cased, only the rows where it differs from
 //                           uncased (the texts are lower-case already), as ROW<TAB>ids
+//   pairs-expected.jsonl    sentence pairs (made-up ones at max lengths 3-13, then neighbouring rotten_tomatoes
+//                           texts at 3-128), each with its max length, uncased ids and token type ids,
+//                           truncated longest-first
 //   codepoints-expected.txt.gz   what the normalizer and pre-tokenizer make of every code point c
 //                           inside a word ("x" + c + "y"), cased, uncased, and lower-cased without
 //                           stripping accents (do_lower_case true, strip_accents false): the words,
@@ -88,6 +91,31 @@ for (const split of ['train', 'validation', 'test']) {
   const rows = await parquetReadObjects({ file: await asyncBufferFromFile(path.join(rottenDir, `${split}.parquet`)), columns: ['text'] });
   for (const r of rows) texts.push(r.text);
 }
+// sentence pairs, [CLS] A [SEP] B [SEP], truncated as transformers' fast tokenizer truncates with
+// truncation=True (TruncationStrategy.LongestFirst): neighbouring rotten_tomatoes texts and a few made-up
+// pairs, each at one of a cycle of max lengths, uncased
+{
+  const lengths = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 17, 24, 31, 32, 48, 64, 128];
+  // made-up pairs at every max length from 3 to 13: both cut, one cut, a tie, an empty text, words of several
+  // pieces that carry a text past max_length (tokenizers 0.23 stops a text's tokenization after the word that
+  // reaches max_length, and truncation compares those counts), special tokens in the text (they do not stop it)
+  const madeUp = [['a b c d e f g', 'h i j'], ['a b c', 'd e f g h i j'], ['a b c d', 'e f g h'], ['a b c d e f', 'g'],
+    ['unaffable unaffable', 'x'], ['one [SEP] two', 'three [CLS] four'], ['a b c d e f g h i j', ''], ['', 'a b c d e f g h i j'],
+    ['a b c d e f g h i j k l m n', 'a b c d e f g h i j k l m'], ['unaffable unaffable unaffable unaffable unaffable', 'a b c d e f g h i j k l m n o'],
+    ['a b c d e f g h i j k l m n o', 'unaffable unaffable unaffable unaffable unaffable'], ['[SEP] [SEP] [SEP] [SEP] [SEP] [SEP] a b c d e f', 'a b c d e f g h i j k l']];
+  const pairs = [];
+  for (const [a, b] of madeUp) for (let m = 3; m <= 13; m++) pairs.push([a, b, m]);
+  for (let i = 0, k = 0; i + 1 < texts.length && k < 200; i += 53, k++) pairs.push([texts[i], texts[i + 1], lengths[k % lengths.length]]);
+  const lines = [];
+  for (const [a, b, maxLength] of pairs) {
+    uncased.setTruncation(maxLength, { strategy: t.TruncationStrategy.LongestFirst });
+    const e = await uncased.encode(a, b);
+    lines.push(JSON.stringify({ text: a, pair: b, max_length: maxLength, ids: e.getIds(), type_ids: e.getTypeIds() }));
+  }
+  uncased.disableTruncation();
+  fs.writeFileSync(path.join(here, 'pairs-expected.jsonl'), lines.join('\n') + '\n');
+}
+
 const uncasedLines = [], casedDifferences = [];
 for (const [row, text] of texts.entries()) {
   const u = (await uncased.encode(text)).getIds().slice(1, -1).join(' ');

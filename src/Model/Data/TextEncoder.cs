@@ -89,13 +89,26 @@ public sealed class TextEncoder
 
     private string Normalize(string text) => BertNormalizer.Normalize(text, LowerCase, stripAccents, spaceOutCjk);
 
-    /// <summary>The text's word pieces, without [CLS] and [SEP] and not truncated.</summary>
-    public List<int> Tokenize(string text)
+    /// <summary>The text's word pieces, without [CLS] and [SEP]. With a <paramref name="limit"/>, the words after
+    /// the one that brings the count to the limit are left out, as `tokenizers` (0.23 on) stops tokenizing a
+    /// sequence once truncation's max_length is reached: whole words, so the count may pass the limit; an added
+    /// token does not stop it. A pair's truncation compares these counts, not the texts' whole lengths.</summary>
+    public List<int> Tokenize(string text, int limit = int.MaxValue)
     {
         var ids = new List<int>();
-        void Words(string normalized) { foreach (var word in BertPreTokenizer.Split(normalized)) wordPiece.Tokenize(word, ids); }
-        void Piece(string raw) => normalizedTokens.Split(Normalize(raw), Words, ids.Add);
-        rawTokens.Split(text, Piece, ids.Add);
+        bool full = false;
+        void Words(string normalized)
+        {
+            foreach (var word in BertPreTokenizer.Split(normalized))
+            {
+                if (full) return;
+                wordPiece.Tokenize(word, ids);
+                full = ids.Count >= limit;
+            }
+        }
+        void Token(int id) { if (!full) ids.Add(id); }
+        void Piece(string raw) { if (!full) normalizedTokens.Split(Normalize(raw), Words, Token); }
+        rawTokens.Split(text, Piece, Token);
         return ids;
     }
 
@@ -103,13 +116,51 @@ public sealed class TextEncoder
     public int[] Encode(string text, int maxLength)
     {
         if (maxLength < 2) throw new ArgumentOutOfRangeException(nameof(maxLength), "max length must leave room for [CLS] and [SEP]");
-        var pieces = Tokenize(text);
+        var pieces = Tokenize(text, maxLength);
         int n = Math.Min(pieces.Count, maxLength - 2);
         var ids = new int[n + 2];
         ids[0] = ClsId;
         pieces.CopyTo(0, ids, 1, n);
         ids[n + 1] = SepId;
         return ids;
+    }
+
+    /// <summary>A sentence pair as BERT takes it: [CLS] text [SEP] pair [SEP], at most <paramref name="maxLength"/>
+    /// ids, and where the second segment (token_type_id 1: pair and its [SEP]) starts. Truncated as
+    /// transformers' fast tokenizer does with truncation=True: `tokenizers`' longest_first (<see cref="LongestFirst"/>)
+    /// on each text's pieces counted up to max_length (<see cref="Tokenize"/>), as tokenizers 0.23 does. Where
+    /// both texts reach max_length, tokenizers 0.22 and older, which compared whole lengths, can give the
+    /// longer text the odd token instead; the slow tokenizer's token-by-token rule differs more often.</summary>
+    public (int[] Ids, int SecondStart) EncodePair(string text, string pair, int maxLength)
+    {
+        if (maxLength < 3) throw new ArgumentOutOfRangeException(nameof(maxLength), "max length must leave room for [CLS] and two [SEP]");
+        var first = Tokenize(text, maxLength);
+        var second = Tokenize(pair, maxLength);
+        var (n1, n2) = LongestFirst(first.Count, second.Count, maxLength - 3);
+        var ids = new int[n1 + n2 + 3];
+        ids[0] = ClsId;
+        first.CopyTo(0, ids, 1, n1);
+        ids[n1 + 1] = SepId;
+        second.CopyTo(0, ids, n1 + 2, n2);
+        ids[^1] = SepId;
+        return (ids, n1 + 2);
+    }
+
+    /// <summary>
+    /// How many tokens of each text a pair keeps within <paramref name="budget"/> (max length less the three
+    /// special tokens), as `tokenizers`' truncate_encodings does for TruncationStrategy::LongestFirst: nothing
+    /// is cut when both fit; else the shorter text is kept whole and the longer one cut to the rest of the
+    /// budget, unless the shorter one alone takes more than half of it, in which case both are cut to half
+    /// (the odd token going to the longer one; to the second text when they are as long).
+    /// </summary>
+    public static (int First, int Second) LongestFirst(int first, int second, int budget)
+    {
+        if (first + second <= budget) return (first, second);
+        bool swap = first > second;
+        int shorter = swap ? second : first, longer;
+        longer = shorter > budget ? shorter : Math.Max(shorter, budget - shorter);
+        if (shorter + longer > budget) { shorter = budget / 2; longer = shorter + budget % 2; }
+        return swap ? (longer, shorter) : (shorter, longer);
     }
 }
 
