@@ -23,6 +23,19 @@ public class EvaluationTests
     }
 
     [Fact]
+    public void APairsRowsHaveTokenTypeOneFromItsSecondSegmentAndPaddingHasZero()
+    {
+        // [CLS] a [SEP] b b [SEP] and [CLS] a a [SEP] b [SEP] [PAD]: types as transformers makes them
+        var split = new EncodedSplit([[101, 7, 102, 8, 8, 102], [101, 7, 7, 102, 8, 102], [101, 9, 102]], [3, 4, 3]);
+        var batch = new Batcher(split, [0, 1, 0], 2, 0).Make([1, 0, 2]);
+        Assert.Equal(6, batch.SeqLen);
+        Assert.Equal([0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0], batch.TokenTypeIds.ToArray());
+        Assert.Equal([101, 7, 7, 102, 8, 102, 101, 7, 102, 8, 8, 102, 101, 9, 102, 0, 0, 0], batch.InputIds.ToArray());
+        // single texts: all zero
+        Assert.All(new Batcher(split.Ids, [0, 1, 0], 2, 0).Make([0, 1, 2]).TokenTypeIds.ToArray(), t => Assert.Equal(0, t));
+    }
+
+    [Fact]
     public void EachExampleGetsTheProbabilitiesOfAForwardOfItAlone()
     {
         var config = TinyConfig(labels: 3);

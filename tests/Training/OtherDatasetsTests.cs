@@ -93,13 +93,66 @@ public class OtherDatasetsTests
         Assert.Contains(path, e.Message);
     }
     [Fact]
+    public void SentencePairsAreReadFromEachFormatAndAMissingColumnIsNamed()
+    {
+        // glue/mrpc's columns in every format the tool reads: the second text comes with each row
+        var dir = TempDir();
+        string[] first = ["he said so", "a \"quoted\" one", "third"], second = ["she agreed", "", "x, y"];
+        int[] labels = [1, 0, 1];
+        var csv = Path.Combine(dir, "train.csv");
+        File.WriteAllText(csv, "sentence1,sentence2,label,idx\nhe said so,she agreed,1,0\n\"a \"\"quoted\"\" one\",,0,1\nthird,\"x, y\",1,2\n");
+        var tsv = Path.Combine(dir, "train.tsv");
+        File.WriteAllText(tsv, "sentence1\tsentence2\tlabel\nhe said so\tshe agreed\t1\na \"quoted\" one\t\t0\nthird\tx, y\t1\n");
+        var jsonl = Path.Combine(dir, "train.jsonl");
+        File.WriteAllLines(jsonl, first.Select((f, i) => System.Text.Json.JsonSerializer.Serialize(new { sentence1 = f, sentence2 = second[i], label = labels[i] })));
+        var parquet = Path.Combine(dir, "train.parquet");
+        WritePairParquet(parquet, first, second, labels);
+        foreach (var path in new[] { csv, tsv, jsonl, parquet })
+        {
+            var split = TextTable.Read(path, "sentence1", "label", pairColumn: "sentence2");
+            Assert.Equal(first, split.Texts);
+            Assert.Equal(second, split.Pairs);
+            Assert.Null(TextTable.Read(path, "sentence1", "label").Pairs);   // single texts: no second ones
+            var e = Assert.Throws<DataFormatException>(() => TextTable.Read(path, "sentence1", "label", pairColumn: "sentence3"));
+            Assert.Contains(path, e.Message);
+            Assert.Contains("'sentence3'", e.Message);
+            Assert.Contains("--text-pair-column", e.Message);
+            // the text column missing where the file holds a known pair: the options that read it
+            if (path != jsonl)
+                Assert.Contains("--text-column sentence1 --text-pair-column sentence2", Assert.Throws<DataFormatException>(() => TextTable.Read(path, "text", "label")).Message);
+        }
+        // through Load: a train/test pair dataset keeps each example's second text beside it, across the held-out split
+        var data = TextClassificationData.Load(new Dictionary<string, string> { ["train"] = csv, ["test"] = parquet }, "sentence1", "label", seed: 1, pairColumn: "sentence2");
+        Assert.Equal(second, data.Test!.Pairs);
+        var all = data.Train.Texts.Zip(data.Train.Pairs!).Concat(data.Validation.Texts.Zip(data.Validation.Pairs!)).Order().ToArray();
+        Assert.Equal(first.Zip(second).Order().ToArray(), all);
+        Assert.Contains("itself", Assert.Throws<ArgumentException>(() =>
+            TextClassificationData.Load(new Dictionary<string, string> { ["train"] = csv }, "sentence1", "label", seed: 1, pairColumn: "sentence1")).Message);
+    }
+
+    private static void WritePairParquet(string path, string[] first, string[] second, int[] labels) => WritePairParquetAsync(path, first, second, labels).GetAwaiter().GetResult();
+
+    private static async Task WritePairParquetAsync(string path, string[] first, string[] second, int[] labels)
+    {
+        var schema = new Parquet.Schema.ParquetSchema(new Parquet.Schema.DataField<string>("sentence1"), new Parquet.Schema.DataField<string>("sentence2"),
+            new Parquet.Schema.DataField<long>("label"));
+        await using var file = File.Create(path);
+        await using var writer = await Parquet.ParquetWriter.CreateAsync(schema, file);
+        using var group = writer.CreateRowGroup();
+        await group.WriteAsync(schema.DataFields[0], first);
+        await group.WriteAsync(schema.DataFields[1], second);
+        await group.WriteAsync(schema.DataFields[2], new ReadOnlyMemory<long>(labels.Select(l => (long)l).ToArray()));
+    }
+
+    [Fact]
     public void HalfOfASentencePairIsReadWithAWarningSayingSo()
     {
         // glue/mrpc's columns: sentence1, sentence2, label, idx; --text-column sentence1 reads half of each example
         var dir = TempDir();
         var csv = Path.Combine(dir, "train.csv");
         File.WriteAllText(csv, "sentence1,sentence2,label,idx\na,b,0,0\nc,d,1,1\n");
-        Assert.Contains(TextTable.Read(csv, "sentence1", "label").Warnings, w => w.Contains("'sentence2'") && w.Contains("pair classification is not supported"));
+        Assert.Contains(TextTable.Read(csv, "sentence1", "label").Warnings, w => w.Contains("'sentence2'") && w.Contains("classify the pairs with --text-pair-column sentence2"));
+        Assert.Empty(TextTable.Read(csv, "sentence1", "label", pairColumn: "sentence2").Warnings);   // read as pairs, nothing to say
         var jsonl = Path.Combine(dir, "train.jsonl");
         File.WriteAllText(jsonl, "{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": 0}\n");
         Assert.Contains(TextTable.Read(jsonl, "premise", "label").Warnings, w => w.Contains("'hypothesis'"));

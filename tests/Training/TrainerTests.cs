@@ -22,7 +22,7 @@ public class TrainerTests
     {
         var rng = new Random(seed);
         LabeledSplit Split(string name, int n) => new(name, name, Enumerable.Range(0, n).Select(i => $"t{i}").ToArray(), Enumerable.Range(0, n).Select(i => i % 2).ToArray());
-        int[][] Ids(LabeledSplit s) => s.Labels.Select(l => new[] { 1 }.Concat(Enumerable.Range(0, 2 + rng.Next(8)).Select(_ => 2 + l * 20 + rng.Next(20))).ToArray()).ToArray();
+        EncodedSplit Ids(LabeledSplit s) => new(s.Labels.Select(l => new[] { 1 }.Concat(Enumerable.Range(0, 2 + rng.Next(8)).Select(_ => 2 + l * 20 + rng.Next(20))).ToArray()).ToArray());
         var data = new TextClassificationData(Split("train", 32), Split("validation", 12), Split("test", 10), new[] { "a", "b" }, false);
         return (data, new EncodedData(Ids(data.Train), Ids(data.Validation), Ids(data.Test!), 0));
     }

@@ -32,7 +32,8 @@ namespace MixupBert.Model.Bert;
 ///   mean of the two.
 /// Not followed: the reference splits a batch in halves and pairs half with half (each pair mixed
 /// both ways); here each example has one partner from a permutation of the whole batch, as the other
-/// modes. Its paired-sentence handling (NLI) does not apply to single-text classification.
+/// modes. Sentence pairs are treated as the reference treats its NLI tasks: one sequence, whose windows
+/// may take in the [SEP] between the two texts; A keeps its token types.
 /// </summary>
 public static class SpanMix
 {

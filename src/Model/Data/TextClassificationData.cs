@@ -7,8 +7,14 @@ public sealed record LabeledSplit(string Name, string Source, string[] Texts, in
 {
     public int Count => Texts.Length;
 
+    /// <summary>Each example's second text (sentence-pair classification); null for single texts.</summary>
+    public string[]? Pairs { get; init; }
+
     public LabeledSplit Subset(IReadOnlyList<int> rows, string? name = null) =>
-        new(name ?? Name, Source, rows.Select(r => Texts[r]).ToArray(), rows.Select(r => Labels[r]).ToArray());
+        new(name ?? Name, Source, rows.Select(r => Texts[r]).ToArray(), rows.Select(r => Labels[r]).ToArray())
+        {
+            Pairs = Pairs == null ? null : rows.Select(r => Pairs[r]).ToArray(),
+        };
 }
 
 /// <summary>
@@ -19,15 +25,18 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
 {
     /// <summary>Reads and checks the splits, one file each; see the overload for splits in several files.</summary>
     public static TextClassificationData Load(IReadOnlyDictionary<string, string> files, string textColumn, string labelColumn, int seed,
-        double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null) =>
-        Load(files.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)[kv.Value]), textColumn, labelColumn, seed, validationFraction, labelNames);
+        double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null, string? pairColumn = null) =>
+        Load(files.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)[kv.Value]), textColumn, labelColumn, seed, validationFraction, labelNames, pairColumn);
 
     /// <summary>Reads and checks the splits, each from one or more files (shards, read in the order given):
-    /// every text non-empty, every label present and known. Errors name the file and its row.</summary>
+    /// every text non-empty (a pair's second text may be empty: the pair is still an example), every label present and known.
+    /// Errors name the file and its row.</summary>
     /// <param name="labelNames">the model's labels when they are fixed (evaluating a fine-tuned checkpoint); null to take them from the data.</param>
+    /// <param name="pairColumn">the column of each example's second text (sentence-pair classification); null for single texts.</param>
     public static TextClassificationData Load(IReadOnlyDictionary<string, IReadOnlyList<string>> files, string textColumn, string labelColumn, int seed,
-        double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null)
+        double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null, string? pairColumn = null)
     {
+        if (pairColumn == textColumn) throw new ArgumentException($"--text-pair-column names the text column '{textColumn}' itself; it is the column of each example's second text");
         var raw = new Dictionary<string, List<RawSplit>>();
         var unlabeled = new List<string>();
         foreach (var (split, paths) in files)
@@ -37,7 +46,7 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
             string reading = paths[0];
             try
             {
-                foreach (var path in paths) { reading = path; parts.Add(TextTable.Read(path, textColumn, labelColumn)); }
+                foreach (var path in paths) { reading = path; parts.Add(TextTable.Read(path, textColumn, labelColumn, pairColumn)); }
             }
             catch (DataFormatException e) when (split != "train" && e.MissingLabelColumn != null)
             {
@@ -85,7 +94,10 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
                             : $"{r.Source}: column '{labelColumn}', row {i}: label '{r.Labels[i]}' is not one of the labels [{string.Join(", ", names)}]");
                     ids.Add(id);
                 }
-            return new LabeledSplit(split, Describe(parts), parts.SelectMany(r => r.Texts).ToArray(), ids.ToArray());
+            return new LabeledSplit(split, Describe(parts), parts.SelectMany(r => r.Texts).ToArray(), ids.ToArray())
+            {
+                Pairs = pairColumn == null ? null : parts.SelectMany(r => r.Pairs!).ToArray(),
+            };
         }
 
         var mappedTrain = Map("train", raw["train"]);

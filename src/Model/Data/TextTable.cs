@@ -10,12 +10,15 @@ namespace MixupBert.Model.Data;
 /// <summary>One split as read from a file: a text and a raw label (string form) per row.</summary>
 public sealed record RawSplit(string Source, string[] Texts, string?[] Labels, bool IntegerLabels, IReadOnlyList<string>? LabelNames)
 {
+    /// <summary>Each row's second text, for sentence-pair classification; null when the rows are single texts.</summary>
+    public string[]? Pairs { get; init; }
+
     /// <summary>Things worth telling the user that are not errors (e.g. rows spanning several lines), each naming the file.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>
-/// Reads the text and label columns of a parquet, CSV/TSV or JSONL file. Text files must be UTF-8
+/// Reads the text and label columns (and, for sentence pairs, the second text's) of a parquet, CSV/TSV or JSONL file. Text files must be UTF-8
 /// (a BOM is allowed); anything else is reported with the file's name, never half-read.
 /// </summary>
 public static class TextTable
@@ -25,26 +28,27 @@ public static class TextTable
     /// <summary>A bound on a parquet row group's declared size, so a corrupt count cannot ask for gigabytes up front.</summary>
     private const long MaxRowsPerGroup = 50_000_000;
 
-    public static RawSplit Read(string path, string textColumn, string labelColumn)
+    /// <param name="pairColumn">the column of each row's second text, for sentence-pair classification; null for single texts.</param>
+    public static RawSplit Read(string path, string textColumn, string labelColumn, string? pairColumn = null)
     {
         if (!File.Exists(path)) throw new DataFormatException($"{path}: file not found");
         string ext = Path.GetExtension(path).ToLowerInvariant();
         return ext switch
         {
-            ".parquet" => ReadParquet(path, textColumn, labelColumn),
-            ".csv" => ReadDelimited(path, ",", textColumn, labelColumn),
-            ".tsv" => ReadDelimited(path, "\t", textColumn, labelColumn),
-            ".jsonl" or ".json" => ReadJsonLines(path, textColumn, labelColumn),
+            ".parquet" => ReadParquet(path, textColumn, labelColumn, pairColumn),
+            ".csv" => ReadDelimited(path, ",", textColumn, labelColumn, pairColumn),
+            ".tsv" => ReadDelimited(path, "\t", textColumn, labelColumn, pairColumn),
+            ".jsonl" or ".json" => ReadJsonLines(path, textColumn, labelColumn, pairColumn),
             _ => throw new DataFormatException($"{path}: unsupported file type '{ext}' (parquet, csv, tsv or jsonl)"),
         };
     }
 
-    private static RawSplit ReadParquet(string path, string textColumn, string labelColumn)
+    private static RawSplit ReadParquet(string path, string textColumn, string labelColumn, string? pairColumn)
     {
         try
         {
             ParquetFooter.Check(path); // Parquet.Net hangs on some corrupt footers; refuse those first
-            return ReadParquetAsync(path, textColumn, labelColumn).GetAwaiter().GetResult();
+            return ReadParquetAsync(path, textColumn, labelColumn, pairColumn).GetAwaiter().GetResult();
         }
         catch (DataFormatException) { throw; }
         // Parquet.Net reports a corrupt file through many exception types (index, overflow, argument, end of stream...);
@@ -55,18 +59,22 @@ public static class TextTable
         }
     }
 
-    private static async Task<RawSplit> ReadParquetAsync(string path, string textColumn, string labelColumn)
+    private static async Task<RawSplit> ReadParquetAsync(string path, string textColumn, string labelColumn, string? pairColumn)
     {
         await using var reader = OpenParquet(path);
         var fields = reader.Schema.GetDataFields();
         string names = string.Join(", ", fields.Select(f => f.Name));
         var textField = fields.FirstOrDefault(f => f.Name == textColumn)
-            ?? throw new DataFormatException($"{path}: no text column '{textColumn}' (columns: {names}; choose one with --text-column)");
+            ?? throw MissingTextColumn(path, textColumn, fields.Select(f => f.Name));
+        var pairField = pairColumn == null ? null : fields.FirstOrDefault(f => f.Name == pairColumn)
+            ?? throw MissingPairColumn(path, pairColumn, names);
         var labelField = fields.FirstOrDefault(f => f.Name == labelColumn)
             ?? throw new DataFormatException($"{path}: no label column '{labelColumn}' (columns: {names}; choose one with --label-column)") { MissingLabelColumn = labelColumn };
-        if (textField.ClrType != typeof(string) && textField.ClrType != typeof(ReadOnlyMemory<char>))
-            throw new DataFormatException($"{path}: column '{textColumn}' holds {textField.ClrType.Name} values, not text (columns: {names}; choose the text with --text-column)");
+        foreach (var (field, option) in new[] { (textField, "--text-column"), (pairField, "--text-pair-column") })
+            if (field != null && field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>))
+                throw new DataFormatException($"{path}: column '{field.Name}' holds {field.ClrType.Name} values, not text (columns: {names}; choose the text with {option})");
         var texts = new List<string>();
+        var pairs = pairField == null ? null : new List<string>();
         var labels = new List<string?>();
         Type lt = labelField.ClrType;
         bool integer = lt == typeof(long) || lt == typeof(int) || lt == typeof(short) || lt == typeof(sbyte) || lt == typeof(byte);
@@ -79,6 +87,11 @@ public static class TextTable
             var t = new string?[n];
             await rg.ReadAsync(textField, t.AsMemory());
             for (int i = 0; i < n; i++) texts.Add(t[i] ?? throw new DataFormatException($"{path}: column '{textColumn}', row {texts.Count}: missing text (null)"));
+            if (pairs != null)
+            {
+                await rg.ReadAsync(pairField!, t.AsMemory());
+                for (int i = 0; i < n; i++) pairs.Add(t[i] ?? throw new DataFormatException($"{path}: column '{pairColumn}', row {pairs.Count}: missing text (null)"));
+            }
             if (lt == typeof(long)) { var v = new long?[n]; await rg.ReadAsync<long>(labelField, v.AsMemory()); labels.AddRange(v.Select(x => x?.ToString(CultureInfo.InvariantCulture))); }
             else if (lt == typeof(int)) { var v = new int?[n]; await rg.ReadAsync<int>(labelField, v.AsMemory()); labels.AddRange(v.Select(x => x?.ToString(CultureInfo.InvariantCulture))); }
             else if (lt == typeof(short)) { var v = new short?[n]; await rg.ReadAsync<short>(labelField, v.AsMemory()); labels.AddRange(v.Select(x => x?.ToString(CultureInfo.InvariantCulture))); }
@@ -89,7 +102,8 @@ public static class TextTable
         }
         return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, HuggingFaceLabelNames(reader.CustomMetadata, labelColumn))
         {
-            Warnings = PairWarnings(path, textColumn, fields.Select(f => f.Name)),
+            Pairs = pairs?.ToArray(),
+            Warnings = pairColumn == null ? PairWarnings(path, textColumn, fields.Select(f => f.Name)) : [],
         };
     }
 
@@ -158,7 +172,7 @@ public static class TextTable
     /// quotes); TSV as GLUE and the IANA definition read it: no quoting at all, one row per line, so a
     /// `"` in a text is just a character. A stray quote in a CSV is an error, not a guess.
     /// </summary>
-    private static RawSplit ReadDelimited(string path, string delimiter, string textColumn, string labelColumn)
+    private static RawSplit ReadDelimited(string path, string delimiter, string textColumn, string labelColumn, string? pairColumn)
     {
         bool tsv = delimiter == "\t";
         string format = tsv ? "TSV" : "CSV";
@@ -178,10 +192,12 @@ public static class TextTable
         catch (CsvHelperException e) { throw new DataFormatException($"{path}: malformed {format} header: {e.Message}", e); }
         if (header is null) throw new DataFormatException($"{path}: empty file (expected a header row)");
         string names = string.Join(", ", header);
-        int ti = Array.IndexOf(header, textColumn), li = Array.IndexOf(header, labelColumn);
-        if (ti < 0) throw new DataFormatException($"{path}: no text column '{textColumn}' (columns: {names}; choose one with --text-column)");
+        int ti = Array.IndexOf(header, textColumn), li = Array.IndexOf(header, labelColumn), pi = pairColumn == null ? -1 : Array.IndexOf(header, pairColumn);
+        if (ti < 0) throw MissingTextColumn(path, textColumn, header);
+        if (pairColumn != null && pi < 0) throw MissingPairColumn(path, pairColumn, names);
         if (li < 0) throw new DataFormatException($"{path}: no label column '{labelColumn}' (columns: {names}; choose one with --label-column)") { MissingLabelColumn = labelColumn };
         var texts = new List<string>(); var labels = new List<string?>();
+        var pairs = pairColumn == null ? null : new List<string>();
         int multiLineRows = 0;
         try
         {
@@ -200,6 +216,7 @@ public static class TextTable
                 if (severalLines) multiLineRows++;
                 rowStart = parser.RawRow + 1;
                 texts.Add(csv.GetField(ti) ?? "");
+                pairs?.Add(csv.GetField(pi) ?? "");
                 string? l = csv.GetField(li);
                 labels.Add(string.IsNullOrWhiteSpace(l) ? null : l);
             }
@@ -212,8 +229,8 @@ public static class TextTable
         if (multiLineRows > 0)
             warnings.Add($"{path}: {multiLineRows} of {texts.Count} rows span several lines (quoted line breaks), so {lines} lines after the header gave {texts.Count} rows; check the file's quoting if that is unexpected");
         bool integer = labels.All(l => l == null || IsInteger(l));
-        warnings.AddRange(PairWarnings(path, textColumn, header));
-        return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, null) { Warnings = warnings };
+        if (pairColumn == null) warnings.AddRange(PairWarnings(path, textColumn, header));
+        return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, null) { Pairs = pairs?.ToArray(), Warnings = warnings };
     }
 
     private static bool IsInteger(string label) => long.TryParse(label, NumberStyles.Integer, CultureInfo.InvariantCulture, out _);
@@ -251,10 +268,11 @@ public static class TextTable
 
     private static string Excerpt(string field) => field.Length <= 60 ? $"'{field}'" : $"'{field[..60]}...'";
 
-    private static RawSplit ReadJsonLines(string path, string textColumn, string labelColumn)
+    private static RawSplit ReadJsonLines(string path, string textColumn, string labelColumn, string? pairColumn)
     {
         string content = ReadUtf8(path);
         var texts = new List<string>(); var labels = new List<string?>();
+        var pairs = pairColumn == null ? null : new List<string>();
         int? firstNumber = null, firstString = null; // lines where each label type first appears
         int lineNo = 0;
         IReadOnlyList<string> warnings = [];
@@ -262,9 +280,10 @@ public static class TextTable
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            var (text, label, kind) = ReadJsonRow(path, line, lineNo, textColumn, labelColumn);
-            if (texts.Count == 0) warnings = PairWarnings(path, textColumn, KeysOf(line));
+            var (text, pair, label, kind) = ReadJsonRow(path, line, lineNo, textColumn, labelColumn, pairColumn);
+            if (texts.Count == 0 && pairColumn == null) warnings = PairWarnings(path, textColumn, KeysOf(line));
             texts.Add(text);
+            pairs?.Add(pair!);
             labels.Add(label);
             if (kind == JsonValueKind.Number) firstNumber ??= lineNo;
             if (kind == JsonValueKind.String) firstString ??= lineNo;
@@ -272,7 +291,7 @@ public static class TextTable
         if (firstNumber is int n && firstString is int s)
             throw new DataFormatException($"{path}: column '{labelColumn}' mixes numbers (first on line {n}) and strings (first on line {s}); " +
                 "labels must be all class ids or all class names");
-        return new RawSplit(path, texts.ToArray(), labels.ToArray(), firstString == null, null) { Warnings = warnings };
+        return new RawSplit(path, texts.ToArray(), labels.ToArray(), firstString == null, null) { Pairs = pairs?.ToArray(), Warnings = warnings };
     }
 
     private static List<string> KeysOf(string jsonObjectLine)
@@ -288,20 +307,34 @@ public static class TextTable
         [("sentence1", "sentence2"), ("question1", "question2"), ("premise", "hypothesis"), ("hypothesis", "premise"),
          ("question", "sentence"), ("sentence", "question"), ("question", "passage"), ("passage", "question"), ("text1", "text2"), ("text_a", "text_b")];
 
-    /// <summary>A warning when the text column is one half of a sentence pair whose other half the file also
-    /// has: the tool classifies single texts, so it would be trained on half of each example.</summary>
+    /// <summary>A warning when single texts are read from one half of a sentence pair whose other half the file
+    /// also has: the model would be trained on half of each example.</summary>
     private static IReadOnlyList<string> PairWarnings(string path, string textColumn, IEnumerable<string> columns)
     {
         var names = columns.ToHashSet(StringComparer.Ordinal);
         return PairColumns.Where(p => p.First == textColumn && names.Contains(p.Second))
-            .Select(p => $"{path}: the file also has column '{p.Second}', the other half of a '{p.First}'/'{p.Second}' sentence pair: " +
-                $"pair classification is not supported, so only '{textColumn}' is read (half of each example)").ToList();
+            .Select(p => $"{path}: the file also has column '{p.Second}', the other half of a '{p.First}'/'{p.Second}' sentence pair, " +
+                $"but only '{textColumn}' is read (half of each example); classify the pairs with --text-pair-column {p.Second}").ToList();
     }
+
+    /// <summary>No such text column; where the file holds a known sentence pair, the options that read it.</summary>
+    private static DataFormatException MissingTextColumn(string path, string textColumn, IEnumerable<string> columns)
+    {
+        var names = columns.ToList();
+        var pair = PairColumns.FirstOrDefault(p => names.Contains(p.First) && names.Contains(p.Second));
+        string hint = pair.First == null ? "" : $"; for its sentence pairs: --text-column {pair.First} --text-pair-column {pair.Second}";
+        return new DataFormatException($"{path}: no text column '{textColumn}' (columns: {string.Join(", ", names)}; choose one with --text-column{hint})");
+    }
+
+    private static DataFormatException MissingPairColumn(string path, string pairColumn, string names) =>
+        new($"{path}: no text pair column '{pairColumn}' (columns: {names}; choose the second text's column with --text-pair-column)");
 
     private static readonly JsonDocumentOptions StrictJson = new() { AllowDuplicateProperties = false };
 
-    /// <summary>One JSONL row: its text, its label as a string (null when missing) and the label's JSON kind.</summary>
-    private static (string Text, string? Label, JsonValueKind Kind) ReadJsonRow(string path, string line, int lineNo, string textColumn, string labelColumn)
+    /// <summary>One JSONL row: its text, its second text (null when <paramref name="pairColumn"/> is), its label as a
+    /// string (null when missing) and the label's JSON kind.</summary>
+    private static (string Text, string? Pair, string? Label, JsonValueKind Kind) ReadJsonRow(string path, string line, int lineNo,
+        string textColumn, string labelColumn, string? pairColumn)
     {
         try
         {
@@ -310,14 +343,19 @@ public static class TextTable
             if (row.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: line {lineNo} is not a JSON object");
             if (!row.TryGetProperty(textColumn, out var t))
                 throw new DataFormatException($"{path}: line {lineNo} has no text column '{textColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --text-column)");
+            JsonElement second = default;
+            if (pairColumn != null && !row.TryGetProperty(pairColumn, out second))
+                throw new DataFormatException($"{path}: line {lineNo} has no text pair column '{pairColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --text-pair-column)");
             if (!row.TryGetProperty(labelColumn, out var l))
                 throw new DataFormatException($"{path}: line {lineNo} has no label column '{labelColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --label-column)") { MissingLabelColumn = labelColumn };
-            string text = t.ValueKind switch
+            string TextOf(JsonElement e, string column) => e.ValueKind switch
             {
-                JsonValueKind.String => t.GetString()!,
-                JsonValueKind.Null => throw new DataFormatException($"{path}: line {lineNo}: column '{textColumn}': missing text (null)"),
-                _ => t.GetRawText(),
+                JsonValueKind.String => e.GetString()!,
+                JsonValueKind.Null => throw new DataFormatException($"{path}: line {lineNo}: column '{column}': missing text (null)"),
+                _ => e.GetRawText(),
             };
+            string text = TextOf(t, textColumn);
+            string? pair = pairColumn == null ? null : TextOf(second, pairColumn);
             string? label = l.ValueKind switch
             {
                 JsonValueKind.Number => l.TryGetInt64(out long v) ? v.ToString(CultureInfo.InvariantCulture)
@@ -326,7 +364,7 @@ public static class TextTable
                 JsonValueKind.Null => null,
                 _ => throw new DataFormatException($"{path}: line {lineNo}: column '{labelColumn}': label {l.GetRawText()} is neither an integer nor a string"),
             };
-            return (text, label, l.ValueKind);
+            return (text, pair, label, l.ValueKind);
         }
         catch (JsonException e) { throw new DataFormatException($"{path}: line {lineNo} is not valid JSON: {e.Message}", e); }
         catch (InvalidOperationException e) { throw new DataFormatException($"{path}: line {lineNo}: unreadable value: {e.Message}", e); }

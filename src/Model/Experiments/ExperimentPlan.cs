@@ -146,6 +146,7 @@ public static class ExperimentPlan
         Compare("--dataset", recorded.Inputs.Dataset, inputs.Dataset);
         Compare("--revision", recorded.Inputs.Revision, inputs.Revision);
         Compare("--text-column", recorded.Inputs.TextColumn, inputs.TextColumn);
+        Compare("--text-pair-column", recorded.Inputs.TextPairColumn, inputs.TextPairColumn);
         Compare("--label-column", recorded.Inputs.LabelColumn, inputs.LabelColumn);
         foreach (var option in TrainOptions.All)
             if (Matters(option, run.Mode))

@@ -5,10 +5,13 @@ namespace MixupBert.Model.Training;
 /// <summary>
 /// Tokenized examples cut into batches: shuffled per epoch (seeded by seed and epoch, so a resumed
 /// run sees the same order), optionally grouped by length (HF's group_by_length: megabatches of
-/// 50 batches sorted by length), each padded to its longest sequence, or to a fixed length.
+/// 50 batches sorted by length), each padded to its longest sequence, or to a fixed length. Token types
+/// are 0, or for sentence pairs 1 from each row's second segment to its end (padding 0, as transformers pads).
 /// </summary>
-public sealed class Batcher(int[][] ids, int[] labels, int numLabels, int padId)
+public sealed class Batcher(int[][] ids, int[] labels, int numLabels, int padId, int[]? secondStarts = null)
 {
+    public Batcher(EncodedSplit split, int[] labels, int numLabels, int padId) : this(split.Ids, labels, numLabels, padId, split.SecondStarts) { }
+
     public int Count => ids.Length;
 
     /// <summary>The longest row's length: the widest batch this batcher makes, unless padTo is longer.</summary>
@@ -60,6 +63,7 @@ public sealed class Batcher(int[][] ids, int[] labels, int numLabels, int padId)
         foreach (int r in rows) T = Math.Max(T, ids[r].Length);
         if (padTo is int p) T = Math.Max(T, p);
         var inputIds = new int[B * T];
+        var types = new int[B * T];
         var mask = new float[B * T];
         var labelsOfBatch = new int[B];
         for (int b = 0; b < B; b++)
@@ -70,8 +74,9 @@ public sealed class Batcher(int[][] ids, int[] labels, int numLabels, int padId)
                 inputIds[b * T + t] = t < row.Length ? row[t] : padId;
                 mask[b * T + t] = t < row.Length ? 1f : 0f;
             }
+            if (secondStarts != null) types.AsSpan(b * T + secondStarts[rows[b]], row.Length - secondStarts[rows[b]]).Fill(1);
             labelsOfBatch[b] = labels[rows[b]];
         }
-        return new Batch(T, numLabels, inputIds, mask, labelsOfBatch);
+        return new Batch(T, numLabels, inputIds, mask, labelsOfBatch, types);
     }
 }

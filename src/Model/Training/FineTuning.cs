@@ -23,10 +23,13 @@ public static class FineTuning
         var files = Sources.ResolveDataset(inputs.Dataset, hub, inputs.Revision, cancel);
         say($"model: {modelFolder}");
         say($"dataset: {string.Join(", ", files.Select(kv => $"{kv.Key} {kv.Value[0]}{(kv.Value.Count > 1 ? $" and {kv.Value.Count - 1} more" : "")}"))}");
-        var data = TextClassificationData.Load(files, inputs.TextColumn, inputs.LabelColumn, options.Seed, labelNames: fixedLabels);
+        if (inputs.TextPairColumn != null && options.MaxLength < 3)
+            throw new ArgumentException($"--max-length {options.MaxLength} leaves no room for a sentence pair's [CLS] and two [SEP] (3 at least)");
+        var data = TextClassificationData.Load(files, inputs.TextColumn, inputs.LabelColumn, options.Seed, labelNames: fixedLabels, pairColumn: inputs.TextPairColumn);
         var train = data.TrainSubset(options.TrainSize, options.PerClass, options.Seed);
         say($"labels: {string.Join(", ", data.LabelNames)}; train {train.Count}{(train.Count != data.Train.Count ? $" of {data.Train.Count}" : "")}, " +
             $"validation {data.Validation.Count}{(data.ValidationFromTrain ? " (split off train)" : "")}, test {data.Test?.Count.ToString(CultureInfo.InvariantCulture) ?? "none"}");
+        if (inputs.TextPairColumn != null) say($"sentence pairs: [CLS] {inputs.TextColumn} [SEP] {inputs.TextPairColumn} [SEP]");
         foreach (var warning in data.Warnings) say($"warning: {warning}");
         var (config, parameters, report) = BertCheckpoint.Load(modelFolder, data.LabelNames, options.Seed);
         foreach (var n in report.Initialized) say($"initialised (not in the checkpoint): {n}");

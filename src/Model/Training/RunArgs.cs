@@ -3,9 +3,10 @@ using MixupBert.Model.Data;
 
 namespace MixupBert.Model.Training;
 
-/// <summary>Where a run's inputs come from; the defaults are the command line's.</summary>
+/// <summary>Where a run's inputs come from; the defaults are the command line's. <paramref name="TextPairColumn"/>:
+/// the column of each example's second text, for sentence-pair classification (null: single texts).</summary>
 public sealed record RunInputs(string Model = "google-bert/bert-base-cased", string Dataset = "cornell-movie-review-data/rotten_tomatoes",
-    string Revision = "main", string TextColumn = "text", string LabelColumn = "label");
+    string Revision = "main", string TextColumn = "text", string LabelColumn = "label", string? TextPairColumn = null);
 
 /// <summary>
 /// args.json: the inputs as given and as resolved, the labels, every option of <see cref="TrainOptions.All"/>
@@ -24,8 +25,10 @@ public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDict
             ["dataset_files"] = new JsonObject(DatasetFiles.Select(kv => KeyValuePair.Create(kv.Key,
                 kv.Value.Count == 1 ? (JsonNode?)kv.Value[0] : new JsonArray(kv.Value.Select(f => (JsonNode?)f).ToArray())))),
             ["text_column"] = Inputs.TextColumn, ["label_column"] = Inputs.LabelColumn,
-            ["labels"] = new JsonArray(Labels.Select(l => (JsonNode)l).ToArray()),
         };
+        // only a pair run has it, so that a single-text run's args.json stays as it has always been
+        if (Inputs.TextPairColumn != null) o["text_pair_column"] = Inputs.TextPairColumn;
+        o["labels"] = new JsonArray(Labels.Select(l => (JsonNode)l).ToArray());
         foreach (var option in TrainOptions.All)
         {
             if (option == TrainOptions.LoggingStepsOption) o["train_examples"] = TrainExamples; // where args.json has always had it
@@ -49,7 +52,7 @@ public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDict
 
         var d = new RunInputs();
         var inputs = new RunInputs(TextOr("model", d.Model), TextOr("dataset", d.Dataset), TextOr("revision", d.Revision),
-            TextOr("text_column", d.TextColumn), TextOr("label_column", d.LabelColumn));
+            TextOr("text_column", d.TextColumn), TextOr("label_column", d.LabelColumn), Given("text_pair_column") is JsonNode pair ? Text(pair, "text_pair_column") : null);
         var files = Given("dataset_files") switch
         {
             null => new Dictionary<string, IReadOnlyList<string>>(),

@@ -102,9 +102,9 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
     /// evaluation batch, at the longest example of any split), allocated once before the first step.</summary>
     private void ReserveActivations()
     {
-        static int Longest(int[][]? rows) => rows == null || rows.Length == 0 ? 0 : rows.Max(r => r.Length);
-        int evalRows = Math.Min(options.EvalBatchSize, Math.Max(encoded.Validation.Length, encoded.Test?.Length ?? 0));
-        int rows = Math.Max(SpanMix.StepRows(options.Mode, Math.Min(options.BatchSize, encoded.Train.Length)), evalRows);
+        static int Longest(EncodedSplit? split) => split == null || split.Ids.Length == 0 ? 0 : split.Ids.Max(r => r.Length);
+        int evalRows = Math.Min(options.EvalBatchSize, Math.Max(encoded.Validation.Ids.Length, encoded.Test?.Ids.Length ?? 0));
+        int rows = Math.Max(SpanMix.StepRows(options.Mode, Math.Min(options.BatchSize, encoded.Train.Ids.Length)), evalRows);
         int seqLen = Math.Max(options.PadTo ?? 0, Math.Max(Longest(encoded.Train), Math.Max(Longest(encoded.Validation), Longest(encoded.Test))));
         if (seqLen > 0) engine.Reserve(rows, seqLen);
     }
@@ -296,9 +296,9 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
     }
 
     /// <summary>A plain forward over a split in fixed order; loss averaged over examples.</summary>
-    public ClassificationMetrics Evaluate(int[][] ids, int[] labels)
+    public ClassificationMetrics Evaluate(EncodedSplit split, int[] labels)
     {
-        var batcher = new Batcher(ids, labels, engine.Config.NumLabels, encoded.PadId);
+        var batcher = new Batcher(split, labels, engine.Config.NumLabels, encoded.PadId);
         return Evaluation.Run(engine, batcher, labels, options.EvalBatchSize, options.PadTo);
     }
 

@@ -18,6 +18,7 @@ public static class EvalPredictCommands
         var split = new Option<string>("--split") { Description = "train, validation or test", DefaultValueFactory = _ => "test" };
         var dataset = new Option<string?>("--dataset") { Description = "Hub id or local path (default: the one the checkpoint was trained on)" };
         var textColumn = new Option<string?>("--text-column") { Description = "Text column (default: the training run's)" };
+        var pairColumn = new Option<string?>("--text-pair-column") { Description = "Second text's column, for a model trained on sentence pairs (default: the training run's)" };
         var labelColumn = new Option<string?>("--label-column") { Description = "Label column (default: the training run's)" };
         var batchSize = new Option<int>("--batch-size") { Description = "Evaluation batch size", DefaultValueFactory = _ => 64 };
         var maxLength = new Option<int?>("--max-length") { Description = "Truncation length (default: the training run's, else 128)" };
@@ -25,7 +26,7 @@ public static class EvalPredictCommands
         var json = new Option<string?>("--json") { Description = "Also write the metrics to this JSON file" };
         var threads = ThreadsOption();
         var precision = PrecisionOption();
-        var cmd = new Command("eval", "Evaluate a fine-tuned checkpoint on a dataset split") { checkpoint, split, dataset, textColumn, labelColumn, batchSize, maxLength, backend, precision, json, threads };
+        var cmd = new Command("eval", "Evaluate a fine-tuned checkpoint on a dataset split") { checkpoint, split, dataset, textColumn, pairColumn, labelColumn, batchSize, maxLength, backend, precision, json, threads };
         cmd.SetAction(parse =>
         {
             string dir = parse.GetValue(checkpoint)!.FullName;
@@ -39,12 +40,14 @@ public static class EvalPredictCommands
             string ds = parse.GetValue(dataset) ?? inputs.Dataset;
             string tc = parse.GetValue(textColumn) ?? inputs.TextColumn;
             string lc = parse.GetValue(labelColumn) ?? inputs.LabelColumn;
+            string? pc = parse.GetValue(pairColumn) ?? inputs.TextPairColumn;
             int maxLen = parse.GetValue(maxLength) ?? options.MaxLength;
+            if (pc != null && maxLen < 3) throw new ArgumentException($"--max-length {maxLen} leaves no room for a sentence pair's [CLS] and two [SEP] (3 at least)");
             string which = parse.GetValue(split)!;
             var (config, parameters, _) = BertCheckpoint.Load(dir);
             using var hub = new HubClient(HubSettings.FromEnvironment());
             var files = Sources.ResolveDataset(ds, hub, ds == inputs.Dataset ? inputs.Revision : "main");   // the run's revision for the run's dataset
-            var data = TextClassificationData.Load(files, tc, lc, seed: options.Seed, labelNames: config.Id2Label);
+            var data = TextClassificationData.Load(files, tc, lc, seed: options.Seed, labelNames: config.Id2Label, pairColumn: pc);
             foreach (var warning in data.Warnings) Console.Error.WriteLine($"warning: {warning}");
             var part = which switch
             {
@@ -53,11 +56,11 @@ public static class EvalPredictCommands
                 _ => throw new ArgumentException($"--split must be train, validation or test, not '{which}'"),
             };
             var encoder = TextEncoder.FromModelFolder(dir);
-            var ids = part.Texts.Select(t => encoder.Encode(t, Math.Min(maxLen, config.MaxPositionEmbeddings))).ToArray();
+            var encoded = EncodedSplit.Of(encoder, part, Math.Min(maxLen, config.MaxPositionEmbeddings));
             var (engine, why) = Backends.Create(parse.GetValue(backend)!, config, parameters, parse.GetValue(precision)!);
             using var _e = engine;
             Console.Error.WriteLine($"backend: {engine.Backend} ({why})");
-            var m = Evaluation.Run(engine, new Batcher(ids, part.Labels, config.NumLabels, encoder.PadId), part.Labels, parse.GetValue(batchSize));
+            var m = Evaluation.Run(engine, new Batcher(encoded, part.Labels, config.NumLabels, encoder.PadId), part.Labels, parse.GetValue(batchSize));
             Console.WriteLine($"{which} ({m.Count} examples): loss {m.Loss:F4} accuracy {m.Accuracy:F4} f1 {m.F1:F4} precision {m.Precision:F4} recall {m.Recall:F4} ece {m.Ece:F4}");
             if (parse.GetValue(json) is string path) RunFolder.WriteAtomic(path, RunJson.Write(m));
             return ErrorReport.Ok;
@@ -68,30 +71,36 @@ public static class EvalPredictCommands
     public static Command BuildPredict()
     {
         var checkpoint = new Option<DirectoryInfo>("--checkpoint") { Description = "A fine-tuned model folder (a train run's output)", Required = true };
-        var texts = new Argument<string[]>("text") { Description = "Texts to classify (none: one text per line of standard input)", Arity = ArgumentArity.ZeroOrMore };
+        var texts = new Argument<string[]>("text") { Description = "Texts to classify (none: one text per line of standard input); a sentence pair is its two texts with a tab between", Arity = ArgumentArity.ZeroOrMore };
+        var pairs = new Option<bool?>("--pairs") { Description = "Each text is a sentence pair, its halves separated by a tab (default: whether the checkpoint's training run read a --text-pair-column)" };
         var maxLength = new Option<int>("--max-length") { Description = "Truncation length", DefaultValueFactory = _ => 128 };
         var batchSize = new Option<int>("--batch-size") { Description = "Texts per forward pass", DefaultValueFactory = _ => 64 };
         var backend = new Option<string>("--backend") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
         var threads = ThreadsOption();
         var precision = PrecisionOption();
-        var cmd = new Command("predict", "Classify texts with a fine-tuned checkpoint; JSON lines out (label and probabilities)") { checkpoint, texts, maxLength, batchSize, backend, precision, threads };
+        var cmd = new Command("predict", "Classify texts with a fine-tuned checkpoint; JSON lines out (label and probabilities)") { checkpoint, texts, pairs, maxLength, batchSize, backend, precision, threads };
         cmd.SetAction(parse =>
         {
             string dir = parse.GetValue(checkpoint)!.FullName;
             CheckCommon(dir, parse.GetValue(batchSize), parse.GetValue(maxLength), parse.GetValue(threads));
+            bool pairsGiven = parse.GetValue(pairs) ?? new RunFolder(dir).ReadArgs()?.Inputs.TextPairColumn != null;
+            if (pairsGiven && parse.GetValue(maxLength) < 3) throw new ArgumentException("--max-length must be 3 or more for sentence pairs ([CLS] and two [SEP])");
             var (config, parameters, _) = BertCheckpoint.Load(dir);
             var encoder = TextEncoder.FromModelFolder(dir);
             var (engine, _) = Backends.Create(parse.GetValue(backend)!, config, parameters, parse.GetValue(precision)!);
             using var _e = engine;
             var given = parse.GetValue(texts) ?? [];
-            IEnumerable<string> input = given.Length > 0 ? given : ReadLines(Console.In);
+            IEnumerable<(string Text, string Where)> input = given.Length > 0 ? given.Select((t, i) => (t, $"text argument {i + 1}")) : ReadLines(Console.In);
             int L = config.NumLabels, size = parse.GetValue(batchSize), maxLen = Math.Min(parse.GetValue(maxLength), config.MaxPositionEmbeddings);
             foreach (var chunk in input.Chunk(size))
             {
-                var ids = chunk.Select(t => encoder.Encode(t, maxLen)).ToArray();
-                var batcher = new Batcher(ids, new int[ids.Length], L, encoder.PadId);
-                var batch = batcher.Make(Enumerable.Range(0, ids.Length).ToArray());
-                var probs = new float[ids.Length * L];
+                var split = new LabeledSplit("predict", "input", chunk.Select(c => pairsGiven ? FirstHalf(c.Text, c.Where) : c.Text).ToArray(), new int[chunk.Length])
+                {
+                    Pairs = pairsGiven ? chunk.Select(c => c.Text[(c.Text.IndexOf('\t') + 1)..]).ToArray() : null,
+                };
+                var encoded = EncodedSplit.Of(encoder, split, maxLen);
+                var batch = new Batcher(encoded, split.Labels, L, encoder.PadId).Make(Enumerable.Range(0, chunk.Length).ToArray());
+                var probs = new float[chunk.Length * L];
                 engine.Evaluate(batch, probs);
                 for (int i = 0; i < chunk.Length; i++)
                 {
@@ -100,7 +109,11 @@ public static class EvalPredictCommands
                     for (int c = 1; c < L; c++) if (p[c] > p[best]) best = c;
                     var dist = new JsonObject();
                     for (int c = 0; c < L; c++) dist[config.Id2Label[c]] = Math.Round(p[c], 6);
-                    Console.WriteLine(new JsonObject { ["text"] = chunk[i], ["label"] = config.Id2Label[best], ["probabilities"] = dist }.ToJsonString());
+                    var line = new JsonObject { ["text"] = split.Texts[i] };
+                    if (split.Pairs != null) line["text_pair"] = split.Pairs[i];
+                    line["label"] = config.Id2Label[best];
+                    line["probabilities"] = dist;
+                    Console.WriteLine(line.ToJsonString());
                 }
             }
             return ErrorReport.Ok;
@@ -130,9 +143,22 @@ public static class EvalPredictCommands
         }
     }
 
-    private static IEnumerable<string> ReadLines(TextReader reader)
+    /// <summary>The non-blank lines of <paramref name="reader"/>, each with its line number for messages.</summary>
+    private static IEnumerable<(string Text, string Where)> ReadLines(TextReader reader)
     {
+        int number = 0;
         while (reader.ReadLine() is string line)
-            if (!string.IsNullOrWhiteSpace(line)) yield return line;
+        {
+            number++;
+            if (!string.IsNullOrWhiteSpace(line)) yield return (line, $"line {number} of standard input");
+        }
+    }
+
+    /// <summary>A sentence pair's first text: what comes before its first tab, which must be there.</summary>
+    private static string FirstHalf(string pair, string where)
+    {
+        int tab = pair.IndexOf('\t');
+        if (tab < 0) throw new DataFormatException($"{where}: a sentence pair needs its two texts separated by a tab (the model was trained on pairs; --pairs false reads single texts)");
+        return pair[..tab];
     }
 }

@@ -17,6 +17,7 @@ public sealed class TrainOptionSet
     public readonly Option<string> Dataset = new("--dataset") { Description = "Hub dataset id or local file/folder (parquet, csv, tsv, jsonl)", DefaultValueFactory = _ => DefaultInputs.Dataset };
     public readonly Option<string> Revision = new("--revision") { Description = "Hub revision of the model and dataset", DefaultValueFactory = _ => DefaultInputs.Revision };
     public readonly Option<string> TextColumn = new("--text-column") { Description = "Column holding the text", DefaultValueFactory = _ => DefaultInputs.TextColumn };
+    public readonly Option<string?> TextPairColumn = new("--text-pair-column") { Description = "Column holding each example's second text, for sentence-pair classification (GLUE's sentence2, hypothesis, ...): [CLS] text [SEP] pair [SEP]" };
     public readonly Option<string> LabelColumn = new("--label-column") { Description = "Column holding the label (integers or strings)", DefaultValueFactory = _ => DefaultInputs.LabelColumn };
     public readonly Option<string?> Preset = new("--preset") { Description = "notebook: the notebook's settings (lr 8e-5, batch 32, 10 epochs, padding to 256, α = β = 1)" };
     public readonly Option<string> Backend = new("--backend") { Description = "auto (CUDA when a GPU and the kernels are there), cpu or cuda", DefaultValueFactory = _ => "auto" };
@@ -45,7 +46,7 @@ public sealed class TrainOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Model, Dataset, Revision, TextColumn, LabelColumn }) command.Options.Add(o);
+        foreach (var o in new Option[] { Model, Dataset, Revision, TextColumn, TextPairColumn, LabelColumn }) command.Options.Add(o);
         foreach (var b in training)
         {
             if (b.Spec == TrainOptions.LoggingStepsOption) command.Options.Add(Preset); // where --help has always listed it
@@ -56,7 +57,7 @@ public sealed class TrainOptionSet
     }
 
     public RunInputs ReadInputs(ParseResult parse) => new(parse.GetValue(Model)!, parse.GetValue(Dataset)!, parse.GetValue(Revision)!,
-        parse.GetValue(TextColumn)!, parse.GetValue(LabelColumn)!);
+        parse.GetValue(TextColumn)!, parse.GetValue(LabelColumn)!, parse.GetValue(TextPairColumn));
 
     /// <summary>The options as given; a preset first supplies its values, then every option given explicitly wins.</summary>
     public TrainOptions Read(ParseResult parse)
