@@ -120,4 +120,102 @@ public class DataFilesTests
         Assert.Contains("was not found", Assert.Throws<HubException>(() => Sources.ResolveDataset("org/glue-like", hub)).Message);
         Assert.Contains("needs the Hub's file list", Assert.Throws<HubException>(() => Sources.ResolveDataset("org/glue-like/sst2", hub)).Message);
     }
+
+    private static IReadOnlyList<DatasetConfig> Card(string yaml)
+    {
+        var path = Path.Combine(TempDir(), "README.md");
+        File.WriteAllText(path, $"---\n{yaml}\n---\n# A dataset\n\nSome text with --- in it.\n");
+        return DatasetCard.ReadConfigs(path);
+    }
+
+    [Fact]
+    public void AReadmesConfigsChooseTheFilesAsDatasetsReadsThem()
+    {
+        // dair-ai/emotion: two configuration folders, split (the default) and unsplit; names alone cannot choose
+        string[] emotion = ["README.md", "split/train-00000-of-00001.parquet", "split/validation-00000-of-00001.parquet", "split/test-00000-of-00001.parquet",
+            "unsplit/train-00000-of-00001.parquet"];
+        var configs = Card("""
+            configs:
+            - config_name: split
+              data_files:
+              - split: train
+                path: split/train-*
+              - split: validation
+                path: split/validation-*
+              - split: test
+                path: split/test-*
+              default: true
+            - config_name: unsplit
+              data_files:
+              - split: train
+                path: unsplit/train-*
+            dataset_info:
+              features:
+              - name: text
+                dtype: string
+            """);
+        Assert.Equal(["split", "unsplit"], configs.Select(c => c.Name));
+        Assert.Contains("several configurations", Assert.Throws<HubException>(() => DataFiles.Resolve(emotion, null, "dair-ai/emotion")).Message);
+        var chosen = DataFiles.FromConfig(DatasetCard.Choose(configs, null, "dair-ai/emotion"), emotion, "dair-ai/emotion");
+        Assert.Equal(["split/train-00000-of-00001.parquet"], chosen["train"]);
+        Assert.Equal(["train", "validation", "test"], chosen.Keys);
+        Assert.Equal(["unsplit/train-00000-of-00001.parquet"], DataFiles.FromConfig(DatasetCard.Choose(configs, "unsplit", "x"), emotion, "x")["train"]);
+        Assert.Contains("no configuration 'other' (its README's configurations: split, unsplit)", Assert.Throws<HubException>(() => DatasetCard.Choose(configs, "other", "x")).Message);
+
+        // files whose names say nothing: a list of patterns is train; ** crosses folders; dev is validation; a split
+        // that is none of the three is not read; hidden files are not matched by a wildcard
+        string[] custom = ["raw/part_a.csv", "raw/part_b.csv", "raw/.backup.csv", "holdout/final.csv", "extra/deep/x/held.csv", "notes.txt"];
+        var plain = DataFiles.FromConfig(Card("configs:\n- config_name: default\n  data_files: [\"raw/*.csv\"]").Single(), custom, "x");
+        Assert.Equal(["raw/part_a.csv", "raw/part_b.csv"], plain["train"]);
+        var bySplit = DataFiles.FromConfig(DatasetCard.Choose(Card("""
+            configs:
+            - config_name: main
+              data_files:
+              - split: train
+                path: ["raw/part_?.csv"]
+              - split: dev
+                path: extra/**/held.csv
+              - split: unlabeled
+                path: holdout/final.csv
+            """), null, "x"), custom, "x");
+        Assert.Equal(["train", "validation"], bySplit.Keys);
+        Assert.Equal(["extra/deep/x/held.csv"], bySplit["validation"]);
+        // a pattern that matches nothing names itself; * stays within a folder
+        Assert.Contains("'*.csv', which matches none", Assert.Throws<HubException>(() =>
+            DataFiles.FromConfig(Card("configs:\n- config_name: default\n  data_files: \"*.csv\"").Single(), custom, "x")).Message);
+        Assert.Contains("'raw/*.parquet', which matches none", Assert.Throws<HubException>(() =>
+            DataFiles.FromConfig(Card("configs:\n- config_name: default\n  data_files: raw/*.parquet").Single(), custom, "x")).Message);
+        // no configs: nothing; several and no default: choose one; two defaults: refused; a header that is not YAML
+        Assert.Empty(Card("license: mit"));
+        Assert.Contains("choose one as --dataset x/a", Assert.Throws<HubException>(() => DatasetCard.Choose(
+            Card("configs:\n- config_name: a\n  data_files: a.csv\n- config_name: b\n  data_files: b.csv"), null, "x")).Message);
+        Assert.Equal("default", DatasetCard.Choose(Card("configs:\n- config_name: a\n  data_files: a.csv\n- data_files: b.csv"), null, "x").Name);
+        Assert.Contains("README.md: its YAML header does not parse", Assert.Throws<HubException>(() => Card("configs: [unclosed")).Message);
+        Assert.Contains("has no data_files", Assert.Throws<HubException>(() => Card("configs:\n- config_name: a")).Message);
+    }
+
+    [Fact]
+    public void AHubDatasetWithAReadmeConfigIsReadByItsDefaultConfiguration()
+    {
+        var root = TempDir();
+        var data = Path.Combine(root, "datasets", "org", "emotion-like", "resolve", "main");
+        foreach (var (file, rows) in new[] { ("split/train.csv", 8), ("split/validation.csv", 4), ("unsplit/train.csv", 20) })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(data, file))!);
+            File.WriteAllText(Path.Combine(data, file), "text,label\n" + string.Concat(Enumerable.Range(0, rows).Select(i => $"text {i},{i % 2}\n")));
+        }
+        File.WriteAllText(Path.Combine(data, "README.md"), "---\nconfigs:\n- config_name: split\n  default: true\n  data_files:\n  - split: train\n    path: split/train.csv\n" +
+            "  - split: validation\n    path: split/validation.csv\n- config_name: unsplit\n  data_files: unsplit/train.csv\n---\n");
+        using var server = new MirrorServer(root);
+        var cache = TempDir();
+        using (var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null)))
+        {
+            var files = Sources.ResolveDataset("org/emotion-like", hub);
+            Assert.Equal(8, TextClassificationData.Load(files, "text", "label", seed: 1).Train.Count);
+            Assert.Equal(20 - 2, TextClassificationData.Load(Sources.ResolveDataset("org/emotion-like/unsplit", hub), "text", "label", seed: 1).Train.Count);
+        }
+        // offline, the cached README still chooses
+        using var offline = new HubClient(new HubSettings(server.Endpoint, cache, true, null));
+        Assert.EndsWith(Path.Combine("split", "train.csv"), Sources.ResolveDataset("org/emotion-like", offline)["train"].Single());
+    }
 }

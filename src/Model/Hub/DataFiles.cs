@@ -95,6 +95,38 @@ public static partial class DataFiles
         return result;
     }
 
+    /// <summary>
+    /// The splits' files (repository paths, name order) of a dataset card's configuration: each split's
+    /// data_files patterns matched against <paramref name="files"/>. A split named as one of the three or by
+    /// one of its keywords (dev is validation) is that split; others (imdb's unsupervised) are not read. A
+    /// pattern that matches nothing is an error naming it, as in datasets.
+    /// </summary>
+    public static Dictionary<string, IReadOnlyList<string>> FromConfig(DatasetConfig config, IReadOnlyList<string> files, string dataset)
+    {
+        var result = new Dictionary<string, IReadOnlyList<string>>();
+        // the exact names first, so that a card with both validation and dev reads validation
+        var named = config.DataFiles.OrderBy(kv => SplitKeywords.Any(k => k.Split == kv.Key) ? 0 : 1).ThenBy(kv => kv.Key, StringComparer.Ordinal);
+        foreach (var (name, patterns) in named)
+        {
+            string? split = SplitKeywords.FirstOrDefault(k => k.Keywords.Contains(name.ToLowerInvariant())).Split;
+            if (split == null || result.ContainsKey(split)) continue;
+            var matched = new List<string>();
+            foreach (var pattern in patterns)
+            {
+                var hits = DatasetCard.Match(pattern, files).ToList();
+                if (hits.Count == 0)
+                    throw new HubException($"dataset '{dataset}': the {name} split of configuration '{config.Name}' (its README) names '{pattern}', which matches none of the repository's files");
+                matched.AddRange(hits.Where(f => !matched.Contains(f)));
+            }
+            var data = matched.Where(f => Data.TextTable.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).ToList();
+            if (data.Count == 0) continue;   // a format this tool does not read: said below for train
+            string format = Data.TextTable.Extensions.First(e => data.Any(f => Path.GetExtension(f).ToLowerInvariant() == e));
+            result[split] = data.Where(f => Path.GetExtension(f).ToLowerInvariant() == format).Order(StringComparer.Ordinal).ToArray();
+            RequireEveryShard(result[split], split, dataset);
+        }
+        return SplitKeywords.Where(k => result.ContainsKey(k.Split)).ToDictionary(k => k.Split, k => result[k.Split]);   // train, validation, test
+    }
+
     /// <summary>The names `datasets` takes for a split (train: train, training; validation: validation, valid,
     /// dev, val; test: test, testing, eval, evaluation).</summary>
     public static IReadOnlyList<string> Keywords(string split) => SplitKeywords.First(k => k.Split == split).Keywords;

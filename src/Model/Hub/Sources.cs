@@ -60,7 +60,10 @@ public static class Sources
         // the repository's own file list, as `datasets` reads it; a server without the API (a static mirror) gets the fixed places below
         if (hub.ListFiles(RepoType.Dataset, repo, revision, cancel) is { } listing)
         {
-            var splits = DataFiles.Resolve(listing, config, repo);
+            // the card's configs first, as datasets reads them; else the files' names and folders
+            var configs = listing.Contains("README.md") && hub.Download(RepoType.Dataset, repo, "README.md", revision, optional: true, cancel) is string readme
+                ? DatasetCard.ReadConfigs(readme) : [];
+            var splits = configs.Count > 0 ? DataFiles.FromConfig(DatasetCard.Choose(configs, config, repo), listing, repo) : DataFiles.Resolve(listing, config, repo);
             if (!splits.ContainsKey("train"))
                 throw new HubException($"dataset '{dataset}' (revision {revision}) has no data files this tool reads (parquet, csv, tsv, jsonl, json) for a train split" +
                     $"{(config != null ? $" in '{config}'" : "")}; its files: {string.Join(", ", listing.Take(12))}{(listing.Count > 12 ? ", …" : "")}");
