@@ -118,8 +118,7 @@ public class OtherDatasetsTests
             Assert.Contains("'sentence3'", e.Message);
             Assert.Contains("--text-pair-column", e.Message);
             // the text column missing where the file holds a known pair: the options that read it
-            if (path != jsonl)
-                Assert.Contains("--text-column sentence1 --text-pair-column sentence2", Assert.Throws<DataFormatException>(() => TextTable.Read(path, "text", "label")).Message);
+            Assert.Contains("--text-column sentence1 --text-pair-column sentence2", Assert.Throws<DataFormatException>(() => TextTable.Read(path, "text", "label")).Message);
         }
         // through Load: a train/test pair dataset keeps each example's second text beside it, across the held-out split
         var data = TextClassificationData.Load(new Dictionary<string, string> { ["train"] = csv, ["test"] = parquet }, "sentence1", "label", seed: 1, pairColumn: "sentence2");

@@ -189,6 +189,20 @@ public class TrainCliTests
         Assert.True(noTab.ExitCode == 2, noTab.All);
         Assert.Contains("text argument 2", noTab.Stderr);
         Assert.Contains("tab", noTab.Stderr);
+
+        // predict needs only the pair column of args.json: another key it cannot read is a warning, not a failure
+        var argsFile = Path.Combine(output, "args.json");
+        File.WriteAllText(argsFile, File.ReadAllText(argsFile).Replace("\"epochs\": 1,", "\"epochs\": \"one\","));
+        var unreadable = Cli.Run(noHub, "predict", "--checkpoint", output, "--backend", "cpu", "a film number 3");
+        Assert.True(unreadable.ExitCode == 0, unreadable.All);
+        Assert.Contains("warning:", unreadable.Stderr);
+        Assert.Contains("--pairs true", unreadable.Stderr);
+
+        // a pair needs [CLS] and two [SEP]: --max-length 2 is refused before anything is written
+        var tooShort = Cli.Run(noHub, ["train", "--model", modelDir, "--dataset", data, "--text-column", "sentence1", "--text-pair-column", "sentence2",
+            "--output", Path.Combine(TempDir(), "short"), "--max-length", "2", "--backend", "cpu"]);
+        Assert.True(tooShort.ExitCode == 2, tooShort.All);
+        Assert.Contains("--max-length 2 leaves no room for a sentence pair", tooShort.Stderr);
     }
 
     [Fact]

@@ -60,7 +60,7 @@ public class TrainerTests
             => inner.StartTrainStep(batch, mix, lr, step, seed, o);
         public virtual StepResult FinishTrainStep() => inner.FinishTrainStep();
         public void Reserve(int batchSize, int seqLen) => inner.Reserve(batchSize, seqLen);
-        public double Evaluate(Batch batch, Span<float> p) => inner.Evaluate(batch, p);
+        public virtual double Evaluate(Batch batch, Span<float> p) => inner.Evaluate(batch, p);
         public double ForwardBackward(Batch batch, Mix? mix, ulong seed, long step) => inner.ForwardBackward(batch, mix, seed, step);
         public void TokenSaliency(Batch batch, ulong seed, long step, Span<float> saliency) => inner.TokenSaliency(batch, seed, step, saliency);
         public void CopyLogits(Span<float> d) => inner.CopyLogits(d);
@@ -103,6 +103,46 @@ public class TrainerTests
         Assert.Equal(full.Test, resumed.Test);
         Assert.Equal(File.ReadAllBytes(Path.Combine(a, "model.safetensors")), File.ReadAllBytes(Path.Combine(b, "model.safetensors")));
         Assert.Equal(File.ReadAllText(Path.Combine(a, "metrics.jsonl")), File.ReadAllText(Path.Combine(b, "metrics.jsonl")));
+    }
+
+    /// <summary>An engine that keeps the token types of every batch it trains on and evaluates.</summary>
+    private sealed class TypeRecorder(IBertEngine inner) : ForwardingEngine(inner)
+    {
+        public readonly List<(Batch Batch, bool Training)> Batches = [];
+        public override void StartTrainStep(Batch batch, Mix? mix, float lr, long step, ulong seed, in OptimizerSettings o)
+        {
+            Batches.Add((batch, true));
+            base.StartTrainStep(batch, mix, lr, step, seed, o);
+        }
+        public override double Evaluate(Batch batch, Span<float> p) { Batches.Add((batch, false)); return base.Evaluate(batch, p); }
+    }
+
+    [Theory]
+    [InlineData(MixMode.Mixup)]
+    [InlineData(MixMode.SsMix)]
+    public void SentencePairsReachTheEngineWithTheirTokenTypesInTrainingAndEvaluation(MixMode mode)
+    {
+        // each synthetic example as a pair: its second segment from position 2 on (token type 1 up to its end)
+        var (data, encoded) = Synthetic(3);
+        EncodedSplit Pairs(EncodedSplit s) => s with { SecondStarts = s.Ids.Select(r => Math.Min(2, r.Length)).ToArray() };
+        encoded = encoded with { Train = Pairs(encoded.Train), Validation = Pairs(encoded.Validation), Test = Pairs(encoded.Test!) };
+        var config = TinyConfig(labels: 2, dropout: 0.1f);
+        using var engine = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 4));
+        var recorder = new TypeRecorder(engine);
+        var outcome = new Trainer(recorder, data, data.Train, encoded, Options with { Mode = mode, Epochs = 1 }, new RunFolder(TempDir()), TempDir(), new Observer(null)).Run(false, default);
+        Assert.True(outcome.Completed);
+        foreach (bool training in new[] { true, false })
+        {
+            var batches = recorder.Batches.Where(b => b.Training == training).Select(b => b.Batch).ToList();
+            Assert.NotEmpty(batches);
+            foreach (var b in batches)
+                for (int i = 0; i < b.BatchSize * b.SeqLen; i++)
+                {
+                    int t = i % b.SeqLen;
+                    int expected = b.AttentionMask[i] > 0 && t >= 2 ? 1 : 0;   // every row is longer than 2 (Synthetic: 3 or more tokens)
+                    Assert.True(expected == b.TokenTypeIds[i], $"{(training ? "training" : "evaluation")} batch, row {i / b.SeqLen}, position {t}: type {b.TokenTypeIds[i]}");
+                }
+        }
     }
 
     /// <summary>An engine whose loss turns NaN at one step, as a diverging run's does.</summary>

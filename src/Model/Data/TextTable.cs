@@ -321,9 +321,14 @@ public static class TextTable
     private static DataFormatException MissingTextColumn(string path, string textColumn, IEnumerable<string> columns)
     {
         var names = columns.ToList();
-        var pair = PairColumns.FirstOrDefault(p => names.Contains(p.First) && names.Contains(p.Second));
-        string hint = pair.First == null ? "" : $"; for its sentence pairs: --text-column {pair.First} --text-pair-column {pair.Second}";
-        return new DataFormatException($"{path}: no text column '{textColumn}' (columns: {string.Join(", ", names)}; choose one with --text-column{hint})");
+        return new DataFormatException($"{path}: no text column '{textColumn}' (columns: {string.Join(", ", names)}; choose one with --text-column{PairHint(names)})");
+    }
+
+    /// <summary>"; for its sentence pairs: --text-column A --text-pair-column B" where the columns hold a known pair.</summary>
+    private static string PairHint(IReadOnlyCollection<string> columns)
+    {
+        var pair = PairColumns.FirstOrDefault(p => columns.Contains(p.First) && columns.Contains(p.Second));
+        return pair.First == null ? "" : $"; for its sentence pairs: --text-column {pair.First} --text-pair-column {pair.Second}";
     }
 
     private static DataFormatException MissingPairColumn(string path, string pairColumn, string names) =>
@@ -342,7 +347,10 @@ public static class TextTable
             var row = doc.RootElement;
             if (row.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: line {lineNo} is not a JSON object");
             if (!row.TryGetProperty(textColumn, out var t))
-                throw new DataFormatException($"{path}: line {lineNo} has no text column '{textColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --text-column)");
+            {
+                var keys = row.EnumerateObject().Select(p => p.Name).ToList();
+                throw new DataFormatException($"{path}: line {lineNo} has no text column '{textColumn}' (keys: {string.Join(", ", keys)}; choose one with --text-column{PairHint(keys)})");
+            }
             JsonElement second = default;
             if (pairColumn != null && !row.TryGetProperty(pairColumn, out second))
                 throw new DataFormatException($"{path}: line {lineNo} has no text pair column '{pairColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --text-pair-column)");

@@ -32,6 +32,7 @@ public static class FineTuning
         if (inputs.TextPairColumn != null) say($"sentence pairs: [CLS] {inputs.TextColumn} [SEP] {inputs.TextPairColumn} [SEP]");
         foreach (var warning in data.Warnings) say($"warning: {warning}");
         var (config, parameters, report) = BertCheckpoint.Load(modelFolder, data.LabelNames, options.Seed);
+        if (inputs.TextPairColumn != null) RequireSegments(config, modelFolder);
         foreach (var n in report.Initialized) say($"initialised (not in the checkpoint): {n}");
         if (options.MixLayers?.Where(k => k < 1 || k > config.NumHiddenLayers).ToArray() is { Length: > 0 } outside)
             throw new ArgumentException($"--mix-layers {string.Join(',', outside)}: the model has {config.NumHiddenLayers} layers (mix after layer 1..{config.NumHiddenLayers})");
@@ -42,6 +43,13 @@ public static class FineTuning
             throw new ModelFormatException($"{modelFolder}: the tokenizer's ids go up to {encoder.VocabSize - 1} (vocab.txt and its added tokens) but config.json's vocab_size is {config.VocabSize}");
         var encoded = EncodedData.From(encoder, train, data, Math.Min(options.MaxLength, config.MaxPositionEmbeddings));
         return new PreparedRun(modelFolder, files, data, train, encoded, config, parameters, report, encoder);
+    }
+
+    /// <summary>Sentence pairs need a second segment embedding (token_type_id 1); a model with type_vocab_size 1 has none.</summary>
+    public static void RequireSegments(BertConfig config, string modelFolder)
+    {
+        if (config.TypeVocabSize < 2)
+            throw new ModelFormatException($"{Path.Combine(modelFolder, "config.json")}: type_vocab_size {config.TypeVocabSize} gives no embedding to a second text (token_type_id 1), so this model cannot read sentence pairs (--text-pair-column)");
     }
 
     /// <summary>args.json: the options and the resolved inputs, enough to rerun.</summary>

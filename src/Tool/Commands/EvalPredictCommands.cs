@@ -45,6 +45,7 @@ public static class EvalPredictCommands
             if (pc != null && maxLen < 3) throw new ArgumentException($"--max-length {maxLen} leaves no room for a sentence pair's [CLS] and two [SEP] (3 at least)");
             string which = parse.GetValue(split)!;
             var (config, parameters, _) = BertCheckpoint.Load(dir);
+            if (pc != null) FineTuning.RequireSegments(config, dir);
             using var hub = new HubClient(HubSettings.FromEnvironment());
             var files = Sources.ResolveDataset(ds, hub, ds == inputs.Dataset ? inputs.Revision : "main");   // the run's revision for the run's dataset
             var data = TextClassificationData.Load(files, tc, lc, seed: options.Seed, labelNames: config.Id2Label, pairColumn: pc);
@@ -83,9 +84,10 @@ public static class EvalPredictCommands
         {
             string dir = parse.GetValue(checkpoint)!.FullName;
             CheckCommon(dir, parse.GetValue(batchSize), parse.GetValue(maxLength), parse.GetValue(threads));
-            bool pairsGiven = parse.GetValue(pairs) ?? new RunFolder(dir).ReadArgs()?.Inputs.TextPairColumn != null;
+            bool pairsGiven = parse.GetValue(pairs) ?? TrainedOnPairs(dir);
             if (pairsGiven && parse.GetValue(maxLength) < 3) throw new ArgumentException("--max-length must be 3 or more for sentence pairs ([CLS] and two [SEP])");
             var (config, parameters, _) = BertCheckpoint.Load(dir);
+            if (pairsGiven) FineTuning.RequireSegments(config, dir);
             var encoder = TextEncoder.FromModelFolder(dir);
             var (engine, _) = Backends.Create(parse.GetValue(backend)!, config, parameters, parse.GetValue(precision)!);
             using var _e = engine;
@@ -151,6 +153,19 @@ public static class EvalPredictCommands
         {
             number++;
             if (!string.IsNullOrWhiteSpace(line)) yield return (line, $"line {number} of standard input");
+        }
+    }
+
+    /// <summary>Whether the checkpoint's training run read a --text-pair-column (args.json); a checkpoint without
+    /// args.json (one from Python) reads single texts. An args.json that cannot be read is said, not fatal:
+    /// predict needs nothing else from it.</summary>
+    private static bool TrainedOnPairs(string dir)
+    {
+        try { return new RunFolder(dir).ReadArgs()?.Inputs.TextPairColumn != null; }
+        catch (DataFormatException e)
+        {
+            Console.Error.WriteLine($"warning: {e.Message}; the texts are read as single texts (--pairs true reads sentence pairs)");
+            return false;
         }
     }
 
