@@ -146,6 +146,35 @@ public class TrainCliTests
     }
 
     [Fact]
+    public void ADatasetIsReadAtItsOwnRevisionWhileTheModelStaysOnMain()
+    {
+        // the Hub's parquet conversion lives on the dataset's refs/convert/parquet, a revision models do not have
+        var repoRoot = TempDir();
+        Cli.TinyModelRepo(repoRoot);
+        var converted = Path.Combine(repoRoot, "datasets", "org", "scripted", "resolve", "refs", "convert", "parquet", "default");
+        var rotten = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
+        foreach (var split in new[] { "train", "validation", "test" })
+        {
+            Directory.CreateDirectory(Path.Combine(converted, split));
+            File.Copy(Path.Combine(rotten, $"{split}.parquet"), Path.Combine(converted, split, "0000.parquet"));
+        }
+        using var server = new MirrorServer(repoRoot, Path.Combine(SharedDir, "hf"));
+        string output = Path.Combine(TempDir(), "run");
+        string[] Train(params string[] revision) => ["train", "--model", "tiny-org/tiny-bert", "--dataset", "org/scripted", .. revision, "--output", output, .. Small];
+        var both = Cli.Run(Env(server.Endpoint, TempDir()), Train("--revision", "refs/convert/parquet"));
+        Assert.True(both.ExitCode == 2, both.All);   // the model has no such revision
+        var r = Cli.Run(Env(server.Endpoint, TempDir()), Train("--dataset-revision", "refs/convert/parquet"));
+        Assert.True(r.ExitCode == 0, r.All);
+        var args = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "args.json")))!;
+        Assert.Equal("main", args["revision"]!.GetValue<string>());
+        Assert.Equal("refs/convert/parquet", args["dataset_revision"]!.GetValue<string>());
+        // eval reads the run's dataset at the run's dataset revision
+        var eval = Cli.Run(Env(server.Endpoint, TempDir()), "eval", "--checkpoint", output, "--backend", "cpu", "--threads", "2");
+        Assert.True(eval.ExitCode == 0, eval.All);
+        Assert.Contains("test (1066 examples)", eval.Stdout);
+    }
+
+    [Fact]
     public void TrainsEvaluatesAndPredictsOnSentencePairs()
     {
         // an MRPC-like local dataset: sentence1, sentence2, label; the run records its pair column, and eval and

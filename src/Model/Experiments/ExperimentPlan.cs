@@ -145,6 +145,7 @@ public static class ExperimentPlan
         Compare("--model", recorded.Inputs.Model, inputs.Model);
         Compare("--dataset", recorded.Inputs.Dataset, inputs.Dataset);
         Compare("--revision", recorded.Inputs.Revision, inputs.Revision);
+        Compare("--dataset-revision", recorded.Inputs.DatasetRevisionOrDefault, inputs.DatasetRevisionOrDefault);
         Compare("--text-column", recorded.Inputs.TextColumn, inputs.TextColumn);
         Compare("--text-pair-column", recorded.Inputs.TextPairColumn, inputs.TextPairColumn);
         Compare("--label-column", recorded.Inputs.LabelColumn, inputs.LabelColumn);

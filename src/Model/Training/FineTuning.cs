@@ -20,7 +20,7 @@ public static class FineTuning
     public static PreparedRun Prepare(RunInputs inputs, TrainOptions options, HubClient hub, Action<string> say, IReadOnlyList<string>? fixedLabels = null, CancellationToken cancel = default)
     {
         string modelFolder = Sources.ResolveModel(inputs.Model, hub, inputs.Revision, cancel);
-        var files = Sources.ResolveDataset(inputs.Dataset, hub, inputs.Revision, cancel);
+        var files = Sources.ResolveDataset(inputs.Dataset, hub, inputs.DatasetRevisionOrDefault, cancel);
         say($"model: {modelFolder}");
         say($"dataset: {string.Join(", ", files.Select(kv => $"{kv.Key} {kv.Value[0]}{(kv.Value.Count > 1 ? $" and {kv.Value.Count - 1} more" : "")}"))}");
         if (inputs.TextPairColumn != null && options.MaxLength < 3)

@@ -4,9 +4,15 @@ using MixupBert.Model.Data;
 namespace MixupBert.Model.Training;
 
 /// <summary>Where a run's inputs come from; the defaults are the command line's. <paramref name="TextPairColumn"/>:
-/// the column of each example's second text, for sentence-pair classification (null: single texts).</summary>
+/// the column of each example's second text, for sentence-pair classification (null: single texts).
+/// <paramref name="Revision"/> is the model's, and the dataset's unless <paramref name="DatasetRevision"/> is given
+/// (a dataset's refs/convert/parquet is no branch of a model).</summary>
 public sealed record RunInputs(string Model = "google-bert/bert-base-cased", string Dataset = "cornell-movie-review-data/rotten_tomatoes",
-    string Revision = "main", string TextColumn = "text", string LabelColumn = "label", string? TextPairColumn = null);
+    string Revision = "main", string TextColumn = "text", string LabelColumn = "label", string? TextPairColumn = null, string? DatasetRevision = null)
+{
+    /// <summary>The revision the dataset is read at.</summary>
+    public string DatasetRevisionOrDefault => DatasetRevision ?? Revision;
+}
 
 /// <summary>
 /// args.json: the inputs as given and as resolved, the labels, every option of <see cref="TrainOptions.All"/>
@@ -26,8 +32,9 @@ public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDict
                 kv.Value.Count == 1 ? (JsonNode?)kv.Value[0] : new JsonArray(kv.Value.Select(f => (JsonNode?)f).ToArray())))),
             ["text_column"] = Inputs.TextColumn, ["label_column"] = Inputs.LabelColumn,
         };
-        // only a pair run has it, so that a single-text run's args.json stays as it has always been
+        // only a run that has them, so that another run's args.json stays as it has always been
         if (Inputs.TextPairColumn != null) o["text_pair_column"] = Inputs.TextPairColumn;
+        if (Inputs.DatasetRevision != null) o["dataset_revision"] = Inputs.DatasetRevision;
         o["labels"] = new JsonArray(Labels.Select(l => (JsonNode)l).ToArray());
         foreach (var option in TrainOptions.All)
         {
@@ -52,7 +59,8 @@ public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDict
 
         var d = new RunInputs();
         var inputs = new RunInputs(TextOr("model", d.Model), TextOr("dataset", d.Dataset), TextOr("revision", d.Revision),
-            TextOr("text_column", d.TextColumn), TextOr("label_column", d.LabelColumn), Given("text_pair_column") is JsonNode pair ? Text(pair, "text_pair_column") : null);
+            TextOr("text_column", d.TextColumn), TextOr("label_column", d.LabelColumn), Given("text_pair_column") is JsonNode pair ? Text(pair, "text_pair_column") : null,
+            Given("dataset_revision") is JsonNode datasetRevision ? Text(datasetRevision, "dataset_revision") : null);
         var files = Given("dataset_files") switch
         {
             null => new Dictionary<string, IReadOnlyList<string>>(),

@@ -148,7 +148,7 @@ public static class CompareCommand
             using var observer = new ConsoleObserver(null);
             using var hub = new HubClient(HubSettings.FromEnvironment(), observer.Download);
             Sources.ResolveModel(inputs.Model, hub, inputs.Revision, ConsoleInterrupt.Token);
-            Sources.ResolveDataset(inputs.Dataset, hub, inputs.Revision, ConsoleInterrupt.Token);
+            Sources.ResolveDataset(inputs.Dataset, hub, inputs.DatasetRevisionOrDefault, ConsoleInterrupt.Token);
         }
         catch (HubException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
         catch (OperationCanceledException) { return ErrorReport.Interrupted; }

@@ -17,6 +17,7 @@ public static class EvalPredictCommands
         var checkpoint = new Option<DirectoryInfo>("--checkpoint") { Description = "A fine-tuned model folder (a train run's output)", Required = true };
         var split = new Option<string>("--split") { Description = "train, validation or test", DefaultValueFactory = _ => "test" };
         var dataset = new Option<string?>("--dataset") { Description = "Hub id or local path (default: the one the checkpoint was trained on)" };
+        var datasetRevision = new Option<string?>("--dataset-revision") { Description = "Hub revision of the dataset (default: the run's for the run's dataset, else main)" };
         var textColumn = new Option<string?>("--text-column") { Description = "Text column (default: the training run's)" };
         var pairColumn = new Option<string?>("--text-pair-column") { Description = "Second text's column, for a model trained on sentence pairs (default: the training run's)" };
         var labelColumn = new Option<string?>("--label-column") { Description = "Label column (default: the training run's)" };
@@ -26,7 +27,7 @@ public static class EvalPredictCommands
         var json = new Option<string?>("--json") { Description = "Also write the metrics to this JSON file" };
         var threads = ThreadsOption();
         var precision = PrecisionOption();
-        var cmd = new Command("eval", "Evaluate a fine-tuned checkpoint on a dataset split") { checkpoint, split, dataset, textColumn, pairColumn, labelColumn, batchSize, maxLength, backend, precision, json, threads };
+        var cmd = new Command("eval", "Evaluate a fine-tuned checkpoint on a dataset split") { checkpoint, split, dataset, datasetRevision, textColumn, pairColumn, labelColumn, batchSize, maxLength, backend, precision, json, threads };
         cmd.SetAction(parse =>
         {
             string dir = parse.GetValue(checkpoint)!.FullName;
@@ -47,7 +48,8 @@ public static class EvalPredictCommands
             var (config, parameters, _) = BertCheckpoint.Load(dir);
             if (pc != null) FineTuning.RequireSegments(config, dir);
             using var hub = new HubClient(HubSettings.FromEnvironment());
-            var files = Sources.ResolveDataset(ds, hub, ds == inputs.Dataset ? inputs.Revision : "main");   // the run's revision for the run's dataset
+            // the run's revision for the run's dataset
+            var files = Sources.ResolveDataset(ds, hub, parse.GetValue(datasetRevision) ?? (ds == inputs.Dataset ? inputs.DatasetRevisionOrDefault : "main"));
             var data = TextClassificationData.Load(files, tc, lc, seed: options.Seed, labelNames: config.Id2Label, pairColumn: pc);
             foreach (var warning in data.Warnings) Console.Error.WriteLine($"warning: {warning}");
             var part = which switch

@@ -15,7 +15,8 @@ public sealed class TrainOptionSet
     private static readonly RunInputs DefaultInputs = new();
     public readonly Option<string> Model = new("--model") { Description = "Hub model id or local folder (config.json, model.safetensors, vocab.txt)", DefaultValueFactory = _ => DefaultInputs.Model };
     public readonly Option<string> Dataset = new("--dataset") { Description = "Hub dataset id or local file/folder (parquet, csv, tsv, jsonl)", DefaultValueFactory = _ => DefaultInputs.Dataset };
-    public readonly Option<string> Revision = new("--revision") { Description = "Hub revision of the model and dataset", DefaultValueFactory = _ => DefaultInputs.Revision };
+    public readonly Option<string> Revision = new("--revision") { Description = "Hub revision (branch, tag or commit) of the model, and of the dataset unless --dataset-revision is given", DefaultValueFactory = _ => DefaultInputs.Revision };
+    public readonly Option<string?> DatasetRevision = new("--dataset-revision") { Description = "Hub revision of the dataset (e.g. refs/convert/parquet, the Hub's parquet conversion), when it is not --revision" };
     public readonly Option<string> TextColumn = new("--text-column") { Description = "Column holding the text", DefaultValueFactory = _ => DefaultInputs.TextColumn };
     public readonly Option<string?> TextPairColumn = new("--text-pair-column") { Description = "Column holding each example's second text, for sentence-pair classification (GLUE's sentence2, hypothesis, ...): [CLS] text [SEP] pair [SEP]" };
     public readonly Option<string> LabelColumn = new("--label-column") { Description = "Column holding the label (integers or strings)", DefaultValueFactory = _ => DefaultInputs.LabelColumn };
@@ -46,7 +47,7 @@ public sealed class TrainOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Model, Dataset, Revision, TextColumn, TextPairColumn, LabelColumn }) command.Options.Add(o);
+        foreach (var o in new Option[] { Model, Dataset, Revision, DatasetRevision, TextColumn, TextPairColumn, LabelColumn }) command.Options.Add(o);
         foreach (var b in training)
         {
             if (b.Spec == TrainOptions.LoggingStepsOption) command.Options.Add(Preset); // where --help has always listed it
@@ -57,7 +58,7 @@ public sealed class TrainOptionSet
     }
 
     public RunInputs ReadInputs(ParseResult parse) => new(parse.GetValue(Model)!, parse.GetValue(Dataset)!, parse.GetValue(Revision)!,
-        parse.GetValue(TextColumn)!, parse.GetValue(LabelColumn)!, parse.GetValue(TextPairColumn));
+        parse.GetValue(TextColumn)!, parse.GetValue(LabelColumn)!, parse.GetValue(TextPairColumn), parse.GetValue(DatasetRevision));
 
     /// <summary>The options as given; a preset first supplies its values, then every option given explicitly wins.</summary>
     public TrainOptions Read(ParseResult parse)
