@@ -1,5 +1,6 @@
 using MixupBert.Model.Data;
 using MixupBert.Model.Hub;
+using MixupBert.Model.Training;
 using static MixupBert.Tests.TestSupport;
 
 namespace MixupBert.Tests.Training;
@@ -217,5 +218,66 @@ public class DataFilesTests
         // offline, the cached README still chooses
         using var offline = new HubClient(new HubSettings(server.Endpoint, cache, true, null));
         Assert.EndsWith(Path.Combine("split", "train.csv"), Sources.ResolveDataset("org/emotion-like", offline)["train"].Single());
+    }
+
+    [Fact]
+    public void TheCardsClassLabelNamesNameTheClassesAsDatasetsCastsThem()
+    {
+        // a CSV repository whose card gives the label column's ClassLabel names, in an order that is not sorted
+        var root = TempDir();
+        var data = Path.Combine(root, "datasets", "org", "csv-labels", "resolve", "main");
+        Directory.CreateDirectory(data);
+        File.WriteAllText(Path.Combine(data, "README.md"), """
+            ---
+            dataset_info:
+            - config_name: other
+              features:
+              - name: label
+                dtype:
+                  class_label:
+                    names:
+                      '0': wrong
+                      '1': config
+            - config_name: default
+              features:
+              - name: text
+                dtype: string
+              - name: label
+                dtype:
+                  class_label:
+                    names:
+                      '0': positive
+                      '1': negative
+              - name: topic
+                dtype:
+                  class_label:
+                    names: [sports, arts, news]
+            ---
+            """.ReplaceLineEndings("\n"));
+        File.WriteAllText(Path.Combine(data, "train.csv"), "text,label,ids\n" + string.Concat(Enumerable.Range(0, 10).Select(i => $"t{i},{(i % 2 == 0 ? "negative" : "positive")},{i % 2}\n")));
+        using var server = new MirrorServer(root);
+        using var hub = new HubClient(new HubSettings(server.Endpoint, TempDir(), false, null));
+        var files = Sources.ResolveDataset("org/csv-labels", hub, "main", out var classLabels);
+        Assert.Equal(["positive", "negative"], classLabels["label"]);
+        Assert.Equal(["sports", "arts", "news"], classLabels["topic"]);
+        // string labels take the card's ids (datasets' str2int), not the sorted order
+        var byCard = TextClassificationData.Load(files, "text", "label", seed: 1, classLabels: classLabels);
+        Assert.Equal(["positive", "negative"], byCard.LabelNames);
+        Assert.Equal(["negative", "positive"], TextClassificationData.Load(files, "text", "label", seed: 1).LabelNames);
+        Assert.Equal(1, byCard.Train.Labels[Array.IndexOf(byCard.Train.Texts, "t0")]);   // t0 is negative: id 1
+        // and so does train: the model's labels in the card's order
+        var prepared = FineTuning.Prepare(new RunInputs(Cli.TinyModelRepo(TempDir()), "org/csv-labels"), new TrainOptions(), hub, _ => { });
+        Assert.Equal(["positive", "negative"], prepared.Config.Id2Label);
+        // integer labels are named by the card
+        Assert.Equal(["positive", "negative"], TextClassificationData.Load(files, "text", "ids", seed: 1, classLabels: new Dictionary<string, IReadOnlyList<string>> { ["ids"] = classLabels["label"] }).LabelNames);
+        // a label the card does not name is an error naming the file and row
+        File.WriteAllText(Path.Combine(data, "train.csv"), "text,label\na,positive\nb,neutral\nc,negative\n");
+        var e = Assert.Throws<DataFormatException>(() => TextClassificationData.Load(new Dictionary<string, string> { ["train"] = Path.Combine(data, "train.csv") }, "text", "label", seed: 1,
+            classLabels: classLabels));
+        Assert.Contains("row 1: label 'neutral' is not one of the labels [positive, negative]", e.Message);
+        // ids that are not 0..n-1 are not names
+        var readme = Path.Combine(TempDir(), "README.md");
+        File.WriteAllText(readme, "---\ndataset_info:\n  features:\n  - name: label\n    dtype:\n      class_label:\n        names:\n          '0': a\n          '2': b\n---\n");
+        Assert.Empty(DatasetCard.ReadClassLabels(readme, null));
     }
 }

@@ -25,16 +25,20 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
 {
     /// <summary>Reads and checks the splits, one file each; see the overload for splits in several files.</summary>
     public static TextClassificationData Load(IReadOnlyDictionary<string, string> files, string textColumn, string labelColumn, int seed,
-        double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null, string? pairColumn = null) =>
-        Load(files.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)[kv.Value]), textColumn, labelColumn, seed, validationFraction, labelNames, pairColumn);
+        double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null, string? pairColumn = null,
+        IReadOnlyDictionary<string, IReadOnlyList<string>>? classLabels = null) =>
+        Load(files.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)[kv.Value]), textColumn, labelColumn, seed, validationFraction, labelNames, pairColumn, classLabels);
 
     /// <summary>Reads and checks the splits, each from one or more files (shards, read in the order given):
     /// every text non-empty (a pair's second text may be empty: the pair is still an example), every label present and known.
     /// Errors name the file and its row.</summary>
     /// <param name="labelNames">the model's labels when they are fixed (evaluating a fine-tuned checkpoint); null to take them from the data.</param>
     /// <param name="pairColumn">the column of each example's second text (sentence-pair classification); null for single texts.</param>
+    /// <param name="classLabels">the dataset card's class names per column (<see cref="Hub.DatasetCard.ReadClassLabels"/>): the
+    /// label column's name the classes where the files' own metadata does not.</param>
     public static TextClassificationData Load(IReadOnlyDictionary<string, IReadOnlyList<string>> files, string textColumn, string labelColumn, int seed,
-        double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null, string? pairColumn = null)
+        double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null, string? pairColumn = null,
+        IReadOnlyDictionary<string, IReadOnlyList<string>>? classLabels = null)
     {
         if (pairColumn == textColumn) throw new ArgumentException($"--text-pair-column names the text column '{textColumn}' itself; it is the column of each example's second text");
         var raw = new Dictionary<string, List<RawSplit>>();
@@ -75,7 +79,7 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
         }
         CheckLabels(allFiles, labelColumn);
         var train = Merge(raw["train"]);
-        string[] names = labelNames?.ToArray() ?? LabelNamesOf(allFiles, train, labelColumn);
+        string[] names = labelNames?.ToArray() ?? LabelNamesOf(allFiles, train, labelColumn, classLabels?.GetValueOrDefault(labelColumn));
         var map = new Dictionary<string, int>(StringComparer.Ordinal);
         // integer labels are class ids; string labels are class names
         bool byIndex = allFiles.All(r => r.IntegerLabels);
@@ -183,9 +187,12 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
             throw new DataFormatException($"{train.Source}: column '{labelColumn}' holds a single class ('{names[present[0]]}') in the train split; a classifier needs at least two");
     }
 
-    /// <summary>Integer labels: 0..max, named by the file's ClassLabel names when it has them; string labels: sorted.</summary>
-    private static string[] LabelNamesOf(List<RawSplit> splits, RawSplit train, string labelColumn)
+    /// <summary>Integer labels: 0..max, named by the file's ClassLabel names when it has them, else the dataset
+    /// card's; string labels: the card's names in its order (datasets casts them with the ClassLabel), else sorted.</summary>
+    private static string[] LabelNamesOf(List<RawSplit> splits, RawSplit train, string labelColumn, IReadOnlyList<string>? cardNames)
     {
+        if (cardNames != null && cardNames.Count > MaxClasses)
+            throw new DataFormatException($"the dataset card (README.md) names {cardNames.Count} classes for column '{labelColumn}', more than {MaxClasses}");
         if (splits.All(r => r.IntegerLabels))
         {
             long max = 0;
@@ -196,12 +203,13 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
                     if (v < 0 || v >= MaxClasses) throw new DataFormatException($"{r.Source}: column '{labelColumn}', row {i}: label {v} is not a class id (0 or more, below {MaxClasses})");
                     max = Math.Max(max, v);
                 }
-            var fromFile = train.LabelNames;
+            var fromFile = train.LabelNames ?? cardNames;
             if (fromFile != null && fromFile.Count > MaxClasses)
                 throw new DataFormatException($"{train.Source}: the file's metadata names {fromFile.Count} classes for column '{labelColumn}', more than {MaxClasses}");
             if (fromFile != null && fromFile.Count > max) return fromFile.ToArray();
             return Enumerable.Range(0, (int)max + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
         }
+        if (cardNames != null) return cardNames.ToArray();
         return train.Labels.Select(l => l!.Trim()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
     }
 

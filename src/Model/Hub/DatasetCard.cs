@@ -22,17 +22,22 @@ public static partial class DatasetCard
     [GeneratedRegex(@"^(\s*---[\r\n]+)([\S\s]*?)([\r\n]+---(\r\n|\n|$))")]
     private static partial Regex FrontMatter();
 
+    /// <summary>The YAML header's top mapping; null when the card has none. A header that is not YAML is an error naming the file.</summary>
+    private static YamlMappingNode? Header(string readmePath)
+    {
+        var m = FrontMatter().Match(File.ReadAllText(readmePath, Encoding.UTF8));
+        if (!m.Success) return null;
+        var yaml = new YamlStream();
+        try { yaml.Load(new StringReader(m.Groups[2].Value)); }
+        catch (YamlException e) { throw new HubException($"{readmePath}: its YAML header does not parse (line {e.Start.Line}: {e.Message})"); }
+        return yaml.Documents.Count > 0 ? yaml.Documents[0].RootNode as YamlMappingNode : null;
+    }
+
     /// <summary>The card's configurations (none when it has no YAML header or no configs). A header that is
     /// not YAML, or configs not shaped as datasets reads them, is an error naming the file.</summary>
     public static IReadOnlyList<DatasetConfig> ReadConfigs(string readmePath)
     {
-        var m = FrontMatter().Match(File.ReadAllText(readmePath, Encoding.UTF8));
-        if (!m.Success) return [];
-        var yaml = new YamlStream();
-        try { yaml.Load(new StringReader(m.Groups[2].Value)); }
-        catch (YamlException e) { throw new HubException($"{readmePath}: its YAML header does not parse (line {e.Start.Line}: {e.Message})"); }
-        if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root) return [];
-        if (!root.Children.TryGetValue(new YamlScalarNode("configs"), out var configsNode)) return [];
+        if (Header(readmePath) is not YamlMappingNode root || !root.Children.TryGetValue(new YamlScalarNode("configs"), out var configsNode)) return [];
         HubException Bad(string what) => new($"{readmePath}: 'configs' in its YAML header: {what}");
         if (configsNode is not YamlSequenceNode configs) throw Bad("expected a list of configurations");
         var result = new List<DatasetConfig>();
@@ -47,6 +52,48 @@ public static partial class DatasetCard
         }
         if (result.GroupBy(c => c.Name).FirstOrDefault(g => g.Count() > 1) is { } twice) throw Bad($"configuration '{twice.Key}' is given twice");
         return result;
+    }
+
+    /// <summary>
+    /// The class names the card gives its ClassLabel columns (dataset_info.features: a column's
+    /// dtype.class_label.names, '0': name, … or a list), for <paramref name="config"/> where dataset_info is a
+    /// list per configuration. Empty when the card says nothing.
+    /// </summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>> ReadClassLabels(string readmePath, string? config)
+    {
+        var result = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        if (Header(readmePath) is not YamlMappingNode root || !root.Children.TryGetValue(new YamlScalarNode("dataset_info"), out var info)) return result;
+        // one dataset_info, or one per configuration (config_name; "default" when absent)
+        var infos = info is YamlSequenceNode perConfig ? perConfig.OfType<YamlMappingNode>().ToList() : info is YamlMappingNode one ? [one] : [];
+        var chosen = infos.Count == 1 ? infos[0] : infos.FirstOrDefault(i => (Scalar(i, "config_name") ?? "default") == (config ?? "default"));
+        if (chosen == null || !chosen.Children.TryGetValue(new YamlScalarNode("features"), out var features) || features is not YamlSequenceNode columns) return result;
+        foreach (var column in columns.OfType<YamlMappingNode>())
+        {
+            if (Scalar(column, "name") is not string name || !column.Children.TryGetValue(new YamlScalarNode("dtype"), out var dtype)
+                || dtype is not YamlMappingNode d || !d.Children.TryGetValue(new YamlScalarNode("class_label"), out var label)
+                || label is not YamlMappingNode l || !l.Children.TryGetValue(new YamlScalarNode("names"), out var names)) continue;
+            var list = names switch
+            {
+                YamlMappingNode byId => NamesById(byId),
+                YamlSequenceNode seq when seq.All(x => x is YamlScalarNode) => seq.Select(x => ((YamlScalarNode)x).Value ?? "").ToList(),
+                _ => null,
+            };
+            if (list != null) result[name] = list;
+        }
+        return result;
+    }
+
+    /// <summary>'0': name, '1': name, …: the names in id order, when the ids are exactly 0..n-1; else null.</summary>
+    private static List<string>? NamesById(YamlMappingNode byId)
+    {
+        var named = new SortedDictionary<int, string>();
+        foreach (var (key, value) in byId.Children)
+        {
+            if (key is not YamlScalarNode { Value: var k } || value is not YamlScalarNode v
+                || !int.TryParse(k, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id)
+                || !named.TryAdd(id, v.Value ?? "")) return null;
+        }
+        return named.Keys.SequenceEqual(Enumerable.Range(0, named.Count)) ? [.. named.Values] : null;
     }
 
     private static string? Scalar(YamlMappingNode map, string key) =>

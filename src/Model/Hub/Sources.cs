@@ -47,8 +47,15 @@ public static class Sources
     }
 
     /// <summary>The files of each split: a local file (train only) or folder, or a Hub dataset's parquet files.</summary>
-    public static Dictionary<string, IReadOnlyList<string>> ResolveDataset(string dataset, HubClient hub, string revision = "main", CancellationToken cancel = default)
+    public static Dictionary<string, IReadOnlyList<string>> ResolveDataset(string dataset, HubClient hub, string revision = "main", CancellationToken cancel = default) =>
+        ResolveDataset(dataset, hub, revision, out _, cancel);
+
+    /// <summary>The files of each split, and the class names the dataset card (a Hub dataset's README.md) gives its
+    /// ClassLabel columns (<see cref="DatasetCard.ReadClassLabels"/>; empty for a local dataset or a card without them).</summary>
+    public static Dictionary<string, IReadOnlyList<string>> ResolveDataset(string dataset, HubClient hub, string revision,
+        out IReadOnlyDictionary<string, IReadOnlyList<string>> classLabels, CancellationToken cancel = default)
     {
+        classLabels = new Dictionary<string, IReadOnlyList<string>>();
         if (File.Exists(dataset)) return new() { ["train"] = [Path.GetFullPath(dataset)] };
         if (Directory.Exists(dataset)) return LocalSplits(dataset);
         string repo = DatasetAliases.TryGetValue(dataset, out var a) ? a : dataset;
@@ -61,9 +68,11 @@ public static class Sources
         if (hub.ListFiles(RepoType.Dataset, repo, revision, cancel) is { } listing)
         {
             // the card's configs first, as datasets reads them; else the files' names and folders
-            var configs = listing.Contains("README.md") && hub.Download(RepoType.Dataset, repo, "README.md", revision, optional: true, cancel) is string readme
-                ? DatasetCard.ReadConfigs(readme) : [];
-            var splits = configs.Count > 0 ? DataFiles.FromConfig(DatasetCard.Choose(configs, config, repo), listing, repo) : DataFiles.Resolve(listing, config, repo);
+            string? readme = listing.Contains("README.md") ? hub.Download(RepoType.Dataset, repo, "README.md", revision, optional: true, cancel) : null;
+            var configs = readme != null ? DatasetCard.ReadConfigs(readme) : [];
+            var chosen = configs.Count > 0 ? DatasetCard.Choose(configs, config, repo) : null;
+            var splits = chosen != null ? DataFiles.FromConfig(chosen, listing, repo) : DataFiles.Resolve(listing, config, repo);
+            if (readme != null) classLabels = DatasetCard.ReadClassLabels(readme, chosen?.Name ?? config);
             if (!splits.ContainsKey("train"))
                 throw new HubException($"dataset '{dataset}' (revision {revision}) has no data files this tool reads (parquet, csv, tsv, jsonl, json) for a train split" +
                     $"{(config != null ? $" in '{config}'" : "")}; its files: {string.Join(", ", listing.Take(12))}{(listing.Count > 12 ? ", …" : "")}");

@@ -20,12 +20,13 @@ public static class FineTuning
     public static PreparedRun Prepare(RunInputs inputs, TrainOptions options, HubClient hub, Action<string> say, IReadOnlyList<string>? fixedLabels = null, CancellationToken cancel = default)
     {
         string modelFolder = Sources.ResolveModel(inputs.Model, hub, inputs.Revision, cancel);
-        var files = Sources.ResolveDataset(inputs.Dataset, hub, inputs.DatasetRevisionOrDefault, cancel);
+        var files = Sources.ResolveDataset(inputs.Dataset, hub, inputs.DatasetRevisionOrDefault, out var classLabels, cancel);
         say($"model: {modelFolder}");
         say($"dataset: {string.Join(", ", files.Select(kv => $"{kv.Key} {kv.Value[0]}{(kv.Value.Count > 1 ? $" and {kv.Value.Count - 1} more" : "")}"))}");
         if (inputs.TextPairColumn != null && options.MaxLength < 3)
             throw new ArgumentException($"--max-length {options.MaxLength} leaves no room for a sentence pair's [CLS] and two [SEP] (3 at least)");
-        var data = TextClassificationData.Load(files, inputs.TextColumn, inputs.LabelColumn, options.Seed, labelNames: fixedLabels, pairColumn: inputs.TextPairColumn);
+        var data = TextClassificationData.Load(files, inputs.TextColumn, inputs.LabelColumn, options.Seed, labelNames: fixedLabels, pairColumn: inputs.TextPairColumn,
+            classLabels: classLabels);
         var train = data.TrainSubset(options.TrainSize, options.PerClass, options.Seed);
         say($"labels: {string.Join(", ", data.LabelNames)}; train {train.Count}{(train.Count != data.Train.Count ? $" of {data.Train.Count}" : "")}, " +
             $"validation {data.Validation.Count}{(data.ValidationFromTrain ? " (split off train)" : "")}, test {data.Test?.Count.ToString(CultureInfo.InvariantCulture) ?? "none"}");
