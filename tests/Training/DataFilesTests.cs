@@ -163,36 +163,85 @@ public class DataFilesTests
         Assert.Equal(["unsplit/train-00000-of-00001.parquet"], DataFiles.FromConfig(DatasetCard.Choose(configs, "unsplit", "x"), emotion, "x")["train"]);
         Assert.Contains("no configuration 'other' (its README's configurations: split, unsplit)", Assert.Throws<HubException>(() => DatasetCard.Choose(configs, "other", "x")).Message);
 
-        // files whose names say nothing: a list of patterns is train; ** crosses folders; dev is validation; a split
-        // that is none of the three is not read; hidden files are not matched by a wildcard
-        string[] custom = ["raw/part_a.csv", "raw/part_b.csv", "raw/.backup.csv", "holdout/final.csv", "extra/deep/x/held.csv", "notes.txt"];
-        var plain = DataFiles.FromConfig(Card("configs:\n- config_name: default\n  data_files: [\"raw/*.csv\"]").Single(), custom, "x");
-        Assert.Equal(["raw/part_a.csv", "raw/part_b.csv"], plain["train"]);
-        var bySplit = DataFiles.FromConfig(DatasetCard.Choose(Card("""
+        // files whose names say nothing: a list of patterns is train; ** crosses folders (or none); ? stays in one;
+        // validation wins over dev; a split that is none of the three is not read; hidden files and the files
+        // datasets ignores are matched only where the pattern names them
+        string[] custom = ["raw/part_a.csv", "raw/part_b.csv", "raw/part_10.csv", "raw/.backup.csv", "holdout/final.csv", "extra/held.csv", "extra/deep/x/held.csv",
+            "extra/dev.csv", "notes.txt", "meta/dataset_infos.json", "meta/a.json", ".hidden/b.csv"];
+        Dictionary<string, IReadOnlyList<string>> From(string yaml) => DataFiles.FromConfig(DatasetCard.Choose(Card(yaml), null, "x"), custom, "x");
+        Assert.Equal(["raw/part_10.csv", "raw/part_a.csv", "raw/part_b.csv"], From("configs:\n- config_name: default\n  data_files: [\"raw/*.csv\"]")["train"]);
+        var bySplit = From("""
             configs:
             - config_name: main
               data_files:
               - split: train
-                path: ["raw/part_?.csv"]
+                path: ["raw/part_?.csv", "raw/part_[0-9]*.csv"]
               - split: dev
+                path: extra/dev.csv
+              - split: validation
                 path: extra/**/held.csv
               - split: unlabeled
                 path: holdout/final.csv
-            """), null, "x"), custom, "x");
+            """);
         Assert.Equal(["train", "validation"], bySplit.Keys);
-        Assert.Equal(["extra/deep/x/held.csv"], bySplit["validation"]);
-        // a pattern that matches nothing names itself; * stays within a folder
-        Assert.Contains("'*.csv', which matches none", Assert.Throws<HubException>(() =>
-            DataFiles.FromConfig(Card("configs:\n- config_name: default\n  data_files: \"*.csv\"").Single(), custom, "x")).Message);
-        Assert.Contains("'raw/*.parquet', which matches none", Assert.Throws<HubException>(() =>
-            DataFiles.FromConfig(Card("configs:\n- config_name: default\n  data_files: raw/*.parquet").Single(), custom, "x")).Message);
-        // no configs: nothing; several and no default: choose one; two defaults: refused; a header that is not YAML
+        Assert.Equal(["raw/part_a.csv", "raw/part_b.csv", "raw/part_10.csv"], bySplit["train"]);   // pattern order
+        Assert.Equal(["extra/deep/x/held.csv", "extra/held.csv"], bySplit["validation"]);
+        Assert.Equal(["meta/a.json"], From("configs:\n- config_name: default\n  data_files: meta/*.json")["train"]);
+        Assert.Equal(["meta/dataset_infos.json"], From("configs:\n- config_name: default\n  data_files: meta/dataset_infos.json")["train"]);
+        Assert.Equal([".hidden/b.csv"], From("configs:\n- config_name: default\n  data_files: .hidden/*.csv")["train"]);
+        Assert.DoesNotContain(From("configs:\n- config_name: default\n  data_files: \"**/*.csv\"")["train"], f => f.Contains("/.") || f.StartsWith('.'));
+        Assert.Empty(From("configs:\n- config_name: default\n  data_files: raw?part_a.csv"));   // ? is no /
+        Assert.Equal(["holdout/final.csv"], From("configs:\n- config_name: default\n  data_files:\n    test: raw/part_a.csv\n    train: holdout/*")["train"]);   // split: path, read too
+        // a wildcard may match nothing (the split is then absent); a named file must be there
+        Assert.Equal(["train"], From("configs:\n- config_name: d\n  data_files:\n  - split: train\n    path: raw/*.csv\n  - split: test\n    path: raw/*.parquet").Keys);
+        Assert.Contains("names 'raw/missing.csv', which is not among the repository's files", Assert.Throws<HubException>(() =>
+            From("configs:\n- config_name: default\n  data_files: raw/missing.csv")).Message);
+        // data_dir: the splits by their names inside it, or data_files relative to it
+        string[] languages = ["en/train.csv", "en/test.csv", "fr/train.csv", "fr/x/dev.csv"];
+        var en = DataFiles.FromConfig(DatasetCard.Choose(Card("configs:\n- config_name: en\n  data_dir: en\n- config_name: fr\n  data_dir: fr"), "en", "x"), languages, "x");
+        Assert.Equal(["en/train.csv"], en["train"]);
+        Assert.Equal(["en/test.csv"], en["test"]);
+        var fr = DataFiles.FromConfig(Card("configs:\n- config_name: fr\n  data_dir: fr\n  data_files:\n  - split: train\n    path: train.csv\n  - split: validation\n    path: \"**/dev.csv\"").Single(), languages, "x");
+        Assert.Equal(["fr/x/dev.csv"], fr["validation"]);
+        // a split in shards needs them all; one format a split
+        Assert.Contains("has 1 of its 2 shards", Assert.Throws<HubException>(() => DataFiles.FromConfig(Card("configs:\n- config_name: d\n  data_files: \"data/*\"").Single(),
+            ["data/train-00000-of-00002.parquet"], "x")).Message);
+        Assert.Equal(["d/t.parquet"], DataFiles.FromConfig(Card("configs:\n- config_name: d\n  data_files: \"d/*\"").Single(), ["d/t.csv", "d/t.parquet"], "x")["train"]);
+
+        // the header read as PyYAML reads it: a repeated key keeps its last value, merge keys, `default:` as Python's truth
+        Assert.Equal("b", Card("license: mit\nlicense: apache\nconfigs:\n- config_name: a\n  data_files: a.csv\nconfigs:\n- config_name: b\n  data_files: b.csv").Single().Name);
+        Assert.Equal(["x.csv"], Card("base: &base\n  data_files: x.csv\nconfigs:\n- <<: *base\n  config_name: m").Single().DataFiles!["train"]);
+        foreach (var (value, isDefault) in new[] { ("true", true), ("True", true), ("yes", true), ("1", true), ("false", false), ("no", false), ("0", false), ("\"\"", false) })
+            Assert.True(isDefault == Card($"configs:\n- config_name: a\n  data_files: a.csv\n  default: {value}").Single().IsDefault, $"default: {value}");
+        // no configs (absent, empty or null): nothing; several and no default: choose one; several defaults, a
+        // configuration twice or without config_name: refused; a header that is not YAML: refused
         Assert.Empty(Card("license: mit"));
+        Assert.Empty(Card("configs:"));
+        Assert.Empty(Card("configs: []"));
         Assert.Contains("choose one as --dataset x/a", Assert.Throws<HubException>(() => DatasetCard.Choose(
             Card("configs:\n- config_name: a\n  data_files: a.csv\n- config_name: b\n  data_files: b.csv"), null, "x")).Message);
-        Assert.Equal("default", DatasetCard.Choose(Card("configs:\n- config_name: a\n  data_files: a.csv\n- data_files: b.csv"), null, "x").Name);
+        Assert.Equal("default", DatasetCard.Choose(Card("configs:\n- config_name: a\n  data_files: a.csv\n- config_name: default\n  data_files: b.csv"), null, "x").Name);
+        Assert.Contains("several configurations as the default (a, b)", Assert.Throws<HubException>(() => DatasetCard.Choose(
+            Card("configs:\n- config_name: a\n  data_files: a.csv\n  default: true\n- config_name: b\n  data_files: b.csv\n  default: true"), null, "x")).Message);
+        Assert.Contains("'a' is given twice", Assert.Throws<HubException>(() => Card("configs:\n- config_name: a\n  data_files: a.csv\n- config_name: a\n  data_files: b.csv")).Message);
+        Assert.Contains("no config_name", Assert.Throws<HubException>(() => Card("configs:\n- data_files: a.csv")).Message);
         Assert.Contains("README.md: its YAML header does not parse", Assert.Throws<HubException>(() => Card("configs: [unclosed")).Message);
-        Assert.Contains("has no data_files", Assert.Throws<HubException>(() => Card("configs:\n- config_name: a")).Message);
+    }
+
+    [Fact]
+    public async Task AReadmesHeaderIsFoundAsHuggingFaceHubFindsIt()
+    {
+        string Write(string text) { var path = Path.Combine(TempDir(), "README.md"); File.WriteAllText(path, text); return path; }
+        const string header = "configs:\n- config_name: a\n  data_files: a.csv";
+        Assert.Single(DatasetCard.ReadConfigs(Write($"---\r\n{header.Replace("\n", "\r\n")}\r\n---\r\nText\r\n")));   // Windows line ends
+        Assert.Single(DatasetCard.ReadConfigs(Write($"---\n{header}\n---  \nText")));   // spaces after the closing line
+        Assert.Empty(DatasetCard.ReadConfigs(Write($"\uFEFF---\n{header}\n---\n")));   // a byte-order mark: no header, as huggingface_hub reads it
+        Assert.Empty(DatasetCard.ReadConfigs(Write($"# Title\n---\n{header}\n---\n")));   // not at the start
+        // huggingface_hub's older pattern backtracked without end on an unclosed header of many blank lines
+        var unclosed = Write("---\n" + new string('\n', 80_000));
+        var read = Task.Run(() => DatasetCard.ReadConfigs(unclosed));
+        Assert.True(await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(30))) == read, "reading an unclosed header still running after 30 s");
+        Assert.Empty(await read);
     }
 
     [Fact]
@@ -206,7 +255,8 @@ public class DataFilesTests
             File.WriteAllText(Path.Combine(data, file), "text,label\n" + string.Concat(Enumerable.Range(0, rows).Select(i => $"text {i},{i % 2}\n")));
         }
         File.WriteAllText(Path.Combine(data, "README.md"), "---\nconfigs:\n- config_name: split\n  default: true\n  data_files:\n  - split: train\n    path: split/train.csv\n" +
-            "  - split: validation\n    path: split/validation.csv\n- config_name: unsplit\n  data_files: unsplit/train.csv\n---\n");
+            "  - split: validation\n    path: split/validation.csv\n- config_name: unsplit\n  data_files: unsplit/train.csv\n" +
+            "- config_name: prefs\n  data_files:\n  - split: train_prefs\n    path: split/train.csv\n---\n");
         using var server = new MirrorServer(root);
         var cache = TempDir();
         using (var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null)))
@@ -214,6 +264,8 @@ public class DataFilesTests
             var files = Sources.ResolveDataset("org/emotion-like", hub);
             Assert.Equal(8, TextClassificationData.Load(files, "text", "label", seed: 1).Train.Count);
             Assert.Equal(20 - 2, TextClassificationData.Load(Sources.ResolveDataset("org/emotion-like/unsplit", hub), "text", "label", seed: 1).Train.Count);
+            // splits named otherwise: the message says which there are and which this tool reads
+            Assert.Contains("configuration 'prefs' of its README has the splits train_prefs", Assert.Throws<HubException>(() => Sources.ResolveDataset("org/emotion-like/prefs", hub)).Message);
         }
         // offline, the cached README still chooses
         using var offline = new HubClient(new HubSettings(server.Endpoint, cache, true, null));

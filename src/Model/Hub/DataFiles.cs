@@ -96,13 +96,22 @@ public static partial class DataFiles
     }
 
     /// <summary>
-    /// The splits' files (repository paths, name order) of a dataset card's configuration: each split's
-    /// data_files patterns matched against <paramref name="files"/>. A split named as one of the three or by
-    /// one of its keywords (dev is validation) is that split; others (imdb's unsupervised) are not read. A
-    /// pattern that matches nothing is an error naming it, as in datasets.
+    /// The splits' files (repository paths) of a dataset card's configuration, as datasets resolves them: each
+    /// split's data_files patterns, inside the configuration's data_dir, matched against <paramref name="files"/>
+    /// in pattern order (a pattern without wildcards must match a file; one with wildcards may match none); a
+    /// configuration without data_files finds its splits by their names inside data_dir (<see cref="Resolve"/>).
+    /// A split named as one of the three or by one of its keywords (dev is validation) is that split; others
+    /// (imdb's unsupervised) are not read. <paramref name="offline"/>: the files are a cached snapshot's, as
+    /// a message about a missing file then says.
     /// </summary>
-    public static Dictionary<string, IReadOnlyList<string>> FromConfig(DatasetConfig config, IReadOnlyList<string> files, string dataset)
+    public static Dictionary<string, IReadOnlyList<string>> FromConfig(DatasetConfig config, IReadOnlyList<string> files, string dataset, bool offline = false)
     {
+        string prefix = config.DataDir == null ? "" : config.DataDir + "/";
+        if (config.DataFiles == null)
+        {
+            var inside = files.Where(f => f.StartsWith(prefix, StringComparison.Ordinal)).Select(f => f[prefix.Length..]).ToList();
+            return Resolve(inside, null, dataset).ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value.Select(f => prefix + f).ToArray());
+        }
         var result = new Dictionary<string, IReadOnlyList<string>>();
         // the exact names first, so that a card with both validation and dev reads validation
         var named = config.DataFiles.OrderBy(kv => SplitKeywords.Any(k => k.Split == kv.Key) ? 0 : 1).ThenBy(kv => kv.Key, StringComparer.Ordinal);
@@ -113,15 +122,16 @@ public static partial class DataFiles
             var matched = new List<string>();
             foreach (var pattern in patterns)
             {
-                var hits = DatasetCard.Match(pattern, files).ToList();
-                if (hits.Count == 0)
-                    throw new HubException($"dataset '{dataset}': the {name} split of configuration '{config.Name}' (its README) names '{pattern}', which matches none of the repository's files");
+                var hits = DatasetCard.Match(prefix + pattern.TrimStart('/'), files).ToList();
+                if (hits.Count == 0 && !DatasetCard.HasWildcards(pattern))
+                    throw new HubException($"dataset '{dataset}': the {name} split of configuration '{config.Name}' (its README) names '{prefix}{pattern.TrimStart('/')}', which is not among the repository's files" +
+                        (offline ? " in the cache (offline, the file list is the cached snapshot's: download the dataset once online)" : ""));
                 matched.AddRange(hits.Where(f => !matched.Contains(f)));
             }
             var data = matched.Where(f => Data.TextTable.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).ToList();
-            if (data.Count == 0) continue;   // a format this tool does not read: said below for train
+            if (data.Count == 0) continue;   // a format this tool does not read: said for train by the caller
             string format = Data.TextTable.Extensions.First(e => data.Any(f => Path.GetExtension(f).ToLowerInvariant() == e));
-            result[split] = data.Where(f => Path.GetExtension(f).ToLowerInvariant() == format).Order(StringComparer.Ordinal).ToArray();
+            result[split] = data.Where(f => Path.GetExtension(f).ToLowerInvariant() == format).ToArray();
             RequireEveryShard(result[split], split, dataset);
         }
         return SplitKeywords.Where(k => result.ContainsKey(k.Split)).ToDictionary(k => k.Split, k => result[k.Split]);   // train, validation, test

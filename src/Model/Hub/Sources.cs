@@ -71,8 +71,11 @@ public static class Sources
             string? readme = listing.Contains("README.md") ? hub.Download(RepoType.Dataset, repo, "README.md", revision, optional: true, cancel) : null;
             var configs = readme != null ? DatasetCard.ReadConfigs(readme) : [];
             var chosen = configs.Count > 0 ? DatasetCard.Choose(configs, config, repo) : null;
-            var splits = chosen != null ? DataFiles.FromConfig(chosen, listing, repo) : DataFiles.Resolve(listing, config, repo);
+            var splits = chosen != null ? DataFiles.FromConfig(chosen, listing, repo, hub.Settings.Offline) : DataFiles.Resolve(listing, config, repo);
             if (readme != null) classLabels = DatasetCard.ReadClassLabels(readme, chosen?.Name ?? config);
+            if (!splits.ContainsKey("train") && chosen?.DataFiles is { } given && !given.Keys.Any(k => DataFiles.Keywords("train").Contains(k.ToLowerInvariant())))
+                throw new HubException($"dataset '{dataset}': configuration '{chosen.Name}' of its README has the splits {string.Join(", ", given.Keys)}, and this tool trains on " +
+                    $"a split named {string.Join(" or ", DataFiles.Keywords("train"))} (validation and test as {string.Join("/", DataFiles.Keywords("validation"))} and {string.Join("/", DataFiles.Keywords("test"))})");
             if (!splits.ContainsKey("train"))
                 throw new HubException($"dataset '{dataset}' (revision {revision}) has no data files this tool reads (parquet, csv, tsv, jsonl, json) for a train split" +
                     $"{(config != null ? $" in '{config}'" : "")}; its files: {string.Join(", ", listing.Take(12))}{(listing.Count > 12 ? ", …" : "")}");
