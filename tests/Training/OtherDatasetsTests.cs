@@ -93,7 +93,7 @@ public class OtherDatasetsTests
         Assert.Contains(path, e.Message);
     }
     [Fact]
-    public void SentencePairsAreReadFromEachFormatAndAMissingColumnIsNamed()
+    public async Task SentencePairsAreReadFromEachFormatAndAMissingColumnIsNamed()
     {
         // glue/mrpc's columns in every format the tool reads: the second text comes with each row
         var dir = TempDir();
@@ -106,7 +106,7 @@ public class OtherDatasetsTests
         var jsonl = Path.Combine(dir, "train.jsonl");
         File.WriteAllLines(jsonl, first.Select((f, i) => System.Text.Json.JsonSerializer.Serialize(new { sentence1 = f, sentence2 = second[i], label = labels[i] })));
         var parquet = Path.Combine(dir, "train.parquet");
-        WritePairParquet(parquet, first, second, labels);
+        await WriteTextParquet(parquet, [("sentence1", first), ("sentence2", second)], "label", labels.Select(l => (long)l).ToArray());
         foreach (var path in new[] { csv, tsv, jsonl, parquet })
         {
             var split = TextTable.Read(path, "sentence1", "label", pairColumn: "sentence2");
@@ -127,20 +127,6 @@ public class OtherDatasetsTests
         Assert.Equal(first.Zip(second).Order().ToArray(), all);
         Assert.Contains("itself", Assert.Throws<ArgumentException>(() =>
             TextClassificationData.Load(new Dictionary<string, string> { ["train"] = csv }, "sentence1", "label", seed: 1, pairColumn: "sentence1")).Message);
-    }
-
-    private static void WritePairParquet(string path, string[] first, string[] second, int[] labels) => WritePairParquetAsync(path, first, second, labels).GetAwaiter().GetResult();
-
-    private static async Task WritePairParquetAsync(string path, string[] first, string[] second, int[] labels)
-    {
-        var schema = new Parquet.Schema.ParquetSchema(new Parquet.Schema.DataField<string>("sentence1"), new Parquet.Schema.DataField<string>("sentence2"),
-            new Parquet.Schema.DataField<long>("label"));
-        await using var file = File.Create(path);
-        await using var writer = await Parquet.ParquetWriter.CreateAsync(schema, file);
-        using var group = writer.CreateRowGroup();
-        await group.WriteAsync(schema.DataFields[0], first);
-        await group.WriteAsync(schema.DataFields[1], second);
-        await group.WriteAsync(schema.DataFields[2], new ReadOnlyMemory<long>(labels.Select(l => (long)l).ToArray()));
     }
 
     [Fact]

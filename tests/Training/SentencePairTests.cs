@@ -63,24 +63,12 @@ public class SentencePairTests
         var e = Assert.Throws<DataFormatException>(() => TextTable.Read(jsonl, "premise", "label", pairColumn: "hypothesis"));
         Assert.Contains("line 2: column 'hypothesis': missing text (null)", e.Message);
         var parquet = Path.Combine(dir, "train.parquet");
-        await WriteParquet(parquet, ["a", "c"], ["b", null]);
+        await WriteTextParquet(parquet, [("premise", ["a", "c"]), ("hypothesis", ["b", null])], "label", [0, 0]);
         e = Assert.Throws<DataFormatException>(() => TextTable.Read(parquet, "premise", "label", pairColumn: "hypothesis"));
         Assert.Contains("column 'hypothesis', row 1: missing text (null)", e.Message);
         // an empty one is a text: the pair is kept
         File.WriteAllText(jsonl, "{\"premise\": \"a\", \"hypothesis\": \"\", \"label\": 0}\n");
         Assert.Equal([""], TextTable.Read(jsonl, "premise", "label", pairColumn: "hypothesis").Pairs!);
-    }
-
-    private static async Task WriteParquet(string path, string[] premises, string?[] hypotheses)
-    {
-        var schema = new Parquet.Schema.ParquetSchema(new Parquet.Schema.DataField<string>("premise"), new Parquet.Schema.DataField<string>("hypothesis"),
-            new Parquet.Schema.DataField<long>("label"));
-        await using var file = File.Create(path);
-        await using var writer = await Parquet.ParquetWriter.CreateAsync(schema, file);
-        using var group = writer.CreateRowGroup();
-        await group.WriteAsync(schema.DataFields[0], premises);
-        await group.WriteAsync(schema.DataFields[1], hypotheses);
-        await group.WriteAsync(schema.DataFields[2], new ReadOnlyMemory<long>(new long[premises.Length]));
     }
 
     [Fact]
