@@ -267,6 +267,14 @@ public class DataFilesTests
             // splits named otherwise: the message says which there are and which this tool reads
             Assert.Contains("configuration 'prefs' of its README has the splits train_prefs", Assert.Throws<HubException>(() => Sources.ResolveDataset("org/emotion-like/prefs", hub)).Message);
         }
+        // a local copy of the repository (a git clone, a downloaded snapshot) is read by its README too, as
+        // load_dataset(folder) reads it
+        using (var local = new HubClient(new HubSettings("http://127.0.0.1:9", TempDir(), true, null)))
+        {
+            var localFiles = Sources.ResolveDataset(data, local);
+            Assert.Equal([Path.Combine(Path.GetFullPath(data), "split", "train.csv")], localFiles["train"]);
+            Assert.Equal(["train", "validation"], localFiles.Keys);
+        }
         // offline, the cached README still chooses
         using var offline = new HubClient(new HubSettings(server.Endpoint, cache, true, null));
         Assert.EndsWith(Path.Combine("split", "train.csv"), Sources.ResolveDataset("org/emotion-like", offline)["train"].Single());

@@ -50,14 +50,14 @@ public static class Sources
     public static Dictionary<string, IReadOnlyList<string>> ResolveDataset(string dataset, HubClient hub, string revision = "main", CancellationToken cancel = default) =>
         ResolveDataset(dataset, hub, revision, out _, cancel);
 
-    /// <summary>The files of each split, and the class names the dataset card (a Hub dataset's README.md) gives its
-    /// ClassLabel columns (<see cref="DatasetCard.ReadClassLabels"/>; empty for a local dataset or a card without them).</summary>
+    /// <summary>The files of each split, and the class names the dataset card (README.md, of a Hub dataset or a local
+    /// folder) gives its ClassLabel columns (<see cref="DatasetCard.ReadClassLabels"/>; empty without them).</summary>
     public static Dictionary<string, IReadOnlyList<string>> ResolveDataset(string dataset, HubClient hub, string revision,
         out IReadOnlyDictionary<string, IReadOnlyList<string>> classLabels, CancellationToken cancel = default)
     {
         classLabels = new Dictionary<string, IReadOnlyList<string>>();
         if (File.Exists(dataset)) return new() { ["train"] = [Path.GetFullPath(dataset)] };
-        if (Directory.Exists(dataset)) return LocalSplits(dataset);
+        if (Directory.Exists(dataset)) return LocalDataset(dataset, out classLabels);
         string repo = DatasetAliases.TryGetValue(dataset, out var a) ? a : dataset;
         string? config = null;
         // org/name/config: one configuration (a top-level folder) of a repository that has several
@@ -107,6 +107,26 @@ public static class Sources
     /// <summary>A split's file names in a local folder: the names `datasets` takes for it (GLUE's original
     /// files are train.tsv, dev.tsv and test.tsv).</summary>
     private static IReadOnlyList<string> LocalNames(string split) => DataFiles.Keywords(split);
+
+    /// <summary>A local folder as datasets loads one (load_dataset(folder)): by its README.md's configs (the default
+    /// configuration) when it has them, a downloaded snapshot of a Hub dataset being such a folder; else by the
+    /// splits' file names (<see cref="LocalSplits"/>).</summary>
+    private static Dictionary<string, IReadOnlyList<string>> LocalDataset(string folder, out IReadOnlyDictionary<string, IReadOnlyList<string>> classLabels)
+    {
+        string readme = Path.Combine(folder, "README.md");
+        classLabels = new Dictionary<string, IReadOnlyList<string>>();
+        if (!File.Exists(readme)) return LocalSplits(folder);
+        var configs = DatasetCard.ReadConfigs(readme);
+        var chosen = configs.Count > 0 ? DatasetCard.Choose(configs, null, folder) : null;
+        classLabels = DatasetCard.ReadClassLabels(readme, chosen?.Name);
+        if (chosen == null) return LocalSplits(folder);
+        string root = Path.GetFullPath(folder);
+        var files = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/')).ToList();
+        var splits = DataFiles.FromConfig(chosen, files, folder);
+        if (!splits.ContainsKey("train"))
+            throw new HubException($"{readme}: configuration '{chosen.Name}' gives no train split this tool reads (its splits: {string.Join(", ", chosen.DataFiles?.Keys ?? ["found by name"])}; parquet, csv, tsv, jsonl, json files)");
+        return splits.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value.Select(f => Path.Combine(root, f)).ToArray());
+    }
 
     private static Dictionary<string, IReadOnlyList<string>> LocalSplits(string folder)
     {
