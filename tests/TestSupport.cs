@@ -90,13 +90,15 @@ public static class TestSupport
         return new Batch(batch.SeqLen, batch.NumLabels, ids, batch.AttentionMask, batch.Labels, batch.TokenTypeIds);
     }
 
-    /// <summary>A parquet file of one row group: text columns (null for a missing value) and an int64 label column.</summary>
-    public static async Task WriteTextParquet(string path, (string Name, string?[] Values)[] texts, string labelName, long[] labels)
+    /// <summary>A parquet file of one row group: text columns (null for a missing value), an int64 label column, and
+    /// the file's key-value metadata (datasets writes its features under "huggingface").</summary>
+    public static async Task WriteTextParquet(string path, (string Name, string?[] Values)[] texts, string labelName, long[] labels, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var fields = texts.Select(t => (Parquet.Schema.DataField)new Parquet.Schema.DataField<string>(t.Name)).Append(new Parquet.Schema.DataField<long>(labelName)).ToArray();
         var schema = new Parquet.Schema.ParquetSchema(fields);
         await using var file = File.Create(path);
         await using var writer = await Parquet.ParquetWriter.CreateAsync(schema, file);
+        if (metadata != null) writer.CustomMetadata = metadata.ToDictionary();
         using var group = writer.CreateRowGroup();
         for (int i = 0; i < texts.Length; i++) await group.WriteAsync(schema.DataFields[i], texts[i].Values);
         await group.WriteAsync(schema.DataFields[^1], new ReadOnlyMemory<long>(labels));

@@ -167,7 +167,7 @@ public class DataFilesTests
         // validation wins over dev; a split that is none of the three is not read; hidden files and the files
         // datasets ignores are matched only where the pattern names them
         string[] custom = ["raw/part_a.csv", "raw/part_b.csv", "raw/part_10.csv", "raw/.backup.csv", "holdout/final.csv", "extra/held.csv", "extra/deep/x/held.csv",
-            "extra/dev.csv", "notes.txt", "meta/dataset_infos.json", "meta/a.json", ".hidden/b.csv"];
+            "extra/dev.csv", "notes.txt", "meta/dataset_infos.json", "meta/a.json", ".hidden/b.csv", "__cache__/c.csv"];
         Dictionary<string, IReadOnlyList<string>> From(string yaml) => DataFiles.FromConfig(DatasetCard.Choose(Card(yaml), null, "x"), custom, "x");
         Assert.Equal(["raw/part_10.csv", "raw/part_a.csv", "raw/part_b.csv"], From("configs:\n- config_name: default\n  data_files: [\"raw/*.csv\"]")["train"]);
         var bySplit = From("""
@@ -189,6 +189,8 @@ public class DataFilesTests
         Assert.Equal(["meta/a.json"], From("configs:\n- config_name: default\n  data_files: meta/*.json")["train"]);
         Assert.Equal(["meta/dataset_infos.json"], From("configs:\n- config_name: default\n  data_files: meta/dataset_infos.json")["train"]);
         Assert.Equal([".hidden/b.csv"], From("configs:\n- config_name: default\n  data_files: .hidden/*.csv")["train"]);
+        Assert.Equal(["__cache__/c.csv"], From("configs:\n- config_name: default\n  data_files: __cache__/*.csv")["train"]);
+        Assert.DoesNotContain("__cache__/c.csv", From("configs:\n- config_name: default\n  data_files: \"**/*.csv\"")["train"]);
         Assert.DoesNotContain(From("configs:\n- config_name: default\n  data_files: \"**/*.csv\"")["train"], f => f.Contains("/.") || f.StartsWith('.'));
         Assert.Empty(From("configs:\n- config_name: default\n  data_files: raw?part_a.csv"));   // ? is no /
         Assert.Equal(["holdout/final.csv"], From("configs:\n- config_name: default\n  data_files:\n    test: raw/part_a.csv\n    train: holdout/*")["train"]);   // split: path, read too
@@ -256,13 +258,16 @@ public class DataFilesTests
         }
         File.WriteAllText(Path.Combine(data, "README.md"), "---\nconfigs:\n- config_name: split\n  default: true\n  data_files:\n  - split: train\n    path: split/train.csv\n" +
             "  - split: validation\n    path: split/validation.csv\n- config_name: unsplit\n  data_files: unsplit/train.csv\n" +
-            "- config_name: prefs\n  data_files:\n  - split: train_prefs\n    path: split/train.csv\n---\n");
+            "- config_name: prefs\n  data_files:\n  - split: train_prefs\n    path: split/train.csv\n" +
+            "dataset_info:\n- config_name: unsplit\n  features:\n  - name: label\n    dtype:\n      class_label:\n        names: [u0, u1]\n" +
+            "- config_name: split\n  features:\n  - name: label\n    dtype:\n      class_label:\n        names: [sadness, joy]\n---\n");
         using var server = new MirrorServer(root);
         var cache = TempDir();
         using (var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null)))
         {
-            var files = Sources.ResolveDataset("org/emotion-like", hub);
+            var files = Sources.ResolveDataset("org/emotion-like", hub, "main", out var classLabels);
             Assert.Equal(8, TextClassificationData.Load(files, "text", "label", seed: 1).Train.Count);
+            Assert.Equal(["sadness", "joy"], classLabels["label"]);   // the chosen configuration's dataset_info
             Assert.Equal(20 - 2, TextClassificationData.Load(Sources.ResolveDataset("org/emotion-like/unsplit", hub), "text", "label", seed: 1).Train.Count);
             // splits named otherwise: the message says which there are and which this tool reads
             Assert.Contains("configuration 'prefs' of its README has the splits train_prefs", Assert.Throws<HubException>(() => Sources.ResolveDataset("org/emotion-like/prefs", hub)).Message);
@@ -339,5 +344,61 @@ public class DataFilesTests
         var readme = Path.Combine(TempDir(), "README.md");
         File.WriteAllText(readme, "---\ndataset_info:\n  features:\n  - name: label\n    dtype:\n      class_label:\n        names:\n          '0': a\n          '2': b\n---\n");
         Assert.Empty(DatasetCard.ReadClassLabels(readme, null));
+    }
+
+    [Fact]
+    public async Task ClassLabelNamesFollowDatasetsWhereCardAndFilesMeetOrDisagree()
+    {
+        string Readme(string yaml) { var dir = TempDir(); File.WriteAllText(Path.Combine(dir, "README.md"), $"---\n{yaml}\n---\n"); return Path.Combine(dir, "README.md"); }
+        // each dataset_info is its configuration's: another configuration gets none; without configs a single one is the one
+        var perConfig = Readme("dataset_info:\n- config_name: a\n  features:\n  - name: label\n    dtype:\n      class_label:\n        names:\n          '1': y\n          '0': x");
+        Assert.Equal(["x", "y"], DatasetCard.ReadClassLabels(perConfig, "a")["label"]);   // in id order, not the file's
+        Assert.Empty(DatasetCard.ReadClassLabels(perConfig, "b"));
+        Assert.Equal(["x", "y"], DatasetCard.ReadClassLabels(perConfig, null)["label"]);
+        // the card wins over a parquet file's own names (datasets casts the file to the card's features)
+        var dir = TempDir();
+        var parquet = Path.Combine(dir, "train.parquet");
+        await WriteTextParquet(parquet, [("text", ["a", "b", "c", "d"])], "label", [0, 1, 0, 1],
+            new Dictionary<string, string> { ["huggingface"] = """{"info": {"features": {"label": {"names": ["from-file-0", "from-file-1"]}}}}""" });
+        var files = new Dictionary<string, string> { ["train"] = parquet };
+        Assert.Equal(["from-file-0", "from-file-1"], TextClassificationData.Load(files, "text", "label", seed: 1).LabelNames);
+        var card = new Dictionary<string, IReadOnlyList<string>> { ["label"] = ["neg", "pos"] };
+        Assert.Equal(["neg", "pos"], TextClassificationData.Load(files, "text", "label", seed: 1, classLabels: card).LabelNames);
+        // a label the card's names do not cover, or a name given twice: refused, as datasets' cast refuses them
+        Assert.Contains("row 1: label 1, but the dataset card (README.md) names 1 classes", Assert.Throws<DataFormatException>(() =>
+            TextClassificationData.Load(files, "text", "label", seed: 1, classLabels: new Dictionary<string, IReadOnlyList<string>> { ["label"] = ["only"] })).Message);
+        Assert.Contains("names the class 'a' of column 'label' twice", Assert.Throws<DataFormatException>(() =>
+            TextClassificationData.Load(files, "text", "label", seed: 1, classLabels: new Dictionary<string, IReadOnlyList<string>> { ["label"] = ["a", "b", "a"] })).Message);
+    }
+
+    [Fact]
+    public void ALocalFolderIsReadByItsCardByNameOrByAConfigurationNamedAfterIt()
+    {
+        using var hub = new HubClient(new HubSettings("http://127.0.0.1:9", TempDir(), true, null));
+        // a README without configs: the file names decide, and its ClassLabel names still name the classes
+        var named = TempDir();
+        File.WriteAllText(Path.Combine(named, "train.csv"), "text,label\n" + string.Concat(Enumerable.Range(0, 10).Select(i => $"t{i},{i % 2}\n")));
+        File.WriteAllText(Path.Combine(named, "README.md"), "---\ndataset_info:\n  features:\n  - name: label\n    dtype:\n      class_label:\n        names: [sad, happy]\n---\n# Notes\n");
+        var files = Sources.ResolveDataset(named, hub, "main", out var classLabels);
+        Assert.Equal([Path.Combine(named, "train.csv")], files["train"]);
+        Assert.Equal(["sad", "happy"], TextClassificationData.Load(files, "text", "label", seed: 1, classLabels: classLabels).LabelNames);
+        // several configurations and no default: folder/config chooses one, as the message says
+        var several = TempDir();
+        foreach (var lang in new[] { "en", "fr" })
+        {
+            Directory.CreateDirectory(Path.Combine(several, "data-" + lang));
+            File.WriteAllText(Path.Combine(several, "data-" + lang, "train.csv"), "text,label\na,0\nb,1\n");
+        }
+        File.WriteAllText(Path.Combine(several, "README.md"), "---\nconfigs:\n- config_name: en\n  data_dir: data-en\n- config_name: fr\n  data_dir: data-fr\n---\n");
+        var e = Assert.Throws<HubException>(() => Sources.ResolveDataset(several, hub));
+        Assert.Contains($"choose one as --dataset {several}/en", e.Message);
+        Assert.Equal([Path.Combine(several, "data-fr", "train.csv")], Sources.ResolveDataset(Path.Combine(several, "fr"), hub)["train"]);
+        // a folder linked into itself is read once
+        File.WriteAllText(Path.Combine(several, "README.md"), "---\nconfigs:\n- config_name: all\n  data_files: \"**/train.csv\"\n---\n");
+        Directory.CreateSymbolicLink(Path.Combine(several, "loop"), several);
+        Assert.Equal(2, Sources.ResolveDataset(several, hub)["train"].Count);
+        // a README whose header is not YAML: refused, saying how the folder can be read
+        File.WriteAllText(Path.Combine(several, "README.md"), "---\nSome intro: text: here\n---\n");
+        Assert.Contains("rename the file to read the folder by its file names", Assert.Throws<HubException>(() => Sources.ResolveDataset(several, hub)).Message);
     }
 }

@@ -80,5 +80,7 @@ public class SentencePairTests
         var run = new PlannedRun(new TrainSize(null, null), 42, MixMode.Baseline, "baseline", folder, new TrainOptions());
         Assert.Empty(ExperimentPlan.Differences(run, recorded));
         Assert.Equal(["--text-pair-column sentence2 (planned: (none))"], ExperimentPlan.Differences(run, recorded with { TextPairColumn = null }));
+        // (a grid's other inputs alike: the dataset's own revision)
+        Assert.Equal(["--dataset-revision main (planned: refs/convert/parquet)"], ExperimentPlan.Differences(run, recorded with { DatasetRevision = "refs/convert/parquet" }));
     }
 }

@@ -172,6 +172,8 @@ public class TrainCliTests
         var eval = Cli.Run(Env(server.Endpoint, TempDir()), "eval", "--checkpoint", output, "--backend", "cpu", "--threads", "2");
         Assert.True(eval.ExitCode == 0, eval.All);
         Assert.Contains("test (1066 examples)", eval.Stdout);
+        var elsewhere = Cli.Run(Env(server.Endpoint, TempDir()), "eval", "--checkpoint", output, "--backend", "cpu", "--dataset-revision", "main");
+        Assert.True(elsewhere.ExitCode == 2, elsewhere.All);   // main has no data files: eval read the revision it was given
     }
 
     [Fact]

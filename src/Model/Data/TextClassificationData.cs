@@ -187,12 +187,15 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
             throw new DataFormatException($"{train.Source}: column '{labelColumn}' holds a single class ('{names[present[0]]}') in the train split; a classifier needs at least two");
     }
 
-    /// <summary>Integer labels: 0..max, named by the file's ClassLabel names when it has them, else the dataset
-    /// card's; string labels: the card's names in its order (datasets casts them with the ClassLabel), else sorted.</summary>
+    /// <summary>Integer labels: 0..max, named by the dataset card's ClassLabel names (which datasets casts the files
+    /// to), else the file's own; string labels: the card's names in its order (datasets' str2int), else sorted. The
+    /// card's names must be distinct and cover every integer label, as datasets' cast requires.</summary>
     private static string[] LabelNamesOf(List<RawSplit> splits, RawSplit train, string labelColumn, IReadOnlyList<string>? cardNames)
     {
         if (cardNames != null && cardNames.Count > MaxClasses)
             throw new DataFormatException($"the dataset card (README.md) names {cardNames.Count} classes for column '{labelColumn}', more than {MaxClasses}");
+        if (cardNames?.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new DataFormatException($"the dataset card (README.md) names the class '{twice.Key}' of column '{labelColumn}' twice");
         if (splits.All(r => r.IntegerLabels))
         {
             long max = 0;
@@ -201,9 +204,11 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
                 {
                     long v = long.Parse(r.Labels[i]!, CultureInfo.InvariantCulture);
                     if (v < 0 || v >= MaxClasses) throw new DataFormatException($"{r.Source}: column '{labelColumn}', row {i}: label {v} is not a class id (0 or more, below {MaxClasses})");
+                    if (cardNames != null && v >= cardNames.Count)
+                        throw new DataFormatException($"{r.Source}: column '{labelColumn}', row {i}: label {v}, but the dataset card (README.md) names {cardNames.Count} classes ({string.Join(", ", cardNames)})");
                     max = Math.Max(max, v);
                 }
-            var fromFile = train.LabelNames ?? cardNames;
+            var fromFile = cardNames ?? train.LabelNames;
             if (fromFile != null && fromFile.Count > MaxClasses)
                 throw new DataFormatException($"{train.Source}: the file's metadata names {fromFile.Count} classes for column '{labelColumn}', more than {MaxClasses}");
             if (fromFile != null && fromFile.Count > max) return fromFile.ToArray();

@@ -119,8 +119,10 @@ public static partial class DatasetCard
 
     /// <summary>
     /// The class names the card gives its ClassLabel columns (dataset_info.features: a column's
-    /// dtype.class_label.names, '0': name, … or a list), for <paramref name="config"/> where dataset_info is a
-    /// list per configuration. Empty when the card says nothing.
+    /// dtype.class_label.names, '0': name, … or a list), as datasets files each dataset_info under its config_name
+    /// ("default" when it has none) and looks up the configuration read: <paramref name="config"/>; null when the
+    /// card has no configs, where a single dataset_info is the one (datasets makes its name the configuration's).
+    /// Empty when the card says nothing for that configuration.
     /// </summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<string>> ReadClassLabels(string readmePath, string? config)
     {
@@ -133,7 +135,7 @@ public static partial class DatasetCard
             Dictionary<object, object?> one => [one],
             _ => [],
         };
-        var chosen = infos.Count == 1 ? infos[0] : infos.FirstOrDefault(i => (Get(i, "config_name") as string ?? "default") == (config ?? "default"));
+        var chosen = config == null && infos.Count == 1 ? infos[0] : infos.FirstOrDefault(i => (Get(i, "config_name") as string ?? "default") == (config ?? "default"));
         if (chosen == null || Get(chosen, "features") is not List<object?> columns) return result;
         foreach (var column in columns.OfType<Dictionary<object, object?>>())
         {

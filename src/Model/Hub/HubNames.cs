@@ -47,7 +47,7 @@ public static partial class HubNames
     public static void CheckRevision(string revision)
     {
         if (!IsCommit(revision) && !IsRevision(revision))
-            throw new HubException($"--revision '{revision}' is neither a commit hash nor a branch or tag name (no '..', no part starting with '.', no spaces or any of ~^:?*[\\)");
+            throw new HubException($"revision '{revision}' is neither a commit hash nor a branch or tag name (no '..', no part starting with '.', no spaces or any of ~^:?*[\\)");
     }
 
     public static void CheckFileName(string file)

@@ -57,7 +57,11 @@ public static class Sources
     {
         classLabels = new Dictionary<string, IReadOnlyList<string>>();
         if (File.Exists(dataset)) return new() { ["train"] = [Path.GetFullPath(dataset)] };
-        if (Directory.Exists(dataset)) return LocalDataset(dataset, out classLabels);
+        if (Directory.Exists(dataset)) return LocalDataset(dataset, null, out classLabels);
+        // folder/config: one configuration of a local folder's README (it is not itself a folder)
+        if (Path.GetDirectoryName(Path.GetFullPath(dataset)) is string parent && File.Exists(Path.Combine(parent, "README.md"))
+            && DatasetCard.ReadConfigs(Path.Combine(parent, "README.md")).Any(c => c.Name == Path.GetFileName(dataset)))
+            return LocalDataset(parent, Path.GetFileName(dataset), out classLabels);
         string repo = DatasetAliases.TryGetValue(dataset, out var a) ? a : dataset;
         string? config = null;
         // org/name/config: one configuration (a top-level folder) of a repository that has several
@@ -109,23 +113,45 @@ public static class Sources
     private static IReadOnlyList<string> LocalNames(string split) => DataFiles.Keywords(split);
 
     /// <summary>A local folder as datasets loads one (load_dataset(folder)): by its README.md's configs (the default
-    /// configuration) when it has them, a downloaded snapshot of a Hub dataset being such a folder; else by the
-    /// splits' file names (<see cref="LocalSplits"/>).</summary>
-    private static Dictionary<string, IReadOnlyList<string>> LocalDataset(string folder, out IReadOnlyDictionary<string, IReadOnlyList<string>> classLabels)
+    /// configuration, or <paramref name="config"/>) when it has them, a downloaded snapshot of a Hub dataset being
+    /// such a folder; else by the splits' file names (<see cref="LocalSplits"/>).</summary>
+    private static Dictionary<string, IReadOnlyList<string>> LocalDataset(string folder, string? config, out IReadOnlyDictionary<string, IReadOnlyList<string>> classLabels)
     {
         string readme = Path.Combine(folder, "README.md");
         classLabels = new Dictionary<string, IReadOnlyList<string>>();
         if (!File.Exists(readme)) return LocalSplits(folder);
-        var configs = DatasetCard.ReadConfigs(readme);
-        var chosen = configs.Count > 0 ? DatasetCard.Choose(configs, null, folder) : null;
+        IReadOnlyList<DatasetConfig> configs;
+        try { configs = DatasetCard.ReadConfigs(readme); }
+        catch (HubException e)
+        {
+            throw new HubException($"{e.Message}. A folder's README.md is read as a dataset card, as datasets reads it: fix its header (YAML between two --- lines at the top), or rename the file to read the folder by its file names");
+        }
+        var chosen = configs.Count > 0 ? DatasetCard.Choose(configs, config, folder) : null;
         classLabels = DatasetCard.ReadClassLabels(readme, chosen?.Name);
         if (chosen == null) return LocalSplits(folder);
         string root = Path.GetFullPath(folder);
-        var files = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/')).ToList();
-        var splits = DataFiles.FromConfig(chosen, files, folder);
+        var splits = DataFiles.FromConfig(chosen, FilesUnder(root), folder);
         if (!splits.ContainsKey("train"))
             throw new HubException($"{readme}: configuration '{chosen.Name}' gives no train split this tool reads (its splits: {string.Join(", ", chosen.DataFiles?.Keys ?? ["found by name"])}; parquet, csv, tsv, jsonl, json files)");
-        return splits.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value.Select(f => Path.Combine(root, f)).ToArray());
+        return splits.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value.Select(f => Path.Combine(root, f.Replace('/', Path.DirectorySeparatorChar))).ToArray());
+    }
+
+    /// <summary>The files under <paramref name="root"/> as repository paths (a/b.csv). Linked files count (a Hugging Face
+    /// cache snapshot is made of them); a linked folder is entered once, so that a link to a folder above cannot loop.</summary>
+    private static List<string> FilesUnder(string root)
+    {
+        var files = new List<string>();
+        var entered = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>([root]);
+        while (pending.Count > 0)
+        {
+            string dir = pending.Pop();
+            string real = Directory.ResolveLinkTarget(dir, returnFinalTarget: true)?.FullName ?? Path.GetFullPath(dir);
+            if (!entered.Add(real)) continue;
+            files.AddRange(Directory.EnumerateFiles(dir).Select(f => Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/')));
+            foreach (var sub in Directory.EnumerateDirectories(dir)) pending.Push(sub);
+        }
+        return files;
     }
 
     private static Dictionary<string, IReadOnlyList<string>> LocalSplits(string folder)
