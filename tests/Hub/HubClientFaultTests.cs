@@ -130,7 +130,7 @@ public class HubClientFaultTests
         using var server = new MirrorServer(HfRoot) { AnyPath = "{}"u8.ToArray() };
         using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null));
         var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "config.json", revision: "../../../escaped"));
-        Assert.Contains("--revision '../../../escaped'", e.Message);
+        Assert.Contains("revision '../../../escaped' is neither a commit hash", e.Message);
         AssertNothingBeside(outer);
         Assert.Empty(server.Requests);
     }
