@@ -400,5 +400,8 @@ public class DataFilesTests
         // a README whose header is not YAML: refused, saying how the folder can be read
         File.WriteAllText(Path.Combine(several, "README.md"), "---\nSome intro: text: here\n---\n");
         Assert.Contains("rename the file to read the folder by its file names", Assert.Throws<HubException>(() => Sources.ResolveDataset(several, hub)).Message);
+        // but folder/name is only looked for in a README that has that configuration: a Hub id whose first part
+        // happens to be such a folder stays a Hub id
+        Assert.Contains("neither a local file or folder nor a Hub id", Assert.Throws<HubException>(() => Sources.ResolveDataset(Path.Combine(several, "en"), hub)).Message);
     }
 }

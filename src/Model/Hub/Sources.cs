@@ -59,9 +59,7 @@ public static class Sources
         if (File.Exists(dataset)) return new() { ["train"] = [Path.GetFullPath(dataset)] };
         if (Directory.Exists(dataset)) return LocalDataset(dataset, null, out classLabels);
         // folder/config: one configuration of a local folder's README (it is not itself a folder)
-        if (Path.GetDirectoryName(Path.GetFullPath(dataset)) is string parent && File.Exists(Path.Combine(parent, "README.md"))
-            && DatasetCard.ReadConfigs(Path.Combine(parent, "README.md")).Any(c => c.Name == Path.GetFileName(dataset)))
-            return LocalDataset(parent, Path.GetFileName(dataset), out classLabels);
+        if (LocalConfiguration(dataset) is { } local) return LocalDataset(local.Folder, local.Config, out classLabels);
         string repo = DatasetAliases.TryGetValue(dataset, out var a) ? a : dataset;
         string? config = null;
         // org/name/config: one configuration (a top-level folder) of a repository that has several
@@ -134,6 +132,16 @@ public static class Sources
         if (!splits.ContainsKey("train"))
             throw new HubException($"{readme}: configuration '{chosen.Name}' gives no train split this tool reads (its splits: {string.Join(", ", chosen.DataFiles?.Keys ?? ["found by name"])}; parquet, csv, tsv, jsonl, json files)");
         return splits.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value.Select(f => Path.Combine(root, f.Replace('/', Path.DirectorySeparatorChar))).ToArray());
+    }
+
+    /// <summary>folder/config, where folder's README.md has a configuration of that name; null for anything else
+    /// (a Hub id among them, whatever README.md lies in the folder it would name).</summary>
+    private static (string Folder, string Config)? LocalConfiguration(string dataset)
+    {
+        if (dataset.IndexOfAny(['/', '\\']) < 0 || Path.GetDirectoryName(Path.GetFullPath(dataset)) is not string parent) return null;
+        string readme = Path.Combine(parent, "README.md"), name = Path.GetFileName(dataset);
+        try { return File.Exists(readme) && DatasetCard.ReadConfigs(readme).Any(c => c.Name == name) ? (parent, name) : null; }
+        catch (HubException) { return null; }   // a README that is no dataset card: not this form
     }
 
     /// <summary>The files under <paramref name="root"/> as repository paths (a/b.csv). Linked files count (a Hugging Face
