@@ -126,7 +126,7 @@ public class DataFilesTests
     {
         var path = Path.Combine(TempDir(), "README.md");
         File.WriteAllText(path, $"---\n{yaml}\n---\n# A dataset\n\nSome text with --- in it.\n");
-        return DatasetCard.ReadConfigs(path);
+        return DatasetCard.Read(path).Configs;
     }
 
     [Fact]
@@ -235,13 +235,13 @@ public class DataFilesTests
     {
         string Write(string text) { var path = Path.Combine(TempDir(), "README.md"); File.WriteAllText(path, text); return path; }
         const string header = "configs:\n- config_name: a\n  data_files: a.csv";
-        Assert.Single(DatasetCard.ReadConfigs(Write($"---\r\n{header.Replace("\n", "\r\n")}\r\n---\r\nText\r\n")));   // Windows line ends
-        Assert.Single(DatasetCard.ReadConfigs(Write($"---\n{header}\n---  \nText")));   // spaces after the closing line
-        Assert.Empty(DatasetCard.ReadConfigs(Write($"\uFEFF---\n{header}\n---\n")));   // a byte-order mark: no header, as huggingface_hub reads it
-        Assert.Empty(DatasetCard.ReadConfigs(Write($"# Title\n---\n{header}\n---\n")));   // not at the start
+        Assert.Single(DatasetCard.Read(Write($"---\r\n{header.Replace("\n", "\r\n")}\r\n---\r\nText\r\n")).Configs);   // Windows line ends
+        Assert.Single(DatasetCard.Read(Write($"---\n{header}\n---  \nText")).Configs);   // spaces after the closing line
+        Assert.Empty(DatasetCard.Read(Write($"\uFEFF---\n{header}\n---\n")).Configs);   // a byte-order mark: no header, as huggingface_hub reads it
+        Assert.Empty(DatasetCard.Read(Write($"# Title\n---\n{header}\n---\n")).Configs);   // not at the start
         // huggingface_hub's older pattern backtracked without end on an unclosed header of many blank lines
         var unclosed = Write("---\n" + new string('\n', 80_000));
-        var read = Task.Run(() => DatasetCard.ReadConfigs(unclosed));
+        var read = Task.Run(() => DatasetCard.Read(unclosed).Configs);
         Assert.True(await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(30))) == read, "reading an unclosed header still running after 30 s");
         Assert.Empty(await read);
     }
@@ -343,7 +343,7 @@ public class DataFilesTests
         // ids that are not 0..n-1 are not names
         var readme = Path.Combine(TempDir(), "README.md");
         File.WriteAllText(readme, "---\ndataset_info:\n  features:\n  - name: label\n    dtype:\n      class_label:\n        names:\n          '0': a\n          '2': b\n---\n");
-        Assert.Empty(DatasetCard.ReadClassLabels(readme, null));
+        Assert.Empty(DatasetCard.Read(readme).ClassLabels(null));
     }
 
     [Fact]
@@ -352,9 +352,9 @@ public class DataFilesTests
         string Readme(string yaml) { var dir = TempDir(); File.WriteAllText(Path.Combine(dir, "README.md"), $"---\n{yaml}\n---\n"); return Path.Combine(dir, "README.md"); }
         // each dataset_info is its configuration's: another configuration gets none; without configs a single one is the one
         var perConfig = Readme("dataset_info:\n- config_name: a\n  features:\n  - name: label\n    dtype:\n      class_label:\n        names:\n          '1': y\n          '0': x");
-        Assert.Equal(["x", "y"], DatasetCard.ReadClassLabels(perConfig, "a")["label"]);   // in id order, not the file's
-        Assert.Empty(DatasetCard.ReadClassLabels(perConfig, "b"));
-        Assert.Equal(["x", "y"], DatasetCard.ReadClassLabels(perConfig, null)["label"]);
+        Assert.Equal(["x", "y"], DatasetCard.Read(perConfig).ClassLabels("a")["label"]);   // in id order, not the file's
+        Assert.Empty(DatasetCard.Read(perConfig).ClassLabels("b"));
+        Assert.Equal(["x", "y"], DatasetCard.Read(perConfig).ClassLabels(null)["label"]);
         // the card wins over a parquet file's own names (datasets casts the file to the card's features)
         var dir = TempDir();
         var parquet = Path.Combine(dir, "train.parquet");

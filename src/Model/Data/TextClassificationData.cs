@@ -34,7 +34,7 @@ public sealed record TextClassificationData(LabeledSplit Train, LabeledSplit Val
     /// Errors name the file and its row.</summary>
     /// <param name="labelNames">the model's labels when they are fixed (evaluating a fine-tuned checkpoint); null to take them from the data.</param>
     /// <param name="pairColumn">the column of each example's second text (sentence-pair classification); null for single texts.</param>
-    /// <param name="classLabels">the dataset card's class names per column (<see cref="Hub.DatasetCard.ReadClassLabels"/>): the
+    /// <param name="classLabels">the dataset card's class names per column (<see cref="Hub.DatasetCard.ClassLabels"/>): the
     /// label column's name the classes where the files' own metadata does not.</param>
     public static TextClassificationData Load(IReadOnlyDictionary<string, IReadOnlyList<string>> files, string textColumn, string labelColumn, int seed,
         double validationFraction = 0.1, IReadOnlyList<string>? labelNames = null, string? pairColumn = null,

@@ -19,8 +19,23 @@ public sealed record DatasetConfig(string Name, bool IsDefault, string? DataDir,
 /// dataset_info's ClassLabel names. The header is read as PyYAML's safe_load reads it where it matters here: a
 /// repeated key keeps its last value, merge keys (&lt;&lt;) merge, `default:` is true as Python's truth is.
 /// </summary>
-public static partial class DatasetCard
+public sealed partial class DatasetCard
 {
+    private readonly Dictionary<object, object?>? header;
+
+    /// <summary>The card's configurations (none when it has no YAML header or no configs).</summary>
+    public IReadOnlyList<DatasetConfig> Configs { get; }
+
+    private DatasetCard(Dictionary<object, object?>? header, IReadOnlyList<DatasetConfig> configs) => (this.header, Configs) = (header, configs);
+
+    /// <summary>A README.md read once: its YAML header and configurations. A header that is not YAML, or configs not
+    /// shaped as datasets reads them, is an error naming the file.</summary>
+    public static DatasetCard Read(string readmePath)
+    {
+        var header = Header(readmePath);
+        return new DatasetCard(header, header == null ? [] : ConfigsOf(header, readmePath));
+    }
+
     /// <summary>huggingface_hub's front-matter pattern (RepoCard, from 1.25, whose older one backtracked without
     /// end on some cards): the YAML between two --- lines at the very start (a byte-order mark is no start).</summary>
     [GeneratedRegex(@"^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(\r\n|\n|$))", RegexOptions.None, matchTimeoutMilliseconds: 5000)]
@@ -61,11 +76,9 @@ public static partial class DatasetCard
         _ => true,
     };
 
-    /// <summary>The card's configurations (none when it has no YAML header or no configs). A header that is
-    /// not YAML, or configs not shaped as datasets reads them, is an error naming the file.</summary>
-    public static IReadOnlyList<DatasetConfig> ReadConfigs(string readmePath)
+    private static List<DatasetConfig> ConfigsOf(Dictionary<object, object?> root, string readmePath)
     {
-        if (Header(readmePath) is not { } root || Get(root, "configs") is not { } configsNode) return [];   // absent or empty: no configs
+        if (Get(root, "configs") is not { } configsNode) return [];   // absent or empty: no configs
         HubException Bad(string what) => new($"{readmePath}: 'configs' in its YAML header: {what}");
         if (configsNode is not List<object?> configs) throw Bad("expected a list of configurations");
         var result = new List<DatasetConfig>();
@@ -124,10 +137,10 @@ public static partial class DatasetCard
     /// card has no configs, where a single dataset_info is the one (datasets makes its name the configuration's).
     /// Empty when the card says nothing for that configuration.
     /// </summary>
-    public static IReadOnlyDictionary<string, IReadOnlyList<string>> ReadClassLabels(string readmePath, string? config)
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> ClassLabels(string? config)
     {
         var result = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
-        if (Header(readmePath) is not { } root || Get(root, "dataset_info") is not { } info) return result;
+        if (header == null || Get(header, "dataset_info") is not { } info) return result;
         // one dataset_info, or one per configuration (config_name; "default" when absent)
         var infos = info switch
         {

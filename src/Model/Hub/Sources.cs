@@ -51,7 +51,7 @@ public static class Sources
         ResolveDataset(dataset, hub, revision, out _, cancel);
 
     /// <summary>The files of each split, and the class names the dataset card (README.md, of a Hub dataset or a local
-    /// folder) gives its ClassLabel columns (<see cref="DatasetCard.ReadClassLabels"/>; empty without them).</summary>
+    /// folder) gives its ClassLabel columns (<see cref="DatasetCard.ClassLabels"/>; empty without them).</summary>
     public static Dictionary<string, IReadOnlyList<string>> ResolveDataset(string dataset, HubClient hub, string revision,
         out IReadOnlyDictionary<string, IReadOnlyList<string>> classLabels, CancellationToken cancel = default)
     {
@@ -71,10 +71,10 @@ public static class Sources
         {
             // the card's configs first, as datasets reads them; else the files' names and folders
             string? readme = listing.Contains("README.md") ? hub.Download(RepoType.Dataset, repo, "README.md", revision, optional: true, cancel) : null;
-            var configs = readme != null ? DatasetCard.ReadConfigs(readme) : [];
-            var chosen = configs.Count > 0 ? DatasetCard.Choose(configs, config, repo) : null;
+            var card = readme != null ? DatasetCard.Read(readme) : null;
+            var chosen = card?.Configs.Count > 0 ? DatasetCard.Choose(card.Configs, config, repo) : null;
             var splits = chosen != null ? DataFiles.FromConfig(chosen, listing, repo, hub.Settings.Offline) : DataFiles.Resolve(listing, config, repo);
-            if (readme != null) classLabels = DatasetCard.ReadClassLabels(readme, chosen?.Name ?? config);
+            if (card != null) classLabels = card.ClassLabels(chosen?.Name ?? config);
             if (!splits.ContainsKey("train") && chosen?.DataFiles is { } given && !given.Keys.Any(k => DataFiles.Keywords("train").Contains(k.ToLowerInvariant())))
                 throw new HubException($"dataset '{dataset}': configuration '{chosen.Name}' of its README has the splits {string.Join(", ", given.Keys)}, and this tool trains on " +
                     $"a split named {string.Join(" or ", DataFiles.Keywords("train"))} (validation and test as {string.Join("/", DataFiles.Keywords("validation"))} and {string.Join("/", DataFiles.Keywords("test"))})");
@@ -118,14 +118,14 @@ public static class Sources
         string readme = Path.Combine(folder, "README.md");
         classLabels = new Dictionary<string, IReadOnlyList<string>>();
         if (!File.Exists(readme)) return LocalSplits(folder);
-        IReadOnlyList<DatasetConfig> configs;
-        try { configs = DatasetCard.ReadConfigs(readme); }
+        DatasetCard card;
+        try { card = DatasetCard.Read(readme); }
         catch (HubException e)
         {
             throw new HubException($"{e.Message}. A folder's README.md is read as a dataset card, as datasets reads it: fix its header (YAML between two --- lines at the top), or rename the file to read the folder by its file names");
         }
-        var chosen = configs.Count > 0 ? DatasetCard.Choose(configs, config, folder) : null;
-        classLabels = DatasetCard.ReadClassLabels(readme, chosen?.Name);
+        var chosen = card.Configs.Count > 0 ? DatasetCard.Choose(card.Configs, config, folder) : null;
+        classLabels = card.ClassLabels(chosen?.Name);
         if (chosen == null) return LocalSplits(folder);
         string root = Path.GetFullPath(folder);
         var splits = DataFiles.FromConfig(chosen, FilesUnder(root), folder);
@@ -140,7 +140,7 @@ public static class Sources
     {
         if (dataset.IndexOfAny(['/', '\\']) < 0 || Path.GetDirectoryName(Path.GetFullPath(dataset)) is not string parent) return null;
         string readme = Path.Combine(parent, "README.md"), name = Path.GetFileName(dataset);
-        try { return File.Exists(readme) && DatasetCard.ReadConfigs(readme).Any(c => c.Name == name) ? (parent, name) : null; }
+        try { return File.Exists(readme) && DatasetCard.Read(readme).Configs.Any(c => c.Name == name) ? (parent, name) : null; }
         catch (HubException) { return null; }   // a README that is no dataset card: not this form
     }
 
