@@ -204,4 +204,32 @@ public class TrainerTests
         Assert.Equal(0.125f, t.LearningRate(9, 2, 10));
         Assert.Equal(1f, t.LearningRate(0, 0, 10)); // no warm-up: full rate at the first step
     }
+
+    [Theory]
+    // expected: Python's math.ceil(total * ratio), as TrainingArguments.get_warmup_steps computes it
+    [InlineData(100, 0.07f, 8)]
+    [InlineData(100, 0.15f, 15)]
+    [InlineData(50, 0.3f, 15)]
+    [InlineData(1000, 0.06f, 60)]
+    [InlineData(10, 0.1f, 1)]
+    [InlineData(7, 0f, 0)]
+    public void WarmupStepsAreTrainersCount(long total, float ratio, long expected) =>
+        Assert.Equal(expected, Trainer.WarmupSteps(total, ratio));
+
+    [Fact]
+    public void LoggedEpochCountsBatchesAsTrainerDoes()
+    {
+        // 32 examples in batches of 12: 12, 12, 8. Trainer logs epoch + (step + 1) / steps_in_epoch: 1/3, 2/3, 1
+        // (the share of examples would give 0.375, 0.75, 1)
+        var config = TinyConfig(labels: 2);
+        var (data, encoded) = Synthetic(3);
+        using var engine = new CpuBertEngine(config, BertCheckpoint.RandomInit(config, 4));
+        string folder = TempDir();
+        var outcome = new Trainer(engine, data, data.Train, encoded, Options with { Epochs = 2, BatchSize = 12, LoggingSteps = 1 }, new RunFolder(folder), TempDir(), new Observer()).Run(false, default);
+        Assert.True(outcome.Completed);
+        var epochs = File.ReadAllLines(Path.Combine(folder, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!)
+            .Where(x => x["loss"] != null).Select(x => x["epoch"]!.GetValue<double>());
+        Assert.Equal([0.3333, 0.6667, 1.0, 1.3333, 1.6667, 2.0], epochs);
+    }
 }
+

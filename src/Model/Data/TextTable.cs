@@ -229,8 +229,28 @@ public static class TextTable
         if (multiLineRows > 0)
             warnings.Add($"{path}: {multiLineRows} of {texts.Count} rows span several lines (quoted line breaks), so {lines} lines after the header gave {texts.Count} rows; check the file's quoting if that is unexpected");
         bool integer = labels.All(l => l == null || IsInteger(l));
+        if (!integer) RefuseRealNumbers(path, labelColumn, labels);
         if (pairColumn == null) warnings.AddRange(PairWarnings(path, textColumn, header));
         return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, null) { Pairs = pairs?.ToArray(), Warnings = warnings };
+    }
+
+    /// <summary>A label column of numbers, some not whole (STS-B's 3.8), is a regression target, which
+    /// `datasets` reads as floats and transformers trains with MSE: read as text it would become one class
+    /// per distinct value. Refused, naming the first such row (parquet and JSONL refuse float labels too).</summary>
+    private static void RefuseRealNumbers(string path, string labelColumn, List<string?> labels)
+    {
+        static bool Real(string l, out double v) =>
+            double.TryParse(l, NumberStyles.Float, CultureInfo.InvariantCulture, out v) && double.IsFinite(v);
+        int first = -1;
+        for (int i = 0; i < labels.Count; i++)
+        {
+            if (labels[i] is not string l) continue;
+            if (!Real(l, out double v)) return; // a class name: labels are names
+            if (first < 0 && v != Math.Floor(v)) first = i;
+        }
+        if (first >= 0)
+            throw new DataFormatException($"{path}: column '{labelColumn}' holds real numbers ('{labels[first]}' in row {first + 1}), a regression " +
+                "target; mixup-bert trains classifiers: give each row a class, an integer id or a name");
     }
 
     private static bool IsInteger(string label) => long.TryParse(label, NumberStyles.Integer, CultureInfo.InvariantCulture, out _);

@@ -2,7 +2,9 @@ using MixupBert.Model.Bert;
 
 namespace MixupBert.Model.Training;
 
-/// <summary>Everything that shapes a fine-tuning run; HF Trainer's defaults where it has one.</summary>
+/// <summary>Everything that shapes a fine-tuning run. The optimiser's defaults are HF Trainer's (lr 5e-5, AdamW
+/// betas and eps, no warm-up, clipping at 1.0, 3 epochs); batch 32 and weight decay 0.01 are BERT's usual
+/// fine-tuning recipe, where Trainer's defaults are 8 and 0 (README, "train options").</summary>
 public sealed record TrainOptions
 {
     public MixMode Mode { get; init; } = MixMode.Mixup;

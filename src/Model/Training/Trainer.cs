@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using MixupBert.Model.Bert;
 using MixupBert.Model.Data;
 
@@ -91,7 +92,7 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         if (epochs != options.Epochs)
             observer.Message($"{epochs} epochs instead of --epochs {options.Epochs}: --min-steps {options.MinSteps} at {stepsPerEpoch} steps per epoch");
         long totalSteps = (long)stepsPerEpoch * epochs;
-        long warmupSteps = (long)Math.Ceiling(options.WarmupRatio * totalSteps);
+        long warmupSteps = WarmupSteps(totalSteps, options.WarmupRatio);
         var sampler = new MixSampler(options.Mode, options.Alpha, options.Beta, options.LambdaPerExample, options.MixProbability,
             options.MixLayers ?? MixSampler.DefaultTMixLayers(config.NumHiddenLayers));
         ReserveActivations();
@@ -185,7 +186,9 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         at.TrainSamples += s.Rows;
         double rate = (s.Start + s.Rows - firstBatch * options.BatchSize) / clock.Elapsed.TotalSeconds;
         observer.Step(at.Epoch, at.Step, totalSteps, result.Loss, s.LearningRate, rate);
-        if (at.Step % options.LoggingSteps == 0) LogTrainLoss(at, s.LearningRate, epochDone: (double)(s.Start + s.Rows) / epochExamples);
+        // the epoch's share done counts batches, as Trainer's epoch + (step + 1) / steps_in_epoch does
+        int epochBatches = (epochExamples + options.BatchSize - 1) / options.BatchSize;
+        if (at.Step % options.LoggingSteps == 0) LogTrainLoss(at, s.LearningRate, epochDone: (double)at.BatchInEpoch / epochBatches);
         return null;
     }
 
@@ -287,6 +290,11 @@ public sealed class Trainer(IBertEngine engine, TextClassificationData data, Lab
         observer.Message($"resuming at step {at.Step} of {plan.TotalSteps} (epoch {at.Epoch + 1}, after {at.BatchInEpoch} of its batches)");
         if (at.Epoch >= plan.Epochs) observer.Message("all epochs were already completed");
     }
+
+    /// <summary>TrainingArguments.get_warmup_steps: ceil(total × ratio) in double precision, on the ratio as
+    /// written (its shortest decimal form): in float32, 0.15 × 100 gives 16 warm-up steps where Trainer's 15.</summary>
+    public static long WarmupSteps(long totalSteps, float ratio) =>
+        (long)Math.Ceiling(totalSteps * double.Parse(ratio.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture));
 
     /// <summary>HF's get_linear_schedule_with_warmup at optimizer step <paramref name="step"/> (0-based).</summary>
     public float LearningRate(long step, long warmup, long total)
