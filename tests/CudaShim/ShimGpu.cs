@@ -21,12 +21,23 @@ public sealed unsafe class ShimGpu : IGpu
 {
     private readonly Dictionary<nint, long> live = new(); // an allocation → its size
     private long liveBytes;
+    private readonly HashSet<nint> liveHost = new(); // AllocHost's allocations not freed
+    private string? fault; // set by Fault: every later wait fails with it, as a dead context's calls do
 
     /// <summary>"Device" memory, as cuMemAlloc sees it: past it Alloc throws what CudaGpu.Alloc throws on
     /// CUDA_ERROR_OUT_OF_MEMORY. Unlimited unless a test sets it.</summary>
     public long MemoryLimit { get; set; } = long.MaxValue;
     /// <summary>Bytes allocated by Alloc and not freed.</summary>
     public long LiveBytes => liveBytes;
+    /// <summary>Page-locked host allocations (AllocHost) not freed.</summary>
+    public int LiveHostAllocations => liveHost.Count;
+    /// <summary>Whether Dispose has run (a device's owner released it).</summary>
+    public bool Disposed { get; private set; }
+
+    /// <summary>A kernel fault such as CUDA_ERROR_ILLEGAL_ADDRESS: the context is dead, and from now on
+    /// every call that waits for the stream (a synchronisation, an event wait, a free, a synchronous
+    /// copy) fails with it, as CudaGpu's calls then do.</summary>
+    public void Fault() => fault = "CUDA_ERROR_ILLEGAL_ADDRESS (700): an illegal memory access was encountered";
     private readonly Queue<Action> stream = new();
     private long enqueued, executed; // operations put on the stream / run so far
     private readonly Dictionary<nint, long> events = new(); // an event → how many operations precede its last recording
@@ -50,6 +61,7 @@ public sealed unsafe class ShimGpu : IGpu
     /// <summary>Runs the stream's operations in order until <paramref name="count"/> of them have run.</summary>
     private void RunUntil(long count)
     {
+        if (fault != null) throw new CudaException($"cuStreamSynchronize failed: {fault}");
         while (executed < count)
         {
             var operation = stream.Dequeue();
@@ -80,20 +92,28 @@ public sealed unsafe class ShimGpu : IGpu
 
     public void Free(nint pointer)
     {
+        if (pointer == 0) return; // as CudaGpu.Free
         Synchronize(); // as CudaGpu.Free: queued work may still use it
-        if (live.Remove(pointer, out long bytes)) { NativeMemory.AlignedFree((void*)pointer); liveBytes -= bytes; }
+        // cuMemFree of a pointer that is not a live allocation (a double free) fails
+        if (!live.Remove(pointer, out long bytes)) throw new CudaException($"cuMemFree failed: CUDA_ERROR_INVALID_VALUE (1): 0x{pointer:X} is not a live allocation");
+        NativeMemory.AlignedFree((void*)pointer);
+        liveBytes -= bytes;
     }
 
     // CudaGpu's synchronous copies enqueue the copy, then wait for the stream: the same as running
     // everything queued, then copying
     public void CopyToDevice<T>(nint destination, ReadOnlySpan<T> source) where T : unmanaged
     {
+        if (source.IsEmpty) return; // as CudaGpu's
+        RequireLive(destination, (long)source.Length * sizeof(T), "cuMemcpyHtoDAsync");
         Synchronize();
         source.CopyTo(new Span<T>((void*)destination, source.Length));
     }
 
     public void CopyToHost<T>(Span<T> destination, nint source) where T : unmanaged
     {
+        if (destination.IsEmpty) return; // as CudaGpu's
+        RequireLive(source, (long)destination.Length * sizeof(T), "cuMemcpyDtoHAsync");
         Synchronize();
         new ReadOnlySpan<T>((void*)source, destination.Length).CopyTo(destination);
     }
@@ -102,24 +122,45 @@ public sealed unsafe class ShimGpu : IGpu
     {
         nint p = (nint)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 4), 64);
         Poison(p, bytes); // a result read before its copy has run is NaN
+        liveHost.Add(p);
         return p;
     }
 
     public void FreeHost(nint pointer)
     {
+        if (pointer == 0) return; // as CudaGpu.FreeHost
         Synchronize();
+        if (!liveHost.Remove(pointer)) throw new CudaException($"cuMemFreeHost failed: CUDA_ERROR_INVALID_VALUE (1): 0x{pointer:X} is not a live page-locked allocation");
         NativeMemory.AlignedFree((void*)pointer);
+    }
+
+    /// <summary>A copy or fill of device memory outside every live allocation fails when it is enqueued,
+    /// as the driver refuses an invalid address (CUDA_ERROR_INVALID_VALUE), instead of crashing the test host.</summary>
+    private void RequireLive(nint pointer, long bytes, string call)
+    {
+        foreach (var (start, size) in live)
+            if (pointer >= start && pointer + bytes <= start + size) return;
+        throw new CudaException($"{call} failed: CUDA_ERROR_INVALID_VALUE (1): 0x{pointer:X} (+{bytes} bytes) is not inside a live allocation");
     }
 
     // the copies read and write host memory when they run, not when they are enqueued
     public void CopyToDeviceAsync(nint destination, nint hostSource, long bytes)
-        => Enqueue(() => Buffer.MemoryCopy((void*)hostSource, (void*)destination, bytes, bytes));
+    {
+        RequireLive(destination, bytes, "cuMemcpyHtoDAsync");
+        Enqueue(() => Buffer.MemoryCopy((void*)hostSource, (void*)destination, bytes, bytes));
+    }
 
     public void CopyToHostAsync(nint hostDestination, nint source, long bytes)
-        => Enqueue(() => Buffer.MemoryCopy((void*)source, (void*)hostDestination, bytes, bytes));
+    {
+        RequireLive(source, bytes, "cuMemcpyDtoHAsync");
+        Enqueue(() => Buffer.MemoryCopy((void*)source, (void*)hostDestination, bytes, bytes));
+    }
 
     public void Fill32(nint destination, uint value, long count)
-        => Enqueue(() => new Span<uint>((void*)destination, (int)count).Fill(value));
+    {
+        RequireLive(destination, count * 4, "cuMemsetD32Async");
+        Enqueue(() => new Span<uint>((void*)destination, (int)count).Fill(value));
+    }
 
     public nint CreateEvent()
     {
@@ -167,6 +208,8 @@ public sealed unsafe class ShimGpu : IGpu
 
     public void Dispose()
     {
+        if (Disposed) return;
+        Disposed = true;
         stream.Clear(); // work never waited for is dropped with the memory, as cuStreamDestroy may
         foreach (var p in live.Keys) NativeMemory.AlignedFree((void*)p);
         live.Clear(); liveBytes = 0;

@@ -58,9 +58,17 @@ public static class AdamW
             }
             Count = decays.Count;
             Ranges = gpu.Alloc(Math.Max(ranges.Count, 1) * 8L);
-            Decays = gpu.Alloc(Math.Max(decays.Count, 1) * 4L);
-            gpu.CopyToDevice<long>(Ranges, ranges.ToArray());
-            gpu.CopyToDevice<float>(Decays, decays.ToArray());
+            try
+            {
+                Decays = gpu.Alloc(Math.Max(decays.Count, 1) * 4L);
+                gpu.CopyToDevice<long>(Ranges, ranges.ToArray());
+                gpu.CopyToDevice<float>(Decays, decays.ToArray());
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
         }
 
         public void Dispose() { gpu.Free(Ranges); gpu.Free(Decays); }

@@ -103,24 +103,38 @@ public sealed unsafe class CudaGpu : IGpu
             CudaDriver.Check(status, call);
         }
         SetUp(CudaDriver.cuDevicePrimaryCtxRetain(out nint ctx, dev), "cuDevicePrimaryCtxRetain");
-        CudaDriver.Check(CudaDriver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
-        SetUp(CudaDriver.cuStreamCreate(out nint stream, 0), "cuStreamCreate");
-        nint module, moduleBf16 = 0;
-        fixed (byte* p = image) SetUp(CudaDriver.cuModuleLoadData(out module, p), "cuModuleLoadData(kernels.fatbin)");
-        if (imageBf16 != null && major >= 8)
-            fixed (byte* p = imageBf16) SetUp(CudaDriver.cuModuleLoadData(out moduleBf16, p), "cuModuleLoadData(kernels_bf16.fatbin)");
-        nint blas;
+        nint stream = 0, module = 0, moduleBf16 = 0, blas = 0;
         try
         {
-            int created = CuBlas.cublasCreate(out blas);
-            if (created == CuBlas.StatusAllocFailed) throw new CudaUnavailableException($"{name} (device {ordinal}) has no memory free for cuBLAS: another process may hold it");
-            CuBlas.Check(created, "cublasCreate");
+            CudaDriver.Check(CudaDriver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+            SetUp(CudaDriver.cuStreamCreate(out stream, 0), "cuStreamCreate");
+            fixed (byte* p = image) SetUp(CudaDriver.cuModuleLoadData(out module, p), "cuModuleLoadData(kernels.fatbin)");
+            if (imageBf16 != null && major >= 8)
+                fixed (byte* p = imageBf16) SetUp(CudaDriver.cuModuleLoadData(out moduleBf16, p), "cuModuleLoadData(kernels_bf16.fatbin)");
+            try
+            {
+                int created = CuBlas.cublasCreate(out nint handle);
+                if (created == 0) blas = handle; // CUBLAS_STATUS_SUCCESS: a handle to destroy should a later step fail
+                if (created == CuBlas.StatusAllocFailed) throw new CudaUnavailableException($"{name} (device {ordinal}) has no memory free for cuBLAS: another process may hold it");
+                CuBlas.Check(created, "cublasCreate");
+            }
+            catch (DllNotFoundException e) { throw new CudaUnavailableException("cuBLAS not found (looked for libcublas.so.13, .12, .11; set CUDA_HOME or LD_LIBRARY_PATH)", e); }
+            CuBlas.Check(CuBlas.cublasSetStream(blas, stream), "cublasSetStream");
+            bool useTf32 = tf32 ?? major >= 8;
+            CuBlas.Check(CuBlas.cublasSetMathMode(blas, useTf32 ? CuBlas.Tf32TensorOpMath : CuBlas.DefaultMath), "cublasSetMathMode");
+            return new CudaGpu(ordinal, dev, ctx, stream, module, moduleBf16, blas, name, major * 10 + minor, (long)total, useTf32);
         }
-        catch (DllNotFoundException e) { throw new CudaUnavailableException("cuBLAS not found (looked for libcublas.so.13, .12, .11; set CUDA_HOME or LD_LIBRARY_PATH)", e); }
-        CuBlas.Check(CuBlas.cublasSetStream(blas, stream), "cublasSetStream");
-        bool useTf32 = tf32 ?? major >= 8;
-        CuBlas.Check(CuBlas.cublasSetMathMode(blas, useTf32 ? CuBlas.Tf32TensorOpMath : CuBlas.DefaultMath), "cublasSetMathMode");
-        return new CudaGpu(ordinal, dev, ctx, stream, module, moduleBf16, blas, name, major * 10 + minor, (long)total, useTf32);
+        catch
+        {
+            // --backend auto goes on with the CPU after a CudaUnavailableException: release what was made,
+            // and the primary context (with it, its device memory), as Dispose does
+            if (blas != 0) CuBlas.cublasDestroy(blas);
+            if (moduleBf16 != 0) CudaDriver.cuModuleUnload(moduleBf16);
+            if (module != 0) CudaDriver.cuModuleUnload(module);
+            if (stream != 0) CudaDriver.cuStreamDestroy(stream);
+            CudaDriver.cuDevicePrimaryCtxRelease(dev);
+            throw;
+        }
     }
 
     public nint Alloc(long bytes)
@@ -146,10 +160,13 @@ public sealed unsafe class CudaGpu : IGpu
     public void CopyToDevice<T>(nint destination, ReadOnlySpan<T> source) where T : unmanaged
     {
         if (source.IsEmpty) return;
+        // the source is pageable host memory, which the driver may still be reading when the call returns:
+        // wait while it is pinned (the GC may move it after), so the caller may also reuse it at once
         fixed (T* p = source)
+        {
             CudaDriver.Check(CudaDriver.cuMemcpyHtoDAsync(destination, p, (nuint)(source.Length * sizeof(T)), stream), "cuMemcpyHtoDAsync");
-        // the source is pageable host memory: wait so the caller may reuse it at once
-        CudaDriver.Check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+            CudaDriver.Check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+        }
     }
 
     public void CopyToHost<T>(Span<T> destination, nint source) where T : unmanaged

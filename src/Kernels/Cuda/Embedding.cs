@@ -168,8 +168,17 @@ public static class Embedding
             Dispose();
             capacity = entries;
             keys = new long[capacity];
-            deviceInts = gpu.Alloc(2L * SetInts * 4);
-            deviceFloats = gpu.Alloc(2L * capacity * 4);
+            try
+            {
+                deviceInts = gpu.Alloc(2L * SetInts * 4);
+                deviceFloats = gpu.Alloc(2L * capacity * 4);
+            }
+            catch // out of memory: no capacity claimed, so the next Build grows again instead of uploading to address 0
+            {
+                Dispose();
+                capacity = 0;
+                throw;
+            }
         }
 
         public void Dispose()

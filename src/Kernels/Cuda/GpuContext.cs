@@ -80,9 +80,11 @@ public sealed class GpuContext : IDisposable
     {
         if (floats > partialFloats)
         {
-            if (partial != 0) Gpu.Free(partial);
-            partialFloats = Math.Max(floats, 2 * partialFloats);
-            partial = Gpu.Alloc(partialFloats * 4);
+            long grown = Math.Max(floats, 2 * partialFloats);
+            Gpu.Free(partial);
+            partial = 0; partialFloats = 0; // a failed allocation below leaves no freed pointer behind (Dispose would free it again)
+            partial = Gpu.Alloc(grown * 4);
+            partialFloats = grown;
         }
         return partial;
     }

@@ -448,22 +448,26 @@ public sealed class GpuBertEngine : IBertEngine
 
     public void Dispose()
     {
+        // Every release is tried even when one fails: after a kernel fault the context is dead and every
+        // call in it fails, and the owned device must still be released (releasing its primary context is
+        // what frees the device memory). The first failure is rethrown.
+        Exception? first = null;
+        void Release(Action release)
+        {
+            try { release(); }
+            catch (Exception e) { first ??= e; }
+        }
         // a step still in flight (a run stopped by a diverging loss or an exception) is waited for and
         // dropped: its kernels must not outlive the memory they use
-        try
-        {
-            while (inFlight.Count > 0) FinishTrainStep();
-        }
-        finally // a failed wait (a dead context) still releases the context and the host's pinned memory
-        {
-            g.Dispose();
-            adamBlocks.Dispose();
-            embeddingBuckets.Dispose();
-            foreach (var slot in slots) slot.Dispose();
-            foreach (var p in batchAllocations) gpu.Free(p);
-            foreach (var p in fixedAllocations) gpu.Free(p);
-            batchAllocations.Clear(); fixedAllocations.Clear();
-            if (ownsGpu) gpu.Dispose();
-        }
+        Release(() => { while (inFlight.Count > 0) FinishTrainStep(); });
+        Release(g.Dispose);
+        Release(adamBlocks.Dispose);
+        Release(embeddingBuckets.Dispose);
+        foreach (var slot in slots) Release(slot.Dispose);
+        foreach (var p in batchAllocations) Release(() => gpu.Free(p));
+        foreach (var p in fixedAllocations) Release(() => gpu.Free(p));
+        batchAllocations.Clear(); fixedAllocations.Clear();
+        if (ownsGpu) Release(gpu.Dispose);
+        if (first != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
     }
 }
