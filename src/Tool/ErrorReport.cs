@@ -10,12 +10,12 @@ namespace MixupBert.Tool;
 /// The one place where an exception that escaped a command becomes an exit code and a message.
 /// What a user can cause or fix (bad files and options, an unwritable or full disk, a missing
 /// folder) is exit 2 with the message, which names the file, column, tensor or option; Ctrl-C is
-/// 130; a missing GPU 3. Anything else is a bug: exit 1 and one line saying so. The stack trace
+/// 130 (SIGTERM 143: Program.Stopped); a missing GPU 3. Anything else is a bug: exit 1 and one line saying so. The stack trace
 /// only with --verbose.
 /// </summary>
 public static class ErrorReport
 {
-    public const int Ok = 0, Bug = 1, BadInput = 2, NoDevice = 3, Diverged = 4, Interrupted = 130;
+    public const int Ok = 0, Bug = 1, BadInput = 2, NoDevice = 3, Diverged = 4, Interrupted = 130, Terminated = 143;
 
     /// <summary>selftest: a check failed (the same number as <see cref="Bug"/>: a GPU result that is wrong is one).</summary>
     public const int ChecksFailed = 1;

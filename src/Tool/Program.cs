@@ -22,13 +22,16 @@ public static class Program
         try
         {
             // exceptions come to ErrorReport, not to System.CommandLine's handler (a stack trace and exit 1)
-            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            return Stopped(parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false }));
         }
         catch (Exception e)
         {
-            return ErrorReport.Exit(e, verbose, Console.Error);
+            return Stopped(ErrorReport.Exit(e, verbose, Console.Error));
         }
     }
+
+    /// <summary>A command stopped by a signal exits as the shell reports that signal: 130 for Ctrl-C, 143 for SIGTERM.</summary>
+    private static int Stopped(int code) => code == ErrorReport.Interrupted ? ConsoleInterrupt.ExitCode : code;
 
     public static RootCommand BuildRoot()
     {

@@ -28,7 +28,13 @@ public static class Cli
     }
 
     /// <summary>Runs mixup-bert and sends it SIGINT (Ctrl-C) once <paramref name="when"/> holds.</summary>
-    public static Result RunInterrupted(IReadOnlyDictionary<string, string?> env, Func<bool> when, params string[] args)
+    public static Result RunInterrupted(IReadOnlyDictionary<string, string?> env, Func<bool> when, params string[] args) =>
+        RunSignalled(env, when, Sigint, args);
+
+    public const int Sigint = 2, Sigterm = 15;
+
+    /// <summary>Runs mixup-bert and sends it <paramref name="signal"/> once <paramref name="when"/> holds.</summary>
+    public static Result RunSignalled(IReadOnlyDictionary<string, string?> env, Func<bool> when, int signal, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mixup-bert.dll"));
@@ -40,18 +46,18 @@ public static class Cli
         var stderr = p.StandardError.ReadToEndAsync();
         var clock = Stopwatch.StartNew();
         while (!when() && !p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(20);
-        if (!p.HasExited) SendInterrupt(p.Id);
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); throw new TimeoutException("mixup-bert did not stop after SIGINT"); }
+        if (!p.HasExited) Send(p.Id, signal);
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); throw new TimeoutException($"mixup-bert did not stop after signal {signal}"); }
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);
 
-    /// <summary>SIGINT (2), what Ctrl-C sends, without depending on a kill executable.</summary>
-    private static void SendInterrupt(int pid)
+    /// <summary>A signal (SIGINT: what Ctrl-C sends), without depending on a kill executable.</summary>
+    private static void Send(int pid, int signal)
     {
-        if (Kill(pid, 2) != 0) throw new InvalidOperationException($"kill({pid}, SIGINT) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        if (Kill(pid, signal) != 0) throw new InvalidOperationException($"kill({pid}, {signal}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
     }
 
     /// <summary>A tiny random BERT as a Hub repository folder (org/name/resolve/main/...), with

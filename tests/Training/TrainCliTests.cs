@@ -125,6 +125,29 @@ public class TrainCliTests
         Assert.Empty(Directory.GetDirectories(output));
     }
 
+    /// <summary>SIGTERM (a scheduler's time limit, scancel, docker stop) stops a run as Ctrl-C does: it
+    /// saves its checkpoint and exits 143, and --resume finishes it as an uninterrupted run ends.</summary>
+    [Fact]
+    public void SigtermSavesACheckpointAndTheRunResumes()
+    {
+        var modelDir = Cli.TinyModelRepo(TempDir());
+        string dataset = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
+        string[] longer = [.. Small];
+        longer[Array.IndexOf(longer, "--epochs") + 1] = "30"; // long enough for the signal to land in the middle
+        string[] run = ["train", "--model", modelDir, "--dataset", dataset, "--logging-steps", "1", .. longer];
+        string full = Path.Combine(TempDir(), "run"), stopped = Path.Combine(TempDir(), "run");
+        var env = new Dictionary<string, string?>();
+        var r = Cli.RunSignalled(env, () => File.Exists(Path.Combine(stopped, "metrics.jsonl")) && File.ReadAllText(Path.Combine(stopped, "metrics.jsonl")).Contains("\"loss\""),
+            Cli.Sigterm, [.. run, "--output", stopped]);
+        Assert.True(r.ExitCode == 143, r.All);
+        Assert.Contains("SIGTERM: stopping after this step", r.Stderr);
+        Assert.True(File.Exists(Path.Combine(stopped, "state", "trainer_state.json")), r.All);
+        var resumed = Cli.Run(env, [.. run, "--output", stopped, "--resume"]);
+        Assert.True(resumed.ExitCode == 0, resumed.All);
+        Assert.True(Cli.Run(env, [.. run, "--output", full]).ExitCode == 0);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(full, "model.safetensors")), File.ReadAllBytes(Path.Combine(stopped, "model.safetensors")));
+    }
+
     [Fact]
     public void TrainsWithSsMixAndRecordsItsSpan()
     {
