@@ -125,6 +125,22 @@ public class TrainCliTests
         Assert.Empty(Directory.GetDirectories(output));
     }
 
+    /// <summary>--output naming a folder of files that no run wrote, such as the --model folder itself: refused
+    /// before anything is written there (training would overwrite the model).</summary>
+    [Fact]
+    public void TrainingIntoAModelFolderIsRefusedAndLeavesItAlone()
+    {
+        var modelDir = Cli.TinyModelRepo(TempDir());
+        string dataset = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
+        var before = Directory.GetFiles(modelDir).ToDictionary(f => f, File.ReadAllBytes);
+        var r = Cli.Run(new Dictionary<string, string?>(), ["train", "--model", modelDir, "--dataset", dataset, "--output", modelDir, .. Small]);
+        Assert.True(r.ExitCode == 2, r.All);
+        Assert.Contains($"{modelDir} holds config.json, model.safetensors, vocab.txt", r.Stderr);
+        Assert.Contains("no run of mixup-bert (no args.json)", r.Stderr);
+        Assert.Equal(before.Keys.Order(), Directory.GetFiles(modelDir).Order()); // no .lock, no train.log
+        Assert.All(before, f => Assert.Equal(f.Value, File.ReadAllBytes(f.Key)));
+    }
+
     /// <summary>SIGTERM (a scheduler's time limit, scancel, docker stop) stops a run as Ctrl-C does: it
     /// saves its checkpoint and exits 143, and --resume finishes it as an uninterrupted run ends.</summary>
     [Fact]

@@ -74,6 +74,16 @@ public sealed class RunFolder(string path)
         }
     }
 
+    /// <summary>The files of a folder that holds no run (no args.json) which a run would write over: a
+    /// model's (config.json, model.safetensors, the tokenizer's), as when --output is the --model folder,
+    /// or a run's records. Empty for a new folder, or one with only files a run leaves alone.</summary>
+    public IReadOnlyList<string> FilesARunWouldOverwrite()
+    {
+        if (!Directory.Exists(Path) || HoldsRun) return [];
+        return new[] { "config.json", "model.safetensors", "metrics.jsonl", "summary.json" }.Concat(TokenizerFiles)
+            .Where(f => File.Exists(Combine(f))).ToList();
+    }
+
     /// <summary>Empties a folder that holds a run with no committed checkpoint, so that it starts over
     /// (train.log, the lock and files that are not the run's are kept).</summary>
     public void ClearForRestart()

@@ -42,6 +42,14 @@ public static class TrainCommand
         TimeSpan checkpointEvery, ConsoleObserver? sharedObserver = null, int device = 0, string? consolePrefix = null)
     {
         var run = new RunFolder(folder);
+        // a folder of someone else's files (a model, even the --model folder itself) is not a run folder:
+        // training would overwrite them (checked before the lock, which would add .lock to it)
+        if (run.FilesARunWouldOverwrite() is { Count: > 0 } foreign)
+        {
+            Console.Error.WriteLine($"error: {run.Path} holds {string.Join(", ", foreign)} but no run of mixup-bert (no args.json): " +
+                "a run would overwrite them; choose another --output");
+            return ErrorReport.BadInput;
+        }
         IDisposable folderLock;
         try { folderLock = run.Lock(); } // before anything is read or written: a second process on this folder stops here
         catch (RunFolderException e)
