@@ -12,9 +12,13 @@ public static class Cli
         public string All => Stdout + "\n" + Stderr;
     }
 
-    public static Result Run(IReadOnlyDictionary<string, string?> env, params string[] args)
+    public static Result Run(IReadOnlyDictionary<string, string?> env, params string[] args) => RunIn(null, env, args);
+
+    /// <summary><see cref="Run"/> in the working directory <paramref name="workingDirectory"/> (null: this process's).</summary>
+    public static Result RunIn(string? workingDirectory, IReadOnlyDictionary<string, string?> env, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+            WorkingDirectory = workingDirectory ?? "" };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mixup-bert.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var name in new[] { "HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "HF_HUB_OFFLINE", "HF_TOKEN" }) psi.Environment.Remove(name);

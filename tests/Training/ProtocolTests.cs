@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using MixupBert.Model.Bert;
 using MixupBert.Model.Experiments;
 using MixupBert.Model.Training;
+using static MixupBert.Tests.TestSupport;
 
 namespace MixupBert.Tests.Training;
 
@@ -228,4 +229,20 @@ public class ProtocolTests
         var stopped = DeviceScheduler.Run(new[] { 1, 2, 3 }, [0], (_, _) => 0, stop: () => true);
         Assert.Equal(3, stopped.NotStarted);
     }
+
+    /// <summary>A grid begun when local paths were recorded as given (relative) is the same grid when the
+    /// command is run again from the same directory, where they are now recorded absolute.</summary>
+    [Fact]
+    public void ARelativeLocalPathRecordedEarlierIsTheSameInput()
+    {
+        string data = TempDir(), folder = TempDir();
+        string relative = Path.GetRelativePath(Environment.CurrentDirectory, data);
+        var recorded = new RunInputs("org/model", relative);
+        new RunFolder(folder).WriteArgs(new RunArgs(recorded, "m", new Dictionary<string, IReadOnlyList<string>>(), ["0", "1"], new TrainOptions(), 10, "cpu"));
+        var run = new PlannedRun(new TrainSize(null, null), 42, MixMode.Baseline, "baseline", folder, new TrainOptions());
+        Assert.Empty(ExperimentPlan.Differences(run, recorded with { Dataset = data }));
+        string other = TempDir();
+        Assert.Equal([$"--dataset {data} (planned: {other})"], ExperimentPlan.Differences(run, recorded with { Dataset = other }));
+    }
 }
+

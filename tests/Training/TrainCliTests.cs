@@ -141,6 +141,28 @@ public class TrainCliTests
         Assert.All(before, f => Assert.Equal(f.Value, File.ReadAllBytes(f.Key)));
     }
 
+    /// <summary>A local dataset and model given relative to the working directory are recorded absolute, so that
+    /// eval (and --resume) find them from anywhere; before, eval from another directory looked for the relative
+    /// name on the Hub.</summary>
+    [Fact]
+    public void LocalPathsGivenRelativeAreRecordedAbsolute()
+    {
+        string work = TempDir();
+        Cli.TinyModelRepo(work, "models/tiny");
+        string rotten = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
+        Directory.CreateDirectory(Path.Combine(work, "ds"));
+        foreach (var f in Directory.GetFiles(rotten, "*.parquet")) File.Copy(f, Path.Combine(work, "ds", Path.GetFileName(f)));
+        string output = Path.Combine(TempDir(), "run");
+        var env = new Dictionary<string, string?> { ["HF_ENDPOINT"] = "http://127.0.0.1:9" }; // nothing there: a Hub lookup fails
+        var r = Cli.RunIn(work, env, ["train", "--model", "models/tiny/resolve/main", "--dataset", "ds", "--output", output, .. Small]);
+        Assert.True(r.ExitCode == 0, r.All);
+        var args = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "args.json")))!;
+        Assert.Equal(Path.Combine(work, "ds"), args["dataset"]!.GetValue<string>());
+        Assert.Equal(Path.Combine(work, "models", "tiny", "resolve", "main"), args["model"]!.GetValue<string>());
+        var e = Cli.RunIn(TempDir(), env, ["eval", "--checkpoint", output, "--backend", "cpu"]);
+        Assert.True(e.ExitCode == 0, e.All);
+    }
+
     /// <summary>SIGTERM (a scheduler's time limit, scancel, docker stop) stops a run as Ctrl-C does: it
     /// saves its checkpoint and exits 143, and --resume finishes it as an uninterrupted run ends.</summary>
     [Fact]

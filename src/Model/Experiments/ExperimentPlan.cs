@@ -142,8 +142,9 @@ public static class ExperimentPlan
         {
             if (was != planned) differences.Add($"{name} {was ?? "(none)"} (planned: {planned ?? "(none)"})");
         }
-        Compare("--model", recorded.Inputs.Model, inputs.Model);
-        Compare("--dataset", recorded.Inputs.Dataset, inputs.Dataset);
+        // a grid begun before local paths were recorded absolute holds them as given, relative to where it ran
+        Compare("--model", Hub.Sources.AbsoluteIfLocal(recorded.Inputs.Model), inputs.Model);
+        Compare("--dataset", Hub.Sources.AbsoluteIfLocal(recorded.Inputs.Dataset), inputs.Dataset);
         Compare("--revision", recorded.Inputs.Revision, inputs.Revision);
         Compare("--dataset-revision", recorded.Inputs.DatasetRevisionOrDefault, inputs.DatasetRevisionOrDefault);
         Compare("--text-column", recorded.Inputs.TextColumn, inputs.TextColumn);

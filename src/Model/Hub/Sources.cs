@@ -23,6 +23,14 @@ public static class Sources
 
     public static readonly string[] Splits = { "train", "validation", "test" };
 
+    /// <summary>A --model or --dataset that names a local file or folder (or a local folder's configuration,
+    /// folder/config) as an absolute path, so that args.json still finds it from another working directory
+    /// (--resume, eval); a Hub id as it is. A local path wins over a Hub id, as when it is resolved.</summary>
+    public static string AbsoluteIfLocal(string modelOrDataset) =>
+        File.Exists(modelOrDataset) || Directory.Exists(modelOrDataset) ? Path.GetFullPath(modelOrDataset)
+        : LocalConfiguration(modelOrDataset) is { } local ? Path.Combine(local.Folder, local.Config)
+        : modelOrDataset;
+
     /// <summary>The model folder: a local path, or the Hub snapshot holding config.json, model.safetensors and the tokenizer files.</summary>
     public static string ResolveModel(string model, HubClient hub, string revision = "main", CancellationToken cancel = default)
     {

@@ -38,7 +38,7 @@ public static class EvalPredictCommands
             // defaults: the training run's (its args.json), else train's
             var recorded = new RunFolder(dir).ReadArgs();
             var (inputs, options) = (recorded?.Inputs ?? new RunInputs(), recorded?.Options ?? new TrainOptions());
-            string ds = parse.GetValue(dataset) ?? inputs.Dataset;
+            string ds = parse.GetValue(dataset) is string given ? Sources.AbsoluteIfLocal(given) : inputs.Dataset;
             string tc = parse.GetValue(textColumn) ?? inputs.TextColumn;
             string lc = parse.GetValue(labelColumn) ?? inputs.LabelColumn;
             string? pc = parse.GetValue(pairColumn) ?? inputs.TextPairColumn;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using MixupBert.Model.Bert;
+using MixupBert.Model.Hub;
 using MixupBert.Model.Training;
 
 namespace MixupBert.Tool.Commands;
@@ -57,7 +58,8 @@ public sealed class TrainOptionSet
         foreach (var o in new Option[] { Backend, Threads, Precision, CheckpointEvery }) command.Options.Add(o);
     }
 
-    public RunInputs ReadInputs(ParseResult parse) => new(parse.GetValue(Model)!, parse.GetValue(Dataset)!, parse.GetValue(Revision)!,
+    /// <summary>The inputs as given, local paths made absolute (args.json must find them from anywhere).</summary>
+    public RunInputs ReadInputs(ParseResult parse) => new(Sources.AbsoluteIfLocal(parse.GetValue(Model)!), Sources.AbsoluteIfLocal(parse.GetValue(Dataset)!), parse.GetValue(Revision)!,
         parse.GetValue(TextColumn)!, parse.GetValue(LabelColumn)!, parse.GetValue(TextPairColumn), parse.GetValue(DatasetRevision));
 
     /// <summary>The options as given; a preset first supplies its values, then every option given explicitly wins.</summary>
