@@ -180,6 +180,12 @@ public class TrainCliTests
         Assert.True(r.ExitCode == 143, r.All);
         Assert.Contains("SIGTERM: stopping after this step", r.Stderr);
         Assert.True(File.Exists(Path.Combine(stopped, "state", "trainer_state.json")), r.All);
+        string state = File.ReadAllText(Path.Combine(stopped, "state", "trainer_state.json"));
+        // --resume continues as the run started: an option given otherwise is refused, not silently ignored
+        var other = Cli.Run(env, [.. run, "--output", stopped, "--resume", "--lr", "1e-3", "--mode", "tmix"]);
+        Assert.True(other.ExitCode == 2, other.All);
+        Assert.True(other.Stderr.Contains("these were given otherwise: --mode tmix (the run's: mixup), --lr 0.001 (the run's: 5E-05)"), other.Stderr);
+        Assert.Equal(state, File.ReadAllText(Path.Combine(stopped, "state", "trainer_state.json")));
         var resumed = Cli.Run(env, [.. run, "--output", stopped, "--resume"]);
         Assert.True(resumed.ExitCode == 0, resumed.All);
         Assert.True(Cli.Run(env, [.. run, "--output", full]).ExitCode == 0);

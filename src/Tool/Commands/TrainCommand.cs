@@ -29,10 +29,25 @@ public static class TrainCommand
             catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
             var inputs = set.ReadInputs(parse);
             string folder = parse.GetValue(output) ?? Path.Combine("runs", $"{DateTime.Now:yyyyMMdd-HHmmss}-{TrainOptions.ModeName(options.Mode)}");
+            // a resumed run continues as it started: an option given otherwise would be silently ignored
+            if (parse.GetValue(resume) && RecordedArgs(folder) is RunArgs recorded && set.ResumeConflicts(parse, recorded) is { Count: > 0 } conflicts)
+            {
+                Console.Error.WriteLine($"error: --resume continues the run in {folder} with the inputs and options it started with (its args.json), " +
+                    $"but these were given otherwise: {string.Join(", ", conflicts)}. Leave them out, or start a new run in another --output");
+                return ErrorReport.BadInput;
+            }
             return Run(inputs, options, folder, parse.GetValue(resume), parse.GetValue(set.Backend)!, parse.GetValue(set.Precision)!, parse.GetValue(set.Threads),
                 checkpointEvery);
         });
         return cmd;
+    }
+
+    /// <summary>The args.json of the run in <paramref name="folder"/>; null when there is none, or it cannot be read
+    /// (Run says why).</summary>
+    private static RunArgs? RecordedArgs(string folder)
+    {
+        try { return new RunFolder(folder).ReadArgs(); }
+        catch (Exception e) when (e is RunFolderException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return null; }
     }
 
     /// <summary>One run, start to end; returns the exit code. Used by `compare` for each of its runs too:

@@ -81,6 +81,40 @@ public sealed class TrainOptionSet
         return o;
     }
 
+    /// <summary>With --resume, which continues a run with the inputs and options it started with (its args.json):
+    /// each one given on the command line (or by --preset) that is not the run's, as "--lr 0.001 (the run's: 5E-05)".
+    /// The backend's options (--backend, --precision, --threads, --checkpoint-every) are not the run's: they may change.</summary>
+    public List<string> ResumeConflicts(ParseResult parse, RunArgs recorded)
+    {
+        var conflicts = new List<string>();
+        bool Given(Option option) => parse.GetResult(option) is OptionResult { Implicit: false };
+        void Check(Option option, string? value, string? runs)
+        {
+            if (Given(option) && value != runs) conflicts.Add($"{option.Name} {value ?? "(none)"} (the run's: {runs ?? "(none)"})");
+        }
+        var inputs = ReadInputs(parse);
+        var was = recorded.Inputs;
+        Check(Model, inputs.Model, Sources.AbsoluteIfLocal(was.Model));
+        Check(Dataset, inputs.Dataset, Sources.AbsoluteIfLocal(was.Dataset));
+        Check(Revision, inputs.Revision, was.Revision);
+        Check(DatasetRevision, inputs.DatasetRevision, was.DatasetRevision);
+        Check(TextColumn, inputs.TextColumn, was.TextColumn);
+        Check(TextPairColumn, inputs.TextPairColumn, was.TextPairColumn);
+        Check(LabelColumn, inputs.LabelColumn, was.LabelColumn);
+        var options = Read(parse);
+        bool preset = Given(Preset);
+        foreach (var b in training)
+        {
+            string? value = Shown(b.Spec.ToJson(options)), runs = Shown(b.Spec.ToJson(recorded.Options));
+            if ((preset || Given(b.Cli)) && value != runs) conflicts.Add($"{b.Spec.Name} {value ?? "(none)"} (the run's: {runs ?? "(none)"})");
+        }
+        return conflicts;
+    }
+
+    /// <summary>An args.json value as a command line gives it: a string without its quotes.</summary>
+    private static string? Shown(System.Text.Json.Nodes.JsonNode? value) =>
+        value is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out string? text) ? text : value?.ToJsonString();
+
     /// <summary>Whether the training option named <paramref name="name"/> (e.g. "--lr") was given on the command line
     /// (not its default, not a preset's value).</summary>
     public bool Given(ParseResult parse, string name) =>
