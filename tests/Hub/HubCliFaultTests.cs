@@ -63,6 +63,29 @@ public class HubCliFaultTests
     }
 
     [Fact]
+    public void AHubThatDoesNotAnswerIsAskedOnceWithAWarmCacheAndTheConsoleAndTrainLogSaySo()
+    {
+        var cache = TempDir();
+        using (var mirror = new MirrorServer(Path.Combine(SharedDir, "hf")))
+        using (var warm = new MixupBert.Model.Hub.HubClient(new MixupBert.Model.Hub.HubSettings(mirror.Endpoint, cache, false, null)))
+        {
+            MixupBert.Model.Hub.Sources.ResolveModel(Repo, warm);
+            MixupBert.Model.Hub.Sources.ResolveDataset("rotten_tomatoes", warm);
+        }
+        using var silent = new SilentServer();
+        var env = new Dictionary<string, string?> { ["HF_ENDPOINT"] = silent.Endpoint, ["HF_HUB_CACHE"] = cache, ["HF_HUB_ETAG_TIMEOUT"] = "1" };
+        var output = Path.Combine(TempDir(), "run");
+        // a layer the model does not have: the run stops with exit 2 once the model and dataset are resolved, before training
+        var r = Run(env, [.. Train(output), "--mix-layers", "99"]);
+        Assert.True(r.ExitCode == 2, r.Stderr);
+        Assert.True(r.Stderr.Contains("--mix-layers 99"), r.Stderr);
+        Assert.Equal(1, silent.SettledRequests()); // 10 before, each waiting out HF_HUB_ETAG_TIMEOUT
+        string said = $"warning: the Hugging Face Hub at {silent.Endpoint} did not answer within 1 s (HF_HUB_ETAG_TIMEOUT): using the cached files";
+        Assert.True(r.Stderr.Split('\n').Count(l => l.StartsWith(said, StringComparison.Ordinal)) == 1, r.Stderr);
+        Assert.Single(File.ReadAllLines(Path.Combine(output, "train.log")), l => l.Contains(said, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void AStalledDownloadEndsInExit2WithinHF_HUB_DOWNLOAD_TIMEOUT()
     {
         using var server = new MirrorServer(Path.Combine(SharedDir, "hf")) { StallBodyAfter = 100_000 };

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using MixupBert.Model.Hub;
@@ -226,6 +227,78 @@ public class HubClientFaultTests
             server.StallBodyAfter = null;
             Assert.Equal(Original("vocab.txt"), File.ReadAllBytes(hub.Download(RepoType.Model, Repo, "vocab.txt")!));
         }
+    }
+
+    // --- a Hub that stops answering: asked once, then the cache answers ---
+
+    /// <summary>A cache filled from the mirror with the model's files and rotten_tomatoes' splits.</summary>
+    private static (string Model, Dictionary<string, IReadOnlyList<string>> Dataset) WarmCache(string cache)
+    {
+        using var mirror = new MirrorServer(HfRoot);
+        using var hub = new HubClient(new HubSettings(mirror.Endpoint, cache, false, null));
+        return (Sources.ResolveModel(Repo, hub), Sources.ResolveDataset("rotten_tomatoes", hub));
+    }
+
+    [Fact]
+    public void AHubThatDoesNotAnswerIsAskedOnceAndTheWarmCacheAnswersTheRest()
+    {
+        var (_, cache) = Sandbox();
+        var (model, dataset) = WarmCache(cache);
+        using var silent = new SilentServer();
+        var warnings = new ConcurrentQueue<string>();
+        using var hub = new HubClient(new HubSettings(silent.Endpoint, cache, false, null) { EtagTimeout = TimeSpan.FromSeconds(1) }, warn: warnings.Enqueue);
+        string? again = null;
+        Dictionary<string, IReadOnlyList<string>>? againData = null;
+        var clock = Stopwatch.StartNew();
+        Assert.Null(Outcome(() => { again = Sources.ResolveModel(Repo, hub); againData = Sources.ResolveDataset("rotten_tomatoes", hub); }));
+        var elapsed = clock.Elapsed;
+        Assert.Equal(model, again);
+        Assert.Equal(dataset.OrderBy(kv => kv.Key).SelectMany(kv => kv.Value), againData!.OrderBy(kv => kv.Key).SelectMany(kv => kv.Value));
+        // 6 model files (config, weights, 4 tokenizer files; one not on the Hub) and 4 dataset requests (the file
+        // list, 3 splits): each waited out its own timeout before, 10 s here
+        Assert.Equal(1, silent.SettledRequests());
+        Assert.Equal(1, silent.Connections);
+        Assert.InRange(elapsed.TotalSeconds, 0.9, 5);
+        var said = Assert.Single(warnings);
+        Assert.Equal($"the Hugging Face Hub at {silent.Endpoint} did not answer within 1 s (HF_HUB_ETAG_TIMEOUT): using the cached files ({cache}), " +
+            "without asking it again in this run (HF_HUB_OFFLINE=1 does not ask at all)", said);
+    }
+
+    [Fact]
+    public void AfterTheHubDidNotAnswerAFileNotInTheCacheIsStillAskedForAndFailsAsBefore()
+    {
+        var (_, cache) = Sandbox();
+        using (var mirror = new MirrorServer(HfRoot))
+        using (var warm = new HubClient(new HubSettings(mirror.Endpoint, cache, false, null)))
+            warm.Download(RepoType.Model, Repo, "config.json");
+        using var silent = new SilentServer();
+        var warnings = new ConcurrentQueue<string>();
+        using var hub = new HubClient(new HubSettings(silent.Endpoint, cache, false, null) { EtagTimeout = TimeSpan.FromSeconds(1) }, warn: warnings.Enqueue);
+        Assert.Null(Outcome(() => hub.Download(RepoType.Model, Repo, "config.json")));
+        Assert.Equal(1, silent.SettledRequests());
+
+        var clock = Stopwatch.StartNew();
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "vocab.txt"));
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0.9, 10); // its own attempt, its own timeout
+        Assert.Equal(2, silent.SettledRequests());
+        Assert.Equal($"cannot reach the Hugging Face Hub at {silent.Endpoint} (no answer within 1 s; HF_HUB_ETAG_TIMEOUT sets the limit), and vocab.txt of model '{Repo}' " +
+            $"(revision main) is not in the cache ({cache}). Connect to the network, set HF_ENDPOINT to a reachable mirror, or use a local folder (--model/--dataset accept paths).", e.Message);
+        Assert.Single(warnings); // said at the first fallback, not again
+    }
+
+    [Fact]
+    public void AHubThatAnswersIsAskedForEveryFileAndNothingIsSaid()
+    {
+        var (_, cache) = Sandbox();
+        using var server = new MirrorServer(HfRoot);
+        var warnings = new ConcurrentQueue<string>();
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null), warn: warnings.Enqueue);
+        hub.Download(RepoType.Model, Repo, "config.json");
+        // a 404 is an answer: the Hub still counts as answering, and the cached file is checked with it again
+        Assert.Null(hub.Download(RepoType.Model, Repo, "added_tokens.json", optional: true));
+        hub.Download(RepoType.Model, Repo, "config.json");
+        Assert.Equal(2, server.Requests.Count(r => r == $"HEAD /{Repo}/resolve/main/config.json"));
+        Assert.Empty(warnings);
     }
 
     // --- a complete .incomplete file ---

@@ -66,18 +66,30 @@ public sealed record HubSettings(string Endpoint, string CacheDir, bool Offline,
 /// ref file's contents) is validated and the path checked to stay inside the cache. Every wait on
 /// the network is bounded (<see cref="HubSettings.EtagTimeout"/>, <see cref="HubSettings.DownloadTimeout"/>)
 /// and ends at once when the caller's token is cancelled (Ctrl-C), with an OperationCanceledException.
+/// Once the Hub has not answered (a timeout, or no connection), the client does not ask it again for
+/// what the cache can answer: one client serves one command run, and each file waiting out its own
+/// timeout made a silent Hub cost HF_HUB_ETAG_TIMEOUT per file.
 /// </summary>
 public sealed class HubClient : IDisposable
 {
     private readonly HttpClient http;
     private readonly Action<DownloadProgress>? progress;
+    private readonly Action<string>? warn;
+    /// <summary>Why the Hub counts as not answering (a request timed out or could not connect), or null while
+    /// it answers. Set once (Interlocked) and kept: files the cache can answer are then not asked for again; a
+    /// thread that reads it late asks once more, no harm.</summary>
+    private string? notAnswering;
+    private int toldCacheUsed;
 
     public HubSettings Settings { get; }
 
-    public HubClient(HubSettings settings, Action<DownloadProgress>? progress = null, HttpMessageHandler? handler = null)
+    /// <param name="warn">Told, once, that the Hub did not answer and the cache is used instead (a line for the
+    /// console and the run's log).</param>
+    public HubClient(HubSettings settings, Action<DownloadProgress>? progress = null, HttpMessageHandler? handler = null, Action<string>? warn = null)
     {
         Settings = settings;
         this.progress = progress;
+        this.warn = warn;
         // no client-wide timeout: each request gets its own (Send), and body reads theirs (ReadChunk)
         http = new HttpClient(handler ?? new SocketsHttpHandler { AllowAutoRedirect = true, MaxAutomaticRedirections = 10 })
         {
@@ -134,6 +146,9 @@ public sealed class HubClient : IDisposable
             throw new HubException($"{what} is not in the Hugging Face cache ({Settings.CacheDir}) and HF_HUB_OFFLINE is set: download it once online (unset HF_HUB_OFFLINE), or point HF_HUB_CACHE at a cache that has it");
         }
 
+        // the Hub did not answer earlier in this run: what the cache has is used without waiting on it again
+        if (notAnswering != null && CacheAnswers(type, repoId, file, revision, optional, out string? known)) return known;
+
         string url = Url(type, repoId, file, revision);
         HttpResponseMessage head;
         try
@@ -144,11 +159,9 @@ public sealed class HubClient : IDisposable
         }
         catch (Exception e) when (e is HttpRequestException or TimeoutException)
         {
+            NotAnswering(e);
             // like huggingface_hub: no connection (or no answer in time), but the cache has it → use the cache
-            var cached = FromCache(type, repoId, file, revision);
-            if (cached != null) return cached;
-            // an optional file of a repository we already have: carry on without it
-            if (optional && Directory.Exists(Path.Combine(RepoFolder(type, repoId), "snapshots"))) return null;
+            if (CacheAnswers(type, repoId, file, revision, optional, out string? cached)) return cached;
             throw new HubException($"cannot reach the Hugging Face Hub at {Settings.Endpoint} ({e.Message}), and {what} is not in the cache ({Settings.CacheDir}). Connect to the network, set HF_ENDPOINT to a reachable mirror, or use a local folder (--model/--dataset accept paths).", e);
         }
         using (head)
@@ -191,6 +204,8 @@ public sealed class HubClient : IDisposable
     {
         CheckNames(repoId, "x", revision);
         if (Settings.Offline) return CachedFiles(type, repoId, revision);
+        // as Download: the Hub did not answer earlier in this run, and the cache has a snapshot to list
+        if (notAnswering != null && CachedFiles(type, repoId, revision) is { } known) { TellCacheUsed(); return known; }
         string? url = $"{Settings.Endpoint}/api/{(type == RepoType.Dataset ? "datasets" : "models")}/{repoId}/tree/{Uri.EscapeDataString(revision)}?recursive=true";
         var files = new List<string>();
         string what = $"the file list of {(type == RepoType.Dataset ? "dataset" : "model")} '{repoId}' (revision {revision})";
@@ -224,9 +239,37 @@ public sealed class HubClient : IDisposable
         }
         catch (Exception e) when (e is HttpRequestException or TimeoutException)
         {
-            return CachedFiles(type, repoId, revision);   // as Download: no connection, the cache then answers
+            NotAnswering(e);
+            // as Download: no connection, the cache then answers
+            var cached = CachedFiles(type, repoId, revision);
+            if (cached != null) TellCacheUsed();
+            return cached;
         }
         return files;
+    }
+
+    /// <summary>What the cache answers in place of the Hub: the cached file, or, for an optional file of a repository
+    /// the cache has, none (null, to carry on without it). False where it has no answer.</summary>
+    private bool CacheAnswers(RepoType type, string repoId, string file, string revision, bool optional, out string? path)
+    {
+        path = FromCache(type, repoId, file, revision);
+        if (path == null && !(optional && Directory.Exists(Path.Combine(RepoFolder(type, repoId), "snapshots")))) return false;
+        TellCacheUsed();
+        return true;
+    }
+
+    /// <summary>Marks the Hub as not answering for the rest of this client's life; the first reason is kept.</summary>
+    private void NotAnswering(Exception e) =>
+        Interlocked.CompareExchange(ref notAnswering, e is TimeoutException
+            ? $"did not answer within {Settings.EtagTimeout.TotalSeconds:0.#} s (HF_HUB_ETAG_TIMEOUT)"
+            : $"could not be reached ({e.Message})", null);
+
+    /// <summary>Says, the first time only, that the cache stands in for a Hub that does not answer: the user learns
+    /// why the run waited and that its files were not checked against the Hub.</summary>
+    private void TellCacheUsed()
+    {
+        if (Interlocked.Exchange(ref toldCacheUsed, 1) == 0)
+            warn?.Invoke($"the Hugging Face Hub at {Settings.Endpoint} {notAnswering}: using the cached files ({Settings.CacheDir}), without asking it again in this run (HF_HUB_OFFLINE=1 does not ask at all)");
     }
 
     /// <summary>The "path" of each entry of type "file" in a tree API page (a JSON array).</summary>

@@ -146,7 +146,8 @@ public static class CompareCommand
         try
         {
             using var observer = new ConsoleObserver(null);
-            using var hub = new HubClient(HubSettings.FromEnvironment(), observer.Download);
+            // each run then makes its own client: a Hub still silent costs each run one timeout, said in its train.log
+            using var hub = new HubClient(HubSettings.FromEnvironment(), observer.Download, warn: w => observer.Line($"warning: {w}"));
             Sources.ResolveModel(inputs.Model, hub, inputs.Revision, ConsoleInterrupt.Token);
             Sources.ResolveDataset(inputs.Dataset, hub, inputs.DatasetRevisionOrDefault, ConsoleInterrupt.Token);
         }

@@ -47,7 +47,7 @@ public static class EvalPredictCommands
             string which = parse.GetValue(split)!;
             var (config, parameters, _) = BertCheckpoint.Load(dir);
             if (pc != null) FineTuning.RequireSegments(config, dir);
-            using var hub = new HubClient(HubSettings.FromEnvironment());
+            using var hub = new HubClient(HubSettings.FromEnvironment(), warn: w => Console.Error.WriteLine($"warning: {w}"));
             // the run's revision for the run's dataset
             var files = Sources.ResolveDataset(ds, hub, parse.GetValue(datasetRevision) ?? (ds == inputs.Dataset ? inputs.DatasetRevisionOrDefault : "main"));
             var data = TextClassificationData.Load(files, tc, lc, seed: options.Seed, labelNames: config.Id2Label, pairColumn: pc);

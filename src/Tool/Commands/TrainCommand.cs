@@ -96,7 +96,8 @@ public static class TrainCommand
         try
         {
             if (threads is int t && t > 0) WorkerPool.ConfigureShared(t);
-            using var hub = new HubClient(HubSettings.FromEnvironment(), observer.Download);
+            // a Hub that does not answer is said on the console and in train.log, once
+            using var hub = new HubClient(HubSettings.FromEnvironment(), observer.Download, warn: w => observer.Line($"warning: {w}"));
             IReadOnlyList<string>? labels = null;
             RunArgs? recorded = null;
             if (resume)
