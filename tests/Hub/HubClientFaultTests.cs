@@ -286,6 +286,19 @@ public class HubClientFaultTests
         Assert.Single(warnings); // said at the first fallback, not again
     }
 
+    /// <summary>The cache holds the model at main but not at the revision asked for, and the Hub does not answer:
+    /// the model is not "not found (HTTP 404)", which only the Hub could say.</summary>
+    [Fact]
+    public void AModelRevisionMissingFromTheCacheOfASilentHubIsNotCalledNotFound()
+    {
+        var (_, cache) = Sandbox();
+        WarmCache(cache);
+        using var silent = new SilentServer();
+        using var hub = new HubClient(new HubSettings(silent.Endpoint, cache, false, null) { EtagTimeout = TimeSpan.FromSeconds(1) });
+        var e = Fails<HubException>(() => Sources.ResolveModel(Repo, hub, "v2"));
+        Assert.Equal($"config.json of model '{Repo}' (revision v2) is not in the Hugging Face cache ({cache}), and the Hub at {silent.Endpoint} did not answer within 1 s (HF_HUB_ETAG_TIMEOUT)", e.Message);
+    }
+
     [Fact]
     public void AHubThatAnswersIsAskedForEveryFileAndNothingIsSaid()
     {

@@ -81,6 +81,9 @@ public sealed class HubClient : IDisposable
     private string? notAnswering;
     private int toldCacheUsed;
 
+    /// <summary>Why the Hub counts as not answering in this run ("did not answer within 10 s ..."), or null.</summary>
+    public string? NotAnsweringReason => Volatile.Read(ref notAnswering);
+
     public HubSettings Settings { get; }
 
     /// <param name="warn">Told, once, that the Hub did not answer and the cache is used instead (a line for the

@@ -41,7 +41,10 @@ public static class Sources
             throw new HubException($"model '{model}' is neither a local folder nor a Hub id (org/name)");
         // offline, a missing config.json is missing from the cache, not from the Hub: the client says so
         string config = hub.Download(RepoType.Model, repo, "config.json", revision, optional: !hub.Settings.Offline, cancel)
-            ?? throw new HubException($"model '{model}' was not found: no local folder of that name, and the Hub ({hub.Settings.Endpoint}) has no {repo} (HTTP 404 for config.json)");
+            ?? throw new HubException(hub.NotAnsweringReason is string silent
+                // the cache has the repository but not this revision's config.json, and the Hub could not be asked
+                ? $"config.json of model '{repo}' (revision {revision}) is not in the Hugging Face cache ({hub.Settings.CacheDir}), and the Hub at {hub.Settings.Endpoint} {silent}"
+                : $"model '{model}' was not found: no local folder of that name, and the Hub ({hub.Settings.Endpoint}) has no {repo} (HTTP 404 for config.json)");
         hub.Download(RepoType.Model, repo, "model.safetensors", revision, optional: false, cancel);
         // tokenizer.json (hundreds of KB) only where there is no vocab.txt: then its vocabulary is the one
         bool haveVocab = false;
