@@ -15,7 +15,11 @@ public static class Cli
     public static Result Run(IReadOnlyDictionary<string, string?> env, params string[] args) => RunIn(null, env, args);
 
     /// <summary><see cref="Run"/> in the working directory <paramref name="workingDirectory"/> (null: this process's).</summary>
-    public static Result RunIn(string? workingDirectory, IReadOnlyDictionary<string, string?> env, params string[] args)
+    public static Result RunIn(string? workingDirectory, IReadOnlyDictionary<string, string?> env, params string[] args) =>
+        RunWithInput(workingDirectory, env, "", args);
+
+    /// <summary><see cref="RunIn"/> with <paramref name="input"/> on its standard input.</summary>
+    public static Result RunWithInput(string? workingDirectory, IReadOnlyDictionary<string, string?> env, string input, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
             WorkingDirectory = workingDirectory ?? "" };
@@ -24,9 +28,10 @@ public static class Cli
         foreach (var name in new[] { "HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "HF_HUB_OFFLINE", "HF_TOKEN" }) psi.Environment.Remove(name);
         foreach (var (k, v) in env) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
-        p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
+        p.StandardInput.Write(input);
+        p.StandardInput.Close();
         if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException("mixup-bert did not finish in 5 minutes: " + string.Join(' ', args)); }
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }

@@ -80,8 +80,9 @@ public class DataFormatTests
     [InlineData("train.jsonl", "{\"text\": \"a\", \"label\": \"pos\"}\n{\"text\": \"b\", \"label\": \"neg\"}\n{\"text\": \"c\", \"label\": \"Pos\"}\n", "label 'Pos' differs from 'pos'")]
     [InlineData("train.csv", "text,label\na,pos\nb,pos\nc,pos\n", "single class ('pos')")]
     [InlineData("train.csv", "text,label\na,1\nb,1\n", "single class ('1')")]
-    [InlineData("train.csv", "text,label\na,1\nb,3.8\nc,0.5\n", "column 'label' holds real numbers ('3.8' in row 2), a regression target")] // STS-B: one class per value otherwise
-    [InlineData("train.tsv", "text\tlabel\na\t1e-1\nb\t2\n", "holds real numbers ('1e-1' in row 1)")]
+    [InlineData("train.csv", "text,label\na,1\nb,3.8\nc,0.5\n", "column 'label' holds real numbers ('3.8' in row 1), a regression target")] // STS-B: one class per value otherwise
+    [InlineData("train.tsv", "text\tlabel\na\t1e-1\nb\t2\n", "holds real numbers ('1e-1' in row 0)")]
+    [InlineData("train.csv", "text,label\na,0.0\nb,1.0\nc,2.0\nd,10.0\n", "holds class ids written as real numbers ('0.0' in row 0); write them as integers")] // else ordered as text: 10.0 before 2.0
     [InlineData("train.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 3.8}\n", "label 3.8 is not an integer")]
     public void LabelColumnsThatWouldMakeWrongClassesAreErrorsNamingTheColumn(string name, string content, string expected)
     {

@@ -163,6 +163,28 @@ public class TrainCliTests
         Assert.True(e.ExitCode == 0, e.All);
     }
 
+    /// <summary>predict truncates as the run did (its args.json's --max-length, as eval does; it was always 128), and
+    /// gives one output line for each line of standard input, a blank one included (they were dropped, so the
+    /// output no longer lined up with the input).</summary>
+    [Fact]
+    public void PredictTruncatesAsTheRunDidAndKeepsEveryInputLine()
+    {
+        // all-MiniLM-L6-v2 with a new head, as a run trained with --max-length 8 left it (a tiny random model's
+        // probabilities do not move in their sixth digit with the context)
+        string output = Path.Combine(TempDir(), "run");
+        var env = new Dictionary<string, string?>();
+        Assert.Equal(0, Cli.Run(env, "convert", "--model", MiniLmDir, "--output", output, "--labels", "neg,pos").ExitCode);
+        new Model.Training.RunFolder(output).WriteArgs(new Model.Training.RunArgs(new Model.Training.RunInputs(), MiniLmDir,
+            new Dictionary<string, IReadOnlyList<string>>(), ["neg", "pos"], new Model.Training.TrainOptions { MaxLength = 8 }, 10, "cpu"));
+        string text = "a wonderful film with great acting but then it became a dull boring terrible awful mess";
+        string Predict(params string[] extra) => Cli.Run(env, ["predict", "--checkpoint", output, "--backend", "cpu", .. extra, text]).Stdout;
+        Assert.Equal(Predict("--max-length", "8"), Predict());
+        Assert.NotEqual(Predict("--max-length", "128"), Predict());
+        var lines = Cli.RunWithInput(null, env, "good\n\n   \nbad\n", "predict", "--checkpoint", output, "--backend", "cpu");
+        Assert.True(lines.ExitCode == 0, lines.All);
+        Assert.Equal(["good", "", "   ", "bad"], lines.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!["text"]!.GetValue<string>()));
+    }
+
     /// <summary>SIGTERM (a scheduler's time limit, scancel, docker stop) stops a run as Ctrl-C does: it
     /// saves its checkpoint and exits 143, and --resume finishes it as an uninterrupted run ends.</summary>
     [Fact]

@@ -234,23 +234,28 @@ public static class TextTable
         return new RawSplit(path, texts.ToArray(), labels.ToArray(), integer, null) { Pairs = pairs?.ToArray(), Warnings = warnings };
     }
 
-    /// <summary>A label column of numbers, some not whole (STS-B's 3.8), is a regression target, which
-    /// `datasets` reads as floats and transformers trains with MSE: read as text it would become one class
-    /// per distinct value. Refused, naming the first such row (parquet and JSONL refuse float labels too).</summary>
+    /// <summary>A label column of numbers not all written as integers is refused, naming the first such row (counted
+    /// from 0, as elsewhere): `datasets` reads it as floats, a regression target (STS-B's 3.8) that transformers
+    /// trains with MSE, and read as text here it would become one class per spelling, ordered as text ("10.0"
+    /// before "2.0"). Parquet and JSONL refuse float labels too.</summary>
     private static void RefuseRealNumbers(string path, string labelColumn, List<string?> labels)
     {
-        static bool Real(string l, out double v) =>
-            double.TryParse(l, NumberStyles.Float, CultureInfo.InvariantCulture, out v) && double.IsFinite(v);
         int first = -1;
+        bool whole = true;
         for (int i = 0; i < labels.Count; i++)
         {
             if (labels[i] is not string l) continue;
-            if (!Real(l, out double v)) return; // a class name: labels are names
-            if (first < 0 && v != Math.Floor(v)) first = i;
+            if (!double.TryParse(l, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v)) return; // names
+            if (IsInteger(l)) continue;
+            if (first < 0) first = i;
+            whole &= v == Math.Floor(v);
         }
-        if (first >= 0)
-            throw new DataFormatException($"{path}: column '{labelColumn}' holds real numbers ('{labels[first]}' in row {first + 1}), a regression " +
-                "target; mixup-bert trains classifiers: give each row a class, an integer id or a name");
+        if (first < 0) return;
+        throw new DataFormatException(whole
+            ? $"{path}: column '{labelColumn}' holds class ids written as real numbers ('{labels[first]}' in row {first}); write them as integers " +
+              "(datasets reads such a column as floats, a regression target)"
+            : $"{path}: column '{labelColumn}' holds real numbers ('{labels[first]}' in row {first}), a regression target; mixup-bert trains " +
+              "classifiers: give each row a class, an integer id or a name");
     }
 
     private static bool IsInteger(string label) => long.TryParse(label, NumberStyles.Integer, CultureInfo.InvariantCulture, out _);

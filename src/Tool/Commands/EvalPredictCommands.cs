@@ -76,7 +76,7 @@ public static class EvalPredictCommands
         var checkpoint = new Option<DirectoryInfo>("--checkpoint") { Description = "A fine-tuned model folder (a train run's output)", Required = true };
         var texts = new Argument<string[]>("text") { Description = "Texts to classify (none: one text per line of standard input); a sentence pair is its two texts with a tab between", Arity = ArgumentArity.ZeroOrMore };
         var pairs = new Option<bool?>("--pairs") { Description = "Each text is a sentence pair, its halves separated by a tab (default: whether the checkpoint's training run read a --text-pair-column)" };
-        var maxLength = new Option<int>("--max-length") { Description = "Truncation length", DefaultValueFactory = _ => 128 };
+        var maxLength = new Option<int?>("--max-length") { Description = "Truncation length (default: the training run's, else 128)" };
         var batchSize = new Option<int>("--batch-size") { Description = "Texts per forward pass", DefaultValueFactory = _ => 64 };
         var backend = new Option<string>("--backend") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
         var threads = ThreadsOption();
@@ -85,9 +85,12 @@ public static class EvalPredictCommands
         cmd.SetAction(parse =>
         {
             string dir = parse.GetValue(checkpoint)!.FullName;
-            CheckCommon(dir, parse.GetValue(batchSize), parse.GetValue(maxLength), parse.GetValue(threads));
-            bool pairsGiven = parse.GetValue(pairs) ?? TrainedOnPairs(dir);
-            if (pairsGiven && parse.GetValue(maxLength) < 3) throw new ArgumentException("--max-length must be 3 or more for sentence pairs ([CLS] and two [SEP])");
+            CheckCommon(dir, parse.GetValue(batchSize), parse.GetValue(maxLength) ?? 128, parse.GetValue(threads));
+            // defaults: the training run's, as eval's (a checkpoint from Python has no args.json: single texts, 128)
+            var recorded = RecordedRun(dir);
+            bool pairsGiven = parse.GetValue(pairs) ?? recorded?.Inputs.TextPairColumn != null;
+            int truncation = parse.GetValue(maxLength) ?? recorded?.Options.MaxLength ?? 128;
+            if (pairsGiven && truncation < 3) throw new ArgumentException("--max-length must be 3 or more for sentence pairs ([CLS] and two [SEP])");
             var (config, parameters, _) = BertCheckpoint.Load(dir);
             if (pairsGiven) FineTuning.RequireSegments(config, dir);
             var encoder = TextEncoder.FromModelFolder(dir);
@@ -95,7 +98,7 @@ public static class EvalPredictCommands
             using var _e = engine;
             var given = parse.GetValue(texts) ?? [];
             IEnumerable<(string Text, string Where)> input = given.Length > 0 ? given.Select((t, i) => (t, $"text argument {i + 1}")) : ReadLines(Console.In);
-            int L = config.NumLabels, size = parse.GetValue(batchSize), maxLen = Math.Min(parse.GetValue(maxLength), config.MaxPositionEmbeddings);
+            int L = config.NumLabels, size = parse.GetValue(batchSize), maxLen = Math.Min(truncation, config.MaxPositionEmbeddings);
             foreach (var chunk in input.Chunk(size))
             {
                 var split = new LabeledSplit("predict", "input", chunk.Select(c => pairsGiven ? FirstHalf(c.Text, c.Where) : c.Text).ToArray(), new int[chunk.Length])
@@ -147,27 +150,27 @@ public static class EvalPredictCommands
         }
     }
 
-    /// <summary>The non-blank lines of <paramref name="reader"/>, each with its line number for messages.</summary>
+    /// <summary>The lines of <paramref name="reader"/>, each with its line number for messages. A blank line is a text
+    /// too (as an empty argument is): each input line gets its output line, so the two stay aligned.</summary>
     private static IEnumerable<(string Text, string Where)> ReadLines(TextReader reader)
     {
         int number = 0;
         while (reader.ReadLine() is string line)
         {
             number++;
-            if (!string.IsNullOrWhiteSpace(line)) yield return (line, $"line {number} of standard input");
+            yield return (line, $"line {number} of standard input");
         }
     }
 
-    /// <summary>Whether the checkpoint's training run read a --text-pair-column (args.json); a checkpoint without
-    /// args.json (one from Python) reads single texts. An args.json that cannot be read is said, not fatal:
-    /// predict needs nothing else from it.</summary>
-    private static bool TrainedOnPairs(string dir)
+    /// <summary>The checkpoint's training run (args.json), for predict's defaults; null for a checkpoint without one
+    /// (one from Python). An args.json that cannot be read is said, not fatal: predict needs nothing else from it.</summary>
+    private static RunArgs? RecordedRun(string dir)
     {
-        try { return new RunFolder(dir).ReadArgs()?.Inputs.TextPairColumn != null; }
+        try { return new RunFolder(dir).ReadArgs(); }
         catch (DataFormatException e)
         {
-            Console.Error.WriteLine($"warning: {e.Message}; the texts are read as single texts (--pairs true reads sentence pairs)");
-            return false;
+            Console.Error.WriteLine($"warning: {e.Message}; the defaults are used: single texts (--pairs true reads sentence pairs), --max-length 128");
+            return null;
         }
     }
 
