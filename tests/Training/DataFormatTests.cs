@@ -1,4 +1,6 @@
 using MixupBert.Model.Data;
+using MixupBert.Model.Hub;
+using MixupBert.Model.Training;
 using static MixupBert.Tests.TestSupport;
 
 namespace MixupBert.Tests.Training;
@@ -223,4 +225,20 @@ public class DataFormatTests
         "GAgAAAAAAAAAAAAAABa6AhYGNq4CABkcGAsBAGdnaW5nZmFjZRhTeyJpbmZvIjogeyJmZWF0dXJlcyI6IHsibGFiZWwiOiB7Im5h" +
         "kGVzIjogWwVuZWciLCAicG9zIl0sICJfdHlwZSI6ICJDbGH6AAD6YmVsIn19EH0AGEpQYXJxdWV0Lk5ldCB2ZXJzaW9uIDYuMS4w" +
         "IChidWlsZCBjMTc5ZDk3YmQyNTQ5YjVmNDRhOTI0MWU3MjmEODY5ZDQ5NDdlZTU5KQF5AQAAUEFSMQ==";
+
+    /// <summary>What a run silently did before: a stray label id made classes that nothing trains (macro F1 averaged
+    /// over them), and --max-length past the model's positions was cut to them.</summary>
+    [Fact]
+    public void ClassesWithoutTrainExamplesAndAMaxLengthPastThePositionsAreSaid()
+    {
+        string dir = TempDir();
+        File.WriteAllText(Path.Combine(dir, "train.csv"), "text,label\n" + string.Concat(Enumerable.Range(0, 20).Select(i => $"text {i},{(i == 7 ? 7 : i % 2)}\n")));
+        var said = new List<string>();
+        using var hub = new HubClient(new HubSettings("http://127.0.0.1:9", TempDir(), true, null));
+        var prepared = FineTuning.Prepare(new RunInputs(Cli.TinyModelRepo(TempDir()), dir), new TrainOptions { MaxLength = 100 }, hub, said.Add);
+        Assert.Equal(8, prepared.Data.LabelNames.Length);
+        Assert.Contains("warning: 5 of the 8 classes have no train example (2, 3, 4, 5, 6): the model still gets an output for each, and macro F1 averages over them", said);
+        Assert.Contains("warning: --max-length 100 is more than the model's max_position_embeddings: sequences are truncated at 64", said);
+    }
 }
+

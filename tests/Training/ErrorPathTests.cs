@@ -84,6 +84,13 @@ public class ErrorPathTests
     }
 
     [Fact]
+    public void EvalOfACheckpointWithoutArgsJsonSaysWhichDatasetItReads()
+    {
+        var r = Cli.Run(NoHub, "eval", "--checkpoint", TestSupport.MiniLmDir, "--backend", "cpu");
+        Assert.Contains($"warning: {TestSupport.MiniLmDir} has no args.json (it was not trained by mixup-bert): evaluating on the default dataset, cornell-movie-review-data/rotten_tomatoes; --dataset names another", r.Stderr);
+    }
+
+    [Fact]
     public void EvalJsonIntoAMissingFolderIsRefusedBeforeEvaluating()
     {
         var dir = TestSupport.TempDir();

@@ -32,6 +32,12 @@ public static class FineTuning
             $"validation {data.Validation.Count}{(data.ValidationFromTrain ? " (split off train)" : "")}, test {data.Test?.Count.ToString(CultureInfo.InvariantCulture) ?? "none"}");
         if (inputs.TextPairColumn != null) say($"sentence pairs: [CLS] {inputs.TextColumn} [SEP] {inputs.TextPairColumn} [SEP]");
         foreach (var warning in data.Warnings) say($"warning: {warning}");
+        // an id far above the others (a typo, a stray -1 fixed by hand) makes classes that nothing trains or tests
+        var seen = new bool[data.LabelNames.Length];
+        foreach (int label in data.Train.Labels) seen[label] = true;
+        if (Enumerable.Range(0, seen.Length).Where(c => !seen[c]).ToArray() is { Length: > 0 } empty)
+            say($"warning: {empty.Length} of the {seen.Length} classes have no train example ({string.Join(", ", empty.Take(10).Select(c => data.LabelNames[c]))}" +
+                $"{(empty.Length > 10 ? ", ..." : "")}): the model still gets an output for each, and macro F1 averages over them");
         var (config, parameters, report) = BertCheckpoint.Load(modelFolder, data.LabelNames, options.Seed);
         if (inputs.TextPairColumn != null) RequireSegments(config, modelFolder);
         foreach (var n in report.Initialized) say($"initialised (not in the checkpoint): {n}");
@@ -42,6 +48,8 @@ public static class FineTuning
         var encoder = TextEncoder.FromModelFolder(modelFolder);
         if (encoder.VocabSize > config.VocabSize)
             throw new ModelFormatException($"{modelFolder}: the tokenizer's ids go up to {encoder.VocabSize - 1} (vocab.txt and its added tokens) but config.json's vocab_size is {config.VocabSize}");
+        if (options.MaxLength > config.MaxPositionEmbeddings)
+            say($"warning: --max-length {options.MaxLength} is more than the model's max_position_embeddings: sequences are truncated at {config.MaxPositionEmbeddings}");
         var encoded = EncodedData.From(encoder, train, data, Math.Min(options.MaxLength, config.MaxPositionEmbeddings));
         return new PreparedRun(modelFolder, files, data, train, encoded, config, parameters, report, encoder);
     }

@@ -88,7 +88,9 @@ public static class BenchCommand
         // are those of another micro-kernel and are not comparable with AVX-512 ones
         string? isaPath = engine is CpuBertEngine ? $"GEMM micro-kernel {Kernels.Cpu.Gemm.MicroKernel}; caches {Kernels.Cpu.CacheSizes.OfThisMachine}; GEMM blocking {Kernels.Cpu.Gemm.Blocking}" : null;
         if (isaPath != null) Console.WriteLine($"cpu path: {isaPath}");
-        Console.WriteLine($"model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, heads {config.NumAttentionHeads}, intermediate {config.IntermediateSize}; batch {batch} × {seqLen} tokens");
+        bool random = randomInit || File.Exists(modelPath);
+        Console.WriteLine($"model: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, heads {config.NumAttentionHeads}, intermediate {config.IntermediateSize}; batch {batch} × {seqLen} tokens" +
+            (random ? "; random weights (the speed does not depend on them)" : ""));
 
         var rng = new Random(7);
         var ids = Enumerable.Range(0, batch * seqLen).Select(_ => rng.Next(config.VocabSize)).ToArray();

@@ -39,6 +39,8 @@ public static class EvalPredictCommands
             var recorded = new RunFolder(dir).ReadArgs();
             var (inputs, options) = (recorded?.Inputs ?? new RunInputs(), recorded?.Options ?? new TrainOptions());
             string ds = parse.GetValue(dataset) is string given ? Sources.AbsoluteIfLocal(given) : inputs.Dataset;
+            if (recorded == null && parse.GetValue(dataset) == null)
+                Console.Error.WriteLine($"warning: {dir} has no args.json (it was not trained by mixup-bert): evaluating on the default dataset, {ds}; --dataset names another");
             string tc = parse.GetValue(textColumn) ?? inputs.TextColumn;
             string lc = parse.GetValue(labelColumn) ?? inputs.LabelColumn;
             string? pc = parse.GetValue(pairColumn) ?? inputs.TextPairColumn;
