@@ -240,5 +240,21 @@ public class DataFormatTests
         Assert.Contains("warning: 5 of the 8 classes have no train example (2, 3, 4, 5, 6): the model still gets an output for each, and macro F1 averages over them", said);
         Assert.Contains("warning: --max-length 100 is more than the model's max_position_embeddings: sequences are truncated at 64", said);
     }
+
+    /// <summary>A .json file holding one array of objects, as `datasets`' json builder reads it beside JSON Lines
+    /// (it was refused: "line 1 is not a JSON object").</summary>
+    [Fact]
+    public void AJsonArrayFileIsReadRowByRow()
+    {
+        var raw = TextTable.Read(Write("train.json", "[\n  {\"text\": \"a\", \"label\": 1},\n  {\"text\": \"b\", \"label\": 0}\n]\n"), "text", "label");
+        Assert.Equal(["a", "b"], raw.Texts);
+        Assert.Equal(["1", "0"], raw.Labels.Select(l => l!));
+        var e = Assert.Throws<DataFormatException>(() => TextTable.Read(Write("train.json", "[{\"text\": \"a\", \"label\": 1}, 7]"), "text", "label"));
+        Assert.Contains("train.json: row 1 is not a JSON object", e.Message);
+        e = Assert.Throws<DataFormatException>(() => TextTable.Read(Write("train.json", "[{\"text\": \"a\", \"label\": 1}, {\"text\": \"b\", \"label\": \"pos\"}]"), "text", "label"));
+        Assert.Contains("mixes numbers (first on row 0) and strings (first on row 1)", e.Message);
+        e = Assert.Throws<DataFormatException>(() => TextTable.Read(Write("train.json", "[{\"text\": \"a\", \"label\": 1},"), "text", "label"));
+        Assert.Contains("train.json: a JSON array that is not valid JSON", e.Message);
+    }
 }
 

@@ -39,7 +39,7 @@ public static class TextTable
             ".csv" => ReadDelimited(path, ",", textColumn, labelColumn, pairColumn),
             ".tsv" => ReadDelimited(path, "\t", textColumn, labelColumn, pairColumn),
             ".jsonl" or ".json" => ReadJsonLines(path, textColumn, labelColumn, pairColumn),
-            _ => throw new DataFormatException($"{path}: unsupported file type '{ext}' (parquet, csv, tsv or jsonl)"),
+            _ => throw new DataFormatException($"{path}: unsupported file type '{ext}' (parquet, csv, tsv, jsonl or json)"),
         };
     }
 
@@ -298,25 +298,46 @@ public static class TextTable
         string content = ReadUtf8(path);
         var texts = new List<string>(); var labels = new List<string?>();
         var pairs = pairColumn == null ? null : new List<string>();
-        int? firstNumber = null, firstString = null; // lines where each label type first appears
-        int lineNo = 0;
+        string? firstNumber = null, firstString = null; // where each label type first appears
         IReadOnlyList<string> warnings = [];
-        foreach (var line in content.Split('\n'))
+        foreach (var (row, where) in JsonRows(path, content))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            var (text, pair, label, kind) = ReadJsonRow(path, line, lineNo, textColumn, labelColumn, pairColumn);
-            if (texts.Count == 0 && pairColumn == null) warnings = PairWarnings(path, textColumn, KeysOf(line));
+            var (text, pair, label, kind) = ReadJsonRow(path, row, where, textColumn, labelColumn, pairColumn);
+            if (texts.Count == 0 && pairColumn == null) warnings = PairWarnings(path, textColumn, KeysOf(row));
             texts.Add(text);
             pairs?.Add(pair!);
             labels.Add(label);
-            if (kind == JsonValueKind.Number) firstNumber ??= lineNo;
-            if (kind == JsonValueKind.String) firstString ??= lineNo;
+            if (kind == JsonValueKind.Number) firstNumber ??= where;
+            if (kind == JsonValueKind.String) firstString ??= where;
         }
-        if (firstNumber is int n && firstString is int s)
-            throw new DataFormatException($"{path}: column '{labelColumn}' mixes numbers (first on line {n}) and strings (first on line {s}); " +
+        if (firstNumber is string n && firstString is string s)
+            throw new DataFormatException($"{path}: column '{labelColumn}' mixes numbers (first on {n}) and strings (first on {s}); " +
                 "labels must be all class ids or all class names");
         return new RawSplit(path, texts.ToArray(), labels.ToArray(), firstString == null, null) { Pairs = pairs?.ToArray(), Warnings = warnings };
+    }
+
+    /// <summary>The rows of a JSON file as `datasets`' json builder reads them: JSON Lines (an object a line, "line N"
+    /// in messages), or one array of objects ("row N", counted from 0).</summary>
+    private static IEnumerable<(string Row, string Where)> JsonRows(string path, string content)
+    {
+        if (content.AsSpan().TrimStart().StartsWith("["))
+        {
+            JsonDocument doc;
+            try { doc = JsonDocument.Parse(content, StrictJson); }
+            catch (JsonException e) { throw new DataFormatException($"{path}: a JSON array that is not valid JSON: {e.Message}", e); }
+            using (doc)
+            {
+                int i = 0;
+                foreach (var element in doc.RootElement.EnumerateArray()) yield return (element.GetRawText(), $"row {i++}");
+            }
+            yield break;
+        }
+        int lineNo = 0;
+        foreach (var line in content.Split('\n'))
+        {
+            lineNo++;
+            if (!string.IsNullOrWhiteSpace(line)) yield return (line, $"line {lineNo}");
+        }
     }
 
     private static List<string> KeysOf(string jsonObjectLine)
@@ -363,28 +384,28 @@ public static class TextTable
 
     /// <summary>One JSONL row: its text, its second text (null when <paramref name="pairColumn"/> is), its label as a
     /// string (null when missing) and the label's JSON kind.</summary>
-    private static (string Text, string? Pair, string? Label, JsonValueKind Kind) ReadJsonRow(string path, string line, int lineNo,
+    private static (string Text, string? Pair, string? Label, JsonValueKind Kind) ReadJsonRow(string path, string line, string where,
         string textColumn, string labelColumn, string? pairColumn)
     {
         try
         {
             using var doc = JsonDocument.Parse(line, StrictJson);
             var row = doc.RootElement;
-            if (row.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: line {lineNo} is not a JSON object");
+            if (row.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: {where} is not a JSON object");
             if (!row.TryGetProperty(textColumn, out var t))
             {
                 var keys = row.EnumerateObject().Select(p => p.Name).ToList();
-                throw new DataFormatException($"{path}: line {lineNo} has no text column '{textColumn}' (keys: {string.Join(", ", keys)}; choose one with --text-column{PairHint(keys)})");
+                throw new DataFormatException($"{path}: {where} has no text column '{textColumn}' (keys: {string.Join(", ", keys)}; choose one with --text-column{PairHint(keys)})");
             }
             JsonElement second = default;
             if (pairColumn != null && !row.TryGetProperty(pairColumn, out second))
-                throw new DataFormatException($"{path}: line {lineNo} has no text pair column '{pairColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --text-pair-column)");
+                throw new DataFormatException($"{path}: {where} has no text pair column '{pairColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --text-pair-column)");
             if (!row.TryGetProperty(labelColumn, out var l))
-                throw new DataFormatException($"{path}: line {lineNo} has no label column '{labelColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --label-column)") { MissingLabelColumn = labelColumn };
+                throw new DataFormatException($"{path}: {where} has no label column '{labelColumn}' (keys: {string.Join(", ", row.EnumerateObject().Select(p => p.Name))}; choose one with --label-column)") { MissingLabelColumn = labelColumn };
             string TextOf(JsonElement e, string column) => e.ValueKind switch
             {
                 JsonValueKind.String => e.GetString()!,
-                JsonValueKind.Null => throw new DataFormatException($"{path}: line {lineNo}: column '{column}': missing text (null)"),
+                JsonValueKind.Null => throw new DataFormatException($"{path}: {where}: column '{column}': missing text (null)"),
                 _ => e.GetRawText(),
             };
             string text = TextOf(t, textColumn);
@@ -392,14 +413,14 @@ public static class TextTable
             string? label = l.ValueKind switch
             {
                 JsonValueKind.Number => l.TryGetInt64(out long v) ? v.ToString(CultureInfo.InvariantCulture)
-                    : throw new DataFormatException($"{path}: line {lineNo}: column '{labelColumn}': label {l.GetRawText()} is not an integer"),
+                    : throw new DataFormatException($"{path}: {where}: column '{labelColumn}': label {l.GetRawText()} is not an integer"),
                 JsonValueKind.String => l.GetString(),
                 JsonValueKind.Null => null,
-                _ => throw new DataFormatException($"{path}: line {lineNo}: column '{labelColumn}': label {l.GetRawText()} is neither an integer nor a string"),
+                _ => throw new DataFormatException($"{path}: {where}: column '{labelColumn}': label {l.GetRawText()} is neither an integer nor a string"),
             };
             return (text, pair, label, l.ValueKind);
         }
-        catch (JsonException e) { throw new DataFormatException($"{path}: line {lineNo} is not valid JSON: {e.Message}", e); }
-        catch (InvalidOperationException e) { throw new DataFormatException($"{path}: line {lineNo}: unreadable value: {e.Message}", e); }
+        catch (JsonException e) { throw new DataFormatException($"{path}: {where} is not valid JSON: {e.Message}", e); }
+        catch (InvalidOperationException e) { throw new DataFormatException($"{path}: {where}: unreadable value: {e.Message}", e); }
     }
 }
