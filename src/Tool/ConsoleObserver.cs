@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using MixupBert.Model.Hub;
 using MixupBert.Model.Training;
 using Spectre.Console;
@@ -75,8 +76,12 @@ public sealed class ConsoleObserver : ITrainingObserver, IDisposable
         if (sinceLine.Elapsed.TotalSeconds < 10 && step != totalSteps) return;
         sinceLine.Restart();
         double eta = step > 0 ? total.Elapsed.TotalSeconds / step * (totalSteps - step) : 0;
-        Line($"epoch {epoch + 1} step {step}/{totalSteps} loss {loss:F4} lr {learningRate:E2} {samplesPerSecond:F1} samples/s eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}");
+        Line($"epoch {epoch + 1} step {step}/{totalSteps} loss {loss:F4} lr {LearningRate(learningRate)} {samplesPerSecond:F1} samples/s eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}");
     }
+
+    /// <summary>A learning rate as the report and the run folders' names write it (2.5e-05, 0.0001), to three
+    /// significant digits: a scheduled lr is rarely a round number.</summary>
+    public static string LearningRate(float lr) => lr.ToString("G3", CultureInfo.InvariantCulture).ToLowerInvariant();
 
     public void Evaluated(string split, int epoch, ClassificationMetrics m, bool best) =>
         Line($"{split} after epoch {epoch}: loss {m.Loss:F4} accuracy {m.Accuracy:F4} f1 {m.F1:F4} precision {m.Precision:F4} recall {m.Recall:F4} ece {m.Ece:F4}{(best ? "  (best so far)" : "")}");
@@ -86,8 +91,7 @@ public sealed class ConsoleObserver : ITrainingObserver, IDisposable
     {
         if (!p.Done && !live && sinceLine.Elapsed.TotalSeconds < 5) return;
         sinceLine.Restart();
-        string size = p.Total is long t ? $"{p.Received / 1e6:F1}/{t / 1e6:F1} MB" : $"{p.Received / 1e6:F1} MB";
-        string text = $"download {p.File}: {size} at {p.BytesPerSecond / 1e6:F1} MB/s{(p.Done ? " done" : "")}";
+        string text = $"download {p.File}: {p.Sizes()} at {DownloadProgress.Size(p.BytesPerSecond)}/s{(p.Done ? " done" : "")}";
         if (live && !p.Done) { Console.Write("\r" + text.PadRight(78)); return; }
         if (live) Console.Write("\r" + new string(' ', 80) + "\r");
         Line(text);

@@ -371,6 +371,28 @@ public class HubClientFaultTests
     }
 
     [Fact]
+    public void AFullDiskIsCalledFullAndThePartialFileIsKeptWithItsSizeSaid()
+    {
+        // /dev/full fails every write with ENOSPC, as a full disk does: the download's partial file is made a link to it
+        var (_, cache) = Sandbox();
+        var original = Original("vocab.txt");
+        var blobs = Path.Combine(cache, RepoFolderName, "blobs");
+        Directory.CreateDirectory(blobs);
+        string partial = Path.Combine(blobs, Sha256(original) + ".incomplete");
+        File.CreateSymbolicLink(partial, "/dev/full");
+        using var server = new MirrorServer(HfRoot);
+        using var hub = new HubClient(new HubSettings(server.Endpoint, cache, false, null));
+        var e = Fails<HubException>(() => hub.Download(RepoType.Model, Repo, "vocab.txt"));
+        Assert.Contains($"the disk of the Hugging Face cache {cache} is full", e.Message);
+        Assert.Contains($"The partial download {partial} holds ", e.Message); // (the link's own bytes here: a real one holds what arrived)
+        Assert.Contains("delete it to free that space", e.Message);
+        Assert.DoesNotContain("make it writable", e.Message);
+        Assert.True(File.Exists(partial), "the partial file is kept, to resume");
+        Assert.True(HubClient.IsDiskFull(new IOException("No space left on device", 28)));
+        Assert.False(HubClient.IsDiskFull(new IOException("Permission denied", 13)));
+    }
+
+    [Fact]
     public void OfflineWithAnEmptyCacheSaysSoForModelsAndDatasets()
     {
         var (_, cache) = Sandbox();

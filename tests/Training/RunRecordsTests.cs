@@ -150,4 +150,37 @@ public class RunRecordsTests
     };
 
     private static string Show(object? value) => value is int[] a ? string.Join(",", a) : value?.ToString() ?? "null";
+    /// <summary>A record file edited or damaged by hand: the file, the key and, in words, what it should hold; no .NET type
+    /// ('System.Single', 'MixupBert.Model.Training.ClassificationMetrics', 'System.Int32').</summary>
+    [Theory]
+    [InlineData("summary.json", "\"train_examples\": 24,", "\"train_examples\": 24.5,", "'train_examples' should be an integer, not 24.5")]
+    [InlineData("summary.json", "\"accuracy\": 0.5046904315196998,", "\"accuracy\": \"high\",", "'validation.accuracy' should be a number, not \"high\"")]
+    [InlineData("summary.json", "\"epoch_seconds\": [\n    ", "\"epoch_seconds\": [\n    \"fast\", ", "'epoch_seconds[0]' should be a number, not \"fast\"")]
+    [InlineData("metrics.jsonl", "\"learning_rate\":0.0003,", "\"learning_rate\":\"fast\",", "line 2: 'learning_rate' should be a number (float32), not \"fast\"")]
+    [InlineData("metrics.jsonl", "\"eval_count\":1066,", "\"eval_count\":\"all\",", "line 4: 'eval_count' should be an integer, not \"all\"")]
+    [InlineData("metrics.jsonl", "1066,\"epoch\":1,\"step\":3}", "1066,\"epoch\":1.5,\"step\":3}", "line 4: 'epoch' should be an integer, not 1.5")]
+    public void ARecordOfTheWrongTypeSaysWhatItShouldHoldInWords(string file, string original, string damaged, string message)
+    {
+        var run = new RunFolder(TempDir());
+        foreach (var f in new[] { "args.json", "summary.json", "metrics.jsonl" }) File.Copy(Path.Combine(Fixtures, "finished", f), Path.Combine(run.Path, f));
+        string path = Path.Combine(run.Path, file), text = File.ReadAllText(path);
+        int at = text.IndexOf(original, StringComparison.Ordinal);
+        Assert.True(at >= 0, $"{original} is not in the fixture's {file}");
+        File.WriteAllText(path, text[..at] + damaged + text[(at + original.Length)..]);
+        var e = Assert.Throws<DataFormatException>(() => { run.ReadSummary(); run.ReadMetrics(); });
+        Assert.Contains($"{path}", e.Message);
+        Assert.Contains(message, e.Message);
+        Assert.DoesNotContain("System.", e.Message);
+        Assert.DoesNotContain("MixupBert.", e.Message);
+    }
+
+    [Fact]
+    public void APlanFileOfTheWrongTypeSaysWhatItShouldHold()
+    {
+        string file = Path.Combine(TempDir(), "all.json");
+        File.WriteAllText(file, "{\"runs\": [1, 2]}");
+        var e = Assert.Throws<ArgumentException>(() => MixupBert.Model.Experiments.ExperimentPlan.WritePlan(file, [], "compare"));
+        Assert.Contains($"{file}: not a plan file ('runs' and 'commands' should be lists of strings", e.Message);
+        Assert.DoesNotContain("System.", e.Message);
+    }
 }

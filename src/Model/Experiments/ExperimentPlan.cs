@@ -199,7 +199,9 @@ public static class ExperimentPlan
                 if (old?["commands"] is JsonArray oldCommands) commands.AddRange(oldCommands.Select(c => c?.GetValue<string>()).OfType<string>());
                 else if (old?["command"]?.GetValue<string>() is string oldCommand) commands.Add(oldCommand);
             }
-            catch (Exception e) when (e is JsonException or InvalidOperationException) { throw new ArgumentException($"{file}: not a plan file ({e.Message})"); }
+            catch (JsonException e) { throw new ArgumentException($"{file}: not a plan file ({e.Message})"); }
+            // GetValue's message would name .NET types ('System.String')
+            catch (InvalidOperationException) { throw new ArgumentException($"{file}: not a plan file ('runs' and 'commands' should be lists of strings, 'command' a string)"); }
         }
         var known = new HashSet<string>(names, StringComparer.Ordinal);
         names.AddRange(runs.Select(r => r.Name).Where(known.Add));

@@ -45,6 +45,17 @@ public static class ExperimentRuns
         return runs;
     }
 
+    /// <summary>
+    /// Whether <paramref name="dir"/> is an experiment folder that compare wrote: it has plan/ (every compare
+    /// since plan files) or, from before them, finished runs at {size}/seed-{seed}/{mode}; and it is not itself
+    /// a run's folder (args.json). Report writes its files into the folder, so it takes no other.
+    /// </summary>
+    public static bool IsExperiment(string dir) =>
+        !File.Exists(Path.Combine(dir, "args.json")) && (Directory.Exists(Path.Combine(dir, "plan"))
+            || Directory.EnumerateFiles(dir, "summary.json", SearchOption.AllDirectories)
+                .Select(f => Path.GetRelativePath(dir, Path.GetDirectoryName(f)!).Split(Path.DirectorySeparatorChar))
+                .Any(p => p.Length == 3 && p[1].StartsWith("seed-", StringComparison.Ordinal) && int.TryParse(p[1]["seed-".Length..], out _)));
+
     /// <summary>The modes in MixMode's order (baseline first), any unknown name after them.</summary>
     public static IEnumerable<string> Modes(IEnumerable<RunResult> runs)
     {

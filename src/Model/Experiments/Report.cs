@@ -44,6 +44,9 @@ public static class Report
     /// <summary>Writes report.md, runs.csv, timings.csv and the figures.</summary>
     public static ReportOutcome Write(string experimentDir, string? command = null)
     {
+        if (!ExperimentRuns.IsExperiment(experimentDir))
+            throw new ArgumentException($"{experimentDir}: not an experiment folder written by compare (expected its plan/ folder or runs at " +
+                $"{{size}}/seed-{{seed}}/{{mode}}{(File.Exists(Path.Combine(experimentDir, "args.json")) ? "; this is a single run's folder" : "")}); nothing was written");
         var runs = ExperimentRuns.Read(experimentDir);
         if (runs.Count == 0) throw new ArgumentException($"{experimentDir}: no finished run (no summary.json) to report on");
         var planned = ExperimentPlan.ReadPlanned(experimentDir);
@@ -132,7 +135,7 @@ public static class Report
         else md.AppendLine("(No training-loss records: the runs were shorter than --logging-steps.)").AppendLine();
         if (ReportFigures.CurvePlot(cells, r => r.Eval.Select(x => ((double)x.Epoch, x.Metrics.Loss)).ToList(), "epoch", "validation loss", $"Validation loss, {size}", Path.Combine(figures, valLossPng)))
             curves.Add($"![validation loss](figures/{valLossPng})");
-        if (ReportFigures.CurvePlot(cells, r => r.Eval.Select(x => ((double)x.Epoch, x.Metrics.Accuracy)).ToList(), "epoch", "validation accuracy", $"Validation accuracy, {size}", Path.Combine(figures, valAccPng)))
+        if (ReportFigures.CurvePlot(cells, r => r.Eval.Select(x => ((double)x.Epoch, x.Metrics.Accuracy)).ToList(), "epoch", "validation accuracy", $"Validation accuracy, {size}", Path.Combine(figures, valAccPng), fraction: true))
             curves.Add($"![validation accuracy](figures/{valAccPng})");
         md.AppendLine(string.Join(" ", curves)).AppendLine();
         var reliability = new List<string>();

@@ -45,10 +45,22 @@ public static class ReportFigures
     }
 
     /// <summary>Mean over seeds at each x, with a ±1 sd band, one line per cell (its runs at its chosen lr).</summary>
-    public static bool CurvePlot(IReadOnlyList<CellResult> cells, Func<RunResult, List<(double X, double Y)>> series, string x, string y, string title, string path)
+    public static bool CurvePlot(IReadOnlyList<CellResult> cells, Func<RunResult, List<(double X, double Y)>> series, string x, string y, string title, string path,
+        bool fraction = false)
     {
-        if (!cells.SelectMany(c => c.Runs).Any(r => series(r).Count > 0)) return false;
+        var plot = Curve(cells, series, x, y, title, fraction);
+        if (plot == null) return false;
+        plot.SavePng(path, 800, 500);
+        return true;
+    }
+
+    /// <summary>The figure of <see cref="CurvePlot"/>, not saved; null where no run has the series. x is a step or an
+    /// epoch, so its ticks are whole numbers; a <paramref name="fraction"/> (an accuracy) has its y axis within [0, 1].</summary>
+    public static Plot? Curve(IReadOnlyList<CellResult> cells, Func<RunResult, List<(double X, double Y)>> series, string x, string y, string title, bool fraction)
+    {
+        if (!cells.SelectMany(c => c.Runs).Any(r => series(r).Count > 0)) return null;
         var plot = NewPlot(title, x, y);
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         foreach (var (cell, color) in cells.Zip(Palette()))
         {
             var points = cell.Runs.SelectMany(series).GroupBy(p => p.X).OrderBy(g => g.Key)
@@ -67,8 +79,14 @@ public static class ReportFigures
             line.LegendText = cell.Label;
         }
         plot.ShowLegend();
-        plot.SavePng(path, 800, 500);
-        return true;
+        if (fraction)
+        {
+            // the ±1 sd band of accuracies near 1 would stretch the axis past what an accuracy can be
+            plot.Axes.AutoScale();
+            var limits = plot.Axes.GetLimits();
+            plot.Axes.SetLimitsY(Math.Max(limits.Bottom, 0), Math.Min(limits.Top, 1));
+        }
+        return plot;
     }
 
     public static bool ReliabilityPlot(List<RunResult> runs, string title, string path)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -7,7 +8,27 @@ namespace MixupBert.Model.Hub;
 public enum RepoType { Model, Dataset }
 
 /// <summary>A download's progress, reported about twice a second and once at the end.</summary>
-public readonly record struct DownloadProgress(string File, long Received, long? Total, double BytesPerSecond, bool Done);
+public readonly record struct DownloadProgress(string File, long Received, long? Total, double BytesPerSecond, bool Done)
+{
+    /// <summary>"612 B", "48.2 KB", "438.0 MB", "1.34 GB": decimal units, as the Hub lists file sizes.</summary>
+    public static string Size(double bytes)
+    {
+        var (unit, name, format) = UnitOf(bytes);
+        return $"{(bytes / unit).ToString(format, CultureInfo.InvariantCulture)} {name}";
+    }
+
+    /// <summary>"12.0/438.0 MB", "300/612 B": both in the unit of the total (a small file in MB read 0.0/0.0);
+    /// only what was received where the size is unknown.</summary>
+    public string Sizes()
+    {
+        if (Total is not long total) return Size(Received);
+        var (unit, name, format) = UnitOf(total);
+        return $"{(Received / unit).ToString(format, CultureInfo.InvariantCulture)}/{(total / unit).ToString(format, CultureInfo.InvariantCulture)} {name}";
+    }
+
+    private static (double Unit, string Name, string Format) UnitOf(double bytes) =>
+        bytes < 1e3 ? (1, "B", "F0") : bytes < 1e6 ? (1e3, "KB", "F1") : bytes < 1e9 ? (1e6, "MB", "F1") : (1e9, "GB", "F2");
+}
 
 /// <summary>A Hub problem the user can act on; the message says what to do.</summary>
 public sealed class HubException(string message, Exception? inner = null) : Exception(message, inner);
@@ -188,7 +209,9 @@ public sealed class HubClient : IDisposable
             try { return Store(type, repoId, file, revision, commit, etag, size, url, what, cancel); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new HubException($"{what}: cannot write to the Hugging Face cache {Settings.CacheDir} ({e.Message}): make it writable, or set HF_HUB_CACHE to a folder that is", e);
+                throw new HubException(IsDiskFull(e)
+                    ? $"{what}: the disk of the Hugging Face cache {Settings.CacheDir} is full ({e.Message}): free space there, or set HF_HUB_CACHE to a folder on a disk with room"
+                    : $"{what}: cannot write to the Hugging Face cache {Settings.CacheDir} ({e.Message}): make it writable, or set HF_HUB_CACHE to a folder that is", e);
             }
         }
     }
@@ -420,12 +443,24 @@ public sealed class HubClient : IDisposable
             if (append && response.Content.Headers.ContentRange?.From != have)
                 throw new HubException($"{what}: {url} answered a range other than the one asked for (from byte {have}); run again");
             if (!append) have = 0; // the server ignored the range: start over
-            have = Receive(response, partial, append, have, size, url, Path.GetFileName(file), what, cancel);
+            try { have = Receive(response, partial, append, have, size, url, Path.GetFileName(file), what, cancel); }
+            catch (IOException e) when (IsDiskFull(e))
+            {
+                // kept, as huggingface_hub keeps it, so that the download resumes; but it may be what filled the disk
+                long kept = File.Exists(partial) ? new FileInfo(partial).Length : 0;
+                throw new HubException($"{what}: the disk of the Hugging Face cache {Settings.CacheDir} is full ({e.Message}). The partial download " +
+                    $"{partial} holds {DownloadProgress.Size(kept)}: it is kept so that a run resumes it once there is space; delete it to free that space now, " +
+                    "or set HF_HUB_CACHE to a folder on a disk with room", e);
+            }
             if (size != null && have != size)
                 throw new HubException($"{what}: received {have} bytes of {size} from {url}; the partial file is kept, run again to resume");
         }
         return MoveIntoPlace(partial, blobs, etag, what);
     }
+
+    /// <summary>A full disk: ENOSPC on Linux and macOS (the IOException's HResult is the errno), ERROR_DISK_FULL
+    /// or ERROR_HANDLE_DISK_FULL on Windows.</summary>
+    public static bool IsDiskFull(Exception e) => e is IOException && e.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027);
 
     /// <summary>Writes the body to the partial file, reporting progress; returns its length.</summary>
     private long Receive(HttpResponseMessage response, string partial, bool append, long have, long? size, string url, string name, string what, CancellationToken cancel)

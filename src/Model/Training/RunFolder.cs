@@ -147,7 +147,7 @@ public sealed class RunFolder(string path)
         FaultInjection.WritePoint("summary.json renamed");
     }
 
-    public RunSummary ReadSummary() => RunJson.ReadSummary(File.ReadAllText(SummaryFile));
+    public RunSummary ReadSummary() => RunJson.ReadSummary(File.ReadAllText(SummaryFile), SummaryFile);
 
     /// <summary>The model as transformers loads it, plus the tokenizer files it was trained with.</summary>
     public void SaveModel(BertConfig config, float[] parameters, string tokenizerFolder)
@@ -233,7 +233,7 @@ public sealed class RunFolder(string path)
 
     private bool HasStateNamed(string stepName) => CommittedManifest()?.Parameters == $"{stepName}/model.safetensors";
 
-    private TrainerState? CommittedManifest() => File.Exists(StateFile) ? RunJson.ReadTrainerState(File.ReadAllText(StateFile)) : null;
+    private TrainerState? CommittedManifest() => File.Exists(StateFile) ? RunJson.ReadTrainerState(File.ReadAllText(StateFile), StateFile) : null;
 
     /// <summary>The committed checkpoint, every file checked against its SHA-256.</summary>
     public SavedState LoadState(BertConfig config)
@@ -313,10 +313,12 @@ public sealed class RunFolder(string path)
     public MetricsLog ReadMetrics()
     {
         var log = new MetricsLog(new List<TrainLossRecord>(), new List<EvalRecord>());
+        int n = 0;
         foreach (var line in File.ReadLines(MetricsFile))
         {
+            n++;
             if (line.Length == 0) continue;
-            var record = RunJson.ParseLine(line);
+            var record = RunJson.ParseLine(line, $"{MetricsFile}, line {n}");
             if (record is TrainLossRecord loss) log.TrainLoss.Add(loss);
             else log.Evaluations.Add((EvalRecord)record);
         }

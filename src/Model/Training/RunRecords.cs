@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using MixupBert.Model.Data;
 
 namespace MixupBert.Model.Training;
 
@@ -64,8 +66,63 @@ public static class RunJson
     public static string Write(TrainerState state) => JsonSerializer.Serialize(state, RunJsonContext.Default.TrainerState);
     public static string Write(ClassificationMetrics metrics) => JsonSerializer.Serialize(metrics, RunJsonContext.Default.ClassificationMetrics);
 
-    public static RunSummary ReadSummary(string json) => JsonSerializer.Deserialize(json, RunJsonContext.Default.RunSummary)!;
-    public static TrainerState ReadTrainerState(string json) => JsonSerializer.Deserialize(json, RunJsonContext.Default.TrainerState)!;
+    public static RunSummary ReadSummary(string json, string file = "summary.json") => Read(json, file, RunJsonContext.Default.RunSummary);
+    public static TrainerState ReadTrainerState(string json, string file = "trainer_state.json") => Read(json, file, RunJsonContext.Default.TrainerState);
+
+    private static T Read<T>(string json, string file, JsonTypeInfo<T> type)
+    {
+        try { return JsonSerializer.Deserialize(json, type) ?? throw new DataFormatException($"{file}: expected a JSON object, not null"); }
+        catch (JsonException e) { throw Wrong(e, json, file, typeof(T)); }
+    }
+
+    /// <summary>
+    /// A record file that does not read as <paramref name="root"/>, in the user's words: the file, the key and what it
+    /// should hold ("a number (float32)", "an integer"), where System.Text.Json's message names .NET types
+    /// ('System.Single', or the record that holds the key).
+    /// </summary>
+    private static DataFormatException Wrong(JsonException e, string json, string file, Type root, Func<string, string>? keyInFile = null)
+    {
+        JsonNode? node;
+        try { node = JsonNode.Parse(json); }
+        catch (JsonException syntax) { return new DataFormatException($"{file}: not valid JSON ({syntax.Message})", e); }
+        // e.Path: "$.validation.accuracy", "$.epoch_seconds[1]"
+        Type? type = root;
+        var keys = new List<string>();
+        foreach (var segment in (e.Path ?? "$").TrimStart('$').Split('.', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = segment.Split('[');
+            keys.Add(segment);
+            node = node is JsonObject o ? o[parts[0]] : null;
+            type = type == null ? null : Member(type, parts[0]);
+            foreach (var index in parts.Skip(1))
+            {
+                node = node is JsonArray a && int.TryParse(index.TrimEnd(']'), out int i) && i < a.Count ? a[i] : null;
+                type = type?.IsArray == true ? type.GetElementType() : null;
+            }
+        }
+        string key = keys.Count == 0 ? "" : (keyInFile ?? (k => k))(string.Join(".", keys));
+        string value = node?.ToJsonString() ?? "null";
+        if (value.Length > 40) value = value[..40] + "…";
+        return new DataFormatException(keys.Count == 0 ? $"{file}: should be a JSON object, not {value}"
+            : $"{file}: '{key}' should be {Kind(type)}, not {value}", e);
+    }
+
+    /// <summary>The type of the member with JSON name <paramref name="name"/>; a dictionary's values for any name.</summary>
+    private static Type? Member(Type type, string name)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        var info = RunJsonContext.Default.GetTypeInfo(type);
+        if (info?.Kind == JsonTypeInfoKind.Dictionary) return type.GetGenericArguments()[1];
+        return info?.Properties.FirstOrDefault(p => p.Name == name)?.PropertyType;
+    }
+
+    private static string Kind(Type? type)
+    {
+        type = type == null ? null : Nullable.GetUnderlyingType(type) ?? type;
+        return type == typeof(float) ? "a number (float32)" : type == typeof(double) ? "a number" : type == typeof(int) || type == typeof(long) ? "an integer"
+            : type == typeof(string) ? "a string" : type == typeof(bool) ? "true or false" : type?.IsArray == true ? "a list" : type != null ? "an object"
+            : "a value of another type";
+    }
 
     public static string Line(TrainLossRecord r) => JsonSerializer.SerializeToNode(r, RunJsonContext.Default.TrainLossRecord)!.ToJsonString();
 
@@ -80,16 +137,24 @@ public static class RunJson
     }
 
     /// <summary>One line of metrics.jsonl: a training-loss record (it has "loss") or an evaluation.</summary>
-    public static object ParseLine(string line)
+    public static object ParseLine(string line, string file = "metrics.jsonl")
     {
         var o = JsonNode.Parse(line)!.AsObject();
-        if (o.ContainsKey("loss")) return JsonSerializer.Deserialize(o, RunJsonContext.Default.TrainLossRecord)!;
+        if (o.ContainsKey("loss"))
+        {
+            try { return JsonSerializer.Deserialize(o, RunJsonContext.Default.TrainLossRecord)!; }
+            catch (JsonException e) { throw Wrong(e, line, file, typeof(TrainLossRecord)); }
+        }
         string prefix = o.First(kv => kv.Key.EndsWith("_loss", StringComparison.Ordinal)).Key[..^"_loss".Length];
         var metrics = new JsonObject();
         foreach (var (key, value) in o)
             if (key.StartsWith(prefix + "_", StringComparison.Ordinal)) metrics[key[(prefix.Length + 1)..]] = value?.DeepClone();
-        return new EvalRecord(prefix, JsonSerializer.Deserialize(metrics, RunJsonContext.Default.ClassificationMetrics)!,
-            o["epoch"]!.GetValue<int>(), o["step"]!.GetValue<long>());
+        ClassificationMetrics m;
+        try { m = JsonSerializer.Deserialize(metrics, RunJsonContext.Default.ClassificationMetrics)!; }
+        catch (JsonException e) { throw Wrong(e, metrics.ToJsonString(), file, typeof(ClassificationMetrics), k => $"{prefix}_{k}"); }
+        T Count<T>(string key) => o[key] is JsonValue v && v.TryGetValue(out T? n) ? n
+            : throw new DataFormatException($"{file}: '{key}' should be an integer, not {o[key]?.ToJsonString() ?? "null"}");
+        return new EvalRecord(prefix, m, Count<int>("epoch"), Count<long>("step"));
     }
 }
 

@@ -16,12 +16,17 @@ public static class ReportCommand
         return cmd;
     }
 
+    /// <summary>The console width the tables are laid out in when output goes to a file or pipe: wide enough for every row on one line.</summary>
+    public const int RedirectedWidth = 1000;
+
     public static int WriteAndShow(string dir, string? command)
     {
         ReportOutcome outcome;
         if (!Directory.Exists(dir)) { Console.Error.WriteLine($"error: {dir}: no such experiment folder"); return ErrorReport.BadInput; }
         try { outcome = Report.Write(dir, command); }
         catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
+        // a pipe or a file has no width: at Spectre's fallback of 80 columns the cells would break numbers across lines
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = RedirectedWidth;
         foreach (var (size, rows) in outcome.Tables)
         {
             var table = new Table().Title($"train size {size}");
