@@ -30,7 +30,10 @@ public static class ConsoleInterrupt
                 if (!OperatingSystem.IsWindows())
                     terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
                     {
-                        context.Cancel = true; // the runtime's default ends the process at once
+                        // the first stops after the step (the runtime's default would end the process at once);
+                        // a second one, while a step or an evaluation still runs, is obeyed at once
+                        if (source.IsCancellationRequested) return;
+                        context.Cancel = true;
                         Stop("SIGTERM", ErrorReport.Terminated);
                     });
             }

@@ -38,14 +38,15 @@ public static class Cli
 
     /// <summary>Runs mixup-bert and sends it SIGINT (Ctrl-C) once <paramref name="when"/> holds.</summary>
     public static Result RunInterrupted(IReadOnlyDictionary<string, string?> env, Func<bool> when, params string[] args) =>
-        RunSignalled(env, when, Sigint, args);
+        RunSignalled(null, env, when, Sigint, args);
 
     public const int Sigint = 2, Sigterm = 15;
 
     /// <summary>Runs mixup-bert and sends it <paramref name="signal"/> once <paramref name="when"/> holds.</summary>
-    public static Result RunSignalled(IReadOnlyDictionary<string, string?> env, Func<bool> when, int signal, params string[] args)
+    public static Result RunSignalled(string? workingDirectory, IReadOnlyDictionary<string, string?> env, Func<bool> when, int signal, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+            WorkingDirectory = workingDirectory ?? "" };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mixup-bert.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var (k, v) in env) psi.Environment[k] = v;

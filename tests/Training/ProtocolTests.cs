@@ -230,8 +230,7 @@ public class ProtocolTests
         Assert.Equal(3, stopped.NotStarted);
     }
 
-    /// <summary>A grid begun when local paths were recorded as given (relative) is the same grid when the
-    /// command is run again from the same directory, where they are now recorded absolute.</summary>
+    /// <summary>A local path spelt otherwise (absolute, a trailing separator) is the same input for a grid.</summary>
     [Fact]
     public void ARelativeLocalPathRecordedEarlierIsTheSameInput()
     {
@@ -242,7 +241,8 @@ public class ProtocolTests
         var run = new PlannedRun(new TrainSize(null, null), 42, MixMode.Baseline, "baseline", folder, new TrainOptions());
         Assert.Empty(ExperimentPlan.Differences(run, recorded with { Dataset = data }));
         string other = TempDir();
-        Assert.Equal([$"--dataset {data} (planned: {other})"], ExperimentPlan.Differences(run, recorded with { Dataset = other }));
+        Assert.Equal([$"--dataset {relative} (planned: {other})"], ExperimentPlan.Differences(run, recorded with { Dataset = other }));
+        Assert.Empty(ExperimentPlan.Differences(run, recorded with { Dataset = data + "/" })); // spelt otherwise
     }
 }
 

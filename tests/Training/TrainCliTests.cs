@@ -141,11 +141,12 @@ public class TrainCliTests
         Assert.All(before, f => Assert.Equal(f.Value, File.ReadAllBytes(f.Key)));
     }
 
-    /// <summary>A local dataset and model given relative to the working directory are recorded absolute, so that
-    /// eval (and --resume) find them from anywhere; before, eval from another directory looked for the relative
-    /// name on the Hub.</summary>
+    /// <summary>A local dataset and model given relative to the working directory are recorded as given, with their
+    /// absolute paths beside: eval (and --resume) find them from another directory (before, eval looked the relative
+    /// name up on the Hub), and a resubmitted job that stages its data anew elsewhere and repeats the command is
+    /// the same run, as is a path spelt otherwise ("ds/").</summary>
     [Fact]
-    public void LocalPathsGivenRelativeAreRecordedAbsolute()
+    public void LocalPathsGivenRelativeAreFoundFromAnywhere()
     {
         string work = TempDir();
         Cli.TinyModelRepo(work, "models/tiny");
@@ -154,13 +155,24 @@ public class TrainCliTests
         foreach (var f in Directory.GetFiles(rotten, "*.parquet")) File.Copy(f, Path.Combine(work, "ds", Path.GetFileName(f)));
         string output = Path.Combine(TempDir(), "run");
         var env = new Dictionary<string, string?> { ["HF_ENDPOINT"] = "http://127.0.0.1:9" }; // nothing there: a Hub lookup fails
-        var r = Cli.RunIn(work, env, ["train", "--model", "models/tiny/resolve/main", "--dataset", "ds", "--output", output, .. Small]);
+        string[] train = ["train", "--model", "models/tiny/resolve/main", "--dataset", "ds", "--output", output, .. Small];
+        var r = Cli.RunIn(work, env, train);
         Assert.True(r.ExitCode == 0, r.All);
         var args = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "args.json")))!;
-        Assert.Equal(Path.Combine(work, "ds"), args["dataset"]!.GetValue<string>());
-        Assert.Equal(Path.Combine(work, "models", "tiny", "resolve", "main"), args["model"]!.GetValue<string>());
+        Assert.Equal(("ds", Path.Combine(work, "ds")), (args["dataset"]!.GetValue<string>(), args["dataset_path"]!.GetValue<string>()));
+        Assert.Equal(Path.Combine(work, "models", "tiny", "resolve", "main"), args["model_path"]!.GetValue<string>());
         var e = Cli.RunIn(TempDir(), env, ["eval", "--checkpoint", output, "--backend", "cpu"]);
         Assert.True(e.ExitCode == 0, e.All);
+        // the job resubmitted from another directory holding the same relative names, and a path spelt otherwise:
+        // the same run (finished here, so nothing to resume), not a run given other inputs
+        string elsewhere = TempDir();
+        Directory.Move(work, Path.Combine(elsewhere, "w"));
+        foreach (var resume in new[] { train, [.. train[..4], "ds/", .. train[5..]] })
+        {
+            var again = Cli.RunIn(Path.Combine(elsewhere, "w"), env, [.. resume, "--resume"]);
+            Assert.True(again.ExitCode == 0, again.All);
+            Assert.Contains("nothing to resume", again.Stdout);
+        }
     }
 
     /// <summary>predict truncates as the run did (its args.json's --max-length, as eval does; it was always 128), and
@@ -190,27 +202,32 @@ public class TrainCliTests
     [Fact]
     public void SigtermSavesACheckpointAndTheRunResumes()
     {
-        var modelDir = Cli.TinyModelRepo(TempDir());
-        string dataset = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
+        // the model and dataset given relative to the directory the run starts in
+        string work = TempDir();
+        Cli.TinyModelRepo(work, "m");
+        string rotten = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
+        Directory.CreateDirectory(Path.Combine(work, "ds"));
+        foreach (var f in Directory.GetFiles(rotten, "*.parquet")) File.Copy(f, Path.Combine(work, "ds", Path.GetFileName(f)));
         string[] longer = [.. Small];
         longer[Array.IndexOf(longer, "--epochs") + 1] = "30"; // long enough for the signal to land in the middle
-        string[] run = ["train", "--model", modelDir, "--dataset", dataset, "--logging-steps", "1", .. longer];
+        string[] run = ["train", "--model", "m/resolve/main", "--dataset", "ds", "--logging-steps", "1", .. longer];
         string full = Path.Combine(TempDir(), "run"), stopped = Path.Combine(TempDir(), "run");
-        var env = new Dictionary<string, string?>();
-        var r = Cli.RunSignalled(env, () => File.Exists(Path.Combine(stopped, "metrics.jsonl")) && File.ReadAllText(Path.Combine(stopped, "metrics.jsonl")).Contains("\"loss\""),
+        var env = new Dictionary<string, string?> { ["HF_ENDPOINT"] = "http://127.0.0.1:9" };
+        var r = Cli.RunSignalled(work, env, () => File.Exists(Path.Combine(stopped, "metrics.jsonl")) && File.ReadAllText(Path.Combine(stopped, "metrics.jsonl")).Contains("\"loss\""),
             Cli.Sigterm, [.. run, "--output", stopped]);
         Assert.True(r.ExitCode == 143, r.All);
         Assert.Contains("SIGTERM: stopping after this step", r.Stderr);
         Assert.True(File.Exists(Path.Combine(stopped, "state", "trainer_state.json")), r.All);
         string state = File.ReadAllText(Path.Combine(stopped, "state", "trainer_state.json"));
         // --resume continues as the run started: an option given otherwise is refused, not silently ignored
-        var other = Cli.Run(env, [.. run, "--output", stopped, "--resume", "--lr", "1e-3", "--mode", "tmix"]);
+        var other = Cli.RunIn(work, env, [.. run, "--output", stopped, "--resume", "--lr", "1e-3", "--mode", "tmix"]);
         Assert.True(other.ExitCode == 2, other.All);
         Assert.True(other.Stderr.Contains("these were given otherwise: --mode tmix (the run's: mixup), --lr 0.001 (the run's: 5E-05)"), other.Stderr);
         Assert.Equal(state, File.ReadAllText(Path.Combine(stopped, "state", "trainer_state.json")));
-        var resumed = Cli.Run(env, [.. run, "--output", stopped, "--resume"]);
+        // resumed from another directory with the output alone: the recorded inputs are found where they were
+        var resumed = Cli.RunIn(TempDir(), env, "train", "--output", stopped, "--resume", "--threads", "2");
         Assert.True(resumed.ExitCode == 0, resumed.All);
-        Assert.True(Cli.Run(env, [.. run, "--output", full]).ExitCode == 0);
+        Assert.True(Cli.RunIn(work, env, [.. run, "--output", full]).ExitCode == 0);
         Assert.Equal(File.ReadAllBytes(Path.Combine(full, "model.safetensors")), File.ReadAllBytes(Path.Combine(stopped, "model.safetensors")));
     }
 
@@ -305,6 +322,10 @@ public class TrainCliTests
         var single = Cli.Run(noHub, "predict", "--checkpoint", output, "--backend", "cpu", "--pairs", "false", "a film number 3\ta film number 3");
         Assert.True(single.ExitCode == 0, single.All);
         Assert.Null(JsonNode.Parse(single.Stdout.Trim())!["text_pair"]);
+        // a blank line of standard input is the empty pair: one output line for each input line
+        var piped = Cli.RunWithInput(null, noHub, "a film\tnumber 3\n\nsomething\telse\n", "predict", "--checkpoint", output, "--backend", "cpu");
+        Assert.True(piped.ExitCode == 0, piped.All);
+        Assert.Equal(["number 3", "", "else"], piped.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!["text_pair"]!.GetValue<string>()));
         var noTab = Cli.Run(noHub, "predict", "--checkpoint", output, "--backend", "cpu", "a pair\twith a tab", "no tab here");
         Assert.True(noTab.ExitCode == 2, noTab.All);
         Assert.Contains("text argument 2", noTab.Stderr);

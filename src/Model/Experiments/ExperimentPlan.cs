@@ -142,9 +142,9 @@ public static class ExperimentPlan
         {
             if (was != planned) differences.Add($"{name} {was ?? "(none)"} (planned: {planned ?? "(none)"})");
         }
-        // a grid begun before local paths were recorded absolute holds them as given, relative to where it ran
-        Compare("--model", Hub.Sources.AbsoluteIfLocal(recorded.Inputs.Model), inputs.Model);
-        Compare("--dataset", Hub.Sources.AbsoluteIfLocal(recorded.Inputs.Dataset), inputs.Dataset);
+        // inputs as given: the same relative path on each node of a sharded grid, or spelt otherwise ("data/", an alias)
+        if (!Hub.Sources.SameInput(recorded.Inputs.Model, inputs.Model)) Compare("--model", recorded.Inputs.Model, inputs.Model);
+        if (!Hub.Sources.SameInput(recorded.Inputs.Dataset, inputs.Dataset)) Compare("--dataset", recorded.Inputs.Dataset, inputs.Dataset);
         Compare("--revision", recorded.Inputs.Revision, inputs.Revision);
         Compare("--dataset-revision", recorded.Inputs.DatasetRevisionOrDefault, inputs.DatasetRevisionOrDefault);
         Compare("--text-column", recorded.Inputs.TextColumn, inputs.TextColumn);

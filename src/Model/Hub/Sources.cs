@@ -24,12 +24,26 @@ public static class Sources
     public static readonly string[] Splits = { "train", "validation", "test" };
 
     /// <summary>A --model or --dataset that names a local file or folder (or a local folder's configuration,
-    /// folder/config) as an absolute path, so that args.json still finds it from another working directory
-    /// (--resume, eval); a Hub id as it is. A local path wins over a Hub id, as when it is resolved.</summary>
-    public static string AbsoluteIfLocal(string modelOrDataset) =>
-        File.Exists(modelOrDataset) || Directory.Exists(modelOrDataset) ? Path.GetFullPath(modelOrDataset)
+    /// folder/config) as an absolute path without a trailing separator; null for a Hub id. A local path wins
+    /// over a Hub id, as when it is resolved.</summary>
+    public static string? LocalPath(string modelOrDataset) =>
+        File.Exists(modelOrDataset) || Directory.Exists(modelOrDataset) ? Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelOrDataset))
         : LocalConfiguration(modelOrDataset) is { } local ? Path.Combine(local.Folder, local.Config)
-        : modelOrDataset;
+        : null;
+
+    /// <summary>A run's --model or --dataset as given (<paramref name="given"/>, relative to where it ran), read again:
+    /// the same name where it still names something here (data staged anew beside a resubmitted job), else the
+    /// absolute path recorded when the run started (eval or --resume from another directory).</summary>
+    public static string Recorded(string given, string? recordedPath) =>
+        LocalPath(given) == null && recordedPath != null && LocalPath(recordedPath) != null ? recordedPath : given;
+
+    /// <summary>Whether two spellings of a --model or --dataset name the same input: the same text, a short Hub id
+    /// and its organisation's, or two paths to one local file or folder ("data/", "./data").</summary>
+    public static bool SameInput(string a, string b) =>
+        a == b || Canonical(a) == Canonical(b) || (LocalPath(a) is string local && local == LocalPath(b));
+
+    private static string Canonical(string id) =>
+        ModelAliases.TryGetValue(id, out var model) ? model : DatasetAliases.TryGetValue(id, out var dataset) ? dataset : id;
 
     /// <summary>The model folder: a local path, or the Hub snapshot holding config.json, model.safetensors and the tokenizer files.</summary>
     public static string ResolveModel(string model, HubClient hub, string revision = "main", CancellationToken cancel = default)

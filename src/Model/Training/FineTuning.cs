@@ -34,7 +34,7 @@ public static class FineTuning
         foreach (var warning in data.Warnings) say($"warning: {warning}");
         // an id far above the others (a typo, a stray -1 fixed by hand) makes classes that nothing trains or tests
         var seen = new bool[data.LabelNames.Length];
-        foreach (int label in data.Train.Labels) seen[label] = true;
+        foreach (int label in train.Labels) seen[label] = true; // the examples trained on (--train-size, --per-class)
         if (Enumerable.Range(0, seen.Length).Where(c => !seen[c]).ToArray() is { Length: > 0 } empty)
             say($"warning: {empty.Length} of the {seen.Length} classes have no train example ({string.Join(", ", empty.Take(10).Select(c => data.LabelNames[c]))}" +
                 $"{(empty.Length > 10 ? ", ..." : "")}): the model still gets an output for each, and macro F1 averages over them");
@@ -63,5 +63,8 @@ public static class FineTuning
 
     /// <summary>args.json: the options and the resolved inputs, enough to rerun.</summary>
     public static RunArgs Args(RunInputs inputs, TrainOptions options, PreparedRun p, string backend) =>
-        new(inputs, p.ModelFolder, p.DatasetFiles, p.Data.LabelNames, options, p.Train.Count, backend);
+        new(inputs, p.ModelFolder, p.DatasetFiles, p.Data.LabelNames, options, p.Train.Count, backend)
+        {
+            ModelPath = Sources.LocalPath(inputs.Model), DatasetPath = Sources.LocalPath(inputs.Dataset),
+        };
 }

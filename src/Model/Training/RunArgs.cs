@@ -22,6 +22,11 @@ public sealed record RunInputs(string Model = "google-bert/bert-base-cased", str
 public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDictionary<string, IReadOnlyList<string>> DatasetFiles, string[] Labels,
     TrainOptions Options, int TrainExamples, string Backend)
 {
+    /// <summary>A local --model (--dataset) as an absolute path, where the run was given a local one (null for a Hub id):
+    /// the inputs are recorded as given, relative to where the run started, and this finds them from anywhere.</summary>
+    public string? ModelPath { get; init; }
+    public string? DatasetPath { get; init; }
+
     public JsonObject ToJson()
     {
         var o = new JsonObject
@@ -42,6 +47,8 @@ public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDict
             o[option.Key] = option.ToJson(Options);
         }
         o["backend"] = Backend;
+        if (ModelPath != null) o["model_path"] = ModelPath;
+        if (DatasetPath != null) o["dataset_path"] = DatasetPath;
         return o;
     }
 
@@ -83,6 +90,10 @@ public sealed record RunArgs(RunInputs Inputs, string ModelFolder, IReadOnlyDict
             JsonValue v when v.TryGetValue(out int n) => n,
             _ => throw Wrong("train_examples", "an integer"),
         };
-        return new RunArgs(inputs, TextOr("model_folder", ""), files, labels, options, trainExamples, TextOr("backend", ""));
+        return new RunArgs(inputs, TextOr("model_folder", ""), files, labels, options, trainExamples, TextOr("backend", ""))
+        {
+            ModelPath = Given("model_path") is JsonNode modelPath ? Text(modelPath, "model_path") : null,
+            DatasetPath = Given("dataset_path") is JsonNode datasetPath ? Text(datasetPath, "dataset_path") : null,
+        };
     }
 }

@@ -88,7 +88,8 @@ public sealed class RunFolder(string path)
     /// (train.log, the lock and files that are not the run's are kept).</summary>
     public void ClearForRestart()
     {
-        foreach (var f in new[] { "args.json", "metrics.jsonl", "summary.json", "config.json", "model.safetensors" }.Concat(TokenizerFiles))
+        // args.json last: a kill in between leaves a folder that still holds a run (FilesARunWouldOverwrite)
+        foreach (var f in new[] { "metrics.jsonl", "summary.json", "config.json", "model.safetensors" }.Concat(TokenizerFiles).Append("args.json"))
             File.Delete(Combine(f));
         if (Directory.Exists(StateDir)) Directory.Delete(StateDir, recursive: true);
         RemoveTemporaries();

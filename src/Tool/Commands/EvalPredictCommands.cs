@@ -38,7 +38,7 @@ public static class EvalPredictCommands
             // defaults: the training run's (its args.json), else train's
             var recorded = new RunFolder(dir).ReadArgs();
             var (inputs, options) = (recorded?.Inputs ?? new RunInputs(), recorded?.Options ?? new TrainOptions());
-            string ds = parse.GetValue(dataset) is string given ? Sources.AbsoluteIfLocal(given) : inputs.Dataset;
+            string ds = parse.GetValue(dataset) ?? Sources.Recorded(inputs.Dataset, recorded?.DatasetPath);
             if (recorded == null && parse.GetValue(dataset) == null)
                 Console.Error.WriteLine($"warning: {dir} has no args.json (it was not trained by mixup-bert): evaluating on the default dataset, {ds}; --dataset names another");
             string tc = parse.GetValue(textColumn) ?? inputs.TextColumn;
@@ -103,9 +103,10 @@ public static class EvalPredictCommands
             int L = config.NumLabels, size = parse.GetValue(batchSize), maxLen = Math.Min(truncation, config.MaxPositionEmbeddings);
             foreach (var chunk in input.Chunk(size))
             {
-                var split = new LabeledSplit("predict", "input", chunk.Select(c => pairsGiven ? FirstHalf(c.Text, c.Where) : c.Text).ToArray(), new int[chunk.Length])
+                // a blank line is the empty pair, as it is the empty text: every input line gets its output line
+                var split = new LabeledSplit("predict", "input", chunk.Select(c => !pairsGiven ? c.Text : string.IsNullOrWhiteSpace(c.Text) ? "" : FirstHalf(c.Text, c.Where)).ToArray(), new int[chunk.Length])
                 {
-                    Pairs = pairsGiven ? chunk.Select(c => c.Text[(c.Text.IndexOf('\t') + 1)..]).ToArray() : null,
+                    Pairs = pairsGiven ? chunk.Select(c => string.IsNullOrWhiteSpace(c.Text) ? "" : c.Text[(c.Text.IndexOf('\t') + 1)..]).ToArray() : null,
                 };
                 var encoded = EncodedSplit.Of(encoder, split, maxLen);
                 var batch = new Batcher(encoded, split.Labels, L, encoder.PadId).Make(Enumerable.Range(0, chunk.Length).ToArray());

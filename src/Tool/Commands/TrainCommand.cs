@@ -47,7 +47,7 @@ public static class TrainCommand
     private static RunArgs? RecordedArgs(string folder)
     {
         try { return new RunFolder(folder).ReadArgs(); }
-        catch (Exception e) when (e is RunFolderException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return null; }
+        catch (Exception e) when (e is RunFolderException or DataFormatException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return null; }
     }
 
     /// <summary>One run, start to end; returns the exit code. Used by `compare` for each of its runs too:
@@ -105,6 +105,7 @@ public static class TrainCommand
                 // a resumed run continues with the inputs and options it started with
                 recorded = run.ReadArgs()!;
                 (inputs, options) = (recorded.Inputs, recorded.Options);
+                inputs = inputs with { Model = Sources.Recorded(inputs.Model, recorded.ModelPath), Dataset = Sources.Recorded(inputs.Dataset, recorded.DatasetPath) };
                 labels = recorded.Labels.Length > 0 ? recorded.Labels : null;
             }
             // a run that committed no checkpoint (stopped in its first epoch before any) starts over

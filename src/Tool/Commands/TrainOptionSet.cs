@@ -58,8 +58,8 @@ public sealed class TrainOptionSet
         foreach (var o in new Option[] { Backend, Threads, Precision, CheckpointEvery }) command.Options.Add(o);
     }
 
-    /// <summary>The inputs as given, local paths made absolute (args.json must find them from anywhere).</summary>
-    public RunInputs ReadInputs(ParseResult parse) => new(Sources.AbsoluteIfLocal(parse.GetValue(Model)!), Sources.AbsoluteIfLocal(parse.GetValue(Dataset)!), parse.GetValue(Revision)!,
+    /// <summary>The inputs as given (args.json records them so, and a local one's absolute path beside: RunArgs.ModelPath).</summary>
+    public RunInputs ReadInputs(ParseResult parse) => new(parse.GetValue(Model)!, parse.GetValue(Dataset)!, parse.GetValue(Revision)!,
         parse.GetValue(TextColumn)!, parse.GetValue(LabelColumn)!, parse.GetValue(TextPairColumn), parse.GetValue(DatasetRevision));
 
     /// <summary>The options as given; a preset first supplies its values, then every option given explicitly wins.</summary>
@@ -88,16 +88,18 @@ public sealed class TrainOptionSet
     {
         var conflicts = new List<string>();
         bool Given(Option option) => parse.GetResult(option) is OptionResult { Implicit: false };
-        void Check(Option option, string? value, string? runs)
+        void Check(Option option, string? value, string? runs, bool same = false)
         {
-            if (Given(option) && value != runs) conflicts.Add($"{option.Name} {value ?? "(none)"} (the run's: {runs ?? "(none)"})");
+            if (Given(option) && value != runs && !same) conflicts.Add($"{option.Name} {value ?? "(none)"} (the run's: {runs ?? "(none)"})");
         }
         var inputs = ReadInputs(parse);
         var was = recorded.Inputs;
-        Check(Model, inputs.Model, Sources.AbsoluteIfLocal(was.Model));
-        Check(Dataset, inputs.Dataset, Sources.AbsoluteIfLocal(was.Dataset));
+        // a model or dataset spelt otherwise ("data/", an alias) or found where the run recorded it is the same
+        bool Same(string given, string runs, string? path) => Sources.SameInput(given, runs) || (path != null && Sources.LocalPath(given) == path);
+        Check(Model, inputs.Model, was.Model, Same(inputs.Model, was.Model, recorded.ModelPath));
+        Check(Dataset, inputs.Dataset, was.Dataset, Same(inputs.Dataset, was.Dataset, recorded.DatasetPath));
         Check(Revision, inputs.Revision, was.Revision);
-        Check(DatasetRevision, inputs.DatasetRevision, was.DatasetRevision);
+        Check(DatasetRevision, inputs.DatasetRevisionOrDefault, was.DatasetRevisionOrDefault);
         Check(TextColumn, inputs.TextColumn, was.TextColumn);
         Check(TextPairColumn, inputs.TextPairColumn, was.TextPairColumn);
         Check(LabelColumn, inputs.LabelColumn, was.LabelColumn);
