@@ -29,15 +29,8 @@ public static class TrainCommand
             catch (ArgumentException e) { Console.Error.WriteLine($"error: {e.Message}"); return ErrorReport.BadInput; }
             var inputs = set.ReadInputs(parse);
             string folder = parse.GetValue(output) ?? Path.Combine("runs", $"{DateTime.Now:yyyyMMdd-HHmmss}-{TrainOptions.ModeName(options.Mode)}");
-            // a resumed run continues as it started: an option given otherwise would be silently ignored
-            if (parse.GetValue(resume) && RecordedArgs(folder) is RunArgs recorded && set.ResumeConflicts(parse, recorded) is { Count: > 0 } conflicts)
-            {
-                Console.Error.WriteLine($"error: --resume continues the run in {folder} with the inputs and options it started with (its args.json), " +
-                    $"but these were given otherwise: {string.Join(", ", conflicts)}. Leave them out, or start a new run in another --output");
-                return ErrorReport.BadInput;
-            }
             return Run(inputs, options, folder, parse.GetValue(resume), parse.GetValue(set.Backend)!, parse.GetValue(set.Precision)!, parse.GetValue(set.Threads),
-                checkpointEvery);
+                checkpointEvery, resumeConflicts: recorded => set.ResumeConflicts(parse, recorded));
         });
         return cmd;
     }
@@ -53,8 +46,11 @@ public static class TrainCommand
     /// <summary>One run, start to end; returns the exit code. Used by `compare` for each of its runs too:
     /// with --devices, several at once on threads of one process, each on its CUDA <paramref name="device"/>,
     /// its console lines prefixed with <paramref name="consolePrefix"/> and no live progress bar.</summary>
+    /// <param name="resumeConflicts">With --resume: the inputs and options given otherwise than the run's (train's command
+    /// line; a resumed run continues as it started, so they would be silently ignored).</param>
     public static int Run(RunInputs inputs, TrainOptions options, string folder, bool resume, string backend, string precision, int? threads,
-        TimeSpan checkpointEvery, ConsoleObserver? sharedObserver = null, int device = 0, string? consolePrefix = null)
+        TimeSpan checkpointEvery, ConsoleObserver? sharedObserver = null, int device = 0, string? consolePrefix = null,
+        Func<RunArgs, IReadOnlyList<string>>? resumeConflicts = null)
     {
         var run = new RunFolder(folder);
         // a folder of someone else's files (a model, even the --model folder itself) is not a run folder:
@@ -73,6 +69,12 @@ public static class TrainCommand
             return ErrorReport.BadInput;
         }
         using var heldLock = folderLock;
+        if (resume && resumeConflicts != null && RecordedArgs(folder) is RunArgs started && resumeConflicts(started) is { Count: > 0 } conflicts)
+        {
+            Console.Error.WriteLine($"error: --resume continues the run in {folder} with the inputs and options it started with (its args.json), " +
+                $"but these were given otherwise: {string.Join(", ", conflicts)}. Leave them out, or start a new run in another --output");
+            return ErrorReport.BadInput;
+        }
         // a finished run under --checkpoint-every may have no state left to show for it: summary.json marks it
         if ((run.HasState || run.Finished) && !resume)
         {
