@@ -18,6 +18,18 @@ public class TrainCliTests
         ["HF_ENDPOINT"] = endpoint, ["HF_HUB_CACHE"] = cache, ["HF_HUB_OFFLINE"] = offline ? "1" : null,
     };
 
+    /// <summary>A folder to run the tool in, holding a tiny model at <paramref name="model"/>/resolve/main and
+    /// rotten_tomatoes' parquet files in ds/, for commands that name them relative to it.</summary>
+    private static string WorkFolder(string model)
+    {
+        string work = TempDir();
+        Cli.TinyModelRepo(work, model);
+        string rotten = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
+        Directory.CreateDirectory(Path.Combine(work, "ds"));
+        foreach (var f in Directory.GetFiles(rotten, "*.parquet")) File.Copy(f, Path.Combine(work, "ds", Path.GetFileName(f)));
+        return work;
+    }
+
     [Fact]
     public void TrainsFromTheHubThenOfflineFromTheCacheThenFailsClearlyWithNeither()
     {
@@ -148,11 +160,7 @@ public class TrainCliTests
     [Fact]
     public void LocalPathsGivenRelativeAreFoundFromAnywhere()
     {
-        string work = TempDir();
-        Cli.TinyModelRepo(work, "models/tiny");
-        string rotten = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
-        Directory.CreateDirectory(Path.Combine(work, "ds"));
-        foreach (var f in Directory.GetFiles(rotten, "*.parquet")) File.Copy(f, Path.Combine(work, "ds", Path.GetFileName(f)));
+        string work = WorkFolder("models/tiny");
         string output = Path.Combine(TempDir(), "run");
         var env = new Dictionary<string, string?> { ["HF_ENDPOINT"] = "http://127.0.0.1:9" }; // nothing there: a Hub lookup fails
         string[] train = ["train", "--model", "models/tiny/resolve/main", "--dataset", "ds", "--output", output, .. Small];
@@ -203,11 +211,7 @@ public class TrainCliTests
     public void SigtermSavesACheckpointAndTheRunResumes()
     {
         // the model and dataset given relative to the directory the run starts in
-        string work = TempDir();
-        Cli.TinyModelRepo(work, "m");
-        string rotten = Path.Combine(SharedDir, "hf", "datasets", "cornell-movie-review-data", "rotten_tomatoes", "resolve", "main");
-        Directory.CreateDirectory(Path.Combine(work, "ds"));
-        foreach (var f in Directory.GetFiles(rotten, "*.parquet")) File.Copy(f, Path.Combine(work, "ds", Path.GetFileName(f)));
+        string work = WorkFolder("m");
         string[] longer = [.. Small];
         longer[Array.IndexOf(longer, "--epochs") + 1] = "30"; // long enough for the signal to land in the middle
         string[] run = ["train", "--model", "m/resolve/main", "--dataset", "ds", "--logging-steps", "1", .. longer];
