@@ -13,6 +13,16 @@ public class DataFilesTests
         DataFiles.Resolve(files, config, "org/x").ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
 
     [Fact]
+    public void GzippedFilesAreSplitsByTheirNames()
+    {
+        // a repository of gzipped JSON Lines, as many on the Hub are
+        var gz = Splits(null, "README.md", "data/train.jsonl.gz", "data/validation.jsonl.gz", "data/test.jsonl.gz");
+        Assert.Equal(["data/train.jsonl.gz"], gz["train"]);
+        Assert.Equal(["data/validation.jsonl.gz"], gz["validation"]);
+        Assert.Equal(["data/test.jsonl.gz"], gz["test"]);
+    }
+
+    [Fact]
     public void TheLayoutsOfRealRepositories()
     {
         // the Hub's parquet conversion, in shards, with the repository's other files

@@ -256,5 +256,32 @@ public class DataFormatTests
         e = Assert.Throws<DataFormatException>(() => TextTable.Read(Write("train.json", "[{\"text\": \"a\", \"label\": 1},"), "text", "label"));
         Assert.Contains("train.json: a JSON array that is not valid JSON", e.Message);
     }
+
+    /// <summary>Gzipped text files (train.jsonl.gz, test.csv.gz), as `datasets` reads them by their names: the
+    /// format under the .gz, the splits by name as for any file.</summary>
+    [Fact]
+    public void GzippedFilesAreReadAsTheirInnerFormat()
+    {
+        string dir = TempDir();
+        void Gzip(string name, string content)
+        {
+            using var gz = new System.IO.Compression.GZipStream(File.Create(Path.Combine(dir, name)), System.IO.Compression.CompressionLevel.Optimal);
+            gz.Write(System.Text.Encoding.UTF8.GetBytes(content));
+        }
+        Gzip("train.jsonl.gz", string.Concat(Enumerable.Range(0, 8).Select(i => $"{{\"text\": \"t{i}\", \"label\": {i % 2}}}\n")));
+        Gzip("test.csv.gz", "text,label\nu0,0\nu1,1\n");
+        var raw = TextTable.Read(Path.Combine(dir, "test.csv.gz"), "text", "label");
+        Assert.Equal(["u0", "u1"], raw.Texts);
+        using var hub = new HubClient(new HubSettings("http://127.0.0.1:9", TempDir(), true, null));
+        var files = Sources.ResolveDataset(dir, hub);
+        Assert.Equal([Path.Combine(dir, "train.jsonl.gz")], files["train"]);
+        Assert.Equal([Path.Combine(dir, "test.csv.gz")], files["test"]);
+        var data = TextClassificationData.Load(files, "text", "label", seed: 1);
+        Assert.Equal((8, 2), (data.Train.Count + data.Validation.Count, data.Test!.Count));
+        File.WriteAllText(Path.Combine(dir, "bad.jsonl.gz"), "not gzip");
+        Assert.Contains("bad.jsonl.gz: not a readable gzip file", Assert.Throws<DataFormatException>(() => TextTable.Read(Path.Combine(dir, "bad.jsonl.gz"), "text", "label")).Message);
+        File.WriteAllText(Path.Combine(dir, "x.parquet.gz"), "");
+        Assert.Contains("a gzipped parquet file", Assert.Throws<DataFormatException>(() => TextTable.Read(Path.Combine(dir, "x.parquet.gz"), "text", "label")).Message);
+    }
 }
 

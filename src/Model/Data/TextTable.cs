@@ -25,6 +25,24 @@ public static class TextTable
 {
     public static readonly string[] Extensions = { ".parquet", ".csv", ".tsv", ".jsonl", ".json" };
 
+    /// <summary>A data file's format as its name says, through a gzip layer as `datasets` reads one (train.jsonl.gz:
+    /// ".jsonl"); the extension itself for anything else.</summary>
+    public static string FormatOf(string path)
+    {
+        string name = Path.GetFileName(path).ToLowerInvariant();
+        return Path.GetExtension(name.EndsWith(".gz", StringComparison.Ordinal) ? name[..^3] : name);
+    }
+
+    /// <summary>A data file's name without its format's extension, nor gzip's (train.jsonl.gz: "train").</summary>
+    public static string StemOf(string path)
+    {
+        string name = Path.GetFileName(path);
+        if (name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) name = name[..^3];
+        return Path.GetFileNameWithoutExtension(name);
+    }
+
+    private static bool Gzipped(string path) => path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>A bound on a parquet row group's declared size, so a corrupt count cannot ask for gigabytes up front.</summary>
     private const long MaxRowsPerGroup = 50_000_000;
 
@@ -32,7 +50,8 @@ public static class TextTable
     public static RawSplit Read(string path, string textColumn, string labelColumn, string? pairColumn = null)
     {
         if (!File.Exists(path)) throw new DataFormatException($"{path}: file not found");
-        string ext = Path.GetExtension(path).ToLowerInvariant();
+        string ext = FormatOf(path);
+        if (ext == ".parquet" && Gzipped(path)) throw new DataFormatException($"{path}: a gzipped parquet file; parquet compresses its own pages: give the .parquet file itself");
         return ext switch
         {
             ".parquet" => ReadParquet(path, textColumn, labelColumn, pairColumn),
@@ -151,7 +170,7 @@ public static class TextTable
     private static string ReadUtf8(string path)
     {
         byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
+        try { bytes = Gzipped(path) ? Gunzip(path) : File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new DataFormatException($"{path}: cannot read the file: {e.Message}", e);
@@ -256,6 +275,27 @@ public static class TextTable
               "(datasets reads such a column as floats, a regression target)"
             : $"{path}: column '{labelColumn}' holds real numbers ('{labels[first]}' in row {first}), a regression target; mixup-bert trains " +
               "classifiers: give each row a class, an integer id or a name");
+    }
+
+    /// <summary>A gzip file's content, refused past what one string can hold (a decompression bomb, or a file too large to
+    /// read whole as the text formats are).</summary>
+    private static byte[] Gunzip(string path)
+    {
+        const long Limit = 1L << 30;
+        try
+        {
+            using var gzip = new System.IO.Compression.GZipStream(File.OpenRead(path), System.IO.Compression.CompressionMode.Decompress);
+            using var content = new MemoryStream();
+            var buffer = new byte[1 << 16];
+            int n;
+            while ((n = gzip.Read(buffer)) > 0)
+            {
+                if (content.Length + n > Limit) throw new DataFormatException($"{path}: decompresses to more than {Limit >> 30} GiB; decompress it and give the file itself, or parquet");
+                content.Write(buffer, 0, n);
+            }
+            return content.ToArray();
+        }
+        catch (InvalidDataException e) { throw new DataFormatException($"{path}: not a readable gzip file ({e.Message})", e); }
     }
 
     private static bool IsInteger(string label) => long.TryParse(label, NumberStyles.Integer, CultureInfo.InvariantCulture, out _);

@@ -56,7 +56,7 @@ public static partial class DataFiles
     /// </summary>
     public static Dictionary<string, IReadOnlyList<string>> Resolve(IReadOnlyList<string> files, string? config, string dataset)
     {
-        var data = files.Where(f => Data.TextTable.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+        var data = files.Where(f => Data.TextTable.Extensions.Contains(Data.TextTable.FormatOf(f)))
             .Where(f => !MetadataFiles.Contains(f.Split('/')[^1]) && !f.Split('/').Any(s => s.StartsWith('.') || s.StartsWith("__", StringComparison.Ordinal))).ToList();
         // the top-level folder a file lies in, when it is a configuration's: not data/, not a split's own folder
         string ConfigOf(string f) => f.Split('/') is { Length: > 1 } s && s[0] != "data" && SplitOf(s[0] + "/x") == null ? s[0] : "";
@@ -88,8 +88,8 @@ public static partial class DataFiles
         foreach (var (split, _) in SplitKeywords)
         {
             if (!bySplit.TryGetValue(split, out var splitFiles)) continue;
-            string format = Data.TextTable.Extensions.First(e => splitFiles.Any(f => Path.GetExtension(f).ToLowerInvariant() == e));
-            result[split] = splitFiles.Where(f => Path.GetExtension(f).ToLowerInvariant() == format).Order(StringComparer.Ordinal).ToArray();
+            string format = Data.TextTable.Extensions.First(e => splitFiles.Any(f => Data.TextTable.FormatOf(f) == e));
+            result[split] = splitFiles.Where(f => Data.TextTable.FormatOf(f) == format).Order(StringComparer.Ordinal).ToArray();
             RequireEveryShard(result[split], split, dataset);
         }
         return result;
@@ -128,10 +128,10 @@ public static partial class DataFiles
                         (offline ? " in the cache (offline, the file list is the cached snapshot's: download the dataset once online)" : ""));
                 matched.AddRange(hits.Where(f => !matched.Contains(f)));
             }
-            var data = matched.Where(f => Data.TextTable.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).ToList();
+            var data = matched.Where(f => Data.TextTable.Extensions.Contains(Data.TextTable.FormatOf(f))).ToList();
             if (data.Count == 0) continue;   // a format this tool does not read: said for train by the caller
-            string format = Data.TextTable.Extensions.First(e => data.Any(f => Path.GetExtension(f).ToLowerInvariant() == e));
-            result[split] = data.Where(f => Path.GetExtension(f).ToLowerInvariant() == format).ToArray();
+            string format = Data.TextTable.Extensions.First(e => data.Any(f => Data.TextTable.FormatOf(f) == e));
+            result[split] = data.Where(f => Data.TextTable.FormatOf(f) == format).ToArray();
             RequireEveryShard(result[split], split, dataset);
         }
         return SplitKeywords.Where(k => result.ContainsKey(k.Split)).ToDictionary(k => k.Split, k => result[k.Split]);   // train, validation, test

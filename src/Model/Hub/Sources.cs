@@ -195,23 +195,23 @@ public static class Sources
             {
                 if (!Directory.Exists(dir)) continue;
                 var files = Directory.EnumerateFiles(dir)
-                    .Where(f => Data.TextTable.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-                    .Where(f => LocalNames(split).Any(name => Path.GetFileNameWithoutExtension(f) == name || Path.GetFileName(f).StartsWith(name + "-", StringComparison.Ordinal)))
+                    .Where(f => Data.TextTable.Extensions.Contains(Data.TextTable.FormatOf(f)))
+                    .Where(f => LocalNames(split).Any(name => Data.TextTable.StemOf(f) == name || Path.GetFileName(f).StartsWith(name + "-", StringComparison.Ordinal)))
                     .ToList();
                 // one format (the first of TextTable.Extensions the folder has for the split); then the file named
                 // exactly for it, else its shards (train-00000-of-00002.parquet, …: all of them, in name order), else
                 // the first in name order (train-small.csv beside train-backup.csv is not read twice)
-                var format = Data.TextTable.Extensions.FirstOrDefault(e => files.Any(f => Path.GetExtension(f).ToLowerInvariant() == e));
+                var format = Data.TextTable.Extensions.FirstOrDefault(e => files.Any(f => Data.TextTable.FormatOf(f) == e));
                 if (format == null) continue;
-                var ofFormat = files.Where(f => Path.GetExtension(f).ToLowerInvariant() == format).Order(StringComparer.Ordinal).ToList();
-                var exact = ofFormat.Where(f => LocalNames(split).Contains(Path.GetFileNameWithoutExtension(f))).ToList();
+                var ofFormat = files.Where(f => Data.TextTable.FormatOf(f) == format).Order(StringComparer.Ordinal).ToList();
+                var exact = ofFormat.Where(f => LocalNames(split).Contains(Data.TextTable.StemOf(f))).ToList();
                 var shards = ofFormat.Where(f => DataFiles.IsShard(Path.GetFileName(f))).ToList();
                 found[split] = exact.Count > 0 ? [exact[0]] : shards.Count > 0 ? shards : [ofFormat[0]];
                 if (shards.Count > 0 && exact.Count == 0) DataFiles.RequireEveryShard(shards, split, folder);
                 break;
             }
         if (!found.ContainsKey("train"))
-            throw new HubException($"{folder}: no train split (expected train.parquet, train.csv, train.tsv or train.jsonl, here or in data/)");
+            throw new HubException($"{folder}: no train split (expected train.parquet, train.csv, train.tsv, train.jsonl or train.json, the text formats gzipped too, here or in data/)");
         return found;
     }
 
