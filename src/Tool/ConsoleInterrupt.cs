@@ -30,9 +30,9 @@ public static class ConsoleInterrupt
                 if (!OperatingSystem.IsWindows())
                     terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
                     {
-                        // the first stops after the step (the runtime's default would end the process at once);
-                        // a second one, while a step or an evaluation still runs, is obeyed at once
-                        if (source.IsCancellationRequested) return;
+                        // the runtime's default would end the process at once. A repeat is ignored too: a batch script
+                        // that forwards Slurm's SIGTERM delivers two at once, and the checkpoint must still be saved
+                        // (a scheduler's SIGKILL ends a stop that takes too long)
                         context.Cancel = true;
                         Stop("SIGTERM", ErrorReport.Terminated);
                     });

@@ -278,10 +278,37 @@ public class DataFormatTests
         Assert.Equal([Path.Combine(dir, "test.csv.gz")], files["test"]);
         var data = TextClassificationData.Load(files, "text", "label", seed: 1);
         Assert.Equal((8, 2), (data.Train.Count + data.Validation.Count, data.Test!.Count));
+        // cut short (a broken download): GZipStream ends quietly there; the trailer's length says so
+        byte[] whole = File.ReadAllBytes(Path.Combine(dir, "train.jsonl.gz"));
+        foreach (int cut in new[] { 4, 9, whole.Length / 2 })
+        {
+            File.WriteAllBytes(Path.Combine(dir, "cut.jsonl.gz"), whole[..^cut]);
+            var e = Assert.Throws<DataFormatException>(() => TextTable.Read(Path.Combine(dir, "cut.jsonl.gz"), "text", "label"));
+            Assert.Contains("cut.jsonl.gz: ", e.Message);
+        }
+        File.WriteAllBytes(Path.Combine(dir, "cut.jsonl.gz"), whole[..^4]);
+        Assert.Contains("the gzip file ends early", Assert.Throws<DataFormatException>(() => TextTable.Read(Path.Combine(dir, "cut.jsonl.gz"), "text", "label")).Message);
         File.WriteAllText(Path.Combine(dir, "bad.jsonl.gz"), "not gzip");
         Assert.Contains("bad.jsonl.gz: not a readable gzip file", Assert.Throws<DataFormatException>(() => TextTable.Read(Path.Combine(dir, "bad.jsonl.gz"), "text", "label")).Message);
         File.WriteAllText(Path.Combine(dir, "x.parquet.gz"), "");
         Assert.Contains("a gzipped parquet file", Assert.Throws<DataFormatException>(() => TextTable.Read(Path.Combine(dir, "x.parquet.gz"), "text", "label")).Message);
+    }
+
+    /// <summary>A run's local input read again (eval, --resume): where it is named, else where the run recorded it,
+    /// never the Hub repository of the same name; and an alias is the same input only between Hub ids.</summary>
+    [Fact]
+    public void ARecordedLocalInputIsFoundOrSaidGoneNeverTakenFromTheHub()
+    {
+        string here = TempDir(), gone = Path.Combine(TempDir(), "rotten_tomatoes");
+        Assert.Equal("org/name", Sources.Recorded("org/name", null));
+        Assert.Equal(here, Sources.Recorded("no-such-folder-here", here));
+        var e = Assert.Throws<HubException>(() => Sources.Recorded("rotten_tomatoes", gone));
+        Assert.Equal($"the run's local 'rotten_tomatoes' is neither here nor at {gone}, where it was when the run started: put it back there (eval also takes --dataset)", e.Message);
+        string local = Path.Combine(TempDir(), "rotten_tomatoes");
+        Directory.CreateDirectory(local);
+        Assert.False(Sources.SameInput(local, "cornell-movie-review-data/rotten_tomatoes"));
+        Assert.True(Sources.SameInput(local, local + "/"));
+        Assert.True(Sources.SameInput("rotten_tomatoes", "cornell-movie-review-data/rotten_tomatoes")); // no such folder where the tests run
     }
 }
 

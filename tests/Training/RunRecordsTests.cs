@@ -174,6 +174,14 @@ public class RunRecordsTests
         Assert.DoesNotContain("MixupBert.", e.Message);
     }
 
+    /// <summary>A key System.Text.Json's error path writes in brackets ('sha256['step-3/model.safetensors']'): named whole.</summary>
+    [Fact]
+    public void AKeyWithSlashesOrDotsIsNamedWhole()
+    {
+        var e = Assert.Throws<DataFormatException>(() => RunJson.ReadTrainerState("{\"sha256\": {\"step-3/model.safetensors\": 5}}"));
+        Assert.Equal("trainer_state.json: 'sha256.step-3/model.safetensors' should be a string, not 5", e.Message);
+    }
+
     [Fact]
     public void APlanFileOfTheWrongTypeSaysWhatItShouldHold()
     {

@@ -293,6 +293,14 @@ public static class TextTable
                 if (content.Length + n > Limit) throw new DataFormatException($"{path}: decompresses to more than {Limit >> 30} GiB; decompress it and give the file itself, or parquet");
                 content.Write(buffer, 0, n);
             }
+            // GZipStream ends quietly where a cut file ends: the trailer's length (ISIZE, mod 2^32) tells (Python's gzip
+            // raises EOFError there). A file of several gzip members joined fails this too: decompressed, it reads.
+            using var file = File.OpenRead(path);
+            Span<byte> trailer = stackalloc byte[4];
+            file.Seek(-Math.Min(4, file.Length), SeekOrigin.End);
+            if (file.Length < 4 || file.Read(trailer) != 4 || BitConverter.ToUInt32(trailer) != (uint)content.Length)
+                throw new DataFormatException($"{path}: the gzip file ends early ({content.Length} bytes decompressed, which its trailer does not confirm): " +
+                    "a cut download or copy? (a file of several gzip members joined: decompress it and give the file itself)");
             return content.ToArray();
         }
         catch (InvalidDataException e) { throw new DataFormatException($"{path}: not a readable gzip file ({e.Message})", e); }

@@ -458,9 +458,10 @@ public sealed class HubClient : IDisposable
         return MoveIntoPlace(partial, blobs, etag, what);
     }
 
-    /// <summary>A full disk: ENOSPC on Linux and macOS (the IOException's HResult is the errno), ERROR_DISK_FULL
-    /// or ERROR_HANDLE_DISK_FULL on Windows.</summary>
-    public static bool IsDiskFull(Exception e) => e is IOException && e.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027);
+    /// <summary>A full disk: ENOSPC on Linux and macOS (the IOException's HResult is the errno), a quota exceeded
+    /// (EDQUOT: 122 on Linux, 69 on macOS; common on clusters' home and scratch), ERROR_DISK_FULL or
+    /// ERROR_HANDLE_DISK_FULL on Windows.</summary>
+    public static bool IsDiskFull(Exception e) => e is IOException && e.HResult is 28 or 122 or 69 or unchecked((int)0x80070070) or unchecked((int)0x80070027);
 
     /// <summary>Writes the body to the partial file, reporting progress; returns its length.</summary>
     private long Receive(HttpResponseMessage response, string partial, bool append, long have, long? size, string url, string name, string what, CancellationToken cancel)

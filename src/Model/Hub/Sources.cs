@@ -34,13 +34,24 @@ public static class Sources
     /// <summary>A run's --model or --dataset as given (<paramref name="given"/>, relative to where it ran), read again:
     /// the same name where it still names something here (data staged anew beside a resubmitted job), else the
     /// absolute path recorded when the run started (eval or --resume from another directory).</summary>
-    public static string Recorded(string given, string? recordedPath) =>
-        LocalPath(given) == null && recordedPath != null && LocalPath(recordedPath) != null ? recordedPath : given;
+    public static string Recorded(string given, string? recordedPath)
+    {
+        if (recordedPath == null || LocalPath(given) != null) return given;
+        if (LocalPath(recordedPath) != null) return recordedPath;
+        // the run read a local folder or file: a Hub repository of the same name is other data
+        throw new HubException($"the run's local '{given}' is neither here nor at {recordedPath}, where it was when the run started: put it back there " +
+            "(eval also takes --dataset)");
+    }
 
     /// <summary>Whether two spellings of a --model or --dataset name the same input: the same text, a short Hub id
     /// and its organisation's, or two paths to one local file or folder ("data/", "./data").</summary>
-    public static bool SameInput(string a, string b) =>
-        a == b || Canonical(a) == Canonical(b) || (LocalPath(a) is string local && local == LocalPath(b));
+    public static bool SameInput(string a, string b)
+    {
+        if (a == b) return true;
+        string? localA = LocalPath(a), localB = LocalPath(b);
+        // an alias names a Hub repository: a local folder called rotten_tomatoes is not cornell-movie-review-data's
+        return localA != null || localB != null ? localA == localB : Canonical(a) == Canonical(b);
+    }
 
     private static string Canonical(string id) =>
         ModelAliases.TryGetValue(id, out var model) ? model : DatasetAliases.TryGetValue(id, out var dataset) ? dataset : id;
@@ -155,7 +166,7 @@ public static class Sources
         string root = Path.GetFullPath(folder);
         var splits = DataFiles.FromConfig(chosen, FilesUnder(root), folder);
         if (!splits.ContainsKey("train"))
-            throw new HubException($"{readme}: configuration '{chosen.Name}' gives no train split this tool reads (its splits: {string.Join(", ", chosen.DataFiles?.Keys ?? ["found by name"])}; parquet, csv, tsv, jsonl, json files)");
+            throw new HubException($"{readme}: configuration '{chosen.Name}' gives no train split this tool reads (its splits: {string.Join(", ", chosen.DataFiles?.Keys ?? ["found by name"])}; parquet, csv, tsv, jsonl, json files, the text formats also gzipped)");
         return splits.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value.Select(f => Path.Combine(root, f.Replace('/', Path.DirectorySeparatorChar))).ToArray());
     }
 

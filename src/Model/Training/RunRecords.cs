@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
@@ -60,7 +61,7 @@ public sealed record MetricsLog(List<TrainLossRecord> TrainLoss, List<EvalRecord
 /// How the run records are written as JSON: snake_case keys in the records' declaration order, the
 /// files indented, metrics.jsonl one compact object a line (Python's json.loads reads them all).
 /// </summary>
-public static class RunJson
+public static partial class RunJson
 {
     public static string Write(RunSummary summary) => JsonSerializer.Serialize(summary, RunJsonContext.Default.RunSummary);
     public static string Write(TrainerState state) => JsonSerializer.Serialize(state, RunJsonContext.Default.TrainerState);
@@ -85,20 +86,23 @@ public static class RunJson
         JsonNode? node;
         try { node = JsonNode.Parse(json); }
         catch (JsonException syntax) { return new DataFormatException($"{file}: not valid JSON ({syntax.Message})", e); }
-        // e.Path: "$.validation.accuracy", "$.epoch_seconds[1]"
+        // e.Path: "$.validation.accuracy", "$.epoch_seconds[1]", "$.sha256['step-3/model.safetensors']" (a key with
+        // '.', '/', spaces or quotes in brackets, its quotes escaped)
         Type? type = root;
         var keys = new List<string>();
-        foreach (var segment in (e.Path ?? "$").TrimStart('$').Split('.', StringSplitOptions.RemoveEmptyEntries))
+        foreach (Match step in PathStep().Matches(e.Path ?? "$"))
         {
-            var parts = segment.Split('[');
-            keys.Add(segment);
-            node = node is JsonObject o ? o[parts[0]] : null;
-            type = type == null ? null : Member(type, parts[0]);
-            foreach (var index in parts.Skip(1))
+            if (step.Groups["index"].Success)
             {
-                node = node is JsonArray a && int.TryParse(index.TrimEnd(']'), out int i) && i < a.Count ? a[i] : null;
+                node = node is JsonArray a && int.TryParse(step.Groups["index"].Value, out int i) && i < a.Count ? a[i] : null;
                 type = type?.IsArray == true ? type.GetElementType() : null;
+                if (keys.Count > 0) keys[^1] += $"[{step.Groups["index"].Value}]";
+                continue;
             }
+            string name = step.Groups["name"].Success ? step.Groups["name"].Value : step.Groups["quoted"].Value.Replace("\\'", "'");
+            keys.Add(name);
+            node = node is JsonObject o ? o[name] : null;
+            type = type == null ? null : Member(type, name);
         }
         string key = keys.Count == 0 ? "" : (keyInFile ?? (k => k))(string.Join(".", keys));
         string value = node?.ToJsonString() ?? "null";
@@ -106,6 +110,10 @@ public static class RunJson
         return new DataFormatException(keys.Count == 0 ? $"{file}: should be a JSON object, not {value}"
             : $"{file}: '{key}' should be {Kind(type)}, not {value}", e);
     }
+
+    /// <summary>One step of a System.Text.Json error path: .name, ['quoted name'] or [index].</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"\.(?<name>[^.\[]+)|\['(?<quoted>(?:[^'\\]|\\.)*)'\]|\[(?<index>\d+)\]")]
+    private static partial System.Text.RegularExpressions.Regex PathStep();
 
     /// <summary>The type of the member with JSON name <paramref name="name"/>; a dictionary's values for any name.</summary>
     private static Type? Member(Type type, string name)
