@@ -183,6 +183,22 @@ public class TrainCliTests
         }
     }
 
+    /// <summary>A local folder named like a Hub alias (rotten_tomatoes) is not the Hub dataset: --resume given the Hub id
+    /// for a run trained on the folder is refused as another input.</summary>
+    [Fact]
+    public void ALocalFolderNamedLikeAnAliasIsNotTheHubDataset()
+    {
+        string work = WorkFolder("m");
+        Directory.Move(Path.Combine(work, "ds"), Path.Combine(work, "rotten_tomatoes"));
+        string output = Path.Combine(TempDir(), "run");
+        var env = new Dictionary<string, string?> { ["HF_ENDPOINT"] = "http://127.0.0.1:9" };
+        string[] train = ["train", "--model", "m/resolve/main", "--dataset", "rotten_tomatoes", "--output", output, .. Small];
+        Assert.Equal(0, Cli.RunIn(work, env, train).ExitCode);
+        var hub = Cli.RunIn(work, env, [.. train[..4], "cornell-movie-review-data/rotten_tomatoes", .. train[5..], "--resume"]);
+        Assert.True(hub.ExitCode == 2, hub.All);
+        Assert.Contains("--dataset cornell-movie-review-data/rotten_tomatoes (the run's: rotten_tomatoes)", hub.Stderr);
+    }
+
     /// <summary>predict truncates as the run did (its args.json's --max-length, as eval does; it was always 128), and
     /// gives one output line for each line of standard input, a blank one included (they were dropped, so the
     /// output no longer lined up with the input).</summary>
