@@ -80,6 +80,33 @@ public class TokenizerReferenceTests
         Assert.True(failures.Count == 0, $"{failures.Count} of {expected.Count} texts differ:\n" + string.Join('\n', failures));
     }
 
+    private const string BertProcessing = "\"post_processor\":{\"type\":\"BertProcessing\",\"sep\":[\"[SEP]\",102],\"cls\":[\"[CLS]\",101]}";
+
+    /// <summary>A TemplateProcessing post-processor as transformers saves BERT's, with <paramref name="single"/> as its single template.</summary>
+    private static string Template(string single) =>
+        "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[" + single + "],\"pair\":[{\"SpecialToken\":{\"id\":\"[CLS]\",\"type_id\":0}}," +
+        "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":0}},{\"Sequence\":{\"id\":\"B\",\"type_id\":1}}," +
+        "{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":1}}],\"special_tokens\":{}}";
+
+    /// <summary>BERT's template written as TemplateProcessing (what transformers saves) is BertProcessing's.</summary>
+    [Fact]
+    public void BertsTemplateAsTemplateProcessingIsAccepted()
+    {
+        string dir = TokenizerJsonFolder(), path = Path.Combine(dir, "tokenizer.json");
+        string compact = JsonSerializer.Serialize(JsonDocument.Parse(File.ReadAllText(path)).RootElement);
+        File.WriteAllText(path, compact.Replace(BertProcessing, Template("{\"SpecialToken\":{\"id\":\"[CLS]\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":0}}")));
+        Assert.Equal([101, 7592, 102], TextEncoder.FromModelFolder(dir).Encode("hello", 16));
+    }
+
+    /// <summary>A folder with both files: tokenizer.json's vocabulary, as the fast tokenizer loads it first.</summary>
+    [Fact]
+    public void TokenizerJsonsVocabularyComesBeforeVocabTxt()
+    {
+        string dir = TokenizerJsonFolder();
+        File.WriteAllLines(Path.Combine(dir, "vocab.txt"), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello"]);
+        Assert.Equal([101, 7592, 102], TextEncoder.FromModelFolder(dir).Encode("hello", 16));
+    }
+
     [Fact]
     public void ATokenizerJsonThatIsNotBertsIsRefusedNamingTheFileAndField()
     {
@@ -89,7 +116,11 @@ public class TokenizerReferenceTests
                      ("\"type\":\"BertPreTokenizer\"", "\"type\":\"Whitespace\"", "\"pre_tokenizer\""),
                      ("\"continuing_subword_prefix\":\"##\"", "\"continuing_subword_prefix\":\"@@\"", "\"model.continuing_subword_prefix\""),
                      ("\"max_input_chars_per_word\":100", "\"max_input_chars_per_word\":200", "\"model.max_input_chars_per_word\""),
-                     ("\"content\":\"[unused0]\"", "\"contents\":\"[unused0]\"", "added_tokens[") })
+                     ("\"content\":\"[unused0]\"", "\"contents\":\"[unused0]\"", "added_tokens["),
+                     // what this tool does not implement and would otherwise ignore, giving other ids
+                     ("\"clean_text\":true", "\"clean_text\":false", "\"normalizer.clean_text\" is false"),
+                     (BertProcessing, "\"post_processor\":null", "\"post_processor\" is null"),
+                     (BertProcessing, Template("{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"[SEP]\",\"type_id\":0}}"), "\"post_processor\" adds \"$A:0 [SEP]:0\"") })
         {
             string compact = JsonSerializer.Serialize(JsonDocument.Parse(good).RootElement);
             Assert.Contains(from, compact);

@@ -43,16 +43,17 @@ public sealed class TextEncoder
         normalizedTokens = new AddedTokens(added.Where(a => a.Token.Normalized).Select(a => new AddedTokens.Entry(Normalize(a.Token.Content), a.Id, a.Token.SingleWord)));
     }
 
-    /// <summary>The tokenizer of a model folder: vocab.txt's vocabulary, or tokenizer.json's where there is no
-    /// vocab.txt; tokenizer.json's added tokens first, as transformers' fast tokenizer loads it first
+    /// <summary>The tokenizer of a model folder: tokenizer.json's vocabulary where it has one, as transformers' fast
+    /// tokenizer loads that file first (a folder's vocab.txt is its copy, unless edited apart), else vocab.txt's;
+    /// tokenizer.json's added tokens first, as transformers' fast tokenizer loads it first
     /// (<see cref="WithTokenizerJson"/>), then those of the other files (<see cref="TokenizerSettings"/>).</summary>
     public static TextEncoder FromModelFolder(string folder)
     {
         string vocabPath = Path.Combine(folder, "vocab.txt"), jsonPath = Path.Combine(folder, TokenizerJson.FileName);
         var json = File.Exists(jsonPath) ? TokenizerJson.Read(jsonPath) : null;
         BertVocab vocab;
-        if (File.Exists(vocabPath)) vocab = BertVocab.Load(vocabPath);
-        else if (json?.Vocab != null) vocab = BertVocab.FromMap(jsonPath, json.Vocab);
+        if (json?.Vocab != null) vocab = BertVocab.FromMap(jsonPath, json.Vocab);
+        else if (File.Exists(vocabPath)) vocab = BertVocab.Load(vocabPath);
         else throw new DataFormatException($"{folder}: no vocab.txt (nor a tokenizer.json with a WordPiece vocabulary), so the text cannot be tokenized (a BERT model folder has one beside config.json)");
         var settings = TokenizerSettings.Read(Path.Combine(folder, "tokenizer_config.json"), Path.Combine(folder, "special_tokens_map.json"),
             Path.Combine(folder, "added_tokens.json"));
@@ -375,5 +376,6 @@ internal sealed class BertVocab
     }
 
     public int Id(string token) => Ids.TryGetValue(token, out int id) ? id
-        : throw new DataFormatException($"{path}: the vocabulary has no {token} token (line by itself), which BERT's tokenizer needs");
+        : throw new DataFormatException($"{path}: the vocabulary has no {token} token, which BERT's tokenizer needs" +
+            " (tokenizer_config.json's unk_token, sep_token, cls_token, pad_token, mask_token name them where they are not BERT's)");
 }

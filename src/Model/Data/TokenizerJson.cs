@@ -27,6 +27,10 @@ internal static class TokenizerJson
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new DataFormatException($"{path}: expected a JSON object (a tokenizer), found {root.ValueKind}");
             Require(path, root, "normalizer", "BertNormalizer");
+            // clean_text false keeps control characters inside words (transformers 4.x keeps the file's flag): not implemented
+            if (root.GetProperty("normalizer").TryGetProperty("clean_text", out var clean) && clean.ValueKind == JsonValueKind.False)
+                throw new DataFormatException($"{path}: \"normalizer.clean_text\" is false; this tool's BertNormalizer always cleans the text (drops control characters, maps whitespace to spaces), as BERT's tokenizers do by default");
+            RequireBertTemplate(path, root);
             Require(path, root, "pre_tokenizer", "BertPreTokenizer");
             Require(path, root, "model", "WordPiece");
             var model = root.GetProperty("model");
@@ -67,6 +71,27 @@ internal static class TokenizerJson
             tokens.Add(new AddedTokenSpec(content, id, Bool(t, "normalized") ?? !special, Bool(t, "single_word") ?? false, AddedTokenSource.TokenizerJson));
         }
         return tokens;
+    }
+
+    /// <summary>The post-processor must add what this tool adds: [CLS] A [SEP] with type 0, and for a pair B [SEP] with
+    /// type 1 (BertProcessing, or TemplateProcessing of that shape); another template, or none, would give other ids.</summary>
+    private static void RequireBertTemplate(string path, JsonElement root)
+    {
+        root.TryGetProperty("post_processor", out var post);
+        string? type = post.ValueKind == JsonValueKind.Object ? Str(post, "type") : null;
+        if (type == "BertProcessing") return;
+        static string Piece(JsonElement p) =>
+            p.TryGetProperty("SpecialToken", out var s) ? $"{Str(s, "id")}:{s.GetProperty("type_id")}"
+            : p.TryGetProperty("Sequence", out var q) ? $"${Str(q, "id")}:{q.GetProperty("type_id")}" : p.GetRawText();
+        string Template(string key) => post.TryGetProperty(key, out var t) && t.ValueKind == JsonValueKind.Array ? string.Join(" ", t.EnumerateArray().Select(Piece)) : "(none)";
+        if (type == "TemplateProcessing")
+        {
+            string single = Template("single"), pair = Template("pair");
+            if (single == "[CLS]:0 $A:0 [SEP]:0" && pair == "[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1") return;
+            throw new DataFormatException($"{path}: \"post_processor\" adds \"{single}\" (pair: \"{pair}\"); this tool adds BERT's [CLS] $A [SEP] ([CLS] $A [SEP] $B:1 [SEP]:1) and no other template");
+        }
+        throw new DataFormatException($"{path}: \"post_processor\" is {(type != null ? $"\"{type}\"" : post.ValueKind == JsonValueKind.Undefined ? "missing" : post.GetRawText())}, " +
+            "not BERT's [CLS] $A [SEP] (BertProcessing or TemplateProcessing), which this tool adds");
     }
 
     /// <summary>root[key].type must be <paramref name="type"/>.</summary>
