@@ -389,6 +389,7 @@ public class HubClientFaultTests
         Assert.DoesNotContain("make it writable", e.Message);
         Assert.True(File.Exists(partial), "the partial file is kept, to resume");
         Assert.True(HubClient.IsDiskFull(new IOException("No space left on device", 28)));
+        Assert.True(HubClient.IsDiskFull(new IOException("Disk quota exceeded", 122))); // EDQUOT: a cluster's quota is a full disk too
         Assert.False(HubClient.IsDiskFull(new IOException("Permission denied", 13)));
     }
 

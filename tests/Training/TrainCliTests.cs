@@ -183,6 +183,18 @@ public class TrainCliTests
         }
     }
 
+    /// <summary>--resume of a folder whose args.json is damaged: exit 2 naming the file and the key, in train.log too.</summary>
+    [Fact]
+    public void ResumingADamagedArgsJsonNamesItInTheRunsLog()
+    {
+        string folder = TempDir();
+        File.WriteAllText(Path.Combine(folder, "args.json"), """{"epochs": "x"}""");
+        var r = Cli.Run(new Dictionary<string, string?> { ["HF_HUB_OFFLINE"] = "1" }, "train", "--output", folder, "--resume", "--lr", "1e-3");
+        Assert.True(r.ExitCode == 2, r.All);
+        Assert.Contains("args.json: 'epochs' should be", r.Stderr);
+        Assert.Contains("args.json: 'epochs' should be", File.ReadAllText(Path.Combine(folder, "train.log")));
+    }
+
     /// <summary>A local folder named like a Hub alias (rotten_tomatoes) is not the Hub dataset: --resume given the Hub id
     /// for a run trained on the folder is refused as another input.</summary>
     [Fact]
@@ -374,6 +386,7 @@ public class TrainCliTests
         var r = Cli.Run(new Dictionary<string, string?>(), "bench", "--model", modelDir, "--random-init", "--backend", "cpu", "--batch-size", "4", "--seq-len", "8",
             "--mode", "baseline,mixup,tmix,senmix,ssmix", "--steps", "3", "--warmup", "1", "--json", json);
         Assert.True(r.ExitCode == 0, r.All);
+        Assert.Contains("; random weights (the speed does not depend on them)", r.Stdout);
         foreach (var mode in new[] { "mixup", "tmix", "senmix", "ssmix" }) Assert.Contains($"overhead of {mode} over baseline", r.Stdout);
         Assert.Contains("FMA peak of this machine", r.Stdout);
         var doc = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
