@@ -33,5 +33,7 @@ public class ConsoleOutputTests
     {
         Assert.Equal("850 B", DownloadProgress.Size(850));
         Assert.Equal("3.2 MB", DownloadProgress.Size(3.2e6));
+        Assert.Equal("1.0 MB", DownloadProgress.Size(999_999)); // not 1000.0 KB
+        Assert.Equal("1.0 KB", DownloadProgress.Size(999.7));
     }
 }

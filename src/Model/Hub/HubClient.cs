@@ -26,8 +26,9 @@ public readonly record struct DownloadProgress(string File, long Received, long?
         return $"{(Received / unit).ToString(format, CultureInfo.InvariantCulture)}/{(total / unit).ToString(format, CultureInfo.InvariantCulture)} {name}";
     }
 
+    /// <summary>The unit a size is shown in: the largest below which it still rounds (999 999 bytes is 1.0 MB, not 1000.0 KB).</summary>
     private static (double Unit, string Name, string Format) UnitOf(double bytes) =>
-        bytes < 1e3 ? (1, "B", "F0") : bytes < 1e6 ? (1e3, "KB", "F1") : bytes < 1e9 ? (1e6, "MB", "F1") : (1e9, "GB", "F2");
+        bytes < 999.5 ? (1, "B", "F0") : bytes < 999.95e3 ? (1e3, "KB", "F1") : bytes < 999.95e6 ? (1e6, "MB", "F1") : (1e9, "GB", "F2");
 }
 
 /// <summary>A Hub problem the user can act on; the message says what to do.</summary>
